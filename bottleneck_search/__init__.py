@@ -1,0 +1,40 @@
+"""bottleneck-search: where to put 1x1 bottleneck convolutions in a Keras CNN, and how wide.
+
+The public names load lazily (PEP 562), so `import bottleneck_search` neither imports TensorFlow
+nor changes any global setting; the CLI can quiet TensorFlow's logging before it loads.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "BottleneckSearchError": "bottleneck_search.errors",
+    "FlopCountError": "bottleneck_search.errors",
+    "ModelLoadError": "bottleneck_search.errors",
+    "SearchSpaceError": "bottleneck_search.errors",
+    "UnsupportedLayerError": "bottleneck_search.errors",
+    "Cost": "bottleneck_search.flops",
+    "FlopReport": "bottleneck_search.flops",
+    "LayerRow": "bottleneck_search.flops",
+    "count_flops": "bottleneck_search.flops",
+    "register_counter": "bottleneck_search.flops",
+    "load_model": "bottleneck_search.model_io",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bottleneck_search' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

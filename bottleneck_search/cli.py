@@ -1,0 +1,150 @@
+"""The `bottleneck-search` command. Thin: each sub-command parses arguments and calls one
+public function. Errors of ours become one line on stderr and exit code 2 (`--debug` shows the
+traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from bottleneck_search.errors import BottleneckSearchError
+
+
+def _import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its start-up chatter silenced. CLI only; the library never does this.
+
+    TensorFlow's native code writes oneDNN/CUDA notices straight to file descriptor 2 before its
+    log level applies, so stderr is pointed at /dev/null for the duration of the import.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers like 224,224,3, got '{text}'"
+        ) from None
+    if not shape or any(d <= 0 for d in shape):
+        raise argparse.ArgumentTypeError(f"dimensions must be positive, got '{text}'")
+    return shape
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return value
+
+
+def _cmd_flops(args: argparse.Namespace) -> int:
+    from bottleneck_search.flops import count_flops
+    from bottleneck_search.model_io import build_application, load_model
+
+    if args.example:
+        from bottleneck_search.flops.seed_example import seed_example_models
+
+        models = seed_example_models()
+    elif args.application:
+        models = [build_application(args.application, args.input_shape)]
+    elif args.model:
+        models = [load_model(args.model, unsafe_load=args.unsafe_load)]
+    else:
+        raise BottleneckSearchError(
+            "flops needs a model: a .keras file, --application NAME, or --example."
+        )
+    reports = [
+        (model.name, count_flops(model, batch_size=args.batch_size, strict=not args.lenient))
+        for model in models
+    ]
+    if args.json:
+        payload = (
+            reports[0][1].to_dict()
+            if len(reports) == 1
+            else {name: r.to_dict() for name, r in reports}
+        )
+        print(json.dumps(payload, indent=2))
+    else:
+        for name, report in reports:
+            print(f"== {name}")
+            print(report.table())
+            print()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bottleneck-search",
+        description="Search where to insert 1x1 bottleneck convolutions in a Keras CNN.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    flops = commands.add_parser(
+        "flops", help="count MACs, FLOPs and parameters of a model, layer by layer"
+    )
+    flops.add_argument("model", nargs="?", help="a .keras model file")
+    flops.add_argument(
+        "--application",
+        metavar="NAME",
+        help="a keras.applications model, e.g. ResNet50 (weights=None)",
+    )
+    flops.add_argument(
+        "--input-shape", type=_parse_shape, metavar="H,W,C", help="input shape for --application"
+    )
+    flops.add_argument(
+        "--example", action="store_true", help="the GoogLeNet 5x5 seed example of the README"
+    )
+    flops.add_argument("--batch-size", type=_positive_int, default=1)
+    flops.add_argument("--json", action="store_true", help="print the report as JSON")
+    flops.add_argument(
+        "--lenient",
+        action="store_true",
+        help="count layers with no counting function as zero instead of failing",
+    )
+    flops.add_argument(
+        "--unsafe-load",
+        action="store_true",
+        help="allow code stored in the model file to run (trusted files only)",
+    )
+    flops.set_defaults(run=_cmd_flops)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `bottleneck-search` console script."""
+    args = build_parser().parse_args(argv)
+    if not args.debug:
+        _import_tensorflow_quietly()
+    try:
+        return args.run(args)
+    except BottleneckSearchError as error:
+        if args.debug:
+            raise
+        print(f"bottleneck-search {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bottleneck-search {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

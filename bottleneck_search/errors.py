@@ -1,0 +1,27 @@
+"""Exception types, one per family of failure.
+
+Every message says what was wrong, where (file, line, layer or site name) and how to fix it.
+The CLI turns any `BottleneckSearchError` into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class BottleneckSearchError(Exception):
+    """Base class of every error bottleneck-search raises on purpose."""
+
+
+class FlopCountError(BottleneckSearchError):
+    """A model cannot be counted as given (no fixed shapes, not a graph model, bad arguments)."""
+
+
+class UnsupportedLayerError(FlopCountError):
+    """The FLOP counter met a layer (or operation) it has no counting function for."""
+
+
+class ModelLoadError(BottleneckSearchError):
+    """A model file or a `keras.applications` name could not be turned into a Keras model."""
+
+
+class SearchSpaceError(BottleneckSearchError):
+    """A search space, its YAML spec, or an architecture for it is invalid."""

@@ -1,0 +1,7 @@
+"""Analytic FLOP counter for Keras models: `count_flops`, its report and its registry."""
+
+from bottleneck_search.flops.graph import count_flops
+from bottleneck_search.flops.registry import Cost, register_counter
+from bottleneck_search.flops.report import FlopReport, LayerRow
+
+__all__ = ["Cost", "FlopReport", "LayerRow", "count_flops", "register_counter"]

@@ -1,0 +1,168 @@
+"""`count_flops`: walks a functional or Sequential model's graph and counts every layer call."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import keras
+
+from bottleneck_search.errors import FlopCountError, UnsupportedLayerError
+
+# Importing the module registers the built-in counting functions.
+from bottleneck_search.flops import layers as _builtin_counters  # noqa: F401
+from bottleneck_search.flops.registry import counter_for
+from bottleneck_search.flops.report import FlopReport, LayerRow
+
+
+def count_flops(model: keras.Model, batch_size: int = 1, strict: bool = True) -> FlopReport:
+    """Counts MACs, FLOPs and parameters of a Keras model from its layer configs and shapes.
+
+    Nothing is run: the costs follow from the shapes in the model's graph. Every layer call is
+    counted, so a shared layer called twice costs twice (its parameters count once). Nested
+    models are counted layer by layer.
+
+    Args:
+        model: a functional or Sequential `keras.Model` with fixed input shapes (the batch
+            dimension may be `None`).
+        batch_size: the batch size that replaces a `None` batch dimension.
+        strict: if True, a layer with no counting function raises `UnsupportedLayerError`; if
+            False it is counted as zero and listed in `FlopReport.skipped`.
+
+    Returns:
+        A `FlopReport`.
+
+    Raises:
+        UnsupportedLayerError: a layer has no counting function (and `strict` is True).
+        FlopCountError: the model has no static graph or no fixed shapes.
+
+    Example:
+
+    ```python
+    inputs = keras.Input((14, 14, 480))
+    outputs = keras.layers.Conv2D(48, 5, padding="same", use_bias=False)(inputs)
+    report = count_flops(keras.Model(inputs, outputs))
+    assert report.macs == 112_896_000
+    ```
+    """
+    if not isinstance(model, keras.Model):
+        raise FlopCountError(
+            f"count_flops() takes a keras.Model. Received: {type(model).__name__}. "
+            "Wrap a single layer in a model: keras.Model(inputs, layer(inputs))."
+        )
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise FlopCountError(
+            f"batch_size must be a positive integer. Received: batch_size={batch_size!r}."
+        )
+    walker = _GraphWalker(batch_size=batch_size, strict=strict)
+    walker.walk(model, prefix="")
+    return FlopReport(rows=tuple(walker.rows), batch_size=batch_size, skipped=tuple(walker.skipped))
+
+
+class _GraphWalker:
+    def __init__(self, batch_size: int, strict: bool):
+        self.batch_size = batch_size
+        self.strict = strict
+        self.rows: list[LayerRow] = []
+        self.skipped: list[str] = []
+        self._params_seen: set[int] = set()
+        self._calls: Counter[str] = Counter()
+
+    def walk(self, model: keras.Model, prefix: str) -> None:
+        for node in _nodes_in_order(model, prefix):
+            operation = node.operation
+            if isinstance(operation, keras.layers.InputLayer):
+                continue
+            if isinstance(operation, keras.Model):
+                self.walk(operation, prefix=f"{prefix}{operation.name}/")
+                continue
+            self._count_call(operation, node, prefix)
+
+    def _count_call(self, operation, node, prefix: str) -> None:
+        name = f"{prefix}{operation.name}"
+        self._calls[name] += 1
+        if self._calls[name] > 1:
+            name = f"{name}#{self._calls[name]}"
+        inputs = [self._concrete(t.shape, name) for t in node.input_tensors]
+        outputs = [self._concrete(t.shape, name) for t in node.output_tensors]
+        params, trainable = self._params_once(operation)
+        counter = counter_for(type(operation))
+        if counter is None:
+            if self.strict:
+                raise UnsupportedLayerError(
+                    f"Layer '{name}' of class {type(operation).__name__} has no FLOP counting "
+                    "function. Register one with @bottleneck_search.register_counter("
+                    f"{type(operation).__name__}), or pass strict=False to count it as zero "
+                    "and list it in the report."
+                )
+            self.skipped.append(name)
+            cost_macs = cost_flops = 0
+        else:
+            cost = counter(operation, inputs, outputs)
+            cost_macs, cost_flops = int(cost.macs), int(cost.flops)
+        output_shape = outputs[0] if len(outputs) == 1 else tuple(outputs)
+        self.rows.append(
+            LayerRow(
+                name=name,
+                class_name=type(operation).__name__,
+                output_shape=output_shape,
+                macs=cost_macs,
+                flops=cost_flops,
+                params=params,
+                trainable_params=trainable,
+                counted=counter is not None,
+            )
+        )
+
+    def _params_once(self, operation) -> tuple[int, int]:
+        if id(operation) in self._params_seen or not isinstance(operation, keras.layers.Layer):
+            return 0, 0
+        self._params_seen.add(id(operation))
+        weights = operation.weights
+        if not weights:
+            return 0, 0
+        sizes = [(_size(w), w.trainable) for w in weights]
+        params = sum(size for size, _ in sizes)
+        # Same rule as Layer.trainable_weights, without listing the weights a second time.
+        trainable = (
+            sum(size for size, is_trainable in sizes if is_trainable) if operation.trainable else 0
+        )
+        return params, trainable
+
+    def _concrete(self, shape: tuple, name: str) -> tuple[int, ...]:
+        if shape and shape[0] is None:
+            shape = (self.batch_size, *shape[1:])
+        if None in shape:
+            raise FlopCountError(
+                f"Layer '{name}' has an undefined dimension in shape {shape}; the counter "
+                "needs fixed shapes. Build the model with a fixed input shape, e.g. "
+                "keras.Input((224, 224, 3)) or input_shape=(224, 224, 3) for keras.applications."
+            )
+        return shape
+
+
+def _size(variable) -> int:
+    # KerasVariable keeps its shape as a tuple in `_shape`; the TF backend's public `shape` builds
+    # a TensorShape on every access, which made parameter counting most of count_flops' time.
+    shape = getattr(variable, "_shape", None)
+    return math.prod(variable.shape if shape is None else shape)
+
+
+def _nodes_in_order(model: keras.Model, prefix: str):
+    graph = model
+    if isinstance(model, keras.Sequential):
+        graph = getattr(model, "_functional", None)
+        if graph is None:
+            raise FlopCountError(
+                f"Sequential model '{prefix}{model.name}' has no input shape yet, so it has no "
+                "graph to count. Start it with keras.Input(shape) or call model.build(input_shape)."
+            )
+    nodes_by_depth = getattr(graph, "_nodes_by_depth", None)
+    if nodes_by_depth is None:
+        raise FlopCountError(
+            f"Model '{prefix}{model.name}' ({type(model).__name__}) is a subclassed model with no "
+            "static graph. count_flops() needs a functional or Sequential model; rebuild it with "
+            "the functional API, or count its layers in a functional wrapper."
+        )
+    for depth in sorted(nodes_by_depth, reverse=True):
+        yield from nodes_by_depth[depth]

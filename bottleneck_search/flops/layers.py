@@ -1,0 +1,255 @@
+"""Counting functions for the built-in Keras 3 layers, one per layer family.
+
+Conventions (also in README.md):
+
+| quantity | rule |
+| --- | --- |
+| `macs` | multiply-accumulates of convolutions and matrix products (Conv*, Depthwise*, Separable*, *Transpose, Dense, EinsumDense); biases excluded |
+| `flops` | `2 * macs` plus the elementwise work below |
+| bias | 1 per output element |
+| activation (fused `activation=` or an activation layer) | 1 per element; `linear` is free |
+| BatchNormalization | 2 per element (inference: scale and shift with folded statistics) |
+| LayerNormalization, GroupNormalization | 5 per element (mean 1, variance 2, normalise 2), +1 for `scale`, +1 for `center` |
+| Normalization | 2 per element (subtract mean, divide by std) |
+| Rescaling | 1 per element, +1 when `offset` is not 0 |
+| Max/AveragePooling | `prod(pool_size)` per output element |
+| Global pooling | 1 per input element |
+| Add, Subtract, Multiply, Maximum, Minimum | `(inputs - 1)` per output element |
+| Average | `inputs` per output element (`inputs - 1` adds and a divide) |
+| UpSampling2D / Resizing | nearest: 0; otherwise `2 * taps - 1` per output element (bilinear 4 taps, bicubic 16, lanczos3 36, lanczos5 100); `area`: 1 per input element + 1 per output element |
+| `x + y`, `x * y` ... on tensors (keras.ops Add, Subtract, Multiply, Divide, Maximum, Minimum) | 1 per output element |
+| Concatenate, reshaping, padding, cropping, dropout, noise, Embedding, InputLayer | 0 |
+
+Convolution MACs: `output elements * prod(kernel_size) * input_channels / groups`. A transposed
+convolution scatters every input element through the kernel: `input elements * prod(kernel_size) *
+filters`. Strides, padding and dilation enter only through the shapes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import keras
+from keras.src.ops import numpy as keras_numpy_ops
+
+from bottleneck_search.errors import UnsupportedLayerError
+from bottleneck_search.flops.registry import Cost, Shape, register_counter
+
+L = keras.layers
+
+
+def _channel_axis(layer) -> int:
+    return 1 if getattr(layer, "data_format", "channels_last") == "channels_first" else -1
+
+
+def _spatial(layer, shape: Shape) -> Shape:
+    return shape[2:] if _channel_axis(layer) == 1 else shape[1:-1]
+
+
+def _activation_flops(layer, elements: int) -> int:
+    activation = getattr(layer, "activation", None)
+    if activation is None or activation is keras.activations.linear:
+        return 0
+    return elements
+
+
+def _bias_flops(layer, elements: int) -> int:
+    return elements if getattr(layer, "use_bias", False) else 0
+
+
+def _with_elementwise(layer, macs: int, output: Shape) -> Cost:
+    elements = math.prod(output)
+    flops = 2 * macs + _bias_flops(layer, elements) + _activation_flops(layer, elements)
+    return Cost(macs=macs, flops=flops)
+
+
+@register_counter(L.Conv1D, L.Conv2D, L.Conv3D)
+def count_conv(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    in_channels = inputs[0][_channel_axis(layer)]
+    macs = math.prod(outputs[0]) * math.prod(layer.kernel_size) * (in_channels // layer.groups)
+    return _with_elementwise(layer, macs, outputs[0])
+
+
+@register_counter(L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)
+def count_conv_transpose(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    macs = math.prod(inputs[0]) * math.prod(layer.kernel_size) * layer.filters
+    return _with_elementwise(layer, macs, outputs[0])
+
+
+@register_counter(L.DepthwiseConv1D, L.DepthwiseConv2D)
+def count_depthwise_conv(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    macs = math.prod(outputs[0]) * math.prod(layer.kernel_size)
+    return _with_elementwise(layer, macs, outputs[0])
+
+
+@register_counter(L.SeparableConv1D, L.SeparableConv2D)
+def count_separable_conv(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    in_channels = inputs[0][_channel_axis(layer)]
+    batch_and_space = outputs[0][0] * math.prod(_spatial(layer, outputs[0]))
+    depthwise_channels = in_channels * layer.depth_multiplier
+    depthwise = batch_and_space * depthwise_channels * math.prod(layer.kernel_size)
+    pointwise = batch_and_space * depthwise_channels * layer.filters
+    return _with_elementwise(layer, depthwise + pointwise, outputs[0])
+
+
+@register_counter(L.Dense)
+def count_dense(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    macs = math.prod(inputs[0]) * layer.units
+    return _with_elementwise(layer, macs, outputs[0])
+
+
+def _einsum_letter_sizes(equation: str, shapes: Sequence[Shape]) -> dict[str, int]:
+    operands = re.split(r",|->", equation.replace(" ", ""))
+    sizes: dict[str, int] = {}
+    for term, shape in zip(operands, shapes, strict=True):
+        if "..." in term:
+            head, tail = term.split("...")
+            ellipsis = shape[len(head) : len(shape) - len(tail)]
+            sizes["..."] = max(sizes.get("...", 1), math.prod(ellipsis))
+            tail_shape = shape[len(shape) - len(tail) :]
+            named = [
+                *zip(head, shape[: len(head)], strict=True),
+                *zip(tail, tail_shape, strict=True),
+            ]
+        else:
+            named = list(zip(term, shape, strict=True))
+        for letter, size in named:
+            sizes[letter] = max(sizes.get(letter, 1), size)
+    return sizes
+
+
+@register_counter(L.EinsumDense)
+def count_einsum_dense(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    kernel_shape = tuple(layer.kernel.shape)
+    sizes = _einsum_letter_sizes(layer.equation, [inputs[0], kernel_shape, outputs[0]])
+    macs = math.prod(sizes.values())
+    elements = math.prod(outputs[0])
+    flops = 2 * macs + (elements if layer.bias_axes else 0) + _activation_flops(layer, elements)
+    return Cost(macs=macs, flops=flops)
+
+
+@register_counter(L.BatchNormalization, L.Normalization)
+def count_affine_normalization(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    return Cost(flops=2 * math.prod(outputs[0]))
+
+
+@register_counter(L.LayerNormalization, L.GroupNormalization)
+def count_statistics_normalization(
+    layer, inputs: Sequence[Shape], outputs: Sequence[Shape]
+) -> Cost:
+    per_element = 5 + int(bool(layer.scale)) + int(bool(layer.center))
+    return Cost(flops=per_element * math.prod(outputs[0]))
+
+
+@register_counter(L.Activation, L.ReLU, L.LeakyReLU, L.PReLU, L.ELU, L.Softmax)
+def count_activation(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    if isinstance(layer, L.Activation) and layer.activation is keras.activations.linear:
+        return Cost()
+    return Cost(flops=math.prod(outputs[0]))
+
+
+@register_counter(L.Rescaling)
+def count_rescaling(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    offset = layer.offset
+    has_offset = bool(offset) if isinstance(offset, int | float) else True
+    return Cost(flops=(1 + int(has_offset)) * math.prod(outputs[0]))
+
+
+@register_counter(
+    L.MaxPooling1D,
+    L.MaxPooling2D,
+    L.MaxPooling3D,
+    L.AveragePooling1D,
+    L.AveragePooling2D,
+    L.AveragePooling3D,
+)
+def count_pooling(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    return Cost(flops=math.prod(outputs[0]) * math.prod(layer.pool_size))
+
+
+@register_counter(
+    L.GlobalMaxPooling1D,
+    L.GlobalMaxPooling2D,
+    L.GlobalMaxPooling3D,
+    L.GlobalAveragePooling1D,
+    L.GlobalAveragePooling2D,
+    L.GlobalAveragePooling3D,
+)
+def count_global_pooling(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    return Cost(flops=math.prod(inputs[0]))
+
+
+@register_counter(L.Add, L.Subtract, L.Multiply, L.Maximum, L.Minimum)
+def count_elementwise_merge(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    return Cost(flops=(len(inputs) - 1) * math.prod(outputs[0]))
+
+
+@register_counter(L.Average)
+def count_average_merge(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    return Cost(flops=len(inputs) * math.prod(outputs[0]))
+
+
+_INTERPOLATION_TAPS = {"nearest": 0, "bilinear": 4, "bicubic": 16, "lanczos3": 36, "lanczos5": 100}
+
+
+@register_counter(L.UpSampling2D, L.Resizing)
+def count_interpolation(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    interpolation = layer.interpolation
+    if interpolation == "area":
+        return Cost(flops=math.prod(inputs[0]) + math.prod(outputs[0]))
+    if interpolation not in _INTERPOLATION_TAPS:
+        raise UnsupportedLayerError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) uses interpolation="
+            f"'{interpolation}', which the counter has no rule for. Known: "
+            f"{sorted([*_INTERPOLATION_TAPS, 'area'])}. Register your own rule with "
+            f"@register_counter({type(layer).__name__})."
+        )
+    taps = _INTERPOLATION_TAPS[interpolation]
+    return Cost(flops=max(2 * taps - 1, 0) * math.prod(outputs[0]))
+
+
+@register_counter(
+    keras.layers.InputLayer,
+    L.Concatenate,
+    L.Flatten,
+    L.Reshape,
+    L.Permute,
+    L.RepeatVector,
+    L.UpSampling1D,
+    L.UpSampling3D,
+    L.ZeroPadding1D,
+    L.ZeroPadding2D,
+    L.ZeroPadding3D,
+    L.Cropping1D,
+    L.Cropping2D,
+    L.Cropping3D,
+    L.Dropout,
+    L.SpatialDropout1D,
+    L.SpatialDropout2D,
+    L.SpatialDropout3D,
+    L.GaussianNoise,
+    L.GaussianDropout,
+    L.AlphaDropout,
+    L.ActivityRegularization,
+    L.Identity,
+    L.Masking,
+    L.Embedding,
+)
+def count_free(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    return Cost()
+
+
+# `x + y` and friends on KerasTensors put these operations (not layers) in a functional graph.
+@register_counter(
+    keras_numpy_ops.Add,
+    keras_numpy_ops.Subtract,
+    keras_numpy_ops.Multiply,
+    keras_numpy_ops.Divide,
+    keras_numpy_ops.TrueDivide,
+    keras_numpy_ops.Maximum,
+    keras_numpy_ops.Minimum,
+)
+def count_elementwise_op(operation, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    return Cost(flops=math.prod(outputs[0]))

@@ -1,0 +1,76 @@
+"""The registry that maps layer classes to counting functions.
+
+A counting function takes `(layer, input_shapes, output_shapes)`, where every shape is a tuple of
+ints with the batch dimension already filled in, and returns a `Cost`. Lookup walks the layer's
+class hierarchy, so a subclass of `keras.layers.Conv2D` is counted as a `Conv2D` unless a more
+specific function is registered for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+Shape = tuple[int, ...]
+CountingFunction = Callable[[object, Sequence[Shape], Sequence[Shape]], "Cost"]
+
+_COUNTERS: dict[type, CountingFunction] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    """Cost of one layer call.
+
+    Attributes:
+        macs: multiply-accumulates of convolutions and matrix products.
+        flops: all floating-point operations: `2 * macs` plus elementwise work.
+    """
+
+    macs: int = 0
+    flops: int = 0
+
+
+def register_counter(*layer_classes: type) -> Callable[[CountingFunction], CountingFunction]:
+    """Registers a counting function for one or more layer classes.
+
+    Args:
+        *layer_classes: the classes (usually `keras.layers.Layer` subclasses) the function counts.
+
+    Returns:
+        A decorator that registers the function and returns it unchanged.
+
+    Example:
+
+    ```python
+    @register_counter(MyScale)
+    def count_my_scale(layer, input_shapes, output_shapes):
+        elements = math.prod(output_shapes[0])
+        return Cost(macs=0, flops=elements)
+    ```
+    """
+    if not layer_classes:
+        raise TypeError(
+            "register_counter() needs at least one layer class, e.g. @register_counter(MyLayer)."
+        )
+    for cls in layer_classes:
+        if not isinstance(cls, type):
+            raise TypeError(
+                f"register_counter() takes classes, not instances. Received: {cls!r}. "
+                "Pass the layer class, e.g. @register_counter(MyLayer)."
+            )
+
+    def decorator(function: CountingFunction) -> CountingFunction:
+        for cls in layer_classes:
+            _COUNTERS[cls] = function
+        return function
+
+    return decorator
+
+
+def counter_for(layer_class: type) -> CountingFunction | None:
+    """Returns the counting function registered for `layer_class` or its nearest base class."""
+    for cls in layer_class.__mro__:
+        function = _COUNTERS.get(cls)
+        if function is not None:
+            return function
+    return None

@@ -1,0 +1,118 @@
+"""Loading Keras models from files and from `keras.applications`, with errors a user can act on."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import zipfile
+from collections.abc import Sequence
+
+import keras
+
+from bottleneck_search.errors import ModelLoadError
+
+
+def load_model(path: str | os.PathLike, unsafe_load: bool = False) -> keras.Model:
+    """Loads a `.keras` (or legacy `.h5`) model, with `safe_mode=True` unless told otherwise.
+
+    Args:
+        path: the model file.
+        unsafe_load: load with `safe_mode=False`, which runs code stored in the file (Python
+            lambdas). Only for files you trust.
+
+    Returns:
+        The loaded `keras.Model`.
+
+    Raises:
+        ModelLoadError: the file is missing, is not a Keras model, or needs unsafe loading.
+
+    Example:
+
+    ```python
+    model = load_model("runs/demo/best/model.keras")
+    print(count_flops(model).table())
+    ```
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelLoadError(f"Model file '{path}' does not exist. Check the path.")
+    if os.path.isdir(path):
+        raise ModelLoadError(
+            f"'{path}' is a directory; expected a .keras file. (TF SavedModel folders cannot be "
+            "loaded as Keras models in Keras 3.)"
+        )
+    if not path.endswith((".keras", ".h5", ".hdf5")):
+        raise ModelLoadError(
+            f"'{path}' is not a Keras model file: expected a .keras file (or a legacy .h5)."
+        )
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):
+        raise ModelLoadError(
+            f"'{path}' is not a Keras model file (a .keras file is a zip archive)."
+        )
+    try:
+        model = keras.saving.load_model(path, safe_mode=not unsafe_load)
+    except ValueError as error:
+        message = str(error)
+        if "safe_mode" in message:
+            raise ModelLoadError(
+                f"'{path}' contains Python code (e.g. a Lambda layer) that would run on loading, "
+                "which can execute arbitrary code, so it was refused. If you trust the file, "
+                "pass --unsafe-load (Python: unsafe_load=True)."
+            ) from error
+        raise ModelLoadError(
+            f"'{path}' could not be loaded as a Keras model: {message.splitlines()[0]}"
+        ) from error
+    except (TypeError, KeyError, zipfile.BadZipFile, OSError) as error:
+        raise ModelLoadError(
+            f"'{path}' could not be loaded as a Keras model ({type(error).__name__}: {error}). "
+            "If it uses custom layers, load it in Python with custom_objects."
+        ) from error
+    if not isinstance(model, keras.Model):
+        raise ModelLoadError(f"'{path}' holds a {type(model).__name__}, not a keras.Model.")
+    return model
+
+
+def application_names() -> list[str]:
+    """Names of the model constructors in `keras.applications`, e.g. `ResNet50`."""
+    return sorted(
+        name
+        for name, value in vars(keras.applications).items()
+        if inspect.isfunction(value) and name[0].isupper()
+    )
+
+
+def build_application(name: str, input_shape: Sequence[int] | None = None) -> keras.Model:
+    """Builds a `keras.applications` model with `weights=None`, so nothing is downloaded.
+
+    Args:
+        name: the constructor's name, e.g. `"MobileNetV2"`.
+        input_shape: `(height, width, channels)`; the application's default when None.
+
+    Returns:
+        The untrained model.
+
+    Raises:
+        ModelLoadError: unknown name or an input shape the application rejects.
+
+    Example:
+
+    ```python
+    model = build_application("MobileNetV2", (96, 96, 3))
+    ```
+    """
+    names = application_names()
+    if name not in names:
+        close = [n for n in names if n.lower().startswith(name.lower()[:4])] or names[:8]
+        raise ModelLoadError(
+            f"Unknown keras.applications model '{name}'. Did you mean one of: {', '.join(close)}? "
+            f"({len(names)} are available; names are case-sensitive.)"
+        )
+    kwargs = {"weights": None}
+    if input_shape is not None:
+        kwargs["input_shape"] = tuple(input_shape)
+    try:
+        return getattr(keras.applications, name)(**kwargs)
+    except ValueError as error:
+        raise ModelLoadError(
+            f"keras.applications.{name} rejected input_shape={input_shape}: {str(error).splitlines()[0]}"
+        ) from error

@@ -1,0 +1,148 @@
+"""Walking whole models: nesting, shared layers, several inputs and outputs, the registry, errors."""
+
+import json
+import math
+
+import keras
+import pytest
+
+from bottleneck_search import (
+    Cost,
+    FlopCountError,
+    UnsupportedLayerError,
+    count_flops,
+    register_counter,
+)
+
+L = keras.layers
+
+
+def small_cnn():
+    inputs = keras.Input((8, 8, 3))
+    x = L.Conv2D(4, 3, padding="same", use_bias=False)(inputs)  # 8*8*4*27 = 6912
+    x = L.BatchNormalization()(x)
+    x = L.GlobalAveragePooling2D()(x)
+    outputs = L.Dense(2, use_bias=False)(x)  # 4*2 = 8
+    return keras.Model(inputs, outputs, name="small")
+
+
+def test_nested_models_are_counted_layer_by_layer():
+    inner = keras.Sequential(
+        [keras.Input((8, 8, 3)), L.Conv2D(5, 3, use_bias=False, name="c")], name="inner"
+    )
+    inputs = keras.Input((8, 8, 3))
+    outputs = L.Conv2D(2, 1, use_bias=False, name="head")(inner(inputs))
+    report = count_flops(keras.Model(inputs, outputs))
+    # inner: 6*6*5 * 27 = 4860; head: 6*6*2 * 5 = 360
+    assert [(row.name, row.macs) for row in report.rows] == [("inner/c", 4_860), ("head", 360)]
+    assert report.params == keras.Model(inputs, outputs).count_params()
+
+
+def test_shared_layer_is_counted_per_call_and_its_params_once():
+    shared = L.Dense(4, use_bias=False, name="shared")
+    a, b = keras.Input((6,)), keras.Input((6,))
+    model = keras.Model([a, b], L.Add()([shared(a), shared(b)]))
+    report = count_flops(model)
+    assert report.macs == 2 * 6 * 4
+    assert [row.name for row in report.rows if row.class_name == "Dense"] == ["shared", "shared#2"]
+    assert report.params == model.count_params() == 24
+
+
+def test_several_inputs_and_outputs():
+    image, meta = keras.Input((4, 4, 2)), keras.Input((3,))
+    features = L.Flatten()(L.Conv2D(3, 1, use_bias=False)(image))  # 16*3*2 = 96
+    joined = L.Concatenate()([features, meta])  # 48 + 3 = 51
+    out_a = L.Dense(2, use_bias=False)(joined)  # 102
+    out_b = L.Dense(1, use_bias=False)(meta)  # 3
+    report = count_flops(keras.Model([image, meta], [out_a, out_b]))
+    assert report.macs == 96 + 102 + 3
+
+
+def test_batch_size_scales_every_count():
+    model = small_cnn()
+    one, eight = count_flops(model), count_flops(model, batch_size=8)
+    assert one.macs == 6_912 + 8
+    assert (eight.macs, eight.flops) == (8 * one.macs, 8 * one.flops)
+    assert eight.params == one.params
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 1.5, True])
+def test_bad_batch_size(batch_size):
+    with pytest.raises(FlopCountError, match="batch_size"):
+        count_flops(small_cnn(), batch_size=batch_size)
+
+
+def test_params_match_keras_including_non_trainable():
+    model = small_cnn()
+    model.get_layer(index=1).trainable = False  # the conv: 108 weights frozen
+    report = count_flops(model)
+    # conv 3*3*3*4 = 108, batch norm 4 gamma + 4 beta + 8 moving statistics, dense 4*2 = 8
+    assert report.params == model.count_params() == 108 + 16 + 8
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    assert report.trainable_params == trainable == 8 + 8
+
+
+def test_unsupported_layer_names_layer_class_and_fix():
+    inputs = keras.Input((5, 3))
+    model = keras.Model(inputs, L.LSTM(4, name="my_lstm")(inputs))
+    with pytest.raises(
+        UnsupportedLayerError,
+        match=r"'my_lstm' of class LSTM.*register_counter\(LSTM\).*strict=False",
+    ):
+        count_flops(model)
+    report = count_flops(model, strict=False)
+    assert report.skipped == ("my_lstm",)
+    assert report.macs == 0
+    assert "not counted" in report.table()
+
+
+def test_register_counter_for_a_custom_layer():
+    class Scale(L.Layer):
+        def call(self, x):
+            return x * 3.0
+
+    @register_counter(Scale)
+    def count_scale(layer, input_shapes, output_shapes):
+        return Cost(flops=math.prod(output_shapes[0]))
+
+    inputs = keras.Input((4, 5))
+    assert count_flops(keras.Model(inputs, Scale()(inputs))).flops == 20
+
+
+def test_register_counter_rejects_instances():
+    with pytest.raises(TypeError, match="classes, not instances"):
+        register_counter(L.Dense(2))
+
+
+def test_undefined_spatial_shape_is_refused_with_a_fix():
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, L.Conv2D(2, 3)(inputs))
+    with pytest.raises(FlopCountError, match="fixed input shape"):
+        count_flops(model)
+
+
+def test_subclassed_model_is_refused():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = L.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    net = Net()
+    net(keras.ops.zeros((1, 3)))
+    with pytest.raises(FlopCountError, match="subclassed"):
+        count_flops(net)
+
+
+def test_report_renderings():
+    report = count_flops(small_cnn())
+    table = report.table()
+    assert "6.92K" in table and "MACs 6,920" in table
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["macs"] == 6_920
+    assert data["layers"][0]["output_shape"] == [1, 8, 8, 4]
+    by_class = report.by_class()
+    assert by_class["Conv2D"] == {"calls": 1, "macs": 6_912, "flops": 13_824, "params": 108}
+    assert by_class["BatchNormalization"]["flops"] == 2 * 256

@@ -1,0 +1,51 @@
+"""`count_flops` against TensorFlow's own profiler and against published figures."""
+
+import keras
+import pytest
+
+from bottleneck_search import count_flops
+from bottleneck_search.flops.tf_profiler import CONV_AND_MATMUL_OPS, profile_flops
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    "name, input_shape",
+    [
+        ("MobileNetV2", (96, 96, 3)),
+        ("ResNet50", (64, 64, 3)),
+        ("DenseNet121", (64, 64, 3)),
+        ("Xception", (71, 71, 3)),
+    ],
+)
+def test_agrees_with_tensorflow_profiler(name, input_shape):
+    model = getattr(keras.applications, name)(weights=None, input_shape=input_shape)
+    ours = count_flops(model)
+    theirs = profile_flops(model)
+    conv_and_matmul = sum(flops for op, flops in theirs.items() if op in CONV_AND_MATMUL_OPS)
+    assert 2 * ours.macs == conv_and_matmul
+    # Totals differ only in elementwise rules: TF gives activations 0 FLOPs, we give them 1 per element.
+    assert ours.flops == pytest.approx(sum(theirs.values()), rel=0.01)
+
+
+def test_profiler_assigns_nothing_to_grouped_convolutions():
+    """Why the agreement test avoids grouped convs (e.g. ConvNeXt): TF's profiler has no FLOP rule
+    for the op Keras lowers a grouped Conv2D to, so it reports 0 where the true count is not."""
+    inputs = keras.Input((8, 8, 16))
+    model = keras.Model(
+        inputs, keras.layers.Conv2D(16, 3, groups=4, padding="same", use_bias=False)(inputs)
+    )
+    assert count_flops(model).macs == 8 * 8 * 16 * 9 * 4
+    assert profile_flops(model).get("Conv2D", 0) == 0
+
+
+@pytest.mark.parametrize(
+    "name, published_macs",
+    [
+        ("MobileNetV2", 300e6),
+        ("ResNet50", 3.86e9),
+    ],  # Sandler et al. 2018 Table 4; He et al. 2016 Table 1
+)
+def test_published_figures_at_224(name, published_macs):
+    model = getattr(keras.applications, name)(weights=None, input_shape=(224, 224, 3))
+    assert count_flops(model).macs == pytest.approx(published_macs, rel=0.01)
