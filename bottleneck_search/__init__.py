@@ -22,6 +22,15 @@ _EXPORTS = {
     "count_flops": "bottleneck_search.flops",
     "register_counter": "bottleneck_search.flops",
     "load_model": "bottleneck_search.model_io",
+    "Architecture": "bottleneck_search.space",
+    "BottleneckHyperModel": "bottleneck_search.space",
+    "ReductionOptions": "bottleneck_search.space",
+    "SearchSpace": "bottleneck_search.space",
+    "Site": "bottleneck_search.space",
+    "apply_bottlenecks": "bottleneck_search.space",
+    "architecture_from_hp": "bottleneck_search.space",
+    "architecture_to_hp": "bottleneck_search.space",
+    "bottleneck_conv": "bottleneck_search.space",
 }
 
 __all__ = sorted(_EXPORTS)

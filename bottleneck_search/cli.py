@@ -90,6 +90,19 @@ def _cmd_flops(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_space(args: argparse.Namespace) -> int:
+    from bottleneck_search.space.inspect import load_space, space_summary
+
+    space = load_space(args.spec, unsafe_load=args.unsafe_load)
+    architecture = None
+    if args.architecture:
+        from bottleneck_search.space.apply import read_architecture_file
+
+        architecture, _ = read_architecture_file(args.architecture, None)
+    print(space_summary(space, architecture))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bottleneck-search",
@@ -126,6 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow code stored in the model file to run (trusted files only)",
     )
     flops.set_defaults(run=_cmd_flops)
+
+    space = commands.add_parser(
+        "space", help="show a search space: sites, choices, size and cost range"
+    )
+    space.add_argument("spec", help="a YAML backbone (search_spaces/*.yaml) or a .keras model")
+    space.add_argument(
+        "--architecture", metavar="JSON", help="also check and cost this architecture file"
+    )
+    space.add_argument(
+        "--unsafe-load",
+        action="store_true",
+        help="allow code stored in a .keras file to run (trusted files only)",
+    )
+    space.set_defaults(run=_cmd_space)
     return parser
 
 

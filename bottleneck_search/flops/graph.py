@@ -69,14 +69,8 @@ class _GraphWalker:
         self._calls: Counter[str] = Counter()
 
     def walk(self, model: keras.Model, prefix: str) -> None:
-        for node in _nodes_in_order(model, prefix):
-            operation = node.operation
-            if isinstance(operation, keras.layers.InputLayer):
-                continue
-            if isinstance(operation, keras.Model):
-                self.walk(operation, prefix=f"{prefix}{operation.name}/")
-                continue
-            self._count_call(operation, node, prefix)
+        for prefix, node in layer_calls(model, prefix):
+            self._count_call(node.operation, node, prefix)
 
     def _count_call(self, operation, node, prefix: str) -> None:
         name = f"{prefix}{operation.name}"
@@ -146,6 +140,22 @@ def _size(variable) -> int:
     # a TensorShape on every access, which made parameter counting most of count_flops' time.
     shape = getattr(variable, "_shape", None)
     return math.prod(variable.shape if shape is None else shape)
+
+
+def layer_calls(model: keras.Model, prefix: str = ""):
+    """Yields `(prefix, node)` for every layer call of `model` in execution order.
+
+    Nested models are entered (their calls get the prefix `outer/`); input layers are skipped.
+    `node.operation` is the layer; `node.input_tensors` and `node.output_tensors` its tensors.
+    """
+    for node in _nodes_in_order(model, prefix):
+        operation = node.operation
+        if isinstance(operation, keras.layers.InputLayer):
+            continue
+        if isinstance(operation, keras.Model):
+            yield from layer_calls(operation, f"{prefix}{operation.name}/")
+            continue
+        yield prefix, node
 
 
 def _nodes_in_order(model: keras.Model, prefix: str):

@@ -1,0 +1,94 @@
+"""`apply_bottlenecks`: build one given architecture outside any tuner."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+import keras
+
+from bottleneck_search.errors import SearchSpaceError
+from bottleneck_search.space.architecture import Architecture
+from bottleneck_search.space.from_model import rewrite_model
+from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.space.site import ReductionOptions
+
+MAX_JSON_BYTES = 1_000_000
+
+
+def apply_bottlenecks(
+    model_or_space: keras.Model | SearchSpace,
+    architecture: Architecture | Mapping | str | os.PathLike,
+    reduction: ReductionOptions | None = None,
+) -> keras.Model:
+    """Builds `architecture` on a search space, or around a user's own model.
+
+    Args:
+        model_or_space: a `SearchSpace`, or a functional/Sequential `keras.Model` whose convs carry
+            the architecture's site names (the plug-in path; its weights carry over wherever
+            shapes are unchanged).
+        architecture: an `Architecture`, a `{site: width or None}` mapping, or the path of an
+            architecture JSON file (as `Architecture.to_json` or `export` writes it).
+        reduction: how reductions are made on a model; by default the JSON's `reduction` entry
+            if it has one, else `ReductionOptions()`.
+
+    Returns:
+        A new, uncompiled `keras.Model`.
+
+    Raises:
+        SearchSpaceError: a site the model or space lacks, or a width it cannot take.
+
+    Example:
+
+    ```python
+    model = apply_bottlenecks(keras.applications.ResNet50(weights=None), "architecture.json")
+    ```
+    """
+    if isinstance(architecture, str | os.PathLike):
+        architecture, reduction = read_architecture_file(os.fspath(architecture), reduction)
+    elif isinstance(architecture, Mapping):
+        architecture = Architecture.from_widths(dict(architecture))
+    if isinstance(model_or_space, SearchSpace):
+        return model_or_space.build(architecture)
+    if not isinstance(model_or_space, keras.Model):
+        raise SearchSpaceError(
+            f"apply_bottlenecks() takes a keras.Model or a SearchSpace. Received: {type(model_or_space).__name__}."
+        )
+    reduction = reduction or ReductionOptions()
+    chosen = {name: width for name, width in architecture.decisions if width is not None}
+    if not chosen:
+        return rewrite_model(model_or_space, {}, reduction)
+    pattern = "^(" + "|".join(re.escape(name) for name in chosen) + ")$"
+    space = SearchSpace.from_model(
+        model_or_space,
+        min_kernel_size=1,
+        name_pattern=pattern,
+        widths=sorted(set(chosen.values())),
+        round_to=1,
+        reduction=reduction,
+    )
+    return space.build(chosen)
+
+
+def read_architecture_file(path: str, reduction: ReductionOptions | None):
+    """Reads an architecture JSON file; returns it and its `reduction` options (or `reduction`)."""
+    if not os.path.isfile(path):
+        raise SearchSpaceError(f"Architecture file '{path}' does not exist. Check the path.")
+    if os.path.getsize(path) > MAX_JSON_BYTES:
+        raise SearchSpaceError(
+            f"Architecture file '{path}' is over {MAX_JSON_BYTES} bytes; that is not an architecture."
+        )
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    architecture = Architecture.from_json(text, source=path)
+    if reduction is None:
+        import json
+
+        data = json.loads(text).get("reduction")
+        if isinstance(data, Mapping):
+            try:
+                reduction = ReductionOptions(**data)
+            except TypeError as error:
+                raise SearchSpaceError(f"{path}: 'reduction' entry is invalid: {error}.") from error
+    return architecture, reduction

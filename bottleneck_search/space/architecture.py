@@ -1,0 +1,99 @@
+"""`Architecture`: one decision per site, with a JSON form a person can read and edit."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from bottleneck_search.errors import SearchSpaceError
+
+FORMAT = "bottleneck-search/architecture"
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """The decision at every site of a space: no reduction (`None`) or a reduction width.
+
+    Two architectures are equal when their decisions are; the cost fields are informative.
+
+    Attributes:
+        decisions: `(site name, width or None)` pairs in the space's site order.
+        macs: MACs of the built model at batch 1, when known.
+        flops: FLOPs at batch 1, when known.
+        params: parameter count, when known.
+
+    Example:
+
+    ```python
+    arch = Architecture.from_widths({"3a_3x3": 96, "3a_5x5": None})
+    assert Architecture.from_json(arch.to_json()) == arch
+    ```
+    """
+
+    decisions: tuple[tuple[str, int | None], ...]
+    macs: int | None = dataclasses.field(default=None, compare=False)
+    flops: int | None = dataclasses.field(default=None, compare=False)
+    params: int | None = dataclasses.field(default=None, compare=False)
+
+    @classmethod
+    def from_widths(cls, widths: Mapping[str, int | None], **costs: int | None) -> Architecture:
+        """Builds an architecture from `{site: width or None}`."""
+        return cls(decisions=tuple(widths.items()), **costs)
+
+    @property
+    def widths(self) -> dict[str, int | None]:
+        """`{site: width or None}`."""
+        return dict(self.decisions)
+
+    @property
+    def reduced(self) -> int:
+        """Number of sites with a reduction."""
+        return sum(width is not None for _, width in self.decisions)
+
+    def short(self) -> str:
+        """A compact one-line form: `3a_3x3:96 3a_5x5:- ...` (`-` is no reduction)."""
+        return " ".join(
+            f"{name}:{'-' if width is None else width}" for name, width in self.decisions
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"format": FORMAT, "version": 1, "sites": self.widths}
+        for key in ("macs", "flops", "params"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        return data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """JSON text: `{"sites": {"3a_3x3": 96, "3a_5x5": null}, "macs": ..., ...}`."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "architecture") -> Architecture:
+        if not isinstance(data, Mapping) or not isinstance(data.get("sites"), Mapping):
+            raise SearchSpaceError(
+                f"{source}: expected an object with a 'sites' mapping of site name to width or "
+                'null, e.g. {"sites": {"3a_3x3": 96, "3a_5x5": null}}.'
+            )
+        decisions = []
+        for name, width in data["sites"].items():
+            if width is not None and (
+                isinstance(width, bool) or not isinstance(width, int) or width < 1
+            ):
+                raise SearchSpaceError(
+                    f"{source}: site '{name}' has width {width!r}; expected a positive integer or null."
+                )
+            decisions.append((str(name), width))
+        costs = {k: data[k] for k in ("macs", "flops", "params") if isinstance(data.get(k), int)}
+        return cls(decisions=tuple(decisions), **costs)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "architecture JSON") -> Architecture:
+        """Parses `to_json` output (extra keys such as metrics are ignored)."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SearchSpaceError(f"{source} is not valid JSON: {error}.") from error
+        return cls.from_dict(data, source=source)

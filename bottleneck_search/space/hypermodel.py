@@ -1,0 +1,182 @@
+"""The Keras Tuner face of a search space: hyperparameters per site, `BottleneckHyperModel`,
+and `bottleneck_conv` for a user's own `build(hp)`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import keras_tuner as kt
+
+from bottleneck_search.errors import SearchSpaceError
+from bottleneck_search.space.architecture import Architecture
+from bottleneck_search.space.reduction import apply_reduction
+from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.space.site import DEFAULT_ROUND_TO, ReductionOptions, resolve_widths
+
+_CONV_BY_RANK = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
+
+
+def reduce_hp_name(site: str) -> str:
+    return f"{site}/reduce"
+
+
+def width_hp_name(site: str) -> str:
+    return f"{site}/width"
+
+
+def declare_site(
+    hp: kt.HyperParameters, site: str, widths: Sequence[int], default: int | None = None
+) -> int | None:
+    """Declares `<site>/reduce` (Boolean) and `<site>/width` (Choice, active only when reducing).
+
+    Returns:
+        The width this trial uses at the site, or None for no reduction.
+    """
+    reduce = hp.Boolean(reduce_hp_name(site), default=False)
+    width = hp.Choice(
+        width_hp_name(site),
+        list(widths),
+        default=default if default in widths else widths[-1],
+        parent_name=reduce_hp_name(site),
+        parent_values=[True],
+    )
+    return width if reduce else None
+
+
+def architecture_from_hp(space: SearchSpace, hp: kt.HyperParameters) -> Architecture:
+    """Declares every site's hyperparameters in `hp` and returns the architecture they select.
+
+    Example:
+
+    ```python
+    hp = keras_tuner.HyperParameters()
+    arch = architecture_from_hp(space, hp)   # the defaults: no reduction anywhere
+    ```
+    """
+    widths = {
+        site.name: declare_site(hp, site.name, site.widths, site.reference) for site in space.sites
+    }
+    return space.validate(widths)
+
+
+def architecture_to_hp(space: SearchSpace, architecture: Architecture) -> kt.HyperParameters:
+    """The `HyperParameters` that select `architecture` (the reverse of `architecture_from_hp`).
+
+    Example:
+
+    ```python
+    hp = architecture_to_hp(space, space.reference)
+    assert architecture_from_hp(space, hp) == space.reference
+    ```
+    """
+    architecture = space.validate(architecture)
+    hp = kt.HyperParameters()
+    architecture_from_hp(space, hp)
+    for name, width in architecture.decisions:
+        hp.values[reduce_hp_name(name)] = width is not None
+        if width is not None:
+            hp.values[width_hp_name(name)] = width
+    return hp
+
+
+class BottleneckHyperModel(kt.HyperModel):
+    """A `keras_tuner.HyperModel` whose search space is a `SearchSpace`.
+
+    `build(hp)` declares `<site>/reduce` and the conditional `<site>/width` for every site, builds
+    the chosen architecture, compiles it, and attaches the architecture (with its closed-form
+    MACs) as `model.bottleneck_architecture`.
+
+    Args:
+        space: the `SearchSpace`.
+        optimizer: an optimizer name or instance (an instance is copied for every trial).
+        loss: the loss, as for `model.compile`.
+        metrics: the metrics, as for `model.compile`.
+        name: the hypermodel's name.
+
+    Example:
+
+    ```python
+    hypermodel = BottleneckHyperModel(SearchSpace.from_yaml("search_spaces/inception_mini.yaml"))
+    tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy", max_trials=4)
+    ```
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        optimizer: str | keras.optimizers.Optimizer = "adam",
+        loss="sparse_categorical_crossentropy",
+        metrics: Sequence = ("accuracy",),
+        name: str | None = None,
+        tunable: bool = True,
+    ):
+        super().__init__(name=name or space.name, tunable=tunable)
+        self.space = space
+        self.optimizer = optimizer
+        self.loss = loss
+        self.metrics = list(metrics)
+
+    def _new_optimizer(self):
+        if isinstance(self.optimizer, keras.optimizers.Optimizer):
+            return self.optimizer.__class__.from_config(self.optimizer.get_config())
+        return keras.optimizers.get(self.optimizer)
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        architecture = architecture_from_hp(self.space, hp)
+        model = self.space.build(architecture)
+        model.compile(optimizer=self._new_optimizer(), loss=self.loss, metrics=list(self.metrics))
+        model.bottleneck_architecture = architecture
+        return model
+
+
+def bottleneck_conv(
+    hp: kt.HyperParameters,
+    x,
+    filters: int,
+    kernel_size: int | Sequence[int],
+    name: str,
+    widths: Sequence[float | int] | None = None,
+    round_to: int = DEFAULT_ROUND_TO,
+    reduction: ReductionOptions | None = None,
+    **conv_kwargs,
+):
+    """A convolution whose optional 1x1 reduction is searched: one line in a user's `build(hp)`.
+
+    Declares `<name>/reduce` and `<name>/width` in `hp` (nothing when no width fits the input's
+    channels), inserts `<name>_reduce` when chosen, and applies the conv.
+
+    Args:
+        hp: the trial's `HyperParameters`.
+        x: the input tensor (rank 3, 4 or 5: Conv1D, Conv2D or Conv3D).
+        filters, kernel_size, **conv_kwargs: as for `keras.layers.Conv2D`.
+        name: the conv's name; also the site's name.
+        widths: width specs (channel counts or fractions of the input channels).
+        round_to: multiple that fractional widths round to.
+        reduction: how the reduction is made (`ReductionOptions`).
+
+    Returns:
+        The conv's output tensor.
+
+    Example:
+
+    ```python
+    def build(hp):
+        inputs = keras.Input((32, 32, 16))
+        x = bottleneck_conv(hp, inputs, 32, 3, name="conv1", padding="same", activation="relu")
+        ...
+    ```
+    """
+    rank = len(x.shape) - 2
+    if rank not in _CONV_BY_RANK:
+        raise SearchSpaceError(
+            f"bottleneck_conv '{name}' needs a batched 1-D, 2-D or 3-D input; received shape {x.shape}."
+        )
+    data_format = conv_kwargs.get("data_format") or keras.config.image_data_format()
+    in_channels = x.shape[1] if data_format == "channels_first" else x.shape[-1]
+    offered = resolve_widths(widths, in_channels, round_to, where=f"bottleneck_conv '{name}': ")
+    if offered:
+        width = declare_site(hp, name, offered)
+        if width is not None:
+            x = apply_reduction(x, name, width, reduction or ReductionOptions(), data_format)
+    return _CONV_BY_RANK[rank](filters, kernel_size, name=name, **conv_kwargs)(x)

@@ -1,0 +1,262 @@
+"""`SearchSpace`: the sites of a network, their choices, and the closed-form cost of any choice."""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import random
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import keras
+
+from bottleneck_search.errors import SearchSpaceError
+from bottleneck_search.space.architecture import Architecture
+from bottleneck_search.space.reduction import reduction_delta
+from bottleneck_search.space.site import DEFAULT_ROUND_TO, ReductionOptions, Site
+
+
+class SearchSpace:
+    """Where 1x1 reductions may go in a network, and how wide they may be.
+
+    A space is a pure description: its sites come from shape arithmetic (YAML) or from an existing
+    model's graph, and the cost of any architecture is a closed form: the cost of the network
+    without reductions plus an exact per-site change. The no-reduction cost is counted once, on
+    first use (for a YAML space that builds the network once); every later query takes
+    microseconds.
+
+    Build one with `SearchSpace.from_yaml(path)` or `SearchSpace.from_model(model, ...)`.
+
+    Example:
+
+    ```python
+    space = SearchSpace.from_yaml("search_spaces/inception_mini.yaml")
+    arch = space.sample(random.Random(0))
+    print(space.macs(arch), space.size)
+    model = space.build(arch)
+    ```
+    """
+
+    def __init__(
+        self,
+        name: str,
+        sites: Sequence[Site],
+        build_function: Callable[[dict[str, int | None]], keras.Model],
+        reduction: ReductionOptions,
+        source: Mapping[str, Any],
+        base_model: keras.Model | None = None,
+        block_names: Sequence[str] = (),
+    ):
+        if not sites:
+            raise SearchSpaceError(
+                f"'{name}' has no candidate sites: no convolution with a kernel of 3 or more whose "
+                "input has enough channels for a 1x1 reduction. Lower min_kernel_size, widen the "
+                "widths, or check the name pattern."
+            )
+        self.name = name
+        self.sites = tuple(sites)
+        self.reduction = reduction
+        self.source = dict(source)
+        self._build_function = build_function
+        self._base_model = base_model
+        self._by_name = {site.name: site for site in self.sites}
+        self.block_names = tuple(block_names)
+
+    # -- constructors -----------------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> SearchSpace:
+        """A space from a YAML backbone spec (schema in `search_spaces/README.md`)."""
+        from bottleneck_search.space.yaml_spec import load_backbone
+
+        backbone = load_backbone(path)
+        return cls(
+            name=backbone.name,
+            sites=backbone.sites(),
+            build_function=backbone.build,
+            reduction=backbone.reduction,
+            source={"kind": "yaml", "path": os.fspath(path), "sha256": backbone.sha256},
+            block_names=[block.name for block in backbone.blocks],
+        )
+
+    @classmethod
+    def from_model(
+        cls,
+        model: keras.Model,
+        min_kernel_size: int = 3,
+        name_pattern: str | None = None,
+        skip_reduced: bool = False,
+        widths: Sequence[float | int] | None = None,
+        round_to: int = DEFAULT_ROUND_TO,
+        reduction: ReductionOptions | None = None,
+    ) -> SearchSpace:
+        """A space over an existing functional or Sequential model (see `find_sites` for the filters).
+
+        Building an architecture clones the model with the reductions inserted and carries over
+        the weights of every layer whose shapes did not change.
+        """
+        from bottleneck_search.space.from_model import find_sites, rewrite_model
+
+        if not isinstance(model, keras.Model):
+            raise SearchSpaceError(
+                f"from_model() takes a keras.Model. Received: {type(model).__name__}."
+            )
+        sites = find_sites(model, min_kernel_size, name_pattern, skip_reduced, widths, round_to)
+        reduction = reduction or ReductionOptions()
+        return cls(
+            name=model.name,
+            sites=sites,
+            build_function=lambda chosen: rewrite_model(model, chosen, reduction),
+            reduction=reduction,
+            source={"kind": "model", "name": model.name},
+            base_model=model,
+        )
+
+    # -- architectures ----------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        """Number of architectures: the product of the choices (no reduction, or a width) per site."""
+        return math.prod(len(site.choices) for site in self.sites)
+
+    @property
+    def reference(self) -> Architecture | None:
+        """The spec's reference architecture (e.g. GoogLeNet's paper widths), or None if it has none."""
+        if all(site.reference is None for site in self.sites):
+            return None
+        return self._with_costs({site.name: site.reference for site in self.sites})
+
+    def no_bottleneck(self) -> Architecture:
+        """The architecture with no reduction anywhere."""
+        return self._with_costs({site.name: None for site in self.sites})
+
+    def cheapest(self) -> Architecture:
+        """The architecture with the fewest MACs (per-site costs are independent, so this is exact)."""
+        return self._with_costs(
+            {s.name: min(s.choices, key=lambda w, s=s: self._delta(s, w)[0]) for s in self.sites}
+        )
+
+    def most_expensive(self) -> Architecture:
+        """The architecture with the most MACs."""
+        return self._with_costs(
+            {s.name: max(s.choices, key=lambda w, s=s: self._delta(s, w)[0]) for s in self.sites}
+        )
+
+    def sample(self, rng: random.Random | int | None = None) -> Architecture:
+        """An architecture with every site's decision drawn uniformly from its choices."""
+        if not isinstance(rng, random.Random):
+            rng = random.Random(rng)
+        return self._with_costs({site.name: rng.choice(site.choices) for site in self.sites})
+
+    def validate(self, architecture: Architecture | Mapping[str, int | None]) -> Architecture:
+        """Checks an architecture against the space and returns it complete, in site order, with costs.
+
+        Sites the architecture does not mention get no reduction.
+
+        Raises:
+            SearchSpaceError: a site the space lacks, or a width the site does not offer.
+        """
+        widths = (
+            architecture.widths if isinstance(architecture, Architecture) else dict(architecture)
+        )
+        for name, width in widths.items():
+            site = self._by_name.get(name)
+            if site is None:
+                raise SearchSpaceError(
+                    f"The architecture names site '{name}', which space '{self.name}' lacks. "
+                    f"Its sites: {', '.join(self._by_name)}."
+                )
+            if width not in site.choices:
+                raise SearchSpaceError(
+                    f"Site '{name}' does not offer width {width!r}; it offers null (no reduction) "
+                    f"or one of {list(site.widths)}."
+                )
+        return self._with_costs({site.name: widths.get(site.name) for site in self.sites})
+
+    # -- cost -------------------------------------------------------------------------------
+    @functools.cached_property
+    def _base_cost(self) -> tuple[int, int, int]:
+        from bottleneck_search.flops import count_flops
+
+        model = self._base_model if self._base_model is not None else self._build_function({})
+        report = count_flops(model)
+        return report.macs, report.flops, report.params
+
+    def _delta(self, site: Site, width: int | None) -> tuple[int, int, int]:
+        return reduction_delta(site, width, self.reduction)
+
+    def cost(self, architecture: Architecture | Mapping[str, int | None]) -> tuple[int, int, int]:
+        """`(macs, flops, params)` of the built architecture at batch 1, in closed form."""
+        widths = architecture.widths if isinstance(architecture, Architecture) else architecture
+        macs, flops, params = self._base_cost
+        for site in self.sites:
+            d_macs, d_flops, d_params = self._delta(site, widths.get(site.name))
+            macs, flops, params = macs + d_macs, flops + d_flops, params + d_params
+        return macs, flops, params
+
+    def macs(self, architecture: Architecture | Mapping[str, int | None]) -> int:
+        """MACs of the built architecture at batch 1, equal to `count_flops(space.build(a)).macs`."""
+        return self.cost(architecture)[0]
+
+    def flops(self, architecture: Architecture | Mapping[str, int | None]) -> int:
+        """FLOPs of the built architecture at batch 1, equal to `count_flops(space.build(a)).flops`."""
+        return self.cost(architecture)[1]
+
+    def params(self, architecture: Architecture | Mapping[str, int | None]) -> int:
+        """Parameters of the built architecture."""
+        return self.cost(architecture)[2]
+
+    def _with_costs(self, widths: dict[str, int | None]) -> Architecture:
+        macs, flops, params = self.cost(widths)
+        return Architecture.from_widths(widths, macs=macs, flops=flops, params=params)
+
+    # -- building ---------------------------------------------------------------------------
+    def build(self, architecture: Architecture | Mapping[str, int | None]) -> keras.Model:
+        """Builds the Keras model of an architecture (validated first)."""
+        architecture = self.validate(architecture)
+        return self._build_function(architecture.widths)
+
+    def block_costs(
+        self, architecture: Architecture | Mapping[str, int | None]
+    ) -> list[tuple[str, int, int]]:
+        """`(block, macs, params)` per block of a YAML space for one architecture (builds it once).
+
+        A layer belongs to the block whose name is its longest `<block>` or `<block>_...` prefix;
+        the classifier is the block `predictions`.
+        """
+        from bottleneck_search.flops import count_flops
+
+        if not self.block_names:
+            raise SearchSpaceError(
+                f"Space '{self.name}' has no blocks (it was not made from a YAML spec)."
+            )
+        totals = {name: [0, 0] for name in (*self.block_names, "predictions")}
+        for row in count_flops(self.build(architecture)).rows:
+            owners = [b for b in totals if row.name == b or row.name.startswith(f"{b}_")]
+            owner = max(owners, key=len) if owners else "predictions"
+            totals[owner][0] += row.macs
+            totals[owner][1] += row.params
+        return [(name, macs, params) for name, (macs, params) in totals.items()]
+
+    def describe(self) -> str:
+        """A text table of the sites, their choices, and the space's size and cost range."""
+        rows = [("site", "kernel", "in -> out", "input size", "widths", "reference")]
+        for s in self.sites:
+            rows.append(
+                (
+                    s.name,
+                    "x".join(map(str, s.kernel_size)),
+                    f"{s.in_channels} -> {s.out_channels}",
+                    "x".join(map(str, s.input_size)),
+                    ",".join(map(str, s.widths)),
+                    "-" if s.reference is None else str(s.reference),
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = [
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows
+        ]
+        lines.insert(1, "-" * len(lines[0]))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"SearchSpace(name={self.name!r}, sites={len(self.sites)}, size={self.size})"

@@ -1,0 +1,120 @@
+"""`Site`: one convolution where a 1x1 reduction may be inserted, and how its widths are chosen."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Sequence
+
+from bottleneck_search.errors import SearchSpaceError
+
+DEFAULT_WIDTHS: tuple[float, ...] = (0.25, 0.5)
+DEFAULT_ROUND_TO = 8
+# No width may exceed this: a reduction wider than any real CNN's channel count is a typo, and
+# would allocate absurd tensors.
+MAX_WIDTH = 16384
+
+
+@dataclasses.dataclass(frozen=True)
+class ReductionOptions:
+    """How an inserted 1x1 reduction is made.
+
+    Attributes:
+        activation: activation after the reduction (a Keras activation name).
+        batch_norm: put a BatchNormalization between the 1x1 conv and its activation.
+        use_bias: give the 1x1 conv a bias.
+    """
+
+    activation: str = "relu"
+    batch_norm: bool = False
+    use_bias: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+    """A convolution before which a 1x1 reduction may be inserted.
+
+    Attributes:
+        name: the site's name, the conv layer's name; inserted layers are `<name>_reduce`.
+        kernel_size: the conv's kernel size, one entry per spatial dimension.
+        in_channels: channels entering the conv (and the reduction).
+        out_channels: the conv's filters.
+        input_size: spatial size of the conv's input (the reduction runs at this size).
+        output_size: spatial size of the conv's output.
+        widths: the reduction widths offered, ascending; each at most `in_channels`.
+        reference: the width of the reference architecture (e.g. GoogLeNet's paper width), or None.
+    """
+
+    name: str
+    kernel_size: tuple[int, ...]
+    in_channels: int
+    out_channels: int
+    input_size: tuple[int, ...]
+    output_size: tuple[int, ...]
+    widths: tuple[int, ...]
+    reference: int | None = None
+
+    @property
+    def choices(self) -> tuple[int | None, ...]:
+        """Every decision at this site: `None` (no reduction) then each width."""
+        return (None, *self.widths)
+
+
+def resolve_widths(
+    widths: Sequence[float | int] | None,
+    in_channels: int,
+    round_to: int = DEFAULT_ROUND_TO,
+    where: str = "",
+) -> tuple[int, ...]:
+    """Turns width specs into absolute channel counts offered at a site.
+
+    An int >= 1 is a channel count. A float in (0, 1] is a fraction of `in_channels`, rounded to
+    the nearest multiple of `round_to` (at least `round_to`). Widths above `in_channels` are not
+    offered (equal is: GoogLeNet's stem reduces 64 -> 64).
+
+    Args:
+        widths: the specs; `DEFAULT_WIDTHS` when None.
+        in_channels: channels entering the site.
+        round_to: multiple that fractional widths round to; 1 for no rounding.
+        where: location for error messages (file:line or layer name).
+
+    Returns:
+        Sorted, distinct absolute widths; empty when none fits (then the conv is not a site).
+
+    Example:
+
+    ```python
+    assert resolve_widths([0.25, 0.5, 16], in_channels=64) == (16, 32)
+    ```
+    """
+    specs = DEFAULT_WIDTHS if widths is None else widths
+    if isinstance(specs, str | bytes) or not isinstance(specs, Sequence):
+        raise SearchSpaceError(
+            f"{where}widths must be a list, e.g. [0.25, 0.5] or [16, 32]. Received: {specs!r}."
+        )
+    if not isinstance(round_to, int) or isinstance(round_to, bool) or round_to < 1:
+        raise SearchSpaceError(
+            f"{where}round_to must be a positive integer. Received: {round_to!r}."
+        )
+    resolved = set()
+    for spec in specs:
+        resolved.add(_one_width(spec, in_channels, round_to, where))
+    return tuple(sorted(w for w in resolved if w <= in_channels))
+
+
+def _one_width(spec, in_channels: int, round_to: int, where: str) -> int:
+    hint = "Use a channel count (an integer >= 1) or a fraction of the input channels in (0, 1]."
+    if isinstance(spec, bool) or not isinstance(spec, numbers.Real) or not math.isfinite(spec):
+        raise SearchSpaceError(f"{where}width {spec!r} is not a number. {hint}")
+    if spec <= 0:
+        raise SearchSpaceError(f"{where}width {spec!r} must be positive. {hint}")
+    if isinstance(spec, numbers.Integral):
+        if spec > MAX_WIDTH:
+            raise SearchSpaceError(
+                f"{where}width {spec} exceeds the limit of {MAX_WIDTH} channels."
+            )
+        return int(spec)
+    if spec > 1:
+        raise SearchSpaceError(f"{where}width {spec!r} is a float above 1. {hint}")
+    return max(round_to, round(spec * in_channels / round_to) * round_to)
