@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import pytest
@@ -99,3 +100,101 @@ def test_console_script_has_no_traceback_and_no_tensorflow_chatter(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"bottleneck-search flops: error: Model file '{tmp_path / 'nope.keras'}' does not exist. Check the path."
     ]
+
+
+SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
+
+
+def test_space_prints_sites_size_and_costs(capsys):
+    code, out, _ = run_cli(capsys, "space", str(SPACES / "inception_mini.yaml"))
+    assert code == 0
+    assert "4 sites, 144 architectures" in out
+    assert "mix2_5x5" in out and "8,16,40" in out
+    for label in ("cheapest", "no bottleneck", "reference", "most expensive"):
+        assert label in out
+    assert "reference architecture per block:" in out
+
+
+def test_space_of_a_keras_model_with_an_architecture(capsys, tmp_path):
+    inputs = keras.Input((8, 8, 16))
+    x = L.Conv2D(16, 3, padding="same", name="a")(inputs)
+    model = keras.Model(inputs, L.Conv2D(8, 3, padding="same", name="b")(x), name="two")
+    model.save(tmp_path / "two.keras")
+    (tmp_path / "arch.json").write_text('{"sites": {"b": 8}}')
+    code, out, err = run_cli(
+        capsys, "space", str(tmp_path / "two.keras"), "--architecture", str(tmp_path / "arch.json")
+    )
+    assert code == 0, err
+    # given: a 1x1 16->8 then b 3x3 8->8 at 8x8: 64*(16*8 + 9*8*8) + a's 64*9*16*16
+    given = next(line for line in out.splitlines() if line.startswith("given"))
+    assert f"{64 * (16 * 8 + 9 * 8 * 8) + 64 * 9 * 16 * 16:,}" in given
+
+
+def _write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (
+            lambda d: [
+                _write(d / "s.yaml", "name: x\ninput_shape: [8, 8, 3]\nclasses: 2\nlayer: []\n")
+            ],
+            "s.yaml:4: unknown key 'layer'",
+        ),
+        (
+            lambda d: [
+                _write(
+                    d / "s.yaml",
+                    "name: x\ninput_shape: [8, 8, 3]\nclasses: 2\nlayers:\n  - pooling: {}\n",
+                )
+            ],
+            "s.yaml:5: unknown block type 'pooling'",
+        ),
+        (lambda d: [str(d / "missing.yaml")], "does not exist"),
+        (lambda d: [_write(d / "s.txt", "")], "neither a YAML backbone"),
+        (
+            lambda d: [
+                str(SPACES / "inception_mini.yaml"),
+                "--architecture",
+                _write(d / "a.json", '{"sites": {"nope": 8}}'),
+            ],
+            "names site 'nope'",
+        ),
+        (
+            lambda d: [
+                str(SPACES / "inception_mini.yaml"),
+                "--architecture",
+                _write(d / "a.json", '{"sites": {"mix1_3x3": 12}}'),
+            ],
+            "does not offer width 12",
+        ),
+        (
+            lambda d: [str(SPACES / "inception_mini.yaml"), "--architecture", str(d / "none.json")],
+            "does not exist",
+        ),
+    ],
+    ids=[
+        "typo_key",
+        "unknown_block",
+        "missing_yaml",
+        "wrong_extension",
+        "unknown_site",
+        "width_not_offered",
+        "missing_json",
+    ],
+)
+def test_space_bad_input(capsys, tmp_path, make_args, message):
+    code, out, err = run_cli(capsys, "space", *make_args(tmp_path))
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert message in err
+
+
+def test_space_of_a_model_with_no_sites(capsys, tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    keras.Model(inputs, L.Conv2D(4, 3)(inputs), name="rgb").save(tmp_path / "rgb.keras")
+    code, _, err = run_cli(capsys, "space", str(tmp_path / "rgb.keras"))
+    assert code == 2 and "'rgb' has no candidate sites" in err

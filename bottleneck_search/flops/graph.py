@@ -55,7 +55,7 @@ def count_flops(model: keras.Model, batch_size: int = 1, strict: bool = True) ->
             f"batch_size must be a positive integer. Received: batch_size={batch_size!r}."
         )
     walker = _GraphWalker(batch_size=batch_size, strict=strict)
-    walker.walk(model, prefix="")
+    walker.walk(model)
     return FlopReport(rows=tuple(walker.rows), batch_size=batch_size, skipped=tuple(walker.skipped))
 
 
@@ -68,8 +68,8 @@ class _GraphWalker:
         self._params_seen: set[int] = set()
         self._calls: Counter[str] = Counter()
 
-    def walk(self, model: keras.Model, prefix: str) -> None:
-        for prefix, node in layer_calls(model, prefix):
+    def walk(self, model: keras.Model) -> None:
+        for prefix, node in layer_calls(model):
             self._count_call(node.operation, node, prefix)
 
     def _count_call(self, operation, node, prefix: str) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 
 import keras
 
 from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.space.architecture import Architecture
-from bottleneck_search.space.from_model import rewrite_model
+from bottleneck_search.space.from_model import find_sites, rewrite_model
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.space.site import ReductionOptions
 
@@ -59,16 +58,19 @@ def apply_bottlenecks(
     chosen = {name: width for name, width in architecture.decisions if width is not None}
     if not chosen:
         return rewrite_model(model_or_space, {}, reduction)
-    pattern = "^(" + "|".join(re.escape(name) for name in chosen) + ")$"
-    space = SearchSpace.from_model(
-        model_or_space,
-        min_kernel_size=1,
-        name_pattern=pattern,
-        widths=sorted(set(chosen.values())),
-        round_to=1,
-        reduction=reduction,
-    )
-    return space.build(chosen)
+    convs = {site.name: site for site in find_sites(model_or_space, min_kernel_size=1, widths=[1])}
+    for name, width in chosen.items():
+        site = convs.get(name)
+        if site is None:
+            raise SearchSpaceError(
+                f"The architecture names site '{name}', but model '{model_or_space.name}' has no "
+                f"single-use, ungrouped conv of that name. Its convs: {', '.join(convs) or 'none'}."
+            )
+        if width > site.in_channels:
+            raise SearchSpaceError(
+                f"Site '{name}' cannot take width {width}: it exceeds the conv's {site.in_channels} input channels."
+            )
+    return rewrite_model(model_or_space, chosen, reduction)
 
 
 def read_architecture_file(path: str, reduction: ReductionOptions | None):

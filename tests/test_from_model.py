@@ -1,0 +1,114 @@
+"""SearchSpace.from_model: sites of existing Keras models, and rewriting them."""
+
+import random
+
+import keras
+import numpy as np
+import pytest
+
+from bottleneck_search import SearchSpace, SearchSpaceError, apply_bottlenecks, count_flops
+
+L = keras.layers
+
+
+@pytest.fixture(scope="module")
+def resnet50():
+    return keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=4)
+
+
+@pytest.mark.slow
+def test_resnet50_sites_follow_an_independent_rule(resnet50):
+    # Independent rule: every Conv2D with a kernel of 3+ whose input has at least 8 channels
+    # (the narrowest default width, a quarter of the channels rounded to a multiple of 8).
+    expected = [
+        layer.name
+        for layer in resnet50.layers
+        if isinstance(layer, L.Conv2D)
+        and max(layer.kernel_size) >= 3
+        and layer.input.shape[-1] >= 8
+    ]
+    space = SearchSpace.from_model(resnet50)
+    assert [site.name for site in space.sites] == expected
+    assert len(expected) == 16  # the 3x3 conv of each of ResNet50's 16 bottleneck blocks
+
+
+@pytest.mark.slow
+def test_resnet50_rewrite_trains_and_keeps_unchanged_weights(resnet50):
+    space = SearchSpace.from_model(resnet50)
+    architecture = space.sample(random.Random(3))
+    assert architecture.reduced > 0
+    model = space.build(architecture)
+    report = count_flops(model)
+    assert (report.macs, report.flops, report.params) == space.cost(architecture)
+    reduced = {name for name, width in architecture.decisions if width is not None}
+    for name in reduced:
+        assert model.get_layer(f"{name}_reduce").filters == architecture.widths[name]
+    kept = 0
+    for layer in resnet50.layers:
+        if layer.weights and layer.name not in reduced:
+            for old, new in zip(
+                layer.get_weights(), model.get_layer(layer.name).get_weights(), strict=True
+            ):
+                np.testing.assert_array_equal(old, new)
+            kept += 1
+    assert kept == 53 + 53 + 1 - len(reduced)  # ResNet50: 53 convs, 53 batch norms, 1 dense
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    loss = model.train_on_batch(
+        np.random.default_rng(0).random((4, 32, 32, 3)), np.array([0, 1, 2, 3])
+    )
+    assert np.isfinite(loss)
+
+
+def nested_model():
+    inner = keras.Sequential(
+        [keras.Input((8, 8, 16)), L.Conv2D(16, 3, padding="same", name="inner_conv")], name="inner"
+    )
+    inputs = keras.Input((8, 8, 16))
+    x = L.Conv2D(16, 3, padding="same", name="outer_conv")(inputs)
+    x = inner(x)
+    x = L.Conv2D(16, 1, name="pointwise")(x)
+    x = L.Conv2D(8, 5, padding="same", name="after_pointwise")(x)
+    outputs = L.Dense(2)(L.GlobalAveragePooling2D()(x))
+    return keras.Model(inputs, outputs, name="nested")
+
+
+def test_nested_model_sites_and_rewrite():
+    space = SearchSpace.from_model(nested_model(), widths=[4, 8])
+    assert [s.name for s in space.sites] == ["outer_conv", "inner_conv", "after_pointwise"]
+    architecture = space.validate({"inner_conv": 4, "after_pointwise": 8})
+    model = space.build(architecture)
+    assert count_flops(model).macs == space.macs(architecture)
+    assert model.get_layer("inner").get_layer("inner_conv_reduce").filters == 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({"name_pattern": "^outer"}, ["outer_conv"]),
+        ({"min_kernel_size": 5}, ["after_pointwise"]),
+        ({"skip_reduced": True}, ["outer_conv", "inner_conv"]),
+    ],
+)
+def test_site_filters(kwargs, expected):
+    space = SearchSpace.from_model(nested_model(), **kwargs)
+    assert [s.name for s in space.sites] == expected
+
+
+def test_model_with_no_sites_is_refused():
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, L.Conv2D(4, 3)(inputs), name="rgb_only")
+    with pytest.raises(SearchSpaceError, match="'rgb_only' has no candidate sites"):
+        SearchSpace.from_model(model)
+
+
+def test_apply_bottlenecks_from_json_file_around_a_user_model(tmp_path):
+    space = SearchSpace.from_model(nested_model(), widths=[4, 8])
+    architecture = space.validate({"outer_conv": 8})
+    path = tmp_path / "architecture.json"
+    path.write_text(architecture.to_json())
+    model = apply_bottlenecks(nested_model(), path)
+    assert count_flops(model).macs == architecture.macs
+    with pytest.raises(
+        SearchSpaceError, match="cannot take width 32: it exceeds the conv.s 16 input channels"
+    ):
+        apply_bottlenecks(nested_model(), {"outer_conv": 32})
