@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/bottleneck-search flops --example googlenet-5x5
+	$(BIN)/bottleneck-search search
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check bottleneck_search tests bench

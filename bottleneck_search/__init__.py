@@ -23,7 +23,7 @@ _EXPORTS = {
     "register_counter": "bottleneck_search.flops",
     "load_model": "bottleneck_search.model_io",
     "Architecture": "bottleneck_search.space",
-    "BottleneckHyperModel": "bottleneck_search.space",
+    "BottleneckHyperModel": "bottleneck_search.search",
     "ReductionOptions": "bottleneck_search.space",
     "SearchSpace": "bottleneck_search.space",
     "Site": "bottleneck_search.space",

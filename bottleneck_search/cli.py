@@ -103,6 +103,48 @@ def _cmd_space(args: argparse.Namespace) -> int:
     return 0
 
 
+def _macs_count(text: str) -> int:
+    """Parses 5000000, 5e6, 5M or 1.5G."""
+    scale = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}.get(text[-1:].upper(), 1)
+    number = text[:-1] if scale != 1 else text
+    try:
+        value = float(number) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a MAC count like 5000000, 5e6, 5M or 1.5G, got '{text}'"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive MAC count, got '{text}'")
+    return int(value)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from bottleneck_search.search.job import SearchConfig, run_search
+    from bottleneck_search.search.summary import search_summary
+
+    config = SearchConfig(
+        space=args.space,
+        model=args.model,
+        dataset=args.dataset,
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        epochs=args.epochs,
+        penalty=args.penalty,
+        target_macs=args.target_macs,
+        max_macs=args.max_macs,
+        run_dir=args.run_dir,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        data_dir=args.data_dir,
+        download=args.download,
+        resume=args.resume,
+        verbose=args.verbose,
+    )
+    result = run_search(config, on_progress=lambda line: print(line, flush=True))
+    print(search_summary(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bottleneck-search",
@@ -153,6 +195,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow code stored in a .keras file to run (trusted files only)",
     )
     space.set_defaults(run=_cmd_space)
+
+    search = commands.add_parser("search", help="run (or resume) a bottleneck search")
+    source = search.add_mutually_exclusive_group()
+    source.add_argument(
+        "--space",
+        default="inception_mini",
+        help="a YAML backbone, or a shipped one by name (default inception_mini)",
+    )
+    source.add_argument("--model", help="a .keras model to search instead of a YAML backbone")
+    search.add_argument(
+        "--dataset", default="digits", help="digits (default), tfds:NAME[SPLIT] or folder:PATH"
+    )
+    search.add_argument(
+        "--tuner", default="random", choices=["random", "bayesian", "hyperband", "grid"]
+    )
+    search.add_argument("--max-trials", type=_positive_int, default=10)
+    search.add_argument(
+        "--epochs", type=_positive_int, default=4, help="epochs per trial (Hyperband: the maximum)"
+    )
+    search.add_argument("--penalty", default="soft", choices=["soft", "hard", "linear"])
+    search.add_argument(
+        "--target-macs",
+        type=_macs_count,
+        help="penalty target (default: the space's reference MACs)",
+    )
+    search.add_argument(
+        "--max-macs", type=_macs_count, help="hard budget: architectures above it are never trained"
+    )
+    search.add_argument("--run-dir", help="run directory (default runs/<space>-<time>)")
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--batch-size", type=_positive_int, default=32)
+    search.add_argument("--data-dir", help="TensorFlow Datasets data directory")
+    search.add_argument(
+        "--download", action="store_true", help="let TFDS download a data set that is not prepared"
+    )
+    search.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    search.add_argument(
+        "-v", "--verbose", action="store_true", help="show Keras Tuner's and Keras' own progress"
+    )
+    search.set_defaults(run=_cmd_search)
     return parser
 
 

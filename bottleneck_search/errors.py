@@ -25,3 +25,11 @@ class ModelLoadError(BottleneckSearchError):
 
 class SearchSpaceError(BottleneckSearchError):
     """A search space, its YAML spec, or an architecture for it is invalid."""
+
+
+class DatasetError(BottleneckSearchError):
+    """A data set spec is unknown, unavailable, empty, or cannot be adapted to the space's input."""
+
+
+class SearchConfigError(BottleneckSearchError):
+    """A search job's arguments or run directory are invalid (checked before any training)."""

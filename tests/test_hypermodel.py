@@ -73,12 +73,12 @@ def test_bottleneck_conv_in_a_plain_random_search(tmp_path):
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
-    x, y = tiny_images(128, 0)
+    x, y = tiny_images(256, 0)
     x_val, y_val = tiny_images(64, 1)
     tuner = kt.RandomSearch(
         build, objective="val_accuracy", max_trials=2, seed=1, directory=tmp_path, project_name="p"
     )
-    tuner.search(x, y, validation_data=(x_val, y_val), epochs=2, batch_size=32, verbose=0)
+    tuner.search(x, y, validation_data=(x_val, y_val), epochs=4, batch_size=16, verbose=0)
     trials = tuner.oracle.get_best_trials(2)
     assert len(trials) == 2
     assert all(t.status == "COMPLETED" for t in trials)

@@ -3,7 +3,6 @@
 from bottleneck_search.space.apply import apply_bottlenecks
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.hypermodel import (
-    BottleneckHyperModel,
     architecture_from_hp,
     architecture_to_hp,
     bottleneck_conv,
@@ -13,7 +12,6 @@ from bottleneck_search.space.site import ReductionOptions, Site
 
 __all__ = [
     "Architecture",
-    "BottleneckHyperModel",
     "ReductionOptions",
     "SearchSpace",
     "Site",

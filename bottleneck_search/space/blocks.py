@@ -8,7 +8,7 @@ import math
 
 import keras
 
-from bottleneck_search.space.reduction import apply_reduction
+from bottleneck_search.space.reduction import BATCH_NORM_MOMENTUM, apply_reduction
 from bottleneck_search.space.site import ReductionOptions, Site, resolve_widths
 
 L = keras.layers
@@ -78,7 +78,7 @@ class ConvSpec:
         if not self.batch_norm:
             return L.Conv2D(self.filters, self.kernel, activation=self.activation, **common)(x)
         x = L.Conv2D(self.filters, self.kernel, use_bias=False, **common)(x)
-        x = L.BatchNormalization(name=f"{self.name}_bn")(x)
+        x = L.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{self.name}_bn")(x)
         return L.Activation(self.activation, name=f"{self.name}_act")(x)
 
 
@@ -209,7 +209,9 @@ class ResidualBlock:
             shortcut = L.Conv2D(
                 self.filters, 1, strides=self.strides, use_bias=False, name=f"{self.name}_shortcut"
             )(x)
-            shortcut = L.BatchNormalization(name=f"{self.name}_shortcut_bn")(shortcut)
+            shortcut = L.BatchNormalization(
+                momentum=BATCH_NORM_MOMENTUM, name=f"{self.name}_shortcut_bn"
+            )(shortcut)
         y = L.Add(name=f"{self.name}_add")([y, shortcut])
         return L.Activation("relu", name=f"{self.name}_out")(y)
 

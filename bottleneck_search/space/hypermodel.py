@@ -1,5 +1,5 @@
-"""The Keras Tuner face of a search space: hyperparameters per site, `BottleneckHyperModel`,
-and `bottleneck_conv` for a user's own `build(hp)`."""
+"""The Keras Tuner face of a search space: hyperparameters per site, and `bottleneck_conv` for a
+user's own `build(hp)`. `BottleneckHyperModel` (in `bottleneck_search.search`) builds on these."""
 
 from __future__ import annotations
 
@@ -78,56 +78,6 @@ def architecture_to_hp(space: SearchSpace, architecture: Architecture) -> kt.Hyp
         if width is not None:
             hp.values[width_hp_name(name)] = width
     return hp
-
-
-class BottleneckHyperModel(kt.HyperModel):
-    """A `keras_tuner.HyperModel` whose search space is a `SearchSpace`.
-
-    `build(hp)` declares `<site>/reduce` and the conditional `<site>/width` for every site, builds
-    the chosen architecture, compiles it, and attaches the architecture (with its closed-form
-    MACs) as `model.bottleneck_architecture`.
-
-    Args:
-        space: the `SearchSpace`.
-        optimizer: an optimizer name or instance (an instance is copied for every trial).
-        loss: the loss, as for `model.compile`.
-        metrics: the metrics, as for `model.compile`.
-        name: the hypermodel's name.
-
-    Example:
-
-    ```python
-    hypermodel = BottleneckHyperModel(SearchSpace.from_yaml("search_spaces/inception_mini.yaml"))
-    tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy", max_trials=4)
-    ```
-    """
-
-    def __init__(
-        self,
-        space: SearchSpace,
-        optimizer: str | keras.optimizers.Optimizer = "adam",
-        loss="sparse_categorical_crossentropy",
-        metrics: Sequence = ("accuracy",),
-        name: str | None = None,
-        tunable: bool = True,
-    ):
-        super().__init__(name=name or space.name, tunable=tunable)
-        self.space = space
-        self.optimizer = optimizer
-        self.loss = loss
-        self.metrics = list(metrics)
-
-    def _new_optimizer(self):
-        if isinstance(self.optimizer, keras.optimizers.Optimizer):
-            return self.optimizer.__class__.from_config(self.optimizer.get_config())
-        return keras.optimizers.get(self.optimizer)
-
-    def build(self, hp: kt.HyperParameters) -> keras.Model:
-        architecture = architecture_from_hp(self.space, hp)
-        model = self.space.build(architecture)
-        model.compile(optimizer=self._new_optimizer(), loss=self.loss, metrics=list(self.metrics))
-        model.bottleneck_architecture = architecture
-        return model
 
 
 def bottleneck_conv(

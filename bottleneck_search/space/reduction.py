@@ -8,6 +8,10 @@ import keras
 
 from bottleneck_search.space.site import ReductionOptions, Site
 
+# Keras' default momentum (0.99) leaves the moving statistics far from the data after the few
+# hundred steps of a search trial, so validation accuracy collapses; 0.9 settles within an epoch.
+BATCH_NORM_MOMENTUM = 0.9
+
 _CONV_BY_RANK = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 
 
@@ -34,7 +38,9 @@ def apply_reduction(
         width, 1, use_bias=options.use_bias, data_format=data_format, name=f"{site_name}_reduce"
     )(x)
     axis = 1 if data_format == "channels_first" else -1
-    x = keras.layers.BatchNormalization(axis=axis, name=f"{site_name}_reduce_bn")(x)
+    x = keras.layers.BatchNormalization(
+        axis=axis, momentum=BATCH_NORM_MOMENTUM, name=f"{site_name}_reduce_bn"
+    )(x)
     if _is_linear(options.activation):
         return x
     return keras.layers.Activation(options.activation, name=f"{site_name}_reduce_act")(x)

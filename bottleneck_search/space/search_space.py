@@ -65,17 +65,32 @@ class SearchSpace:
 
     # -- constructors -----------------------------------------------------------------------
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> SearchSpace:
-        """A space from a YAML backbone spec (schema in `search_spaces/README.md`)."""
+    def from_yaml(cls, path: str | os.PathLike, classes: int | None = None) -> SearchSpace:
+        """A space from a YAML backbone spec (schema in `search_spaces/README.md`).
+
+        Args:
+            path: the YAML file.
+            classes: overrides the spec's `classes` (the width of the softmax head).
+        """
+        import dataclasses
+
         from bottleneck_search.space.yaml_spec import load_backbone
 
         backbone = load_backbone(path)
+        if classes is not None:
+            backbone = dataclasses.replace(backbone, classes=classes)
         return cls(
             name=backbone.name,
             sites=backbone.sites(),
             build_function=backbone.build,
             reduction=backbone.reduction,
-            source={"kind": "yaml", "path": os.fspath(path), "sha256": backbone.sha256},
+            source={
+                "kind": "yaml",
+                "path": os.fspath(path),
+                "sha256": backbone.sha256,
+                "input_shape": list(backbone.input_shape),
+                "classes": backbone.classes,
+            },
             block_names=[block.name for block in backbone.blocks],
         )
 
@@ -108,7 +123,12 @@ class SearchSpace:
             sites=sites,
             build_function=lambda chosen: rewrite_model(model, chosen, reduction),
             reduction=reduction,
-            source={"kind": "model", "name": model.name},
+            source={
+                "kind": "model",
+                "name": model.name,
+                "input_shape": list(model.inputs[0].shape[1:]),
+                "classes": model.outputs[0].shape[-1],
+            },
             base_model=model,
         )
 

@@ -1,0 +1,1 @@
+"""Results of a search: the Pareto front (and, later, reports and exports)."""

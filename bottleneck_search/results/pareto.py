@@ -1,0 +1,32 @@
+"""The accuracy-vs-MACs Pareto front of a set of trials."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bottleneck_search.search.trial_log import TrialRecord
+
+
+def pareto_front(records: Iterable[TrialRecord]) -> list[TrialRecord]:
+    """The completed trials no other completed trial dominates, sorted by MACs (ascending).
+
+    A trial dominates another if it has at most its MACs and at least its validation accuracy,
+    and is strictly better in one of the two. Failed and infeasible trials are ignored. Of trials
+    tied on both MACs and accuracy (e.g. the same architecture twice) the first is kept.
+
+    Example:
+
+    ```python
+    for record in pareto_front(TrialLog("runs/demo/trials.jsonl").read()):
+        print(record.macs, record.val_accuracy)
+    ```
+    """
+    completed = [r for r in records if r.status == "COMPLETED" and r.val_accuracy is not None]
+    ordered = sorted(
+        enumerate(completed), key=lambda item: (item[1].macs, -item[1].val_accuracy, item[0])
+    )
+    front: list[TrialRecord] = []
+    for _, record in ordered:
+        if not front or record.val_accuracy > front[-1].val_accuracy:
+            front.append(record)
+    return front

@@ -1,0 +1,322 @@
+"""`BottleneckHyperModel`: a Keras Tuner `HyperModel` over a `SearchSpace`, whose `fit` puts the
+FLOP-penalised score and the architecture's cost into the epoch logs.
+
+Because the score is an ordinary metric (`val_score`), every stock tuner, its best-epoch
+checkpointing, its results summary and its distributed mode work unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+
+import keras
+import keras_tuner as kt
+
+from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.search.objective import FlopPenalty
+from bottleneck_search.search.trial_log import TrialLog, TrialRecord
+from bottleneck_search.space.architecture import Architecture
+from bottleneck_search.space.hypermodel import architecture_from_hp
+from bottleneck_search.space.search_space import SearchSpace
+
+OBJECTIVE = "val_score"
+
+
+class CostMetrics(keras.callbacks.Callback):
+    """Adds `val_score`, `macs`, `flops` and `params` to every epoch's logs.
+
+    Keras passes one `logs` dict to every callback in order, so callbacks after this one (Keras
+    Tuner's reporting and checkpointing, History, TensorBoard) see the added metrics.
+    """
+
+    def __init__(
+        self,
+        architecture: Architecture,
+        penalty: FlopPenalty,
+        accuracy_metric: str = "val_accuracy",
+    ):
+        super().__init__()
+        self.architecture = architecture
+        self.penalty = penalty
+        self.accuracy_metric = accuracy_metric
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        if self.accuracy_metric not in logs:
+            raise SearchConfigError(
+                f"The epoch logs have no '{self.accuracy_metric}' (found: {', '.join(sorted(logs))}). "
+                "Pass validation data to search(validation_data=...) and compile with "
+                "metrics=['accuracy'], or set accuracy_metric."
+            )
+        accuracy = float(logs[self.accuracy_metric])
+        logs[OBJECTIVE] = self.penalty.score(accuracy, self.architecture.macs)
+        logs["macs"] = float(self.architecture.macs)
+        logs["flops"] = float(self.architecture.flops)
+        logs["params"] = float(self.architecture.params)
+
+
+class BottleneckHyperModel(kt.HyperModel):
+    """A `keras_tuner.HyperModel` whose search space is a `SearchSpace`.
+
+    `build(hp)` declares `<site>/reduce` and the conditional `<site>/width` for every site, builds
+    the chosen architecture, compiles it, and attaches the architecture (with its closed-form
+    MACs) as `model.bottleneck_architecture`. `fit(...)` trains it with `CostMetrics`, so the
+    epoch logs carry `val_score` (the tuner's objective), `macs`, `flops` and `params`.
+
+    An architecture over `max_macs` is never trained: `build` returns a weightless stand-in and
+    `fit` reports it at once with a score below any trained trial, so no tuner stalls or aborts.
+
+    Args:
+        space: the `SearchSpace`.
+        optimizer: an optimizer name or instance (an instance is copied for every trial).
+        loss: the loss, as for `model.compile`.
+        metrics: the metrics, as for `model.compile`; must produce `accuracy_metric`.
+        penalty: the `FlopPenalty`; its target defaults to the space's reference MACs.
+        max_macs: hard budget; architectures above it are recorded as infeasible, never trained.
+        accuracy_metric: the epoch-log key that holds validation accuracy.
+        trial_log: path of a `trials.jsonl` to append every finished trial to, or None.
+        on_trial_end: called with each `TrialRecord` as it is written (e.g. to print progress).
+        name: the hypermodel's name.
+
+    Example:
+
+    ```python
+    space = SearchSpace.from_yaml("search_spaces/inception_mini.yaml")
+    hypermodel = BottleneckHyperModel(space, penalty=FlopPenalty("soft"))
+    tuner = keras_tuner.RandomSearch(hypermodel, objective=keras_tuner.Objective("val_score", "max"), max_trials=4)
+    tuner.search(x, y, validation_data=(x_val, y_val), epochs=2)
+    ```
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        optimizer: str | keras.optimizers.Optimizer = "adam",
+        loss="sparse_categorical_crossentropy",
+        metrics: Sequence = ("accuracy",),
+        penalty: FlopPenalty | None = None,
+        max_macs: int | None = None,
+        accuracy_metric: str = "val_accuracy",
+        trial_log: str | os.PathLike | None = None,
+        on_trial_end: Callable[[TrialRecord], None] | None = None,
+        name: str | None = None,
+        tunable: bool = True,
+    ):
+        super().__init__(name=name or space.name, tunable=tunable)
+        self.space = space
+        self.optimizer = optimizer
+        self.loss = loss
+        self.metrics = list(metrics)
+        self.penalty = (penalty or FlopPenalty()).resolve(space)
+        self.max_macs = max_macs
+        if max_macs is not None:
+            cheapest = space.cheapest().macs
+            if max_macs < cheapest:
+                raise SearchConfigError(
+                    f"max_macs={max_macs:,} is below the cheapest architecture of space "
+                    f"'{space.name}' ({cheapest:,} MACs), so nothing could be trained. Raise it to "
+                    f"at least {cheapest:,}."
+                )
+        self.accuracy_metric = accuracy_metric
+        self.trial_log = TrialLog(trial_log) if trial_log is not None else None
+        self.on_trial_end = on_trial_end
+        self._floor = self.penalty.floor(space.most_expensive().macs)
+
+    def replace(self, **changes) -> BottleneckHyperModel:
+        """A copy with some constructor arguments changed, validated like a new one."""
+        arguments = dict(
+            space=self.space,
+            optimizer=self.optimizer,
+            loss=self.loss,
+            metrics=self.metrics,
+            penalty=self.penalty,
+            max_macs=self.max_macs,
+            accuracy_metric=self.accuracy_metric,
+            trial_log=self.trial_log.path if self.trial_log is not None else None,
+            on_trial_end=self.on_trial_end,
+            name=self.name,
+            tunable=self.tunable,
+        )
+        arguments.update(changes)
+        return BottleneckHyperModel(**arguments)
+
+    def _new_optimizer(self):
+        if isinstance(self.optimizer, keras.optimizers.Optimizer):
+            return self.optimizer.__class__.from_config(self.optimizer.get_config())
+        return keras.optimizers.get(self.optimizer)
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        architecture = architecture_from_hp(self.space, hp)
+        if self.max_macs is not None and architecture.macs > self.max_macs:
+            model = _stand_in_model()
+            model.bottleneck_architecture = architecture
+            model.bottleneck_infeasible = True
+            return model
+        model = self.space.build(architecture)
+        model.compile(optimizer=self._new_optimizer(), loss=self.loss, metrics=list(self.metrics))
+        model.bottleneck_architecture = architecture
+        return model
+
+    def fit(self, hp: kt.HyperParameters, model: keras.Model, *args, callbacks=None, **kwargs):
+        architecture = model.bottleneck_architecture
+        callbacks = list(callbacks or [])
+        trial_id = _trial_id(callbacks)
+        start = time.monotonic()
+        if getattr(model, "bottleneck_infeasible", False):
+            return self._reject(model, architecture, callbacks, trial_id, start)
+        callbacks = [
+            CostMetrics(architecture, self.penalty, self.accuracy_metric),
+            keras.callbacks.TerminateOnNaN(),
+            *_with_cost_hparams(callbacks, hp, architecture, trial_id),
+        ]
+        try:
+            history = model.fit(*args, callbacks=callbacks, **kwargs)
+        except SearchConfigError as error:
+            # A configuration mistake, not a bad architecture: stop the whole search.
+            raise kt.errors.FatalValueError(str(error)) from error
+        except Exception as error:
+            self._record(
+                self._failed(trial_id, architecture, f"{type(error).__name__}: {error}", start)
+            )
+            raise
+        logs = history.history
+        losses = logs.get("loss", [])
+        bad = next((epoch for epoch, value in enumerate(losses) if not math.isfinite(value)), None)
+        if bad is not None:
+            reason = f"the loss became NaN or infinite in epoch {bad + 1}"
+            self._record(self._failed(trial_id, architecture, reason, start, epochs=len(losses)))
+            raise kt.errors.FailedTrialError(f"Trial {trial_id}: {reason}.")
+        scores = logs[OBJECTIVE]
+        best = max(range(len(scores)), key=scores.__getitem__)
+        self._record(
+            TrialRecord(
+                trial_id=trial_id,
+                status="COMPLETED",
+                architecture=architecture.widths,
+                macs=architecture.macs,
+                flops=architecture.flops,
+                params=architecture.params,
+                val_accuracy=float(logs[self.accuracy_metric][best]),
+                score=float(scores[best]),
+                epochs=len(scores),
+                seconds=round(time.monotonic() - start, 3),
+            )
+        )
+        return history
+
+    def _reject(
+        self, model, architecture: Architecture, callbacks: list, trial_id, start: float
+    ) -> dict:
+        """Reports an over-budget architecture at once, through the tuner's own callbacks.
+
+        Running the callback protocol for one pseudo-epoch lets the tuner record the metrics and
+        its best-epoch checkpoint (of the weightless stand-in, which Hyperband may reload) exactly
+        as for a trained model.
+        """
+        logs = {
+            OBJECTIVE: self._floor,
+            self.accuracy_metric: 0.0,
+            "macs": float(architecture.macs),
+            "flops": float(architecture.flops),
+            "params": float(architecture.params),
+        }
+        reporting = [
+            c
+            for c in callbacks
+            if not isinstance(c, keras.callbacks.TensorBoard) and not _is_hparams_callback(c)
+        ]
+        callback_list = keras.callbacks.CallbackList(reporting, model=model)
+        callback_list.on_train_begin()
+        callback_list.on_epoch_begin(0)
+        callback_list.on_epoch_end(0, dict(logs))
+        callback_list.on_train_end(dict(logs))
+        self._record(
+            TrialRecord(
+                trial_id=trial_id,
+                status="INFEASIBLE",
+                architecture=architecture.widths,
+                macs=architecture.macs,
+                flops=architecture.flops,
+                params=architecture.params,
+                val_accuracy=None,
+                score=None,
+                epochs=0,
+                seconds=round(time.monotonic() - start, 6),
+                reason=f"{architecture.macs:,} MACs exceed max_macs={self.max_macs:,}",
+            )
+        )
+        return logs
+
+    def _failed(
+        self, trial_id, architecture: Architecture, reason: str, start: float, epochs: int = 0
+    ) -> TrialRecord:
+        return TrialRecord(
+            trial_id=trial_id,
+            status="FAILED",
+            architecture=architecture.widths,
+            macs=architecture.macs,
+            flops=architecture.flops,
+            params=architecture.params,
+            val_accuracy=None,
+            score=None,
+            epochs=epochs,
+            seconds=round(time.monotonic() - start, 3),
+            reason=reason,
+        )
+
+    def _record(self, record: TrialRecord) -> None:
+        if self.trial_log is not None:
+            self.trial_log.append(record)
+        if self.on_trial_end is not None:
+            self.on_trial_end(record)
+
+
+def _stand_in_model() -> keras.Model:
+    inputs = keras.Input((1,), name="infeasible")
+    return keras.Model(inputs, inputs, name="infeasible")
+
+
+def _trial_id(callbacks: list) -> str | None:
+    # Every stock tuner's run_trial passes its TunerCallback, which carries the trial; a
+    # HyperModel has no other way to learn which trial it is fitting.
+    for callback in callbacks:
+        trial = getattr(callback, "trial", None)
+        if trial is not None and hasattr(trial, "trial_id"):
+            return trial.trial_id
+    return None
+
+
+def _is_hparams_callback(callback) -> bool:
+    return type(callback).__name__ == "KerasCallback" and type(callback).__module__.startswith(
+        "tensorboard.plugins.hparams"
+    )
+
+
+def _with_cost_hparams(
+    callbacks: list, hp: kt.HyperParameters, architecture: Architecture, trial_id
+) -> list:
+    """Replaces the hparams callback Keras Tuner pairs with each TensorBoard callback by one whose
+    hparams also hold the architecture's MACs, FLOPs and parameters."""
+    boards = [c for c in callbacks if isinstance(c, keras.callbacks.TensorBoard)]
+    if not boards:
+        return callbacks
+    from tensorboard.plugins.hparams import api as hparams_api
+
+    hparams = {
+        name: value
+        for name, value in hp.values.items()
+        if isinstance(value, bool | int | float | str) and not name.startswith("tuner/")
+    }
+    hparams.update(macs=architecture.macs, flops=architecture.flops, params=architecture.params)
+    kept = [c for c in callbacks if not _is_hparams_callback(c)]
+    for board in boards:
+        kept.append(
+            hparams_api.KerasCallback(
+                writer=str(board.log_dir), hparams=hparams, trial_id=str(trial_id or "")
+            )
+        )
+    return kept

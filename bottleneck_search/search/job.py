@@ -1,0 +1,332 @@
+"""`run_search`: the whole search job behind `bottleneck-search search`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+
+from bottleneck_search.errors import SearchConfigError, SearchSpaceError
+from bottleneck_search.flops.report import human
+from bottleneck_search.search.data import Dataset, load_dataset
+from bottleneck_search.search.hypermodel import BottleneckHyperModel
+from bottleneck_search.search.objective import FlopPenalty
+from bottleneck_search.search.run_dir import (
+    CONFIG,
+    library_versions,
+    prepare_run_dir,
+    write_atomically,
+)
+from bottleneck_search.search.trial_log import TrialLog, TrialRecord
+from bottleneck_search.search.tuners import TRIAL_LOG, TUNERS, make_tuner
+from bottleneck_search.space.search_space import SearchSpace
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SPACE = "inception_mini"
+# Arguments that define a search; resuming with different ones would mix two searches.
+_DEFINING = (
+    "space",
+    "model",
+    "dataset",
+    "tuner",
+    "max_trials",
+    "epochs",
+    "penalty",
+    "target_macs",
+    "max_macs",
+    "seed",
+    "batch_size",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """Every argument of a search job (the CLI's flags, one to one).
+
+    Attributes:
+        space: a YAML backbone path, or the name of one in `search_spaces/` (e.g. `googlenet`).
+        model: a `.keras` model to search instead of `space`.
+        dataset: a data set spec (see `load_dataset`).
+        tuner: `random`, `bayesian`, `hyperband` or `grid`.
+        max_trials: trials to run (Hyperband decides its own count from `epochs`).
+        epochs: epochs per trial (Hyperband: the most any trial gets).
+        penalty: `soft`, `hard` or `linear` (see `FlopPenalty`).
+        target_macs: the penalty's target; the space's reference MACs when None.
+        max_macs: hard budget: architectures above it are never trained.
+        run_dir: the run directory; `runs/<space>-<time>` when None.
+        seed: seeds the tuner, the data split and Keras.
+        batch_size: training batch size.
+        data_dir: TFDS data directory.
+        download: let TFDS download a data set that is not prepared.
+        resume: continue the run in `run_dir`.
+        verbose: show Keras Tuner's and Keras' own progress output.
+    """
+
+    space: str = DEFAULT_SPACE
+    model: str | None = None
+    dataset: str = "digits"
+    tuner: str = "random"
+    max_trials: int = 10
+    epochs: int = 4
+    penalty: str = "soft"
+    target_macs: int | None = None
+    max_macs: int | None = None
+    run_dir: str | None = None
+    seed: int = 0
+    batch_size: int = 32
+    data_dir: str | None = None
+    download: bool = False
+    resume: bool = False
+    verbose: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchResult:
+    """What a finished search leaves: the run directory and its trials."""
+
+    run_dir: str
+    space: SearchSpace
+    records: tuple[TrialRecord, ...]
+
+    @property
+    def completed(self) -> list[TrialRecord]:
+        return [r for r in self.records if r.status == "COMPLETED"]
+
+    def best(self, k: int = 5) -> list[TrialRecord]:
+        """The `k` completed trials with the highest score."""
+        return sorted(self.completed, key=lambda r: r.score, reverse=True)[:k]
+
+
+def resolve_space_path(space: str) -> str:
+    """A YAML path as given, or the shipped backbone of that name (`search_spaces/<name>.yaml`)."""
+    if space.endswith((".yaml", ".yml")) or os.sep in space:
+        return space
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        candidate = root / "search_spaces" / f"{space}.yaml"
+        if candidate.is_file():
+            return str(candidate)
+    raise SearchSpaceError(
+        f"No shipped search space named '{space}' (looked for search_spaces/{space}.yaml). Pass a YAML path "
+        "or one of: googlenet, inception_mini, vgg_small, resnet_small."
+    )
+
+
+def load_search_space(config: SearchConfig, classes: int | None = None) -> SearchSpace:
+    if config.model is not None:
+        from bottleneck_search.model_io import load_model
+
+        return SearchSpace.from_model(load_model(config.model))
+    return SearchSpace.from_yaml(resolve_space_path(config.space), classes=classes)
+
+
+def run_search(
+    config: SearchConfig, on_progress: Callable[[str], None] | None = None
+) -> SearchResult:
+    """Runs (or resumes) a search job and returns its trials.
+
+    Checks everything it can before training: the run directory, the data, the space, the budget.
+    Writes `<run>/config.json`, Keras Tuner's state under `<run>/`, and `<run>/trials.jsonl`.
+
+    Args:
+        config: the job's arguments.
+        on_progress: receives one line per finished trial (the CLI prints them).
+
+    Returns:
+        A `SearchResult`.
+
+    Example:
+
+    ```python
+    result = run_search(SearchConfig(max_trials=4, epochs=2, run_dir="runs/try"))
+    print(result.best(1)[0].architecture)
+    ```
+    """
+    _check_config(config)
+    run_dir = config.run_dir or os.path.join(
+        "runs", f"{Path(config.model or config.space).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    config = dataclasses.replace(config, run_dir=run_dir)
+    saved = prepare_run_dir(run_dir, config.resume)
+    if saved is not None:
+        _check_same_search(saved.get("arguments", {}), config)
+
+    space = load_search_space(config)
+    data = load_dataset(
+        config.dataset,
+        space_input_shape(space),
+        config.batch_size,
+        seed=config.seed,
+        data_dir=config.data_dir,
+        download=config.download,
+    )
+    space = _fit_classes(space, data, config)
+    penalty = FlopPenalty(config.penalty, target_macs=config.target_macs).resolve(space)
+    if saved is None:
+        write_atomically(
+            os.path.join(run_dir, CONFIG),
+            json.dumps(_config_record(config, space, penalty, data), indent=2),
+        )
+
+    log = TrialLog(os.path.join(run_dir, TRIAL_LOG))
+    progress = _Progress(config, log, on_progress)
+    hypermodel = BottleneckHyperModel(space, penalty=penalty, on_trial_end=progress)
+    keras.utils.set_random_seed(config.seed)
+    kt_kwargs = {"seed": config.seed, "overwrite": False}
+    if config.tuner == "hyperband":
+        kt_kwargs["max_epochs"] = config.epochs
+    else:
+        kt_kwargs["max_trials"] = config.max_trials
+    directory, project = os.path.split(os.path.abspath(run_dir))
+    tuner = make_tuner(
+        config.tuner,
+        hypermodel,
+        max_macs=config.max_macs,
+        directory=directory,
+        project_name=project,
+        **kt_kwargs,
+    )
+    progress.start(already=len(log.read()))
+    try:
+        tuner.search(
+            data.train,
+            validation_data=data.val,
+            epochs=config.epochs,
+            shuffle=False,
+            verbose=1 if config.verbose else 0,
+        )
+    except kt.errors.FatalError as error:
+        raise SearchConfigError(str(error)) from error
+    _record_failures_from_oracle(tuner, hypermodel, log)
+    return SearchResult(run_dir=run_dir, space=space, records=tuple(log.read()))
+
+
+def space_input_shape(space: SearchSpace) -> tuple[int, ...]:
+    model_shape = space.source.get("input_shape")
+    if model_shape is None:
+        raise SearchSpaceError(f"Space '{space.name}' does not record its input shape.")
+    return tuple(model_shape)
+
+
+def _check_config(config: SearchConfig) -> None:
+    if config.tuner not in TUNERS:
+        raise SearchConfigError(
+            f"Unknown tuner '{config.tuner}'; expected one of {', '.join(TUNERS)}."
+        )
+    for name in ("max_trials", "epochs", "batch_size"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or value < 1:
+            raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")
+
+
+def _fit_classes(space: SearchSpace, data: Dataset, config: SearchConfig) -> SearchSpace:
+    classes = space.source.get("classes")
+    if classes == data.num_classes:
+        return space
+    if config.model is not None:
+        raise SearchConfigError(
+            f"Data set '{data.name}' has {data.num_classes} classes but model '{space.name}' predicts {classes}; "
+            "use a model whose output matches the data."
+        )
+    return load_search_space(config, classes=data.num_classes)
+
+
+def _check_same_search(saved: dict, config: SearchConfig) -> None:
+    current = dataclasses.asdict(config)
+    differing = [key for key in _DEFINING if key in saved and saved[key] != current[key]]
+    if differing:
+        changes = ", ".join(f"{key}: {saved[key]!r} -> {current[key]!r}" for key in differing)
+        raise SearchConfigError(
+            f"Cannot resume '{config.run_dir}' with different search arguments ({changes}). Resume with the "
+            "original arguments, or start a new run directory."
+        )
+
+
+def _config_record(
+    config: SearchConfig, space: SearchSpace, penalty: FlopPenalty, data: Dataset
+) -> dict:
+    return {
+        "arguments": dataclasses.asdict(config),
+        "space": {
+            **space.source,
+            "name": space.name,
+            "sites": len(space.sites),
+            "size": space.size,
+        },
+        "penalty": dataclasses.asdict(penalty),
+        "reduction": dataclasses.asdict(space.reduction),
+        "dataset": {
+            "name": data.name,
+            "classes": data.num_classes,
+            "train": data.train_size,
+            "val": data.val_size,
+        },
+        "versions": library_versions(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _record_failures_from_oracle(tuner, hypermodel: BottleneckHyperModel, log: TrialLog) -> None:
+    """Adds a FAILED line for trials Keras Tuner failed before `fit` could record them (in `build`)."""
+    logged = {record.trial_id for record in log.read()}
+    for trial in tuner.oracle.trials.values():
+        if trial.status == "FAILED" and trial.trial_id not in logged:
+            reason = (trial.message or "failed").strip().splitlines()[-1]
+            log.append(
+                TrialRecord(
+                    trial.trial_id, "FAILED", {}, 0, 0, 0, None, None, 0, 0.0, reason=reason
+                )
+            )
+
+
+class _Progress:
+    """Turns each finished trial into one progress line."""
+
+    def __init__(self, config: SearchConfig, log: TrialLog, emit: Callable[[str], None] | None):
+        self.total = None if config.tuner == "hyperband" else config.max_trials
+        self.log = log
+        self.emit = emit or logger.info
+        self.started = time.monotonic()
+        self.done_here = 0
+        self.already = 0
+
+    def start(self, already: int) -> None:
+        self.started = time.monotonic()
+        self.already = already
+
+    def __call__(self, record: TrialRecord) -> None:
+        self.done_here += 1
+        records = self.log.read()
+        scores = [r.score for r in records if r.status == "COMPLETED"]
+        best = max(scores) if scores else None
+        index = self.already + self.done_here
+        elapsed = time.monotonic() - self.started
+        position = f"trial {index}/{self.total}" if self.total else f"trial {index}"
+        if self.total:
+            remaining = max(self.total - index, 0) * elapsed / self.done_here
+            timing = f"elapsed {_clock(elapsed)}  eta {_clock(remaining)}"
+        else:
+            timing = f"elapsed {_clock(elapsed)}"
+        if record.status == "COMPLETED":
+            outcome = f"val_acc {record.val_accuracy:.3f}  score {record.score:.3f}"
+        else:
+            outcome = f"{record.status.lower()}: {record.reason}"
+        shown = " ".join(
+            f"{name}:{'-' if w is None else w}" for name, w in record.architecture.items()
+        )
+        best_text = f"best {best:.3f}" if best is not None else "best -"
+        self.emit(
+            f"{position}  [{shown}]  MACs {human(record.macs)}  {outcome}  {best_text}  {timing}"
+        )
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"

@@ -1,0 +1,83 @@
+"""The run directory of a search job: refusing to overwrite, `config.json`, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from typing import Any
+
+from bottleneck_search.errors import SearchConfigError
+
+CONFIG = "config.json"
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Writes `text` to `path` through a temporary file and a rename: never half-written."""
+    directory = os.path.dirname(path) or "."
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def library_versions() -> dict[str, str]:
+    import keras
+    import keras_tuner
+    import tensorflow
+
+    import bottleneck_search
+
+    return {
+        "python": platform.python_version(),
+        "bottleneck_search": bottleneck_search.__version__,
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "keras_tuner": keras_tuner.__version__,
+    }
+
+
+def prepare_run_dir(run_dir: str, resume: bool) -> dict[str, Any] | None:
+    """Checks that `run_dir` may be used; returns the saved config when resuming.
+
+    Raises:
+        SearchConfigError: a non-empty directory without `resume`, nothing to resume, or a
+            directory that cannot be written.
+    """
+    exists = os.path.isdir(run_dir) and any(os.scandir(run_dir))
+    if exists and not resume:
+        raise SearchConfigError(
+            f"Run directory '{run_dir}' already holds a run. Pass --resume to continue it, or choose "
+            "another --run-dir; nothing is overwritten."
+        )
+    if resume and not os.path.isfile(os.path.join(run_dir, CONFIG)):
+        raise SearchConfigError(
+            f"Nothing to resume in '{run_dir}': it has no {CONFIG}. Start a new search without --resume."
+        )
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".probe-") as probe:
+            probe.write(b"x" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        raise SearchConfigError(
+            f"Run directory '{run_dir}' cannot be written: {error.strerror or error}."
+        ) from error
+    if resume:
+        with open(os.path.join(run_dir, CONFIG), encoding="utf-8") as handle:
+            try:
+                return json.load(handle)
+            except json.JSONDecodeError as error:
+                raise SearchConfigError(
+                    f"'{run_dir}/{CONFIG}' is corrupted ({error}); the run cannot be resumed."
+                ) from error
+    return None

@@ -1,0 +1,118 @@
+"""`<run>/trials.jsonl`: one JSON line per finished trial, appended so that a crash never leaves a
+partial line that reads back as a trial."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+STATUSES = ("COMPLETED", "FAILED", "INFEASIBLE")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialRecord:
+    """One finished trial.
+
+    Attributes:
+        trial_id: Keras Tuner's trial id.
+        status: `COMPLETED`, `FAILED` or `INFEASIBLE` (over the MAC budget, never trained).
+        architecture: `{site: width or None}`.
+        macs, flops, params: the architecture's cost at batch 1.
+        val_accuracy: validation accuracy at the best epoch (None unless completed).
+        score: the penalised score at the best epoch (None if failed).
+        epochs: epochs trained.
+        seconds: wall time of the trial.
+        reason: why a trial failed or was rejected.
+    """
+
+    trial_id: str | None
+    status: str
+    architecture: dict[str, int | None]
+    macs: int
+    flops: int
+    params: int
+    val_accuracy: float | None
+    score: float | None
+    epochs: int
+    seconds: float
+    reason: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+class TrialLog:
+    """Append-only JSON-lines log of trials.
+
+    Every record is written with one `write` of a complete line, then flushed to disk. A line a
+    crash cut short has no newline; the next append first terminates it, and `read` skips it.
+
+    Example:
+
+    ```python
+    log = TrialLog("runs/demo/trials.jsonl")
+    for record in log.read():
+        print(record.trial_id, record.status, record.score)
+    ```
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+
+    def append(self, record: TrialRecord) -> None:
+        line = (record.to_json() + "\n").encode("utf-8")
+        directory = os.path.dirname(self.path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            if _ends_mid_line(fd):
+                line = b"\n" + line
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read(self) -> list[TrialRecord]:
+        """The records in file order; a trial id seen twice (re-run after a crash) keeps its last line."""
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, encoding="utf-8") as handle:
+            text = handle.read()
+        records: dict[Any, TrialRecord] = {}
+        anonymous = []
+        for line in text.split("\n")[:-1] if not text.endswith("\n") else text.split("\n"):
+            record = _parse(line)
+            if record is None:
+                continue
+            if record.trial_id is None:
+                anonymous.append(record)
+            else:
+                records.pop(record.trial_id, None)
+                records[record.trial_id] = record
+        return [*records.values(), *anonymous]
+
+
+def _ends_mid_line(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return False
+    return os.pread(fd, 1, size - 1) != b"\n"
+
+
+def _parse(line: str) -> TrialRecord | None:
+    if not line.strip():
+        return None
+    try:
+        data = json.loads(line)
+        record = TrialRecord.from_dict(data)
+    except (json.JSONDecodeError, TypeError):
+        return None
+    return record if record.status in STATUSES else None

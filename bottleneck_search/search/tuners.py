@@ -1,0 +1,81 @@
+"""`make_tuner`: a stock Keras Tuner tuner whose objective is the FLOP-penalised `val_score`."""
+
+from __future__ import annotations
+
+import os
+
+import keras_tuner as kt
+
+from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.search.hypermodel import OBJECTIVE, BottleneckHyperModel
+from bottleneck_search.search.objective import FlopPenalty
+
+TUNERS = {
+    "random": kt.RandomSearch,
+    "bayesian": kt.BayesianOptimization,
+    "hyperband": kt.Hyperband,
+    "grid": kt.GridSearch,
+}
+TRIAL_LOG = "trials.jsonl"
+
+
+def make_tuner(
+    kind: str,
+    hypermodel: BottleneckHyperModel,
+    penalty: FlopPenalty | None = None,
+    max_macs: int | None = None,
+    directory: str | os.PathLike | None = None,
+    project_name: str | None = None,
+    **kt_kwargs,
+) -> kt.Tuner:
+    """A Keras Tuner tuner (unmodified class) searching `hypermodel`'s space for the best `val_score`.
+
+    The tuner gets a copy of `hypermodel` with `penalty` and `max_macs` applied (when given) and a
+    trial log at `<directory>/<project_name>/trials.jsonl`. Drive it like any Keras Tuner tuner:
+    `search(x, validation_data=..., epochs=..., callbacks=...)`, `get_best_models()`,
+    `results_summary()`.
+
+    Args:
+        kind: `"random"`, `"bayesian"`, `"hyperband"` or `"grid"`.
+        hypermodel: a `BottleneckHyperModel`.
+        penalty: overrides the hypermodel's `FlopPenalty`.
+        max_macs: overrides the hypermodel's hard MAC budget.
+        directory, project_name: where Keras Tuner keeps its state (the run directory is their join).
+        **kt_kwargs: passed to the tuner (`max_trials`, `seed`, `overwrite`, `max_epochs` for Hyperband, ...).
+
+    Returns:
+        The tuner.
+
+    Example:
+
+    ```python
+    tuner = make_tuner("random", BottleneckHyperModel(space), max_trials=8, directory="runs", project_name="demo")
+    tuner.search(data.train, validation_data=data.val, epochs=3)
+    best = tuner.get_best_models(1)[0]
+    ```
+    """
+    if kind not in TUNERS:
+        raise SearchConfigError(f"Unknown tuner '{kind}'; expected one of {', '.join(TUNERS)}.")
+    if not isinstance(hypermodel, BottleneckHyperModel):
+        raise SearchConfigError(
+            f"make_tuner() needs a BottleneckHyperModel. Received: {type(hypermodel).__name__}. For your own "
+            "build(hp) with bottleneck_conv, use a Keras Tuner tuner directly."
+        )
+    changes = {}
+    if penalty is not None:
+        changes["penalty"] = penalty
+    if max_macs is not None:
+        changes["max_macs"] = max_macs
+    if directory is not None and project_name is not None:
+        changes["trial_log"] = os.path.join(os.fspath(directory), project_name, TRIAL_LOG)
+    hypermodel = hypermodel.replace(**changes)
+    if kind == "hyperband":
+        kt_kwargs.pop("max_trials", None)
+        kt_kwargs.setdefault("max_epochs", 3)
+    return TUNERS[kind](
+        hypermodel,
+        objective=kt.Objective(OBJECTIVE, direction="max"),
+        directory=os.fspath(directory) if directory is not None else None,
+        project_name=project_name,
+        **kt_kwargs,
+    )
