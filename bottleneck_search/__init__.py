@@ -12,6 +12,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "BottleneckSearchError": "bottleneck_search.errors",
+    "DatasetError": "bottleneck_search.errors",
+    "SearchConfigError": "bottleneck_search.errors",
     "FlopCountError": "bottleneck_search.errors",
     "ModelLoadError": "bottleneck_search.errors",
     "SearchSpaceError": "bottleneck_search.errors",
@@ -24,6 +26,14 @@ _EXPORTS = {
     "load_model": "bottleneck_search.model_io",
     "Architecture": "bottleneck_search.space",
     "BottleneckHyperModel": "bottleneck_search.search",
+    "FlopPenalty": "bottleneck_search.search",
+    "TrialLog": "bottleneck_search.search",
+    "TrialRecord": "bottleneck_search.search",
+    "load_dataset": "bottleneck_search.search",
+    "make_tuner": "bottleneck_search.search",
+    "SearchConfig": "bottleneck_search.search.job",
+    "run_search": "bottleneck_search.search.job",
+    "pareto_front": "bottleneck_search.results.pareto",
     "ReductionOptions": "bottleneck_search.space",
     "SearchSpace": "bottleneck_search.space",
     "Site": "bottleneck_search.space",

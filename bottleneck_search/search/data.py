@@ -18,6 +18,7 @@ import tensorflow as tf
 from bottleneck_search.errors import DatasetError
 
 VALID_FORMS = "digits, tfds:NAME, tfds:NAME[SPLIT], folder:PATH (or, from Python, (x, y) arrays or a tf.data.Dataset)"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 _TFDS_SPEC = re.compile(r"^tfds:(?P<name>[A-Za-z0-9_./:-]+?)(\[(?P<split>[^\]]+)\])?$")
 
 
@@ -103,8 +104,8 @@ def load_dataset(
 def _check_input_shape(input_shape):
     if len(input_shape) != 3 or input_shape[2] not in (1, 3):
         raise DatasetError(
-            f"Data can be adapted to (height, width, 1 or 3 channels) inputs only; the space expects "
-            f"{tuple(input_shape)}."
+            f"Data cannot be adapted to the space's input {tuple(input_shape)}: images are resized "
+            "and converted between 1 and 3 channels only, so the space needs (height, width, 1 or 3)."
         )
     return tuple(int(d) for d in input_shape)
 
@@ -223,6 +224,17 @@ def _folder(path, shape, batch_size, val_fraction, seed, adapt) -> Dataset:
     if not classes:
         raise DatasetError(
             f"Image folder '{path}' has no class sub-folders; expected PATH/<class>/<image files>."
+        )
+    images = sum(
+        1
+        for name in classes
+        for entry in os.scandir(os.path.join(path, name))
+        if entry.is_file() and entry.name.lower().endswith(IMAGE_SUFFIXES)
+    )
+    if images < 2:
+        raise DatasetError(
+            f"Image folder '{path}' has {images} images in its class sub-folders ({', '.join(classes)}); "
+            f"need at least 2 files ending in {', '.join(IMAGE_SUFFIXES)}."
         )
     try:
         train, val = keras.utils.image_dataset_from_directory(

@@ -291,9 +291,9 @@ def _trial_id(callbacks: list) -> str | None:
 
 
 def _is_hparams_callback(callback) -> bool:
-    return type(callback).__name__ == "KerasCallback" and type(callback).__module__.startswith(
-        "tensorboard.plugins.hparams"
-    )
+    # tensorboard.plugins.hparams.api.KerasCallback, matched by module so that tensorboard is only
+    # imported when a TensorBoard callback is in use.
+    return type(callback).__module__.startswith("tensorboard.plugins.hparams")
 
 
 def _with_cost_hparams(

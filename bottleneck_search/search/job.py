@@ -20,8 +20,9 @@ from bottleneck_search.search.hypermodel import BottleneckHyperModel
 from bottleneck_search.search.objective import FlopPenalty
 from bottleneck_search.search.run_dir import (
     CONFIG,
+    check_run_dir,
+    create_run_dir,
     library_versions,
-    prepare_run_dir,
     write_atomically,
 )
 from bottleneck_search.search.trial_log import TrialLog, TrialRecord
@@ -154,7 +155,7 @@ def run_search(
         "runs", f"{Path(config.model or config.space).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
     config = dataclasses.replace(config, run_dir=run_dir)
-    saved = prepare_run_dir(run_dir, config.resume)
+    saved = check_run_dir(run_dir, config.resume)
     if saved is not None:
         _check_same_search(saved.get("arguments", {}), config)
 
@@ -169,6 +170,7 @@ def run_search(
     )
     space = _fit_classes(space, data, config)
     penalty = FlopPenalty(config.penalty, target_macs=config.target_macs).resolve(space)
+    create_run_dir(run_dir)
     if saved is None:
         write_atomically(
             os.path.join(run_dir, CONFIG),

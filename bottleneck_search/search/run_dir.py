@@ -45,12 +45,11 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def prepare_run_dir(run_dir: str, resume: bool) -> dict[str, Any] | None:
-    """Checks that `run_dir` may be used; returns the saved config when resuming.
+def check_run_dir(run_dir: str, resume: bool) -> dict[str, Any] | None:
+    """Checks that `run_dir` may be used, creating nothing; returns the saved config when resuming.
 
     Raises:
-        SearchConfigError: a non-empty directory without `resume`, nothing to resume, or a
-            directory that cannot be written.
+        SearchConfigError: a non-empty directory without `resume`, or nothing to resume.
     """
     exists = os.path.isdir(run_dir) and any(os.scandir(run_dir))
     if exists and not resume:
@@ -58,10 +57,28 @@ def prepare_run_dir(run_dir: str, resume: bool) -> dict[str, Any] | None:
             f"Run directory '{run_dir}' already holds a run. Pass --resume to continue it, or choose "
             "another --run-dir; nothing is overwritten."
         )
-    if resume and not os.path.isfile(os.path.join(run_dir, CONFIG)):
+    if not resume:
+        return None
+    path = os.path.join(run_dir, CONFIG)
+    if not os.path.isfile(path):
         raise SearchConfigError(
             f"Nothing to resume in '{run_dir}': it has no {CONFIG}. Start a new search without --resume."
         )
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return json.load(handle)
+        except json.JSONDecodeError as error:
+            raise SearchConfigError(
+                f"'{path}' is corrupted ({error}); the run cannot be resumed."
+            ) from error
+
+
+def create_run_dir(run_dir: str) -> None:
+    """Creates `run_dir` and proves it can be written (4 KiB, synced), before any training.
+
+    Raises:
+        SearchConfigError: the directory cannot be created or written (permissions, full disk).
+    """
     try:
         os.makedirs(run_dir, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".probe-") as probe:
@@ -72,12 +89,3 @@ def prepare_run_dir(run_dir: str, resume: bool) -> dict[str, Any] | None:
         raise SearchConfigError(
             f"Run directory '{run_dir}' cannot be written: {error.strerror or error}."
         ) from error
-    if resume:
-        with open(os.path.join(run_dir, CONFIG), encoding="utf-8") as handle:
-            try:
-                return json.load(handle)
-            except json.JSONDecodeError as error:
-                raise SearchConfigError(
-                    f"'{run_dir}/{CONFIG}' is corrupted ({error}); the run cannot be resumed."
-                ) from error
-    return None

@@ -99,6 +99,10 @@ class TrialLog:
                 records[record.trial_id] = record
         return [*records.values(), *anonymous]
 
+    def read_by_id(self) -> dict:
+        """`{trial_id: record}` of `read()`."""
+        return {record.trial_id: record for record in self.read()}
+
 
 def _ends_mid_line(fd: int) -> bool:
     size = os.fstat(fd).st_size

@@ -1,0 +1,108 @@
+"""Data sets: digits, arrays, tf.data, image folders and TFDS (through its mock data)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from bottleneck_search import DatasetError, load_dataset
+
+
+def test_digits_is_resized_to_the_space_with_a_fixed_stratified_split():
+    data = load_dataset("digits", (32, 32, 3), batch_size=64)
+    assert (data.num_classes, data.train_size, data.val_size) == (10, 1437, 360)
+    images, labels = next(iter(data.train))
+    assert images.shape == (64, 32, 32, 3) and images.dtype == tf.float32
+    assert float(tf.reduce_min(images)) >= 0.0 and float(tf.reduce_max(images)) <= 1.0
+    assert np.array_equal(images[..., 0], images[..., 2])  # grey copied to three channels
+    val_labels = np.concatenate([y.numpy() for _, y in data.val])
+    assert np.bincount(val_labels).min() >= 35  # stratified: about 36 of each digit
+    again = np.concatenate([y.numpy() for _, y in load_dataset("digits", (8, 8, 1)).val])
+    assert np.array_equal(val_labels, again)  # the split does not depend on the input size
+
+
+def test_numpy_arrays():
+    x = np.random.default_rng(0).integers(0, 256, (40, 10, 10, 3), dtype=np.uint8)
+    y = np.arange(40) % 4
+    data = load_dataset((x, y), (8, 8, 1), batch_size=8, val_fraction=0.25)
+    assert (data.num_classes, data.train_size, data.val_size) == (4, 30, 10)
+    assert next(iter(data.val))[0].shape == (8, 8, 8, 1)
+
+
+def test_unbatched_tf_data():
+    x = np.zeros((20, 6, 6), np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices((x, np.arange(20) % 2))
+    data = load_dataset(dataset, (12, 12, 3), batch_size=5)
+    assert (data.num_classes, data.train_size, data.val_size) == (2, 16, 4)
+    assert next(iter(data.train))[0].shape == (5, 12, 12, 3)
+
+
+def make_folder(root, per_class=6, size=12):
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog", "fox"):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
+                root / name / f"{i}.png"
+            )
+    return root
+
+
+def test_image_folder(tmp_path):
+    make_folder(tmp_path / "images")
+    data = load_dataset(
+        f"folder:{tmp_path / 'images'}", (16, 16, 1), batch_size=4, val_fraction=0.25
+    )
+    assert data.num_classes == 3
+    assert data.train_size + data.val_size == 18
+    images, labels = next(iter(data.train))
+    assert images.shape[1:] == (16, 16, 1) and float(tf.reduce_max(images)) <= 1.0
+    assert set(labels.numpy()) <= {0, 1, 2}
+
+
+def test_tfds_through_mock_data():
+    with tfds.testing.mock_data(num_examples=30):
+        data = load_dataset("tfds:mnist[train]", (16, 16, 3), batch_size=10)
+    assert (data.num_classes, data.train_size, data.val_size) == (10, 24, 6)
+    images, _ = next(iter(data.train))
+    assert images.shape == (10, 16, 16, 3) and float(tf.reduce_max(images)) <= 1.0
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (
+            "mnist",
+            "Unknown data set 'mnist'. Valid forms: digits, tfds:NAME, tfds:NAME[SPLIT], folder:PATH",
+        ),
+        ("tfds:no_such_dataset_xyz", "TFDS has no data set named 'no_such_dataset_xyz'"),
+        ("folder:/does/not/exist", "does not exist"),
+    ],
+)
+def test_bad_specs(spec, message):
+    with pytest.raises(DatasetError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_dataset(spec, (8, 8, 1))
+
+
+def test_tfds_not_available_offline_names_the_command(tmp_path):
+    with pytest.raises(
+        DatasetError,
+        match=rf"not available offline in {tmp_path}.*`tfds build mnist --data_dir {tmp_path}`",
+    ):
+        load_dataset("tfds:mnist", (8, 8, 1), data_dir=str(tmp_path))
+
+
+def test_empty_image_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no class sub-folders"):
+        load_dataset(f"folder:{tmp_path / 'empty'}", (8, 8, 1))
+    (tmp_path / "empty" / "cat").mkdir()
+    with pytest.raises(DatasetError, match=r"has 0 images in its class sub-folders \(cat\)"):
+        load_dataset(f"folder:{tmp_path / 'empty'}", (8, 8, 1))
+
+
+@pytest.mark.parametrize("input_shape", [(8, 8, 2), (8, 8)])
+def test_shapes_that_cannot_be_adapted(input_shape):
+    with pytest.raises(DatasetError, match="adapted"):
+        load_dataset("digits", input_shape)
