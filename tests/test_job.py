@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -152,7 +153,9 @@ def test_bad_input_is_one_line_and_trains_nothing(
     capsys, tiny_space_path, tmp_path, extra, message
 ):
     (tmp_path / "empty").mkdir()
-    _write(tmp_path / "two.yaml", (open(tiny_space_path).read()).replace("[8, 8, 1]", "[8, 8, 2]"))
+    _write(
+        tmp_path / "two.yaml", Path(tiny_space_path).read_text().replace("[8, 8, 1]", "[8, 8, 2]")
+    )
     extra = [e.replace("{tmp}", str(tmp_path)) for e in extra]
     args = search_args(tiny_space_path, tmp_path / "run", *extra)
     if "--space" in extra or "--model" in extra:
