@@ -109,7 +109,7 @@ def test_space_prints_sites_size_and_costs(capsys):
     code, out, _ = run_cli(capsys, "space", str(SPACES / "inception_mini.yaml"))
     assert code == 0
     assert "4 sites, 144 architectures" in out
-    assert "mix2_5x5" in out and "8,16,40" in out
+    assert "mix2_5x5" in out and "16,24,48" in out
     for label in ("cheapest", "no bottleneck", "reference", "most expensive"):
         assert label in out
     assert "reference architecture per block:" in out

@@ -48,7 +48,7 @@ def test_hypermodel_builds_the_chosen_architecture(mini):
     assert (
         model.bottleneck_architecture.macs == count_flops(model).macs == mini.macs(mini.reference)
     )
-    assert model.get_layer("mix2_3x3_reduce").filters == 40
+    assert model.get_layer("mix2_3x3_reduce").filters == 48
     assert model.optimizer is not hypermodel.optimizer  # each trial gets its own optimizer
 
 

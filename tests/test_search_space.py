@@ -81,8 +81,9 @@ def test_small_spaces(spec, n_sites):
 
 def test_size_counts_every_choice():
     space = SearchSpace.from_yaml(SPACES / "inception_mini.yaml")
-    # mix1 sites see 32 channels (widths 8,16 plus reference 16 / 8), mix2 sites see 80
-    assert [s.widths for s in space.sites] == [(8, 16), (8, 16), (8, 16, 40), (8, 16, 40)]
+    # mix1 sites see the stem's 32 channels: 1/8, 1/4, 1/2 round to 8, 8, 16 (multiples of 8).
+    # mix2 sites see 16 + 48 + 24 + 16 = 104: 13 -> 16, 26 -> 24, 52 -> 48 (ties round to even).
+    assert [s.widths for s in space.sites] == [(8, 16), (8, 16), (16, 24, 48), (16, 24, 48)]
     assert space.size == 3 * 3 * 4 * 4
 
 
@@ -135,7 +136,7 @@ def test_validate_rejects_unknown_sites_and_widths():
 
 def test_architecture_json_round_trip_is_readable():
     space = SearchSpace.from_yaml(SPACES / "inception_mini.yaml")
-    architecture = space.validate({"mix1_3x3": 16, "mix2_5x5": 8})
+    architecture = space.validate({"mix1_3x3": 16, "mix2_5x5": 24})
     text = architecture.to_json()
     assert (
         '"mix1_3x3": 16' in text

@@ -311,6 +311,7 @@ class _Progress:
         index = self.already + self.done_here
         elapsed = time.monotonic() - self.started
         position = f"trial {index}/{self.total}" if self.total else f"trial {index}"
+        position += f" (id {record.trial_id})"
         if self.total:
             remaining = max(self.total - index, 0) * elapsed / self.done_here
             timing = f"elapsed {_clock(elapsed)}  eta {_clock(remaining)}"
