@@ -146,6 +146,37 @@ def _cmd_search(args: argparse.Namespace) -> int:
     gc.freeze()
     result = run_search(config, on_progress=lambda line: print(line, flush=True))
     print(search_summary(result))
+    if result.completed:
+        from bottleneck_search.results.report import write_report
+
+        report = write_report(result.run_dir)
+        print(f"\nreport: {report.report_md}\nplot:   {report.pareto_png}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from bottleneck_search.results.export import export_architectures
+
+    folders = export_architectures(
+        args.run,
+        out=args.out,
+        top=args.top,
+        pareto=args.pareto,
+        retrain_epochs=args.retrain_epochs,
+        overwrite=args.overwrite,
+    )
+    for folder in folders:
+        print(folder)
+    print(
+        f"{len(folders)} exported; listed in {os.path.join(os.path.dirname(folders[0]), 'exports.json')}"
+    )
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from bottleneck_search.results.report import write_report
+
+    print(write_report(args.run).summary())
     return 0
 
 
@@ -184,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow code stored in the model file to run (trusted files only)",
     )
-    flops.set_defaults(run=_cmd_flops)
+    flops.set_defaults(handler=_cmd_flops)
 
     space = commands.add_parser(
         "space", help="show a search space: sites, choices, size and cost range"
@@ -198,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow code stored in a .keras file to run (trusted files only)",
     )
-    space.set_defaults(run=_cmd_space)
+    space.set_defaults(handler=_cmd_space)
 
     search = commands.add_parser("search", help="run (or resume) a bottleneck search")
     source = search.add_mutually_exclusive_group()
@@ -238,7 +269,35 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "-v", "--verbose", action="store_true", help="show Keras Tuner's and Keras' own progress"
     )
-    search.set_defaults(run=_cmd_search)
+    search.set_defaults(handler=_cmd_search)
+
+    export = commands.add_parser(
+        "export", help="export the best trials of a run: .keras, SavedModel, architecture JSON"
+    )
+    export.add_argument("run", help="the run directory")
+    chosen = export.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--top", type=int, default=1, help="export the K best trials by score (default 1)"
+    )
+    chosen.add_argument(
+        "--pareto", action="store_true", help="export every trial on the Pareto front"
+    )
+    export.add_argument(
+        "--retrain-epochs",
+        type=int,
+        help="retrain each architecture from scratch on train + validation data",
+    )
+    export.add_argument("--out", help="output folder (default RUN/export)")
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output folder"
+    )
+    export.set_defaults(handler=_cmd_export)
+
+    report = commands.add_parser(
+        "report", help="write trials.csv, pareto.png and report.md into a run directory"
+    )
+    report.add_argument("run", help="the run directory")
+    report.set_defaults(handler=_cmd_report)
     return parser
 
 
@@ -248,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.debug:
         _import_tensorflow_quietly()
     try:
-        return args.run(args)
+        return args.handler(args)
     except BottleneckSearchError as error:
         if args.debug:
             raise

@@ -33,3 +33,7 @@ class DatasetError(BottleneckSearchError):
 
 class SearchConfigError(BottleneckSearchError):
     """A search job's arguments or run directory are invalid (checked before any training)."""
+
+
+class ResultsError(BottleneckSearchError):
+    """A run directory cannot be reported or exported (no finished trials, missing or corrupted files)."""

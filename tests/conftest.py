@@ -26,3 +26,15 @@ def tiny_space_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("spaces") / "tiny.yaml"
     path.write_text(TINY_SPACE)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_space_path, tmp_path_factory):
+    """A finished 3-trial search of the tiny space on 8x8 digits (2 epochs a trial)."""
+    from bottleneck_search import SearchConfig, run_search
+
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    run_search(
+        SearchConfig(space=tiny_space_path, run_dir=str(run_dir), max_trials=3, epochs=2, seed=2)
+    )
+    return run_dir

@@ -36,8 +36,14 @@ def test_search_command_prints_progress_and_writes_the_run(capsys, tiny_space_pa
     assert code == 0, err
     progress = [line for line in out.splitlines() if line.startswith("trial ")]
     assert [line.split()[1] for line in progress] == ["1/2", "2/2"]
+    assert [line.split()[3].rstrip(")") for line in progress] == [
+        "0",
+        "1",
+    ]  # Keras Tuner's trial ids
     assert all("MACs" in line and "val_acc" in line and "eta" in line for line in progress)
     assert "Pareto front (val accuracy vs MACs):" in out
+    assert f"plot:   {tmp_path / 'run' / 'pareto.png'}" in out  # the report runs at the end
+    assert (tmp_path / "run" / "pareto.png").stat().st_size > 10_000
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["arguments"]["seed"] == 4 and config["arguments"]["max_trials"] == 2
     assert set(config["versions"]) >= {"tensorflow", "keras", "keras_tuner", "bottleneck_search"}

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 from bottleneck_search.search.trial_log import TrialRecord
 
 
-def pareto_front(records: Iterable[TrialRecord]) -> list[TrialRecord]:
+def pareto_front(run) -> list[TrialRecord]:
     """The completed trials no other completed trial dominates, sorted by MACs (ascending).
+
+    Args:
+        run: a run directory, a Keras Tuner tuner made by `make_tuner` (its project directory
+            holds the trial log), a `Run`, or an iterable of `TrialRecord`s.
 
     A trial dominates another if it has at most its MACs and at least its validation accuracy,
     and is strictly better in one of the two. Failed and infeasible trials are ignored. Of trials
@@ -21,7 +26,7 @@ def pareto_front(records: Iterable[TrialRecord]) -> list[TrialRecord]:
         print(record.macs, record.val_accuracy)
     ```
     """
-    completed = [r for r in records if r.status == "COMPLETED" and r.val_accuracy is not None]
+    completed = [r for r in _records(run) if r.status == "COMPLETED" and r.val_accuracy is not None]
     ordered = sorted(
         enumerate(completed), key=lambda item: (item[1].macs, -item[1].val_accuracy, item[0])
     )
@@ -30,3 +35,18 @@ def pareto_front(records: Iterable[TrialRecord]) -> list[TrialRecord]:
         if not front or record.val_accuracy > front[-1].val_accuracy:
             front.append(record)
     return front
+
+
+def _records(run) -> Iterable[TrialRecord]:
+    from bottleneck_search.results.run import Run, load_run
+    from bottleneck_search.search.trial_log import TrialLog
+    from bottleneck_search.search.tuners import TRIAL_LOG
+
+    if isinstance(run, str | os.PathLike):
+        return load_run(run).records
+    if isinstance(run, Run):
+        return run.records
+    project_dir = getattr(run, "project_dir", None)
+    if project_dir is not None:
+        return TrialLog(os.path.join(project_dir, TRIAL_LOG)).read()
+    return run

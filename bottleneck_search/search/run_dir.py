@@ -13,10 +13,18 @@ from bottleneck_search.errors import SearchConfigError
 CONFIG = "config.json"
 
 
+def default_mode(directory: bool = False) -> int:
+    """The permissions a plain `open()` / `mkdir()` would give under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
 def write_atomically(path: str, text: str) -> None:
     """Writes `text` to `path` through a temporary file and a rename: never half-written."""
     directory = os.path.dirname(path) or "."
     fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    os.chmod(temporary, default_mode())
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

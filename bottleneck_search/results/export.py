@@ -1,0 +1,205 @@
+"""`export_architectures`: trained models, SavedModels and architecture descriptions of the best
+trials of a run, each written to a temporary folder and renamed into place when complete."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+
+from bottleneck_search.errors import ResultsError
+from bottleneck_search.flops import count_flops
+from bottleneck_search.results.pareto import pareto_front
+from bottleneck_search.results.run import Run, load_run, require_completed
+from bottleneck_search.search.run_dir import default_mode, library_versions, write_atomically
+from bottleneck_search.search.trial_log import TrialRecord
+from bottleneck_search.space.search_space import SearchSpace
+
+EXPORTS = "exports.json"
+
+
+def export_architectures(
+    run: str | os.PathLike | Run,
+    out: str | os.PathLike | None = None,
+    top: int = 1,
+    pareto: bool = False,
+    retrain_epochs: int | None = None,
+    overwrite: bool = False,
+) -> list[str]:
+    """Exports the best trials of a run, one folder each, plus `exports.json` listing them.
+
+    Each `trial_<id>/` folder holds `model.keras` (the trial's best-epoch checkpoint, or the same
+    architecture retrained from scratch on train + validation data), `saved_model/` (for TF
+    Serving / `tf.saved_model.load`), `architecture.json` (decisions per site, costs, metrics,
+    source space, reduction options, library versions; `apply_bottlenecks` takes it) and
+    `flops.txt` (the per-layer FLOP table). A folder appears complete or not at all.
+
+    Args:
+        run: the run directory (or a loaded `Run`).
+        out: the output folder; `<run>/export` by default. An existing one is refused unless
+            `overwrite`.
+        top: export the `top` trials by score.
+        pareto: export the whole Pareto front instead of the top trials.
+        retrain_epochs: retrain each architecture from scratch for this many epochs on the
+            run's train + validation data instead of using the checkpoint.
+        overwrite: replace an existing output folder.
+
+    Returns:
+        The exported trial folders.
+
+    Raises:
+        ResultsError: no completed trials, a missing or unreadable checkpoint, `top < 1`, or an
+            existing output folder.
+
+    Example:
+
+    ```python
+    folders = export_architectures("runs/demo", top=2)
+    model = keras.saving.load_model(f"{folders[0]}/model.keras", safe_mode=True)
+    ```
+    """
+    run = run if isinstance(run, Run) else load_run(run)
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ResultsError(f"--top must be a positive integer. Received: {top!r}.")
+    if retrain_epochs is not None and (not isinstance(retrain_epochs, int) or retrain_epochs < 1):
+        raise ResultsError(
+            f"--retrain-epochs must be a positive integer. Received: {retrain_epochs!r}."
+        )
+    require_completed(run)
+    chosen = pareto_front(run) if pareto else run.ranked()[:top]
+    out = os.fspath(out) if out is not None else os.path.join(run.path, "export")
+    if os.path.exists(out) and not overwrite:
+        raise ResultsError(
+            f"Output folder '{out}' already exists; pass --overwrite to replace it, or choose another --out."
+        )
+    for record in chosen:
+        checkpoint = run.checkpoint(record.trial_id)
+        if retrain_epochs is None and not os.path.isfile(checkpoint):
+            raise ResultsError(
+                f"Trial {record.trial_id} has no checkpoint at '{checkpoint}'; the run directory is incomplete. "
+                "Export other trials, or pass --retrain-epochs to train the architecture again."
+            )
+
+    space = run.space()
+    data = _load_data(run, space) if retrain_epochs is not None else None
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    os.chmod(staging, default_mode(directory=True))
+    try:
+        exported = []
+        for record in chosen:
+            folder = os.path.join(staging, f"trial_{record.trial_id}")
+            os.makedirs(folder)
+            model = _trained_model(run, space, record, data, retrain_epochs)
+            _write_trial(folder, model, run, space, record, retrain_epochs)
+            exported.append(f"trial_{record.trial_id}")
+        listing = {
+            "run": os.path.abspath(run.path),
+            "selection": "pareto" if pareto else f"top {top} by score",
+            "retrain_epochs": retrain_epochs,
+            "exports": [
+                {
+                    "folder": name,
+                    "trial_id": r.trial_id,
+                    "macs": r.macs,
+                    "val_accuracy": r.val_accuracy,
+                    "score": r.score,
+                }
+                for name, r in zip(exported, chosen, strict=True)
+            ],
+        }
+        write_atomically(os.path.join(staging, EXPORTS), json.dumps(listing, indent=2))
+        _replace(staging, out, overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return [os.path.join(out, name) for name in exported]
+
+
+def _replace(staging: str, out: str, overwrite: bool) -> None:
+    if os.path.exists(out):
+        if not overwrite:
+            raise ResultsError(
+                f"Output folder '{out}' appeared while exporting; nothing was replaced."
+            )
+        old = f"{out}.old-{os.getpid()}"
+        os.rename(out, old)
+        os.rename(staging, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(staging, out)
+
+
+def _load_data(run: Run, space: SearchSpace):
+    from bottleneck_search.search.data import load_dataset
+
+    arguments = run.config.get("arguments", {})
+    return load_dataset(
+        arguments.get("dataset", "digits"),
+        tuple(space.source["input_shape"]),
+        arguments.get("batch_size", 32),
+        seed=arguments.get("seed", 0),
+        data_dir=arguments.get("data_dir"),
+    )
+
+
+def _trained_model(
+    run: Run, space: SearchSpace, record: TrialRecord, data, retrain_epochs: int | None
+) -> keras.Model:
+    keras.backend.clear_session()
+    architecture = space.validate(record.architecture)
+    model = space.build(architecture)
+    if retrain_epochs is None:
+        try:
+            model.load_weights(run.checkpoint(record.trial_id))
+        except (ValueError, OSError, KeyError) as error:
+            raise ResultsError(
+                f"Trial {record.trial_id}: checkpoint '{run.checkpoint(record.trial_id)}' cannot be read ({error})."
+            ) from error
+        return model
+    keras.utils.set_random_seed(run.config.get("arguments", {}).get("seed", 0))
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(data.train.concatenate(data.val), epochs=retrain_epochs, verbose=0)
+    return model
+
+
+def _write_trial(
+    folder: str,
+    model: keras.Model,
+    run: Run,
+    space: SearchSpace,
+    record: TrialRecord,
+    retrain_epochs,
+) -> None:
+    model.save(os.path.join(folder, "model.keras"))
+    model.export(os.path.join(folder, "saved_model"), verbose=False)
+    report = count_flops(model)
+    with open(os.path.join(folder, "flops.txt"), "w", encoding="utf-8") as handle:
+        handle.write(report.table() + "\n")
+    source = dict(space.source)
+    if "path" in source:
+        source["file"] = os.path.basename(source.pop("path"))
+    description = {
+        "format": "bottleneck-search/architecture",
+        "version": 1,
+        "sites": record.architecture,
+        "macs": report.macs,
+        "flops": report.flops,
+        "params": report.params,
+        "trial_id": record.trial_id,
+        "val_accuracy": record.val_accuracy,
+        "score": record.score,
+        "weights": f"retrained {retrain_epochs} epochs on train + validation"
+        if retrain_epochs
+        else "best epoch of the trial",
+        "space": {"name": space.name, **source},
+        "reduction": dataclasses.asdict(space.reduction),
+        "versions": library_versions(),
+    }
+    with open(os.path.join(folder, "architecture.json"), "w", encoding="utf-8") as handle:
+        json.dump(description, handle, indent=2)

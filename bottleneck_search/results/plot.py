@@ -1,0 +1,75 @@
+"""`pareto.png`: validation accuracy against MACs for every trial, with the Pareto front."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from bottleneck_search.search.trial_log import TrialRecord
+
+
+def plot_pareto(
+    records: list[TrialRecord],
+    front: list[TrialRecord],
+    path: str,
+    marked: dict[str, TrialRecord] | None = None,
+    title: str = "",
+) -> None:
+    """Draws completed trials (log-scale MACs, accuracy), the front as a line, and marked trials.
+
+    Written through a temporary file and a rename, with matplotlib's Agg backend (no display).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.5), dpi=120)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    completed = [r for r in records if r.status == "COMPLETED"]
+    axes.scatter(
+        [r.macs for r in completed],
+        [r.val_accuracy for r in completed],
+        s=28,
+        color="#9aa5b1",
+        label="trials",
+        zorder=2,
+    )
+    axes.plot(
+        [r.macs for r in front],
+        [r.val_accuracy for r in front],
+        "-o",
+        color="#d1495b",
+        lw=1.8,
+        ms=6,
+        label="Pareto front",
+        zorder=3,
+    )
+    for (label, record), marker in zip((marked or {}).items(), ("s", "D", "^"), strict=False):
+        axes.scatter(
+            [record.macs],
+            [record.val_accuracy],
+            marker=marker,
+            s=90,
+            facecolors="none",
+            edgecolors="#00798c",
+            linewidths=2,
+            label=label,
+            zorder=4,
+        )
+    axes.set_xscale("log")
+    axes.set_xlabel("multiply-accumulates per image (MACs, log scale)")
+    axes.set_ylabel("validation accuracy (fraction)")
+    axes.set_title(title or "accuracy vs MACs")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(loc="best", fontsize=8, framealpha=0.6)
+    figure.tight_layout()
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
+    os.close(fd)
+    try:
+        figure.savefig(temporary, format="png")
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

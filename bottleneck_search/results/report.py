@@ -1,0 +1,225 @@
+"""`write_report`: `trials.csv`, `pareto.png` and `report.md` in a run directory."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+
+from bottleneck_search.flops import count_flops
+from bottleneck_search.flops.report import human
+from bottleneck_search.results.pareto import pareto_front
+from bottleneck_search.results.plot import plot_pareto
+from bottleneck_search.results.run import Run, load_run, require_completed
+from bottleneck_search.search.run_dir import default_mode, write_atomically
+from bottleneck_search.search.trial_log import TrialRecord
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """Where the report went and what it found."""
+
+    run_dir: str
+    trials_csv: str
+    pareto_png: str
+    report_md: str
+    best: TrialRecord
+    front: tuple[TrialRecord, ...]
+    counts: dict[str, int]
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {s.lower()}" for s, n in self.counts.items())
+        return "\n".join(
+            [
+                f"report of {self.run_dir}: {sum(self.counts.values())} trials ({counts})",
+                f"best: trial {self.best.trial_id}  MACs {human(self.best.macs)}  val_acc {self.best.val_accuracy:.3f}  score {self.best.score:.3f}",
+                f"Pareto front: {len(self.front)} trials, from {human(self.front[0].macs)} to {human(self.front[-1].macs)} MACs",
+                f"written: {self.trials_csv}, {self.report_md}",
+                f"plot: {self.pareto_png}",
+            ]
+        )
+
+
+def short(architecture: dict) -> str:
+    return " ".join(
+        f"{name}:{'-' if width is None else width}" for name, width in architecture.items()
+    )
+
+
+def write_report(run: str | os.PathLike | Run) -> Report:
+    """Writes `trials.csv`, `pareto.png` and `report.md` into the run directory.
+
+    Raises:
+        ResultsError: not a run directory, no trials file, or no completed trial.
+
+    Example:
+
+    ```python
+    report = write_report("runs/demo")
+    print(report.summary())
+    ```
+    """
+    run = run if isinstance(run, Run) else load_run(run)
+    require_completed(run)
+    front = pareto_front(run)
+    best = run.ranked()[0]
+    counts = {
+        s: sum(r.status == s for r in run.records) for s in ("COMPLETED", "INFEASIBLE", "FAILED")
+    }
+    space = run.space()
+    marked = _marked_trials(run, space)
+
+    trials_csv = os.path.join(run.path, "trials.csv")
+    write_atomically(trials_csv, _trials_csv(run.records))
+    pareto_png = os.path.join(run.path, "pareto.png")
+    plot_pareto(
+        list(run.records),
+        front,
+        pareto_png,
+        marked,
+        title=f"{space.name}: validation accuracy vs MACs",
+    )
+    os.chmod(pareto_png, default_mode())
+    report_md = os.path.join(run.path, "report.md")
+    write_atomically(report_md, _markdown(run, space, best, front, counts))
+    return Report(run.path, trials_csv, pareto_png, report_md, best, tuple(front), counts)
+
+
+def _marked_trials(run: Run, space) -> dict[str, TrialRecord]:
+    named = {"no bottleneck": space.no_bottleneck()}
+    if space.reference is not None:
+        named["reference"] = space.reference
+    marked = {}
+    for label, architecture in named.items():
+        widths = architecture.widths
+        for record in run.completed:
+            if record.architecture == widths:
+                marked[label] = record
+                break
+    return marked
+
+
+def _trials_csv(records) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        [
+            "trial_id",
+            "status",
+            "architecture",
+            "macs",
+            "flops",
+            "params",
+            "val_accuracy",
+            "score",
+            "seconds",
+        ]
+    )
+    for r in records:
+        writer.writerow(
+            [
+                r.trial_id,
+                r.status,
+                short(r.architecture),
+                r.macs,
+                r.flops,
+                r.params,
+                r.val_accuracy,
+                r.score,
+                r.seconds,
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _table(records: list[TrialRecord]) -> list[str]:
+    lines = [
+        "| trial | MACs | params | val acc | score | architecture |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in records:
+        lines.append(
+            f"| {r.trial_id} | {r.macs:,} | {r.params:,} | {r.val_accuracy:.4f} | {r.score:.4f} | `{short(r.architecture)}` |"
+        )
+    return lines
+
+
+def _layer_comparison(space, best: TrialRecord) -> list[str]:
+    """Per-layer MACs of the best architecture next to the no-bottleneck one, joined by layer name."""
+    import keras
+
+    keras.backend.clear_session()
+    base = {row.name: row for row in count_flops(space.build(space.no_bottleneck())).rows}
+    keras.backend.clear_session()
+    ours = count_flops(space.build(best.architecture)).rows
+    lines = [
+        "| layer | MACs, no bottleneck | MACs, best | change |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    names = list(base)
+    for row in ours:
+        if row.name not in base:
+            names.insert(
+                names.index(row.name.removesuffix("_reduce"))
+                if row.name.removesuffix("_reduce") in names
+                else len(names),
+                row.name,
+            )
+    by_name = {row.name: row for row in ours}
+    for name in names:
+        before = base[name].macs if name in base else 0
+        after = by_name[name].macs if name in by_name else 0
+        if before == after == 0:
+            continue
+        lines.append(f"| {name} | {before:,} | {after:,} | {after - before:+,} |")
+    total_before = sum(r.macs for r in base.values())
+    total_after = sum(r.macs for r in ours)
+    lines.append(
+        f"| **total** | **{total_before:,}** | **{total_after:,}** | **{total_after - total_before:+,}** |"
+    )
+    return lines
+
+
+def _markdown(
+    run: Run, space, best: TrialRecord, front: list[TrialRecord], counts: dict[str, int]
+) -> str:
+    arguments = run.config.get("arguments", {})
+    lines = [
+        f"# Bottleneck search report: {space.name}",
+        "",
+        "## Configuration",
+        "",
+        "```json",
+        json.dumps(
+            {
+                "arguments": arguments,
+                "penalty": run.config.get("penalty"),
+                "dataset": run.config.get("dataset"),
+                "versions": run.config.get("versions"),
+            },
+            indent=2,
+        ),
+        "```",
+        "",
+        f"Trials: {sum(counts.values())} ("
+        + ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
+        + ").",
+        "",
+        "## Best trials by score",
+        "",
+        *_table(run.ranked()[:5]),
+        "",
+        "## Pareto front (validation accuracy vs MACs)",
+        "",
+        *_table(front),
+        "",
+        "![accuracy vs MACs](pareto.png)",
+        "",
+        f"## Where the savings come from: trial {best.trial_id} against no bottleneck",
+        "",
+        *_layer_comparison(space, best),
+        "",
+    ]
+    return "\n".join(lines)

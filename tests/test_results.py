@@ -1,0 +1,195 @@
+"""export and report on a finished tiny run: what is written, that it loads, and bad input."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from bottleneck_search import (
+    BottleneckHyperModel,
+    SearchSpace,
+    TrialLog,
+    apply_bottlenecks,
+    count_flops,
+    make_tuner,
+    pareto_front,
+)
+from bottleneck_search.cli import main
+from bottleneck_search.results.export import export_architectures
+from bottleneck_search.results.report import write_report
+
+pytestmark = pytest.mark.slow
+
+
+def best_trial_id(run_dir):
+    records = [r for r in TrialLog(run_dir / "trials.jsonl").read() if r.status == "COMPLETED"]
+    return max(records, key=lambda r: (r.score, -r.macs)).trial_id
+
+
+def test_export_loads_and_predicts_what_the_checkpoint_predicts(
+    tiny_run, tiny_space_path, tmp_path
+):
+    folders = export_architectures(tiny_run, out=tmp_path / "out", top=2)
+    assert [os.path.basename(f) for f in folders][0] == f"trial_{best_trial_id(tiny_run)}"
+    listing = json.loads((tmp_path / "out" / "exports.json").read_text())
+    assert [e["folder"] for e in listing["exports"]] == [os.path.basename(f) for f in folders]
+
+    folder = folders[0]
+    trial_id = os.path.basename(folder).removeprefix("trial_")
+    exported = keras.saving.load_model(os.path.join(folder, "model.keras"), safe_mode=True)
+    space = SearchSpace.from_yaml(tiny_space_path)
+    # Independently, through Keras Tuner itself: reload the run's tuner and its trial checkpoint.
+    tuner = make_tuner(
+        "random",
+        BottleneckHyperModel(space),
+        directory=tiny_run.parent,
+        project_name=tiny_run.name,
+        max_trials=3,
+        overwrite=False,
+    )
+    original = tuner.load_model(tuner.oracle.get_trial(trial_id))
+    images = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
+    expected = original.predict(images, verbose=0)
+    np.testing.assert_allclose(exported.predict(images, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+    served = tf.saved_model.load(os.path.join(folder, "saved_model"))
+    np.testing.assert_allclose(
+        served.serve(tf.constant(images)).numpy(), expected, rtol=1e-5, atol=1e-6
+    )
+
+    description = json.loads(open(os.path.join(folder, "architecture.json")).read())
+    assert description["space"]["file"] == "tiny.yaml" and len(description["space"]["sha256"]) == 64
+    assert {"tensorflow", "keras"} <= set(description["versions"])
+    rebuilt = apply_bottlenecks(space, os.path.join(folder, "architecture.json"))
+    assert (
+        count_flops(rebuilt).macs
+        == description["macs"]
+        == TrialLog(tiny_run / "trials.jsonl").read_by_id()[trial_id].macs
+    )
+    assert "MACs" in open(os.path.join(folder, "flops.txt")).read()
+
+
+def test_export_pareto_and_retrain(tiny_run, tmp_path):
+    front = [r.trial_id for r in pareto_front(tiny_run)]
+    folders = export_architectures(tiny_run, out=tmp_path / "front", pareto=True)
+    assert [os.path.basename(f) for f in folders] == [f"trial_{i}" for i in front]
+    retrained = export_architectures(tiny_run, out=tmp_path / "retrained", top=1, retrain_epochs=1)[
+        0
+    ]
+    description = json.loads(open(os.path.join(retrained, "architecture.json")).read())
+    assert description["weights"] == "retrained 1 epochs on train + validation"
+    checkpointed = keras.saving.load_model(
+        os.path.join(tmp_path / "front", os.path.basename(retrained), "model.keras")
+    )
+    fresh = keras.saving.load_model(os.path.join(retrained, "model.keras"))
+    assert not np.allclose(checkpointed.get_weights()[0], fresh.get_weights()[0])
+
+
+def test_report_files(tiny_run):
+    report = write_report(tiny_run)
+    rows = (tiny_run / "trials.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + len(TrialLog(tiny_run / "trials.jsonl").read())
+    with Image.open(report.pareto_png) as image:
+        assert image.format == "PNG" and image.size[0] >= 600 and image.size[1] >= 400
+        pixels = np.asarray(image.convert("L"))
+    assert pixels.std() > 10  # not blank: axes, points and text
+    assert (pixels < 128).mean() > 0.005
+    markdown = (tiny_run / "report.md").read_text()
+    assert "## Pareto front" in markdown and "![accuracy vs MACs](pareto.png)" in markdown
+    assert "MACs, no bottleneck" in markdown and "**total**" in markdown
+
+
+def _no_completed_run(tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "trials.jsonl").write_text(
+        json.dumps(
+            {
+                "trial_id": "0",
+                "status": "INFEASIBLE",
+                "architecture": {},
+                "macs": 1,
+                "flops": 2,
+                "params": 3,
+                "val_accuracy": None,
+                "score": None,
+                "epochs": 0,
+                "seconds": 0.0,
+            }
+        )
+        + "\n"
+    )
+    return run
+
+
+def _copy_run(tiny_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy, ignore=shutil.ignore_patterns("export*"))
+    return copy
+
+
+@pytest.mark.parametrize(
+    "command, prepare, message",
+    [
+        ("report", lambda run, tmp: _no_completed_run(tmp), "has no completed trials"),
+        ("export", lambda run, tmp: _no_completed_run(tmp), "has no completed trials"),
+        ("report", lambda run, tmp: tmp / "nowhere", "does not exist"),
+        ("export", lambda run, tmp: _missing_checkpoint(_copy_run(run, tmp)), "has no checkpoint"),
+        (
+            "report",
+            lambda run, tmp: _corrupt(_copy_run(run, tmp), "trials.jsonl"),
+            "has no completed trials",
+        ),
+        ("export", lambda run, tmp: _corrupt(_copy_run(run, tmp), "config.json"), "is corrupted"),
+    ],
+    ids=[
+        "report_no_trials",
+        "export_no_trials",
+        "missing_run",
+        "missing_checkpoint",
+        "corrupted_trials",
+        "corrupted_config",
+    ],
+)
+def test_bad_runs(capsys, tiny_run, tmp_path, command, prepare, message):
+    run = prepare(tiny_run, tmp_path)
+    out = tmp_path / "exported"
+    args = [command, str(run)] + (["--out", str(out)] if command == "export" else [])
+    code = main(args)
+    _, err = capsys.readouterr()
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export-")]
+
+
+def _missing_checkpoint(run):
+    best = best_trial_id(run)
+    os.remove(run / f"trial_{best}" / "checkpoint.weights.h5")
+    return run
+
+
+def _corrupt(run, name):
+    (run / name).write_text("\x00garbage{")
+    return run
+
+
+def test_export_refuses_top_zero_and_an_existing_folder(capsys, tiny_run, tmp_path):
+    assert main(["export", str(tiny_run), "--top", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "--top must be a positive integer" in capsys.readouterr().err
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "mine.txt").write_text("keep")
+    assert main(["export", str(tiny_run), "--out", str(tmp_path / "taken")]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "taken" / "mine.txt").read_text() == "keep"
+    assert main(["export", str(tiny_run), "--out", str(tmp_path / "taken"), "--overwrite"]) == 0
+    assert (
+        not (tmp_path / "taken" / "mine.txt").exists()
+        and (tmp_path / "taken" / "exports.json").exists()
+    )
