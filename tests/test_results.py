@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -61,7 +62,7 @@ def test_export_loads_and_predicts_what_the_checkpoint_predicts(
         served.serve(tf.constant(images)).numpy(), expected, rtol=1e-5, atol=1e-6
     )
 
-    description = json.loads(open(os.path.join(folder, "architecture.json")).read())
+    description = json.loads(Path(folder, "architecture.json").read_text())
     assert description["space"]["file"] == "tiny.yaml" and len(description["space"]["sha256"]) == 64
     assert {"tensorflow", "keras"} <= set(description["versions"])
     rebuilt = apply_bottlenecks(space, os.path.join(folder, "architecture.json"))
@@ -70,7 +71,7 @@ def test_export_loads_and_predicts_what_the_checkpoint_predicts(
         == description["macs"]
         == TrialLog(tiny_run / "trials.jsonl").read_by_id()[trial_id].macs
     )
-    assert "MACs" in open(os.path.join(folder, "flops.txt")).read()
+    assert "MACs" in Path(folder, "flops.txt").read_text()
 
 
 def test_export_pareto_and_retrain(tiny_run, tmp_path):
@@ -80,7 +81,7 @@ def test_export_pareto_and_retrain(tiny_run, tmp_path):
     retrained = export_architectures(tiny_run, out=tmp_path / "retrained", top=1, retrain_epochs=1)[
         0
     ]
-    description = json.loads(open(os.path.join(retrained, "architecture.json")).read())
+    description = json.loads(Path(retrained, "architecture.json").read_text())
     assert description["weights"] == "retrained 1 epochs on train + validation"
     checkpointed = keras.saving.load_model(
         os.path.join(tmp_path / "front", os.path.basename(retrained), "model.keras")
