@@ -140,13 +140,22 @@ def _cmd_search(args: argparse.Namespace) -> int:
         download=args.download,
         resume=args.resume,
         verbose=args.verbose,
+        chief=args.chief,
+        worker=args.worker,
+        worker_id=args.worker_id,
+        worker_timeout=args.worker_timeout,
+        connect_timeout=args.connect_timeout,
+        strategy=args.strategy,
     )
     # Objects alive after start-up (TensorFlow's, Keras') leave the garbage collector's view, which
     # makes the two full gc.collect() passes Keras Tuner runs before every trial cheap.
     gc.freeze()
-    result = run_search(config, on_progress=lambda line: print(line, flush=True))
+    stdout = (
+        sys.stdout
+    )  # progress keeps going here even while the chief silences Keras Tuner's prints
+    result = run_search(config, on_progress=lambda line: print(line, file=stdout, flush=True))
     print(search_summary(result))
-    if result.completed:
+    if result.completed and config.chief is None and config.worker is None:
         from bottleneck_search.results.report import write_report
 
         report = write_report(result.run_dir)
@@ -158,7 +167,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from bottleneck_search.results.export import export_architectures
 
     folders = export_architectures(
-        args.run,
+        args.runs,
         out=args.out,
         top=args.top,
         pareto=args.pareto,
@@ -176,7 +185,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from bottleneck_search.results.report import write_report
 
-    print(write_report(args.run).summary())
+    print(write_report(args.runs).summary())
     return 0
 
 
@@ -269,12 +278,37 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "-v", "--verbose", action="store_true", help="show Keras Tuner's and Keras' own progress"
     )
+    role = search.add_mutually_exclusive_group()
+    role.add_argument(
+        "--chief", metavar="HOST:PORT", help="serve this search to workers (runs no trials itself)"
+    )
+    role.add_argument("--worker", metavar="HOST:PORT", help="run trials for the chief at HOST:PORT")
+    search.add_argument("--worker-id", help="this worker's id (default worker-<host>-<pid>)")
+    search.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=60.0,
+        help="chief: seconds of silence after which a worker's trial is re-issued",
+    )
+    search.add_argument(
+        "--connect-timeout", type=float, default=30.0, help="worker: seconds to wait for the chief"
+    )
+    search.add_argument(
+        "--strategy",
+        choices=["mirrored"],
+        help="train each trial with tf.distribute.MirroredStrategy",
+    )
     search.set_defaults(handler=_cmd_search)
 
     export = commands.add_parser(
         "export", help="export the best trials of a run: .keras, SavedModel, architecture JSON"
     )
-    export.add_argument("run", help="the run directory")
+    export.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="the run directory (several: a distributed run's directories)",
+    )
     chosen = export.add_mutually_exclusive_group()
     chosen.add_argument(
         "--top", type=int, default=1, help="export the K best trials by score (default 1)"
@@ -296,7 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="write trials.csv, pareto.png and report.md into a run directory"
     )
-    report.add_argument("run", help="the run directory")
+    report.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="the run directory (several: a distributed run's directories)",
+    )
     report.set_defaults(handler=_cmd_report)
     return parser
 

@@ -23,7 +23,7 @@ EXPORTS = "exports.json"
 
 
 def export_architectures(
-    run: str | os.PathLike | Run,
+    run: str | os.PathLike | list | Run,
     out: str | os.PathLike | None = None,
     top: int = 1,
     pareto: bool = False,
@@ -39,7 +39,7 @@ def export_architectures(
     `flops.txt` (the per-layer FLOP table). A folder appears complete or not at all.
 
     Args:
-        run: the run directory (or a loaded `Run`).
+        run: the run directory, the directories of one distributed run, or a loaded `Run`.
         out: the output folder; `<run>/export` by default. An existing one is refused unless
             `overwrite`.
         top: export the `top` trials by score.

@@ -42,7 +42,9 @@ def _records(run) -> Iterable[TrialRecord]:
     from bottleneck_search.search.trial_log import TrialLog
     from bottleneck_search.search.tuners import TRIAL_LOG
 
-    if isinstance(run, str | os.PathLike):
+    if isinstance(run, str | os.PathLike) or (
+        isinstance(run, list | tuple) and run and isinstance(run[0], str | os.PathLike)
+    ):
         return load_run(run).records
     if isinstance(run, Run):
         return run.records

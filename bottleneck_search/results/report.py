@@ -48,8 +48,8 @@ def short(architecture: dict) -> str:
     )
 
 
-def write_report(run: str | os.PathLike | Run) -> Report:
-    """Writes `trials.csv`, `pareto.png` and `report.md` into the run directory.
+def write_report(run: str | os.PathLike | list | Run) -> Report:
+    """Writes `trials.csv`, `pareto.png` and `report.md` into the run directory (the first, given several).
 
     Raises:
         ResultsError: not a run directory, no trials file, or no completed trial.

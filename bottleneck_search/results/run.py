@@ -20,15 +20,20 @@ CHECKPOINT = "checkpoint.weights.h5"  # Keras Tuner's best-epoch weights, in tri
 class Run:
     """A run directory as written by `run_search`.
 
+    A distributed search whose workers kept their own run directories is read from all of them
+    at once: `path` is the first (where reports are written), `paths` all of them.
+
     Attributes:
-        path: the run directory.
-        config: the content of `config.json`.
-        records: the trials of `trials.jsonl`.
+        path: the run directory (the first of `paths`).
+        config: the content of `config.json` (of the first directory that has one).
+        records: the trials of every directory's `trials.jsonl`, one per trial id.
+        paths: every directory read.
     """
 
     path: str
     config: dict[str, Any]
     records: tuple[TrialRecord, ...]
+    paths: tuple[str, ...] = ()
 
     @property
     def completed(self) -> list[TrialRecord]:
@@ -39,7 +44,11 @@ class Run:
         return sorted(self.completed, key=lambda r: (-r.score, r.macs))
 
     def checkpoint(self, trial_id: str) -> str:
-        return os.path.join(self.path, f"trial_{trial_id}", CHECKPOINT)
+        """Keras Tuner's best-epoch weights of a trial, in whichever directory holds them."""
+        candidates = [
+            os.path.join(p, f"trial_{trial_id}", CHECKPOINT) for p in (self.paths or (self.path,))
+        ]
+        return next((c for c in candidates if os.path.isfile(c)), candidates[0])
 
     def space(self) -> SearchSpace:
         """Rebuilds the run's search space from its recorded arguments (with the data's class count)."""
@@ -64,8 +73,12 @@ class Run:
         return space
 
 
-def load_run(path: str | os.PathLike) -> Run:
-    """Reads a run directory.
+def load_run(paths) -> Run:
+    """Reads a run directory, or the directories of one distributed run.
+
+    Args:
+        paths: a run directory, or a list of them (a chief's and its workers' own directories);
+            trials are merged by id (a completed record wins over a failed one).
 
     Raises:
         ResultsError: not a run directory, `config.json` missing or corrupted, or no trials file.
@@ -77,24 +90,48 @@ def load_run(path: str | os.PathLike) -> Run:
     print(len(run.completed), run.ranked()[0].architecture)
     ```
     """
-    path = os.fspath(path)
-    if not os.path.isdir(path):
-        raise ResultsError(f"Run directory '{path}' does not exist.")
-    config_path = os.path.join(path, CONFIG)
-    if not os.path.isfile(config_path):
-        raise ResultsError(f"'{path}' is not a run directory: it has no {CONFIG}.")
+    paths = (
+        [os.fspath(paths)]
+        if isinstance(paths, str | os.PathLike)
+        else [os.fspath(p) for p in paths]
+    )
+    if not paths:
+        raise ResultsError("No run directory given.")
+    config = None
+    merged: dict[str, TrialRecord] = {}
+    logs = 0
+    for path in paths:
+        if not os.path.isdir(path):
+            raise ResultsError(f"Run directory '{path}' does not exist.")
+        config_path = os.path.join(path, CONFIG)
+        if config is None and os.path.isfile(config_path):
+            config = _read_config(config_path)
+        log_path = os.path.join(path, TRIAL_LOG)
+        if os.path.isfile(log_path):
+            logs += 1
+            for record in TrialLog(log_path).read():
+                known = merged.get(record.trial_id)
+                if known is None or _RANK[record.status] >= _RANK[known.status]:
+                    merged[record.trial_id] = record
+    if config is None:
+        raise ResultsError(f"'{paths[0]}' is not a run directory: it has no {CONFIG}.")
+    if logs == 0:
+        raise ResultsError(f"Run '{paths[0]}' has no {TRIAL_LOG}: no trial has finished yet.")
+    return Run(path=paths[0], config=config, records=tuple(merged.values()), paths=tuple(paths))
+
+
+_RANK = {"FAILED": 0, "INFEASIBLE": 1, "COMPLETED": 2}
+
+
+def _read_config(path: str) -> dict:
     try:
-        with open(config_path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             config = json.load(handle)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ResultsError(f"'{config_path}' is corrupted ({error}).") from error
+        raise ResultsError(f"'{path}' is corrupted ({error}).") from error
     if not isinstance(config, dict):
-        raise ResultsError(f"'{config_path}' is corrupted (not a JSON object).")
-    log_path = os.path.join(path, TRIAL_LOG)
-    if not os.path.isfile(log_path):
-        raise ResultsError(f"Run '{path}' has no {TRIAL_LOG}: no trial has finished yet.")
-    records = tuple(TrialLog(log_path).read())
-    return Run(path=path, config=config, records=records)
+        raise ResultsError(f"'{path}' is corrupted (not a JSON object).")
+    return config
 
 
 def require_completed(run: Run) -> list[TrialRecord]:

@@ -23,6 +23,7 @@ from bottleneck_search.space.hypermodel import architecture_from_hp
 from bottleneck_search.space.search_space import SearchSpace
 
 OBJECTIVE = "val_score"
+CONFIG_HP = "bottleneck_search/config"
 
 
 class CostMetrics(keras.callbacks.Callback):
@@ -80,6 +81,8 @@ class BottleneckHyperModel(kt.HyperModel):
         accuracy_metric: the epoch-log key that holds validation accuracy.
         trial_log: path of a `trials.jsonl` to append every finished trial to, or None.
         on_trial_end: called with each `TrialRecord` as it is written (e.g. to print progress).
+        config_hash: declared as the fixed hyperparameter `bottleneck_search/config`, so that
+            distributed workers can check they run the chief's search.
         name: the hypermodel's name.
 
     Example:
@@ -103,10 +106,13 @@ class BottleneckHyperModel(kt.HyperModel):
         accuracy_metric: str = "val_accuracy",
         trial_log: str | os.PathLike | None = None,
         on_trial_end: Callable[[TrialRecord], None] | None = None,
+        config_hash: str | None = None,
         name: str | None = None,
         tunable: bool = True,
     ):
         super().__init__(name=name or space.name, tunable=tunable)
+        self.config_hash = config_hash
+        self.heartbeat = None
         self.space = space
         self.optimizer = optimizer
         self.loss = loss
@@ -138,6 +144,7 @@ class BottleneckHyperModel(kt.HyperModel):
             accuracy_metric=self.accuracy_metric,
             trial_log=self.trial_log.path if self.trial_log is not None else None,
             on_trial_end=self.on_trial_end,
+            config_hash=self.config_hash,
             name=self.name,
             tunable=self.tunable,
         )
@@ -150,6 +157,8 @@ class BottleneckHyperModel(kt.HyperModel):
         return keras.optimizers.get(self.optimizer)
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
+        if self.config_hash is not None:
+            hp.Fixed(CONFIG_HP, self.config_hash)
         architecture = architecture_from_hp(self.space, hp)
         if self.max_macs is not None and architecture.macs > self.max_macs:
             model = _stand_in_model()
@@ -173,6 +182,8 @@ class BottleneckHyperModel(kt.HyperModel):
             keras.callbacks.TerminateOnNaN(),
             *_with_cost_hparams(callbacks, hp, architecture, trial_id),
         ]
+        if self.heartbeat is not None:
+            self.heartbeat.start(trial_id)
         try:
             history = model.fit(*args, callbacks=callbacks, **kwargs)
         except SearchConfigError as error:

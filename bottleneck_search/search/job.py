@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,13 @@ import keras_tuner as kt
 from bottleneck_search.errors import SearchConfigError, SearchSpaceError
 from bottleneck_search.flops.report import human
 from bottleneck_search.search.data import Dataset, load_dataset
+from bottleneck_search.search.distributed import (
+    Heartbeat,
+    Watchdog,
+    chief_config_hash,
+    config_hash,
+    set_environment,
+)
 from bottleneck_search.search.hypermodel import BottleneckHyperModel
 from bottleneck_search.search.objective import FlopPenalty
 from bottleneck_search.search.run_dir import (
@@ -69,6 +78,12 @@ class SearchConfig:
         download: let TFDS download a data set that is not prepared.
         resume: continue the run in `run_dir`.
         verbose: show Keras Tuner's and Keras' own progress output.
+        chief: `HOST:PORT` to serve the search's oracle on (this process runs no trials).
+        worker: `HOST:PORT` of the chief whose trials this process runs.
+        worker_id: this worker's Keras Tuner id (default `worker-<host>-<pid>`).
+        worker_timeout: seconds without news from a worker after which the chief re-issues its trial.
+        connect_timeout: seconds a worker waits for its chief before giving up.
+        strategy: `"mirrored"` trains each trial with `tf.distribute.MirroredStrategy`.
     """
 
     space: str = DEFAULT_SPACE
@@ -87,6 +102,12 @@ class SearchConfig:
     download: bool = False
     resume: bool = False
     verbose: bool = False
+    chief: str | None = None
+    worker: str | None = None
+    worker_id: str | None = None
+    worker_timeout: float = 60.0
+    connect_timeout: float = 30.0
+    strategy: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,9 +176,22 @@ def run_search(
         "runs", f"{Path(config.model or config.space).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
     config = dataclasses.replace(config, run_dir=run_dir)
-    saved = check_run_dir(run_dir, config.resume)
-    if saved is not None:
-        _check_same_search(saved.get("arguments", {}), config)
+    arguments = dataclasses.asdict(config)
+    digest = config_hash(arguments, _DEFINING)
+    if config.worker is not None:
+        saved = _check_worker_run_dir(run_dir, digest)
+        remote = chief_config_hash(config.worker, config.connect_timeout)
+        if remote != digest:
+            raise SearchConfigError(
+                f"This worker's search arguments differ from the chief's at {config.worker} (config hash "
+                f"{digest} here, {remote or 'none'} there). Start every worker with the chief's arguments: "
+                "--space/--model, --dataset, --tuner, --max-trials, --epochs, --penalty, --target-macs, "
+                "--max-macs, --seed, --batch-size."
+            )
+    else:
+        saved = check_run_dir(run_dir, config.resume)
+        if saved is not None:
+            _check_same_search(saved.get("arguments", {}), config)
 
     space = load_search_space(config)
     data = load_dataset(
@@ -172,42 +206,150 @@ def run_search(
     penalty = FlopPenalty(config.penalty, target_macs=config.target_macs).resolve(space)
     create_run_dir(run_dir)
     if saved is None:
-        write_atomically(
-            os.path.join(run_dir, CONFIG),
-            json.dumps(_config_record(config, space, penalty, data), indent=2),
-        )
+        record = {**_config_record(config, space, penalty, data), "config_hash": digest}
+        write_atomically(os.path.join(run_dir, CONFIG), json.dumps(record, indent=2))
 
     log = TrialLog(os.path.join(run_dir, TRIAL_LOG))
     progress = _Progress(config, log, on_progress)
-    hypermodel = BottleneckHyperModel(space, penalty=penalty, on_trial_end=progress)
+    distributed = config.chief is not None or config.worker is not None
+    hypermodel = BottleneckHyperModel(
+        space, penalty=penalty, on_trial_end=progress, config_hash=digest if distributed else None
+    )
     keras.utils.set_random_seed(config.seed)
     kt_kwargs = {"seed": config.seed, "overwrite": False}
     if config.tuner == "hyperband":
         kt_kwargs["max_epochs"] = config.epochs
     else:
         kt_kwargs["max_trials"] = config.max_trials
+    if distributed:
+        kt_kwargs["max_retries_per_trial"] = 1  # a trial lost with its worker is re-issued once
+    if config.strategy == "mirrored":
+        import tensorflow as tf
+
+        kt_kwargs["distribution_strategy"] = tf.distribute.MirroredStrategy()
     directory, project = os.path.split(os.path.abspath(run_dir))
-    tuner = make_tuner(
-        config.tuner,
-        hypermodel,
-        max_macs=config.max_macs,
-        directory=directory,
-        project_name=project,
-        **kt_kwargs,
-    )
-    progress.start(already=len(log.read()))
-    try:
-        tuner.search(
-            data.train,
-            validation_data=data.val,
-            epochs=config.epochs,
-            shuffle=False,
-            verbose=1 if config.verbose else 0,
+    with _distribution_environment(config):
+        tuner = make_tuner(
+            config.tuner,
+            hypermodel,
+            max_macs=config.max_macs,
+            directory=directory,
+            project_name=project,
+            **kt_kwargs,
         )
-    except kt.errors.FatalError as error:
-        raise SearchConfigError(str(error)) from error
-    _record_failures_from_oracle(tuner, hypermodel, log)
+        watchdog = heartbeat = None
+        if config.chief is not None:
+            watchdog = Watchdog(
+                tuner.oracle,
+                config.worker_timeout,
+                on_lost=_report_lost(log, progress.emit),
+                on_end=_report_end(config, progress.emit),
+            )
+        if config.worker is not None:
+            heartbeat = Heartbeat(tuner.oracle)
+            tuner.hypermodel.heartbeat = heartbeat
+        progress.start(already=len(log.read()))
+        # Keras Tuner prints a stray line for every condition it decodes from gRPC
+        # (keras_tuner engine/conditions.py); the chief's output is its own per-trial lines.
+        quiet = config.chief is not None and not config.verbose
+        try:
+            with (
+                open(os.devnull, "w") as devnull,
+                contextlib.redirect_stdout(devnull if quiet else sys.stdout),
+            ):
+                tuner.search(
+                    data.train,
+                    validation_data=data.val,
+                    epochs=config.epochs,
+                    shuffle=False,
+                    verbose=1 if config.verbose else 0,
+                )
+        except kt.errors.FatalError as error:
+            raise SearchConfigError(str(error)) from error
+        finally:
+            for helper in (watchdog, heartbeat):
+                if helper is not None:
+                    helper.close()
+        if config.worker is None:
+            _record_failures_from_oracle(tuner, hypermodel, log)
     return SearchResult(run_dir=run_dir, space=space, records=tuple(log.read()))
+
+
+@contextlib.contextmanager
+def _distribution_environment(config: SearchConfig):
+    """Keras Tuner's distribution variables for the duration of the search, then the old ones."""
+    names = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+    previous = {name: os.environ.get(name) for name in names}
+    try:
+        if config.chief is not None:
+            set_environment("chief", config.chief)
+        elif config.worker is not None:
+            set_environment("worker", config.worker, config.worker_id)
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _check_worker_run_dir(run_dir: str, digest: str) -> dict | None:
+    """A worker may share the chief's run directory (shared file system) or have its own."""
+    path = os.path.join(run_dir, CONFIG)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            saved = json.load(handle)
+    except (OSError, json.JSONDecodeError) as error:
+        raise SearchConfigError(f"'{path}' cannot be read ({error}).") from error
+    if saved.get("config_hash") != digest:
+        raise SearchConfigError(
+            f"Run directory '{run_dir}' holds another search (config hash {saved.get('config_hash')}, this "
+            f"worker's is {digest}); give this worker the chief's arguments or another --run-dir."
+        )
+    return saved
+
+
+def _report_end(config: SearchConfig, emit: Callable[[str], None]):
+    ended = []
+    started = time.monotonic()
+
+    def on_end(trial) -> None:
+        ended.append(trial.trial_id)
+        total = "" if config.tuner == "hyperband" else f"/{config.max_trials}"
+        score = "-" if trial.score is None else f"{trial.score:.3f}"
+        emit(
+            f"chief: trial {trial.trial_id} {trial.status.lower()} ({len(ended)}{total} ended)  val_score {score}  elapsed {_clock(time.monotonic() - started)}"
+        )
+
+    return on_end
+
+
+def _report_lost(log: TrialLog, emit: Callable[[str], None]):
+    def on_lost(tuner_id: str, trial_id: str, outcome: str) -> None:
+        emit(
+            f"worker {tuner_id} stopped responding during trial {trial_id}; the trial is {outcome}"
+        )
+        if outcome == "failed":
+            log.append(
+                TrialRecord(
+                    trial_id,
+                    "FAILED",
+                    {},
+                    0,
+                    0,
+                    0,
+                    None,
+                    None,
+                    0,
+                    0.0,
+                    reason=f"worker {tuner_id} stopped responding twice",
+                )
+            )
+
+    return on_lost
 
 
 def space_input_shape(space: SearchSpace) -> tuple[int, ...]:
@@ -221,6 +363,14 @@ def _check_config(config: SearchConfig) -> None:
     if config.tuner not in TUNERS:
         raise SearchConfigError(
             f"Unknown tuner '{config.tuner}'; expected one of {', '.join(TUNERS)}."
+        )
+    if config.chief is not None and config.worker is not None:
+        raise SearchConfigError(
+            "A process is either the chief (--chief) or a worker (--worker), not both."
+        )
+    if config.strategy not in (None, "mirrored"):
+        raise SearchConfigError(
+            f"Unknown strategy '{config.strategy}'; the only one is 'mirrored'."
         )
     for name in ("max_trials", "epochs", "batch_size"):
         value = getattr(config, name)

@@ -1,0 +1,218 @@
+"""Distributed search on Keras Tuner's own chief/worker engine, plus what it lacks: a refusal of
+workers started with other arguments, a bounded wait for an unreachable chief, and recovery from
+workers that die mid-trial.
+
+Keras Tuner's protocol: every process sets `KERASTUNER_TUNER_ID` (`chief` for the chief),
+`KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`; the chief serves the oracle over gRPC and
+workers ask it for trials. Left alone, a worker that dies mid-trial keeps its trial "ongoing" for
+ever, so the chief never ends. Here each worker pings the chief while it trains (`Heartbeat`),
+and the chief's `Watchdog` hands the trial of a worker silent for `worker_timeout` seconds back to
+Keras Tuner's own retry queue (it is re-issued to another worker; after a second loss it is
+recorded as failed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+
+import keras_tuner as kt
+
+from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.search.hypermodel import CONFIG_HP
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 2.0
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """`"HOST:PORT"` -> `(host, port)`, with errors that say what was wrong."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SearchConfigError(
+            f"Expected an address HOST:PORT such as 127.0.0.1:8000. Received: '{text}'."
+        )
+    return host, int(port)
+
+
+def config_hash(arguments: dict, defining: tuple[str, ...]) -> str:
+    """A short hash of the arguments that define a search; chief and workers must agree on it."""
+    chosen = {key: arguments.get(key) for key in defining}
+    return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def set_environment(role: str, address: str, worker_id: str | None = None) -> str:
+    """Sets Keras Tuner's distribution variables for this process; returns the tuner id."""
+    host, port = parse_address(address)
+    tuner_id = (
+        "chief"
+        if role == "chief"
+        else (worker_id or f"worker-{socket.gethostname()}-{os.getpid()}")
+    )
+    if role != "chief" and "chief" in tuner_id:
+        raise SearchConfigError(
+            f"--worker-id must not contain 'chief' (Keras Tuner reserves it). Received: '{tuner_id}'."
+        )
+    os.environ["KERASTUNER_TUNER_ID"] = tuner_id
+    os.environ["KERASTUNER_ORACLE_IP"] = host
+    os.environ["KERASTUNER_ORACLE_PORT"] = str(port)
+    return tuner_id
+
+
+def chief_config_hash(address: str, timeout: float) -> str | None:
+    """Connects to the chief within `timeout` seconds and returns the config hash it serves.
+
+    Raises:
+        SearchConfigError: the chief cannot be reached in time.
+    """
+    import grpc
+    from keras_tuner.src import protos
+
+    host, port = parse_address(address)
+    channel = grpc.insecure_channel(f"{host}:{port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+        stub = protos.get_service_grpc().OracleStub(channel)
+        response = stub.GetSpace(protos.get_service().GetSpaceRequest(), timeout=timeout)
+    except (grpc.FutureTimeoutError, grpc.RpcError) as error:
+        raise SearchConfigError(
+            f"No chief answered at {host}:{port} within {timeout:.0f} s ({type(error).__name__}). Check that "
+            f"'bottleneck-search search --chief {host}:{port} ...' is running, that the address and port are "
+            "right, and that no firewall blocks the port."
+        ) from None
+    finally:
+        channel.close()
+    space = kt.HyperParameters.from_proto(response.hyperparameters)
+    return space.values.get(CONFIG_HP)
+
+
+class Heartbeat:
+    """A worker's background pings of its current trial, so the chief knows it is alive."""
+
+    def __init__(self, oracle, interval: float = HEARTBEAT_SECONDS):
+        self.oracle = oracle
+        self.interval = interval
+        self._trial_id: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bottleneck-heartbeat", daemon=True)
+        self._thread.start()
+
+    def start(self, trial_id: str | None) -> None:
+        self._trial_id = trial_id
+
+    def stop(self) -> None:
+        self._trial_id = None
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            trial_id = self._trial_id
+            if trial_id is None:
+                continue
+            try:
+                self.oracle.get_trial(trial_id)
+            except Exception as error:  # a lost chief must not kill training; the next ping retries
+                logger.warning("heartbeat for trial %s failed: %s", trial_id, error)
+
+
+class Watchdog:
+    """The chief's view of which ongoing trials are still being worked on.
+
+    Every oracle call that names a trial (creating it, reporting an epoch, a worker's heartbeat)
+    counts as a sign of life. A trial silent for `timeout` seconds is ended as `INVALID`, which
+    Keras Tuner's own retry logic re-issues to another worker (`max_retries_per_trial=1`) or,
+    on a second loss, records as failed; its worker's id is dropped so the chief can end.
+    """
+
+    def __init__(self, oracle, timeout: float, on_lost=None, on_end=None):
+        self.oracle = oracle
+        self.timeout = timeout
+        self.on_lost = on_lost
+        self.on_end = on_end
+        self.last_seen: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._listen()
+        self._thread = threading.Thread(target=self._run, name="bottleneck-watchdog", daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        # Keras Tuner has no hook for worker liveness; wrapping these four methods of this one
+        # oracle object is the least intrusive way to see every call the gRPC server forwards.
+        oracle = self.oracle
+        create, update, get, end = (
+            oracle.create_trial,
+            oracle.update_trial,
+            oracle.get_trial,
+            oracle.end_trial,
+        )
+
+        def create_trial(tuner_id):
+            trial = create(tuner_id)
+            self.last_seen[trial.trial_id] = time.monotonic()
+            return trial
+
+        def update_trial(trial_id, metrics, step=0):
+            self.last_seen[trial_id] = time.monotonic()
+            return update(trial_id, metrics, step=step)
+
+        def get_trial(trial_id):
+            self.last_seen[trial_id] = time.monotonic()
+            return get(trial_id)
+
+        def end_trial(trial):
+            result = end(trial)
+            self.last_seen.pop(trial.trial_id, None)
+            if self.on_end is not None:
+                self.on_end(oracle.trials[trial.trial_id])
+            return result
+
+        oracle.create_trial, oracle.update_trial = create_trial, update_trial
+        oracle.get_trial, oracle.end_trial = get_trial, end_trial
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(1.0, self.timeout / 4)):
+            now = time.monotonic()
+            for tuner_id, trial in list(self.oracle.ongoing_trials.items()):
+                seen = self.last_seen.get(trial.trial_id, now)
+                if now - seen > self.timeout:
+                    self._reap(tuner_id, trial.trial_id)
+
+    def _reap(self, tuner_id: str, trial_id: str) -> None:
+        ended = _end_lost_trial(self.oracle, tuner_id, trial_id)
+        if ended is None:
+            return
+        self.last_seen.pop(trial_id, None)
+        logger.warning(
+            "worker %s went silent during trial %s; the trial is %s", tuner_id, trial_id, ended
+        )
+        if self.on_lost is not None:
+            self.on_lost(tuner_id, trial_id, ended)
+
+
+@kt.synchronized
+def _end_lost_trial(oracle, tuner_id: str, trial_id: str) -> str | None:
+    """Ends a lost worker's trial under the oracle's lock; returns 're-issued' or 'failed'."""
+    trial = oracle.ongoing_trials.get(tuner_id)
+    if trial is None or trial.trial_id != trial_id:
+        return None
+    trial.status = kt.engine.trial.TrialStatus.INVALID
+    trial.message = f"worker {tuner_id} stopped responding"
+    oracle.end_trial(trial)
+    oracle.tuner_ids.discard(tuner_id)
+    oracle.save()
+    return (
+        "failed"
+        if oracle.trials[trial_id].status == kt.engine.trial.TrialStatus.FAILED
+        else "re-issued"
+    )

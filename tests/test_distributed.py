@@ -1,0 +1,158 @@
+"""Distributed search on loopback: a chief and two workers, a worker killed mid-trial, refusals."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bottleneck_search import TrialLog, pareto_front
+from bottleneck_search.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def cli(*args):
+    return [sys.executable, "-m", "bottleneck_search.cli", "search", *args]
+
+
+def start(*args, log):
+    return subprocess.Popen(cli(*args), stdout=log, stderr=subprocess.STDOUT)
+
+
+def finish(process, timeout=300):
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+def test_chief_and_two_workers_in_their_own_directories(tiny_space_path, tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    common = ["--space", tiny_space_path, "--max-trials", "4", "--epochs", "2", "--seed", "1"]
+    with open(tmp_path / "chief.log", "w") as log:
+        chief = start(*common, "--chief", address, "--run-dir", str(tmp_path / "chief"), log=log)
+        workers = [
+            start(
+                *common,
+                "--worker",
+                address,
+                "--worker-id",
+                f"w{i}",
+                "--run-dir",
+                str(tmp_path / f"w{i}"),
+                log=log,
+            )
+            for i in (1, 2)
+        ]
+        mismatched = subprocess.run(
+            cli(
+                *common[:-2], "--seed", "2", "--worker", address, "--run-dir", str(tmp_path / "bad")
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        codes = [finish(p) for p in workers] + [finish(chief)]
+    assert codes == [0, 0, 0], (tmp_path / "chief.log").read_text()
+    assert mismatched.returncode == 2
+    assert (
+        mismatched.stderr.strip()
+        .splitlines()[-1]
+        .startswith("bottleneck-search search: error: This worker's search arguments differ")
+    )
+    assert not (tmp_path / "bad" / "trials.jsonl").exists()
+
+    ids = [r.trial_id for w in ("w1", "w2") for r in TrialLog(tmp_path / w / "trials.jsonl").read()]
+    assert sorted(ids) == ["0", "1", "2", "3"]  # every trial exactly once, spread over the workers
+    assert all(TrialLog(tmp_path / w / "trials.jsonl").read() for w in ("w1", "w2"))
+    chief_lines = [
+        line
+        for line in (tmp_path / "chief.log").read_text().splitlines()
+        if line.startswith("chief: trial")
+    ]
+    assert len(chief_lines) == 4
+
+    runs = [str(tmp_path / d) for d in ("chief", "w1", "w2")]
+    assert main(["report", *runs]) == 0
+    assert (tmp_path / "chief" / "pareto.png").exists()
+    assert main(["export", *runs, "--pareto"]) == 0
+    listing = json.loads((tmp_path / "chief" / "export" / "exports.json").read_text())
+    assert [e["trial_id"] for e in listing["exports"]] == [r.trial_id for r in pareto_front(runs)]
+
+
+def test_a_killed_worker_does_not_stall_the_search(tiny_space_path, tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    run_dir = tmp_path / "shared"  # the shared-file-system layout: one run directory for all
+    common = [
+        "--space",
+        tiny_space_path,
+        "--max-trials",
+        "4",
+        "--epochs",
+        "6",
+        "--run-dir",
+        str(run_dir),
+    ]
+    with open(tmp_path / "log", "w") as log:
+        chief = start(*common, "--chief", address, "--worker-timeout", "6", log=log)
+        doomed = start(*common, "--worker", address, "--worker-id", "doomed", log=log)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _running_trial_of(run_dir, "doomed"):
+            time.sleep(0.2)
+        assert _running_trial_of(run_dir, "doomed"), (tmp_path / "log").read_text()
+        time.sleep(1.0)
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait()
+        survivor = start(*common, "--worker", address, "--worker-id", "survivor", log=log)
+        assert finish(survivor) == 0, (tmp_path / "log").read_text()
+        assert finish(chief, timeout=120) == 0
+    records = TrialLog(run_dir / "trials.jsonl").read()
+    assert sorted(r.trial_id for r in records) == ["0", "1", "2", "3"]
+    assert all(
+        r.status == "COMPLETED" for r in records
+    )  # the lost trial was re-issued and finished
+    assert "worker doomed stopped responding during trial" in (tmp_path / "log").read_text()
+
+
+def _running_trial_of(run_dir, tuner_id):
+    path = run_dir / "oracle.json"
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return tuner_id in state.get("ongoing_trials", {})
+
+
+def test_an_unreachable_chief_is_reported_in_bounded_time(tiny_space_path, tmp_path):
+    port = free_port()
+    started = time.monotonic()
+    result = subprocess.run(
+        cli(
+            "--space",
+            tiny_space_path,
+            "--worker",
+            f"127.0.0.1:{port}",
+            "--connect-timeout",
+            "3",
+            "--run-dir",
+            str(tmp_path / "w"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert time.monotonic() - started < 60
+    line = result.stderr.strip().splitlines()[-1]
+    assert f"No chief answered at 127.0.0.1:{port} within 3 s" in line and "--chief" in line
