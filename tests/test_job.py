@@ -180,3 +180,15 @@ def test_resume_with_other_arguments_is_refused(capsys, tiny_space_path, tmp_pat
     code = main(search_args(tiny_space_path, tmp_path / "run", "--resume", "--seed", "9"))
     _, err = capsys.readouterr()
     assert code == 2 and "Cannot resume" in err and "seed: 0 -> 9" in err
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_runs_with_one_replica_on_cpu(capsys, tiny_space_path, tmp_path):
+    import tensorflow as tf
+
+    assert tf.distribute.MirroredStrategy().num_replicas_in_sync == 1  # this machine: CPU only
+    code = main(search_args(tiny_space_path, tmp_path / "run", "--strategy", "mirrored"))
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    records = TrialLog(tmp_path / "run" / "trials.jsonl").read()
+    assert len(records) == 2 and all(r.status == "COMPLETED" for r in records)
