@@ -5,6 +5,7 @@ traceback)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import os
@@ -124,28 +125,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from bottleneck_search.search.summary import search_summary
 
     config = SearchConfig(
-        space=args.space,
-        model=args.model,
-        dataset=args.dataset,
-        tuner=args.tuner,
-        max_trials=args.max_trials,
-        epochs=args.epochs,
-        penalty=args.penalty,
-        target_macs=args.target_macs,
-        max_macs=args.max_macs,
-        run_dir=args.run_dir,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        data_dir=args.data_dir,
-        download=args.download,
-        resume=args.resume,
-        verbose=args.verbose,
-        chief=args.chief,
-        worker=args.worker,
-        worker_id=args.worker_id,
-        worker_timeout=args.worker_timeout,
-        connect_timeout=args.connect_timeout,
-        strategy=args.strategy,
+        **{field.name: getattr(args, field.name) for field in dataclasses.fields(SearchConfig)}
     )
     # Objects alive after start-up (TensorFlow's, Keras') leave the garbage collector's view, which
     # makes the two full gc.collect() passes Keras Tuner runs before every trial cheap.
@@ -187,6 +167,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     print(write_report(args.runs).summary())
     return 0
+
+
+def _add_runs_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="the run directory (several: a distributed run's directories)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -303,12 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export", help="export the best trials of a run: .keras, SavedModel, architecture JSON"
     )
-    export.add_argument(
-        "runs",
-        nargs="+",
-        metavar="RUN",
-        help="the run directory (several: a distributed run's directories)",
-    )
+    _add_runs_argument(export)
     chosen = export.add_mutually_exclusive_group()
     chosen.add_argument(
         "--top", type=int, default=1, help="export the K best trials by score (default 1)"
@@ -330,12 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="write trials.csv, pareto.png and report.md into a run directory"
     )
-    report.add_argument(
-        "runs",
-        nargs="+",
-        metavar="RUN",
-        help="the run directory (several: a distributed run's directories)",
-    )
+    _add_runs_argument(report)
     report.set_defaults(handler=_cmd_report)
     return parser
 

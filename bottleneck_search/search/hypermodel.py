@@ -204,17 +204,14 @@ class BottleneckHyperModel(kt.HyperModel):
         scores = logs[OBJECTIVE]
         best = max(range(len(scores)), key=scores.__getitem__)
         self._record(
-            TrialRecord(
-                trial_id=trial_id,
-                status="COMPLETED",
-                architecture=architecture.widths,
-                macs=architecture.macs,
-                flops=architecture.flops,
-                params=architecture.params,
+            _trial_record(
+                trial_id,
+                "COMPLETED",
+                architecture,
+                start,
                 val_accuracy=float(logs[self.accuracy_metric][best]),
                 score=float(scores[best]),
                 epochs=len(scores),
-                seconds=round(time.monotonic() - start, 3),
             )
         )
         return history
@@ -246,17 +243,11 @@ class BottleneckHyperModel(kt.HyperModel):
         callback_list.on_epoch_end(0, dict(logs))
         callback_list.on_train_end(dict(logs))
         self._record(
-            TrialRecord(
-                trial_id=trial_id,
-                status="INFEASIBLE",
-                architecture=architecture.widths,
-                macs=architecture.macs,
-                flops=architecture.flops,
-                params=architecture.params,
-                val_accuracy=None,
-                score=None,
-                epochs=0,
-                seconds=round(time.monotonic() - start, 6),
+            _trial_record(
+                trial_id,
+                "INFEASIBLE",
+                architecture,
+                start,
                 reason=f"{architecture.macs:,} MACs exceed max_macs={self.max_macs:,}",
             )
         )
@@ -265,25 +256,30 @@ class BottleneckHyperModel(kt.HyperModel):
     def _failed(
         self, trial_id, architecture: Architecture, reason: str, start: float, epochs: int = 0
     ) -> TrialRecord:
-        return TrialRecord(
-            trial_id=trial_id,
-            status="FAILED",
-            architecture=architecture.widths,
-            macs=architecture.macs,
-            flops=architecture.flops,
-            params=architecture.params,
-            val_accuracy=None,
-            score=None,
-            epochs=epochs,
-            seconds=round(time.monotonic() - start, 3),
-            reason=reason,
-        )
+        return _trial_record(trial_id, "FAILED", architecture, start, epochs=epochs, reason=reason)
 
     def _record(self, record: TrialRecord) -> None:
         if self.trial_log is not None:
             self.trial_log.append(record)
         if self.on_trial_end is not None:
             self.on_trial_end(record)
+
+
+def _trial_record(
+    trial_id, status: str, architecture: Architecture, start: float, **fields
+) -> TrialRecord:
+    """A record of the trial's architecture and cost; `fields` sets the outcome (accuracy, score, ...)."""
+    outcome = {"val_accuracy": None, "score": None, "epochs": 0, "reason": None, **fields}
+    return TrialRecord(
+        trial_id=trial_id,
+        status=status,
+        architecture=architecture.widths,
+        macs=architecture.macs,
+        flops=architecture.flops,
+        params=architecture.params,
+        seconds=round(time.monotonic() - start, 6),
+        **outcome,
+    )
 
 
 def _stand_in_model() -> keras.Model:
