@@ -112,3 +112,27 @@ def test_apply_bottlenecks_from_json_file_around_a_user_model(tmp_path):
         SearchSpaceError, match="cannot take width 32: it exceeds the conv.s 16 input channels"
     ):
         apply_bottlenecks(nested_model(), {"outer_conv": 32})
+
+
+def test_top_level_sequential_model():
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 16)),
+            L.Conv2D(16, 3, padding="same", name="first"),
+            L.Conv2D(4, 3, name="second"),
+        ],
+        name="seq",
+    )
+    space = SearchSpace.from_model(model, widths=[8])
+    assert [s.name for s in space.sites] == ["first", "second"]
+    architecture = space.validate({"second": 8})
+    rebuilt = space.build(architecture)
+    # second: a 1x1 16->8 at 8x8, then 3x3 valid 8->4 on 6x6 outputs; first unchanged
+    assert (
+        count_flops(rebuilt).macs
+        == 64 * 9 * 16 * 16 + 64 * 16 * 8 + 36 * 9 * 8 * 4
+        == space.macs(architecture)
+    )
+    np.testing.assert_array_equal(
+        rebuilt.get_layer("first").get_weights()[0], model.get_layer("first").get_weights()[0]
+    )
