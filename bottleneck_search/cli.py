@@ -121,19 +121,28 @@ def _macs_count(text: str) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from bottleneck_search.search.job import SearchConfig, run_search
+    from bottleneck_search.search.job import SearchConfig, resolve_run_dir, run_search
     from bottleneck_search.search.summary import search_summary
 
-    config = SearchConfig(
-        **{field.name: getattr(args, field.name) for field in dataclasses.fields(SearchConfig)}
-    )
+    fields = dataclasses.fields(SearchConfig)
+    config = SearchConfig(**{field.name: getattr(args, field.name) for field in fields})
+    config = dataclasses.replace(config, run_dir=resolve_run_dir(config))
     # Objects alive after start-up (TensorFlow's, Keras') leave the garbage collector's view, which
     # makes the two full gc.collect() passes Keras Tuner runs before every trial cheap.
     gc.freeze()
-    stdout = (
-        sys.stdout
-    )  # progress keeps going here even while the chief silences Keras Tuner's prints
-    result = run_search(config, on_progress=lambda line: print(line, file=stdout, flush=True))
+    # Progress goes to the real stdout even while the chief silences Keras Tuner's prints.
+    stdout = sys.stdout
+    try:
+        result = run_search(config, on_progress=lambda line: print(line, file=stdout, flush=True))
+    except KeyboardInterrupt:
+        if not os.path.isfile(os.path.join(config.run_dir, "config.json")):
+            raise
+        print(
+            f"bottleneck-search search: interrupted; finished trials are kept in {config.run_dir}. "
+            f"Resume with: {_resume_command(config.run_dir)}",
+            file=sys.stderr,
+        )
+        return 130
     print(search_summary(result))
     if result.completed and config.chief is None and config.worker is None:
         from bottleneck_search.results.report import write_report
@@ -141,6 +150,19 @@ def _cmd_search(args: argparse.Namespace) -> int:
         report = write_report(result.run_dir)
         print(f"\nreport: {report.report_md}\nplot:   {report.pareto_png}")
     return 0
+
+
+def _resume_command(run_dir: str) -> str:
+    import shlex
+
+    words = (
+        [word for word in sys.argv[1:] if word != "--resume"]
+        if sys.argv[1:2] == ["search"]
+        else ["search"]
+    )
+    if "--run-dir" not in words:
+        words += ["--run-dir", run_dir]
+    return shlex.join(["bottleneck-search", *words, "--resume"])
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

@@ -192,3 +192,50 @@ def test_mirrored_strategy_runs_with_one_replica_on_cpu(capsys, tiny_space_path,
     assert code == 0, err
     records = TrialLog(tmp_path / "run" / "trials.jsonl").read()
     assert len(records) == 2 and all(r.status == "COMPLETED" for r in records)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_with_130_and_prints_a_working_resume_command(tiny_space_path, tmp_path):
+    import shlex
+
+    run_dir = tmp_path / "run"
+    args = [
+        "search",
+        "--space",
+        tiny_space_path,
+        "--max-trials",
+        "5",
+        "--epochs",
+        "3",
+        "--run-dir",
+        str(run_dir),
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bottleneck_search.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log = TrialLog(run_dir / "trials.jsonl")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not log.read():
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(
+        f"bottleneck-search search: interrupted; finished trials are kept in {run_dir}."
+    )
+    command = shlex.split(line.split("Resume with: ", 1)[1])
+    assert command[0] == "bottleneck-search" and command[-1] == "--resume"
+    kept = {r.trial_id for r in log.read()}
+    resumed = subprocess.run(
+        [sys.executable, "-m", "bottleneck_search.cli", *command[1:]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    records = log.read()
+    assert len(records) == 5 and kept <= {r.trial_id for r in records}

@@ -127,6 +127,15 @@ class SearchResult:
         return sorted(self.completed, key=lambda r: r.score, reverse=True)[:k]
 
 
+def resolve_run_dir(config: SearchConfig) -> str:
+    """`config.run_dir`, or the default `runs/<space or model name>-<YYYYmmdd-HHMMSS>`."""
+    if config.run_dir:
+        return config.run_dir
+    return os.path.join(
+        "runs", f"{Path(config.model or config.space).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+
+
 def resolve_space_path(space: str) -> str:
     """A YAML path as given, or the shipped backbone of that name (`search_spaces/<name>.yaml`)."""
     if space.endswith((".yaml", ".yml")) or os.sep in space:
@@ -172,9 +181,7 @@ def run_search(
     ```
     """
     _check_config(config)
-    run_dir = config.run_dir or os.path.join(
-        "runs", f"{Path(config.model or config.space).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
+    run_dir = resolve_run_dir(config)
     config = dataclasses.replace(config, run_dir=run_dir)
     arguments = dataclasses.asdict(config)
     digest = config_hash(arguments, _DEFINING)
