@@ -194,6 +194,9 @@ class BottleneckHyperModel(kt.HyperModel):
                 self._failed(trial_id, architecture, f"{type(error).__name__}: {error}", start)
             )
             raise
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.stop()
         logs = history.history
         losses = logs.get("loss", [])
         bad = next((epoch for epoch, value in enumerate(losses) if not math.isfinite(value)), None)
