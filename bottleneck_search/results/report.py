@@ -15,6 +15,7 @@ from bottleneck_search.results.plot import plot_pareto
 from bottleneck_search.results.run import Run, load_run, require_completed
 from bottleneck_search.search.run_dir import default_mode, write_atomically
 from bottleneck_search.search.trial_log import TrialRecord
+from bottleneck_search.space.architecture import short_form
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,12 +41,6 @@ class Report:
                 f"plot: {self.pareto_png}",
             ]
         )
-
-
-def short(architecture: dict) -> str:
-    return " ".join(
-        f"{name}:{'-' if width is None else width}" for name, width in architecture.items()
-    )
 
 
 def write_report(run: str | os.PathLike | list | Run) -> Report:
@@ -122,7 +117,7 @@ def _trials_csv(records) -> str:
             [
                 r.trial_id,
                 r.status,
-                short(r.architecture),
+                short_form(r.architecture),
                 r.macs,
                 r.flops,
                 r.params,
@@ -141,7 +136,7 @@ def _table(records: list[TrialRecord]) -> list[str]:
     ]
     for r in records:
         lines.append(
-            f"| {r.trial_id} | {r.macs:,} | {r.params:,} | {r.val_accuracy:.4f} | {r.score:.4f} | `{short(r.architecture)}` |"
+            f"| {r.trial_id} | {r.macs:,} | {r.params:,} | {r.val_accuracy:.4f} | {r.score:.4f} | `{short_form(r.architecture)}` |"
         )
     return lines
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from bottleneck_search.errors import BottleneckSearchError, ResultsError
 from bottleneck_search.search.run_dir import CONFIG
-from bottleneck_search.search.trial_log import TrialLog, TrialRecord
+from bottleneck_search.search.trial_log import TrialLog, TrialRecord, ranked
 from bottleneck_search.search.tuners import TRIAL_LOG
 from bottleneck_search.space.search_space import SearchSpace
 
@@ -41,7 +41,7 @@ class Run:
 
     def ranked(self) -> list[TrialRecord]:
         """Completed trials, best score first (ties: lower MACs first)."""
-        return sorted(self.completed, key=lambda r: (-r.score, r.macs))
+        return ranked(self.records)
 
     def checkpoint(self, trial_id: str) -> str:
         """Keras Tuner's best-epoch weights of a trial, in whichever directory holds them."""

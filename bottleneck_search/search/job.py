@@ -34,8 +34,9 @@ from bottleneck_search.search.run_dir import (
     library_versions,
     write_atomically,
 )
-from bottleneck_search.search.trial_log import TrialLog, TrialRecord
+from bottleneck_search.search.trial_log import TrialLog, TrialRecord, ranked
 from bottleneck_search.search.tuners import TRIAL_LOG, TUNERS, make_tuner
+from bottleneck_search.space.architecture import short_form
 from bottleneck_search.space.search_space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class SearchResult:
 
     def best(self, k: int = 5) -> list[TrialRecord]:
         """The `k` completed trials with the highest score."""
-        return sorted(self.completed, key=lambda r: r.score, reverse=True)[:k]
+        return ranked(self.records)[:k]
 
 
 def resolve_run_dir(config: SearchConfig) -> str:
@@ -278,7 +279,7 @@ def run_search(
                 if helper is not None:
                     helper.close()
         if config.worker is None:
-            _record_failures_from_oracle(tuner, hypermodel, log)
+            _record_failures_from_oracle(tuner, log)
     return SearchResult(run_dir=run_dir, space=space, records=tuple(log.read()))
 
 
@@ -340,21 +341,7 @@ def _report_lost(log: TrialLog, emit: Callable[[str], None]):
             f"worker {tuner_id} stopped responding during trial {trial_id}; the trial is {outcome}"
         )
         if outcome == "failed":
-            log.append(
-                TrialRecord(
-                    trial_id,
-                    "FAILED",
-                    {},
-                    0,
-                    0,
-                    0,
-                    None,
-                    None,
-                    0,
-                    0.0,
-                    reason=f"worker {tuner_id} stopped responding twice",
-                )
-            )
+            log.append(TrialRecord.lost(trial_id, f"worker {tuner_id} stopped responding twice"))
 
     return on_lost
 
@@ -432,17 +419,13 @@ def _config_record(
     }
 
 
-def _record_failures_from_oracle(tuner, hypermodel: BottleneckHyperModel, log: TrialLog) -> None:
+def _record_failures_from_oracle(tuner, log: TrialLog) -> None:
     """Adds a FAILED line for trials Keras Tuner failed before `fit` could record them (in `build`)."""
     logged = {record.trial_id for record in log.read()}
     for trial in tuner.oracle.trials.values():
         if trial.status == "FAILED" and trial.trial_id not in logged:
             reason = (trial.message or "failed").strip().splitlines()[-1]
-            log.append(
-                TrialRecord(
-                    trial.trial_id, "FAILED", {}, 0, 0, 0, None, None, 0, 0.0, reason=reason
-                )
-            )
+            log.append(TrialRecord.lost(trial.trial_id, reason))
 
 
 class _Progress:
@@ -478,9 +461,7 @@ class _Progress:
             outcome = f"val_acc {record.val_accuracy:.3f}  score {record.score:.3f}"
         else:
             outcome = f"{record.status.lower()}: {record.reason}"
-        shown = " ".join(
-            f"{name}:{'-' if w is None else w}" for name, w in record.architecture.items()
-        )
+        shown = short_form(record.architecture)
         best_text = f"best {best:.3f}" if best is not None else "best -"
         self.emit(
             f"{position}  [{shown}]  MACs {human(record.macs)}  {outcome}  {best_text}  {timing}"

@@ -6,6 +6,7 @@ from bottleneck_search.flops.report import human
 from bottleneck_search.results.pareto import pareto_front
 from bottleneck_search.search.job import SearchResult
 from bottleneck_search.search.trial_log import TrialRecord
+from bottleneck_search.space.architecture import short_form
 
 
 def _table(records: list[TrialRecord]) -> list[str]:
@@ -13,9 +14,8 @@ def _table(records: list[TrialRecord]) -> list[str]:
         f"{'trial':>6}  {'MACs':>9}  {'params':>8}  {'val_acc':>7}  {'score':>6}  architecture"
     ]
     for r in records:
-        shown = " ".join(f"{name}:{'-' if w is None else w}" for name, w in r.architecture.items())
         lines.append(
-            f"{r.trial_id:>6}  {human(r.macs):>9}  {human(r.params):>8}  {r.val_accuracy:>7.3f}  {r.score:>6.3f}  {shown}"
+            f"{r.trial_id:>6}  {human(r.macs):>9}  {human(r.params):>8}  {r.val_accuracy:>7.3f}  {r.score:>6.3f}  {short_form(r.architecture)}"
         )
     return lines
 

@@ -39,6 +39,11 @@ class TrialRecord:
     seconds: float
     reason: str | None = None
 
+    @classmethod
+    def lost(cls, trial_id: str, reason: str) -> TrialRecord:
+        """A FAILED trial whose architecture never reached `fit` (lost worker, failed `build`)."""
+        return cls(trial_id, "FAILED", {}, 0, 0, 0, None, None, 0, 0.0, reason=reason)
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=False)
 
@@ -46,6 +51,12 @@ class TrialRecord:
     def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+def ranked(records) -> list[TrialRecord]:
+    """The completed trials, best score first; of equal scores the one with fewer MACs first."""
+    completed = [r for r in records if r.status == "COMPLETED"]
+    return sorted(completed, key=lambda r: (-r.score, r.macs))
 
 
 class TrialLog:

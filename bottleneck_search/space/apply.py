@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 
@@ -85,8 +86,6 @@ def read_architecture_file(path: str, reduction: ReductionOptions | None):
         text = handle.read()
     architecture = Architecture.from_json(text, source=path)
     if reduction is None:
-        import json
-
         data = json.loads(text).get("reduction")
         if isinstance(data, Mapping):
             try:

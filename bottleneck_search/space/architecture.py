@@ -12,6 +12,11 @@ from bottleneck_search.errors import SearchSpaceError
 FORMAT = "bottleneck-search/architecture"
 
 
+def short_form(widths: Mapping[str, int | None]) -> str:
+    """`{site: width or None}` on one line: `3a_3x3:96 3a_5x5:- ...` (`-` is no reduction)."""
+    return " ".join(f"{name}:{'-' if width is None else width}" for name, width in widths.items())
+
+
 @dataclasses.dataclass(frozen=True)
 class Architecture:
     """The decision at every site of a space: no reduction (`None`) or a reduction width.
@@ -54,9 +59,7 @@ class Architecture:
 
     def short(self) -> str:
         """A compact one-line form: `3a_3x3:96 3a_5x5:- ...` (`-` is no reduction)."""
-        return " ".join(
-            f"{name}:{'-' if width is None else width}" for name, width in self.decisions
-        )
+        return short_form(self.widths)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"format": FORMAT, "version": 1, "sites": self.widths}
