@@ -137,14 +137,15 @@ def _replace(staging: str, out: str, overwrite: bool) -> None:
 
 def _load_data(run: Run, space: SearchSpace):
     from bottleneck_search.search.data import load_dataset
+    from bottleneck_search.search.job import space_input_shape
 
-    arguments = run.config.get("arguments", {})
+    config = run.search_config()
     return load_dataset(
-        arguments.get("dataset", "digits"),
-        tuple(space.source["input_shape"]),
-        arguments.get("batch_size", 32),
-        seed=arguments.get("seed", 0),
-        data_dir=arguments.get("data_dir"),
+        config.dataset,
+        space_input_shape(space),
+        config.batch_size,
+        seed=config.seed,
+        data_dir=config.data_dir,
     )
 
 
@@ -162,7 +163,7 @@ def _trained_model(
                 f"Trial {record.trial_id}: checkpoint '{run.checkpoint(record.trial_id)}' cannot be read ({error})."
             ) from error
         return model
-    keras.utils.set_random_seed(run.config.get("arguments", {}).get("seed", 0))
+    keras.utils.set_random_seed(run.search_config().seed)
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(data.train.concatenate(data.val), epochs=retrain_epochs, verbose=0)
     return model

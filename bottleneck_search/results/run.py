@@ -50,13 +50,19 @@ class Run:
         ]
         return next((c for c in candidates if os.path.isfile(c)), candidates[0])
 
-    def space(self) -> SearchSpace:
-        """Rebuilds the run's search space from its recorded arguments (with the data's class count)."""
-        from bottleneck_search.search.job import SearchConfig, load_search_space
+    def search_config(self):
+        """The run's recorded arguments as a `SearchConfig` (defaults for any not recorded)."""
+        from bottleneck_search.search.job import SearchConfig
 
         arguments = self.config.get("arguments", {})
         fields = {f.name for f in dataclasses.fields(SearchConfig)}
-        config = SearchConfig(**{k: v for k, v in arguments.items() if k in fields})
+        return SearchConfig(**{k: v for k, v in arguments.items() if k in fields})
+
+    def space(self) -> SearchSpace:
+        """Rebuilds the run's search space from its recorded arguments (with the data's class count)."""
+        from bottleneck_search.search.job import load_search_space
+
+        config = self.search_config()
         classes = self.config.get("dataset", {}).get("classes")
         try:
             space = load_search_space(config, classes=classes if config.model is None else None)
