@@ -39,12 +39,6 @@ class Backbone:
             shape = block.trace(shape, sites)
         return tuple(sites)
 
-    def output_shape(self) -> tuple[int, ...]:
-        shape = self.input_shape
-        for block in self.blocks:
-            shape = block.trace(shape, [])
-        return shape
-
     def build(self, widths: dict[str, int | None]) -> keras.Model:
         """Builds the network with a reduction of `widths[site]` channels before each site."""
         inputs = keras.Input(self.input_shape, name="image")
