@@ -5,11 +5,14 @@ traceback)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import gc
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from bottleneck_search.errors import BottleneckSearchError
@@ -133,7 +136,12 @@ def _cmd_search(args: argparse.Namespace) -> int:
     # Progress goes to the real stdout even while the chief silences Keras Tuner's prints.
     stdout = sys.stdout
     try:
-        result = run_search(config, on_progress=lambda line: print(line, file=stdout, flush=True))
+        with _deferred_interrupt(enabled=config.chief is None) as interrupted:
+            result = run_search(
+                config,
+                on_progress=lambda line: print(line, file=stdout, flush=True),
+                stop_requested=interrupted.is_set,
+            )
     except KeyboardInterrupt:
         if not os.path.isfile(os.path.join(config.run_dir, "config.json")):
             raise
@@ -150,6 +158,36 @@ def _cmd_search(args: argparse.Namespace) -> int:
         report = write_report(result.run_dir)
         print(f"\nreport: {report.report_md}\nplot:   {report.pareto_png}")
     return 0
+
+
+@contextlib.contextmanager
+def _deferred_interrupt(enabled: bool = True):
+    """Turns the first Ctrl-C into a request the search honours at its next batch or trial.
+
+    Keras Tuner writes its state files in place; an interrupt while it writes them would leave a
+    run that cannot be resumed. A second Ctrl-C interrupts at once. A chief trains nothing, so
+    there (`enabled=False`) Ctrl-C interrupts at once.
+    """
+    requested = threading.Event()
+    if not enabled:
+        yield requested
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        print(
+            "bottleneck-search search: stopping at the next batch (Ctrl-C again to stop now)",
+            file=sys.stderr,
+        )
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _resume_command(run_dir: str) -> str:

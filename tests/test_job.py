@@ -223,6 +223,9 @@ def test_ctrl_c_stops_with_130_and_prints_a_working_resume_command(tiny_space_pa
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130
+    assert (
+        "stopping at the next batch (Ctrl-C again to stop now)" in err
+    )  # deferred to a safe point
     line = err.strip().splitlines()[-1]
     assert line.startswith(
         f"bottleneck-search search: interrupted; finished trials are kept in {run_dir}."

@@ -60,6 +60,22 @@ class CostMetrics(keras.callbacks.Callback):
         logs["params"] = float(self.architecture.params)
 
 
+class StopWhenRequested(keras.callbacks.Callback):
+    """Raises `KeyboardInterrupt` at the next batch once `stop_requested()` is true.
+
+    A deferred Ctrl-C lands here, in the middle of training, rather than while Keras Tuner is
+    writing its state files (which it does not write atomically).
+    """
+
+    def __init__(self, stop_requested: Callable[[], bool]):
+        super().__init__()
+        self.stop_requested = stop_requested
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.stop_requested():
+            raise KeyboardInterrupt
+
+
 class BottleneckHyperModel(kt.HyperModel):
     """A `keras_tuner.HyperModel` whose search space is a `SearchSpace`.
 
@@ -81,6 +97,8 @@ class BottleneckHyperModel(kt.HyperModel):
         accuracy_metric: the epoch-log key that holds validation accuracy.
         trial_log: path of a `trials.jsonl` to append every finished trial to, or None.
         on_trial_end: called with each `TrialRecord` as it is written (e.g. to print progress).
+        stop_requested: polled at every batch and before every build; once it returns True the
+            search stops with `KeyboardInterrupt` (the CLI's deferred Ctrl-C).
         config_hash: declared as the fixed hyperparameter `bottleneck_search/config`, so that
             distributed workers can check they run the chief's search.
         name: the hypermodel's name.
@@ -106,6 +124,7 @@ class BottleneckHyperModel(kt.HyperModel):
         accuracy_metric: str = "val_accuracy",
         trial_log: str | os.PathLike | None = None,
         on_trial_end: Callable[[TrialRecord], None] | None = None,
+        stop_requested: Callable[[], bool] | None = None,
         config_hash: str | None = None,
         name: str | None = None,
         tunable: bool = True,
@@ -130,6 +149,7 @@ class BottleneckHyperModel(kt.HyperModel):
         self.accuracy_metric = accuracy_metric
         self.trial_log = TrialLog(trial_log) if trial_log is not None else None
         self.on_trial_end = on_trial_end
+        self.stop_requested = stop_requested
         self._floor = self.penalty.floor(space.most_expensive().macs)
 
     def replace(self, **changes) -> BottleneckHyperModel:
@@ -144,6 +164,7 @@ class BottleneckHyperModel(kt.HyperModel):
             accuracy_metric=self.accuracy_metric,
             trial_log=self.trial_log.path if self.trial_log is not None else None,
             on_trial_end=self.on_trial_end,
+            stop_requested=self.stop_requested,
             config_hash=self.config_hash,
             name=self.name,
             tunable=self.tunable,
@@ -157,6 +178,8 @@ class BottleneckHyperModel(kt.HyperModel):
         return keras.optimizers.get(self.optimizer)
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
+        if self.stop_requested is not None and self.stop_requested():
+            raise KeyboardInterrupt
         if self.config_hash is not None:
             hp.Fixed(CONFIG_HP, self.config_hash)
         architecture = architecture_from_hp(self.space, hp)
@@ -179,6 +202,7 @@ class BottleneckHyperModel(kt.HyperModel):
             return self._reject(model, architecture, callbacks, trial_id, start)
         callbacks = [
             CostMetrics(architecture, self.penalty, self.accuracy_metric),
+            *([StopWhenRequested(self.stop_requested)] if self.stop_requested is not None else []),
             keras.callbacks.TerminateOnNaN(),
             *_with_cost_hparams(callbacks, hp, architecture, trial_id),
         ]

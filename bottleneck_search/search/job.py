@@ -160,7 +160,9 @@ def load_search_space(config: SearchConfig, classes: int | None = None) -> Searc
 
 
 def run_search(
-    config: SearchConfig, on_progress: Callable[[str], None] | None = None
+    config: SearchConfig,
+    on_progress: Callable[[str], None] | None = None,
+    stop_requested: Callable[[], bool] | None = None,
 ) -> SearchResult:
     """Runs (or resumes) a search job and returns its trials.
 
@@ -170,6 +172,8 @@ def run_search(
     Args:
         config: the job's arguments.
         on_progress: receives one line per finished trial (the CLI prints them).
+        stop_requested: polled during training; once true the search stops with
+            `KeyboardInterrupt` at a point where Keras Tuner's state is consistent.
 
     Returns:
         A `SearchResult`.
@@ -221,7 +225,11 @@ def run_search(
     progress = _Progress(config, log, on_progress)
     distributed = config.chief is not None or config.worker is not None
     hypermodel = BottleneckHyperModel(
-        space, penalty=penalty, on_trial_end=progress, config_hash=digest if distributed else None
+        space,
+        penalty=penalty,
+        on_trial_end=progress,
+        stop_requested=stop_requested,
+        config_hash=digest if distributed else None,
     )
     keras.utils.set_random_seed(config.seed)
     kt_kwargs = {"seed": config.seed, "overwrite": False}
