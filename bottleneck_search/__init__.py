@@ -17,6 +17,8 @@ _EXPORTS = {
     "FlopCountError": "bottleneck_search.errors",
     "ModelLoadError": "bottleneck_search.errors",
     "SearchSpaceError": "bottleneck_search.errors",
+    "SearchStoppedError": "bottleneck_search.errors",
+    "StorageError": "bottleneck_search.errors",
     "UnsupportedLayerError": "bottleneck_search.errors",
     "Cost": "bottleneck_search.flops",
     "FlopReport": "bottleneck_search.flops",

@@ -1,6 +1,6 @@
 """The `bottleneck-search` command. Thin: each sub-command parses arguments and calls one
-public function. Errors of ours become one line on stderr and exit code 2 (`--debug` shows the
-traceback)."""
+public function. Errors of ours become one line on stderr and their exit code (2 for bad input,
+1 for a stopped search or a failed write; `--debug` shows the traceback)."""
 
 from __future__ import annotations
 
@@ -130,6 +130,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
     fields = dataclasses.fields(SearchConfig)
     config = SearchConfig(**{field.name: getattr(args, field.name) for field in fields})
     config = dataclasses.replace(config, run_dir=resolve_run_dir(config))
+    # Keras Tuner prints the traceback of every failed trial unless told otherwise; the progress
+    # line already gives the reason, and --debug or --verbose bring the tracebacks back.
+    from keras_tuner.src import config as kt_config
+
+    kt_config.DEBUG = args.debug or args.verbose
     # Objects alive after start-up (TensorFlow's, Keras') leave the garbage collector's view, which
     # makes the two full gc.collect() passes Keras Tuner runs before every trial cheap.
     gc.freeze()
@@ -238,8 +243,15 @@ def _add_runs_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage mistake in one line, like every other error of the command."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bottleneck-search",
         description="Search where to insert 1x1 bottleneck convolutions in a Keras CNN.",
     )
@@ -325,6 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     search.add_argument(
+        "--max-consecutive-failures",
+        type=_positive_int,
+        default=3,
+        help="stop once this many trials in a row have failed (default 3)",
+    )
+    search.add_argument(
         "-v", "--verbose", action="store_true", help="show Keras Tuner's and Keras' own progress"
     )
     role = search.add_mutually_exclusive_group()
@@ -355,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs_argument(export)
     chosen = export.add_mutually_exclusive_group()
     chosen.add_argument(
-        "--top", type=int, default=1, help="export the K best trials by score (default 1)"
+        "--top", type=_positive_int, default=1, help="export the K best trials by score (default 1)"
     )
     chosen.add_argument(
         "--pareto", action="store_true", help="export every trial on the Pareto front"
@@ -390,7 +408,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"bottleneck-search {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
+    except OSError as error:
+        # A file system failure outside the checks the commands make (a disk filling up mid-export).
+        if args.debug:
+            raise
+        where = f" ('{error.filename}')" if error.filename else ""
+        print(
+            f"bottleneck-search {args.command}: error: {error.strerror or error}{where}",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print(f"bottleneck-search {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,7 +1,8 @@
 """Exception types, one per family of failure.
 
 Every message says what was wrong, where (file, line, layer or site name) and how to fix it.
-The CLI turns any `BottleneckSearchError` into one line on stderr and exit code 2.
+The CLI turns any `BottleneckSearchError` into one line on stderr and its `exit_code`: 2 for bad
+input, 1 for a search that stopped because its trials kept failing.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 class BottleneckSearchError(Exception):
     """Base class of every error bottleneck-search raises on purpose."""
+
+    exit_code = 2
 
 
 class FlopCountError(BottleneckSearchError):
@@ -37,3 +40,19 @@ class SearchConfigError(BottleneckSearchError):
 
 class ResultsError(BottleneckSearchError):
     """A run directory cannot be reported or exported (no finished trials, missing or corrupted files)."""
+
+
+class SearchStoppedError(BottleneckSearchError):
+    """A search stopped before its budget because trial after trial failed (the CLI exits with 1).
+
+    The run directory keeps every finished trial; `--resume` continues once the cause is fixed.
+    """
+
+    exit_code = 1
+
+
+class StorageError(BottleneckSearchError):
+    """The run directory could not be written mid-search: a full disk, a read-only file system or
+    missing permissions (the CLI exits with 1). Finished trials are kept for `--resume`."""
+
+    exit_code = 1

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import keras
-import pytest
 
 from bottleneck_search.cli import main
 
@@ -43,50 +42,6 @@ def test_flops_of_an_application(capsys):
     )
     assert code == 0
     assert json.loads(out)["macs"] == 300_774_272
-
-
-def _lambda_model(path):
-    inputs = keras.Input((4,))
-    keras.Model(inputs, L.Lambda(lambda x: x * 2)(inputs)).save(path)
-
-
-def _lstm_model(path):
-    inputs = keras.Input((5, 3))
-    keras.Model(inputs, L.LSTM(2, name="rnn")(inputs)).save(path)
-
-
-@pytest.mark.parametrize(
-    "make_file, extra_args, message",
-    [
-        (None, [], "does not exist"),
-        (lambda p: p.write_text("not a model"), [], "is not a Keras model file"),
-        (_lambda_model, [], "--unsafe-load"),
-        (_lstm_model, [], "'rnn' of class LSTM has no FLOP counting function"),
-    ],
-    ids=["missing", "not_a_model", "unsafe", "unsupported_layer"],
-)
-def test_flops_bad_model_file(capsys, tmp_path, make_file, extra_args, message):
-    path = tmp_path / "model.keras"
-    if make_file is not None:
-        make_file(path)
-    code, out, err = run_cli(capsys, "flops", str(path), *extra_args)
-    assert code == 2
-    assert out == ""
-    assert len(err.strip().splitlines()) == 1
-    assert message in err
-
-
-def test_flops_unknown_application_suggests_names(capsys):
-    code, _, err = run_cli(capsys, "flops", "--application", "ResNet5")
-    assert code == 2
-    assert "Unknown keras.applications model 'ResNet5'" in err and "ResNet50" in err
-
-
-def test_unsafe_load_is_an_explicit_opt_in(capsys, tmp_path):
-    path = tmp_path / "lambda.keras"
-    _lambda_model(path)
-    code, _, err = run_cli(capsys, "flops", str(path), "--unsafe-load", "--lenient")
-    assert code == 0, err
 
 
 def test_console_script_has_no_traceback_and_no_tensorflow_chatter(tmp_path):
@@ -128,73 +83,3 @@ def test_space_of_a_keras_model_with_an_architecture(capsys, tmp_path):
     # given: a 1x1 16->8 then b 3x3 8->8 at 8x8: 64*(16*8 + 9*8*8) + a's 64*9*16*16
     given = next(line for line in out.splitlines() if line.startswith("given"))
     assert f"{64 * (16 * 8 + 9 * 8 * 8) + 64 * 9 * 16 * 16:,}" in given
-
-
-def _write(path, text):
-    path.write_text(text)
-    return str(path)
-
-
-@pytest.mark.parametrize(
-    "make_args, message",
-    [
-        (
-            lambda d: [
-                _write(d / "s.yaml", "name: x\ninput_shape: [8, 8, 3]\nclasses: 2\nlayer: []\n")
-            ],
-            "s.yaml:4: unknown key 'layer'",
-        ),
-        (
-            lambda d: [
-                _write(
-                    d / "s.yaml",
-                    "name: x\ninput_shape: [8, 8, 3]\nclasses: 2\nlayers:\n  - pooling: {}\n",
-                )
-            ],
-            "s.yaml:5: unknown block type 'pooling'",
-        ),
-        (lambda d: [str(d / "missing.yaml")], "does not exist"),
-        (lambda d: [_write(d / "s.txt", "")], "neither a YAML backbone"),
-        (
-            lambda d: [
-                str(SPACES / "inception_mini.yaml"),
-                "--architecture",
-                _write(d / "a.json", '{"sites": {"nope": 8}}'),
-            ],
-            "names site 'nope'",
-        ),
-        (
-            lambda d: [
-                str(SPACES / "inception_mini.yaml"),
-                "--architecture",
-                _write(d / "a.json", '{"sites": {"mix1_3x3": 12}}'),
-            ],
-            "does not offer width 12",
-        ),
-        (
-            lambda d: [str(SPACES / "inception_mini.yaml"), "--architecture", str(d / "none.json")],
-            "does not exist",
-        ),
-    ],
-    ids=[
-        "typo_key",
-        "unknown_block",
-        "missing_yaml",
-        "wrong_extension",
-        "unknown_site",
-        "width_not_offered",
-        "missing_json",
-    ],
-)
-def test_space_bad_input(capsys, tmp_path, make_args, message):
-    code, out, err = run_cli(capsys, "space", *make_args(tmp_path))
-    assert code == 2
-    assert len(err.strip().splitlines()) == 1
-    assert message in err
-
-
-def test_space_of_a_model_with_no_sites(capsys, tmp_path):
-    inputs = keras.Input((8, 8, 3))
-    keras.Model(inputs, L.Conv2D(4, 3)(inputs), name="rgb").save(tmp_path / "rgb.keras")
-    code, _, err = run_cli(capsys, "space", str(tmp_path / "rgb.keras"))
-    assert code == 2 and "'rgb' has no candidate sites" in err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -20,6 +21,8 @@ from bottleneck_search.search.trial_log import TrialRecord
 from bottleneck_search.space.search_space import SearchSpace
 
 EXPORTS = "exports.json"
+# Exports are assembled in `.export-<pid>-*` next to the output folder and renamed into place.
+_STAGING = ".export-"
 
 
 def export_architectures(
@@ -88,7 +91,8 @@ def export_architectures(
     data = _load_data(run, space) if retrain_epochs is not None else None
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    _remove_abandoned_staging(parent)
+    staging = tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=parent)
     os.chmod(staging, default_mode(directory=True))
     try:
         exported = []
@@ -121,14 +125,33 @@ def export_architectures(
     return [os.path.join(out, name) for name in exported]
 
 
+def _remove_abandoned_staging(parent: str) -> None:
+    """Deletes the hidden staging folders of exports whose process died (a kill mid-export)."""
+    for entry in os.scandir(parent):
+        match = re.match(rf"^{re.escape(_STAGING)}(\d+)-", entry.name)
+        if match and entry.is_dir() and not _process_alive(int(match.group(1))):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _replace(staging: str, out: str, overwrite: bool) -> None:
     if os.path.exists(out):
         if not overwrite:
             raise ResultsError(
                 f"Output folder '{out}' appeared while exporting; nothing was replaced."
             )
-        old = f"{out}.old-{os.getpid()}"
-        os.rename(out, old)
+        # The old export waits in a hidden folder: a kill now leaves no folder that looks complete.
+        old = tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-old-", dir=os.path.dirname(staging))
+        os.rename(out, os.path.join(old, "previous"))
         os.rename(staging, out)
         shutil.rmtree(old, ignore_errors=True)
     else:

@@ -7,6 +7,7 @@ checkpointing, its results summary and its distributed mode work unchanged.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import time
@@ -24,6 +25,8 @@ from bottleneck_search.space.search_space import SearchSpace
 
 OBJECTIVE = "val_score"
 CONFIG_HP = "bottleneck_search/config"
+# Write failures that no other architecture would avoid: the search stops instead of failing trials.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 class CostMetrics(keras.callbacks.Callback):
@@ -188,8 +191,17 @@ class BottleneckHyperModel(kt.HyperModel):
             model.bottleneck_architecture = architecture
             model.bottleneck_infeasible = True
             return model
-        model = self.space.build(architecture)
-        model.compile(optimizer=self._new_optimizer(), loss=self.loss, metrics=list(self.metrics))
+        try:
+            model = self.space.build(architecture)
+            model.compile(
+                optimizer=self._new_optimizer(), loss=self.loss, metrics=list(self.metrics)
+            )
+        except (KeyboardInterrupt, SearchConfigError):
+            raise
+        except Exception as error:
+            # `build` does not know its trial; `fit` records the failure under the trial's id.
+            model = _stand_in_model()
+            model.bottleneck_build_error = f"build failed: {type(error).__name__}: {error}"
         model.bottleneck_architecture = architecture
         return model
 
@@ -200,6 +212,19 @@ class BottleneckHyperModel(kt.HyperModel):
         start = time.monotonic()
         if getattr(model, "bottleneck_infeasible", False):
             return self._reject(model, architecture, callbacks, trial_id, start)
+        build_error = getattr(model, "bottleneck_build_error", None)
+        if build_error is not None:
+            self._record(self._failed(trial_id, architecture, build_error, start))
+            raise kt.errors.FailedTrialError(f"Trial {trial_id}: {build_error}")
+        try:
+            return self._fit(hp, model, architecture, callbacks, trial_id, start, args, kwargs)
+        except OSError as error:
+            if not is_storage_error(error):
+                raise
+            # A full disk or a read-only run directory fails every later trial the same way.
+            raise kt.errors.FatalError(f"{error.strerror}: '{error.filename}'") from error
+
+    def _fit(self, hp, model, architecture, callbacks, trial_id, start, args, kwargs):
         callbacks = [
             CostMetrics(architecture, self.penalty, self.accuracy_metric),
             *([StopWhenRequested(self.stop_requested)] if self.stop_requested is not None else []),
@@ -214,9 +239,10 @@ class BottleneckHyperModel(kt.HyperModel):
             # A configuration mistake, not a bad architecture: stop the whole search.
             raise kt.errors.FatalValueError(str(error)) from error
         except Exception as error:
-            self._record(
-                self._failed(trial_id, architecture, f"{type(error).__name__}: {error}", start)
-            )
+            if not is_storage_error(error):  # the trial itself is fine; it runs again on resume
+                self._record(
+                    self._failed(trial_id, architecture, f"{type(error).__name__}: {error}", start)
+                )
             raise
         finally:
             if self.heartbeat is not None:
@@ -307,6 +333,11 @@ def _trial_record(
         seconds=round(time.monotonic() - start, 6),
         **outcome,
     )
+
+
+def is_storage_error(error: BaseException) -> bool:
+    """Whether `error` is a write failure of the disk or directory (full, read-only, forbidden)."""
+    return isinstance(error, OSError) and error.errno in STORAGE_ERRNOS
 
 
 def _stand_in_model() -> keras.Model:

@@ -15,7 +15,12 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 
-from bottleneck_search.errors import SearchConfigError, SearchSpaceError
+from bottleneck_search.errors import (
+    SearchConfigError,
+    SearchSpaceError,
+    SearchStoppedError,
+    StorageError,
+)
 from bottleneck_search.flops.report import human
 from bottleneck_search.search.data import Dataset, load_dataset
 from bottleneck_search.search.distributed import (
@@ -25,16 +30,23 @@ from bottleneck_search.search.distributed import (
     config_hash,
     set_environment,
 )
-from bottleneck_search.search.hypermodel import BottleneckHyperModel
+from bottleneck_search.search.hypermodel import BottleneckHyperModel, is_storage_error
 from bottleneck_search.search.objective import FlopPenalty
 from bottleneck_search.search.run_dir import (
     CONFIG,
+    check_free_space,
     check_run_dir,
     create_run_dir,
     library_versions,
     write_atomically,
 )
 from bottleneck_search.search.trial_log import TrialLog, TrialRecord, ranked
+from bottleneck_search.search.tuner_state import (
+    atomic_tuner_state,
+    check_tuner_state,
+    remove_stale_temporaries,
+    requeue_orphaned_trials,
+)
 from bottleneck_search.search.tuners import TRIAL_LOG, TUNERS, make_tuner
 from bottleneck_search.space.architecture import short_form
 from bottleneck_search.space.search_space import SearchSpace
@@ -85,6 +97,8 @@ class SearchConfig:
         worker_timeout: seconds without news from a worker after which the chief re-issues its trial.
         connect_timeout: seconds a worker waits for its chief before giving up.
         strategy: `"mirrored"` trains each trial with `tf.distribute.MirroredStrategy`.
+        max_consecutive_failures: the search stops once this many trials in a row have failed
+            (Keras Tuner's `max_consecutive_failed_trials`); a failure alone never stops it.
     """
 
     space: str = DEFAULT_SPACE
@@ -109,6 +123,7 @@ class SearchConfig:
     worker_timeout: float = 60.0
     connect_timeout: float = 30.0
     strategy: str | None = None
+    max_consecutive_failures: int = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,6 +219,8 @@ def run_search(
         saved = check_run_dir(run_dir, config.resume)
         if saved is not None:
             _check_same_search(saved.get("arguments", {}), config)
+            remove_stale_temporaries(run_dir)
+            check_tuner_state(run_dir)
 
     space = load_search_space(config)
     data = load_dataset(
@@ -217,6 +234,7 @@ def run_search(
     space = _fit_classes(space, data, config)
     penalty = FlopPenalty(config.penalty, target_macs=config.target_macs).resolve(space)
     create_run_dir(run_dir)
+    check_free_space(run_dir, _bytes_needed(config, space))
     if saved is None:
         record = {**_config_record(config, space, penalty, data), "config_hash": digest}
         write_atomically(os.path.join(run_dir, CONFIG), json.dumps(record, indent=2))
@@ -232,7 +250,11 @@ def run_search(
         config_hash=digest if distributed else None,
     )
     keras.utils.set_random_seed(config.seed)
-    kt_kwargs = {"seed": config.seed, "overwrite": False}
+    kt_kwargs = {
+        "seed": config.seed,
+        "overwrite": False,
+        "max_consecutive_failed_trials": config.max_consecutive_failures,
+    }
     if config.tuner == "hyperband":
         kt_kwargs["max_epochs"] = config.epochs
     else:
@@ -244,7 +266,7 @@ def run_search(
 
         kt_kwargs["distribution_strategy"] = tf.distribute.MirroredStrategy()
     directory, project = os.path.split(os.path.abspath(run_dir))
-    with _distribution_environment(config):
+    with _distribution_environment(config), atomic_tuner_state():
         tuner = make_tuner(
             config.tuner,
             hypermodel,
@@ -253,6 +275,8 @@ def run_search(
             project_name=project,
             **kt_kwargs,
         )
+        if saved is not None and config.worker is None:
+            requeue_orphaned_trials(tuner.oracle)
         watchdog = heartbeat = None
         if config.chief is not None:
             watchdog = Watchdog(
@@ -281,7 +305,18 @@ def run_search(
                     verbose=1 if config.verbose else 0,
                 )
         except kt.errors.FatalError as error:
+            if is_storage_error(error.__cause__):
+                raise _storage_error(run_dir, error.__cause__) from error
             raise SearchConfigError(str(error)) from error
+        except OSError as error:
+            if not is_storage_error(error):
+                raise
+            raise _storage_error(run_dir, error) from error
+        except RuntimeError as error:
+            if not str(error).startswith("Number of consecutive failures"):
+                raise
+            _record_failures_from_oracle(tuner, log)
+            raise _stopped_by_failures(config, log) from error
         finally:
             for helper in (watchdog, heartbeat):
                 if helper is not None:
@@ -374,7 +409,7 @@ def _check_config(config: SearchConfig) -> None:
         raise SearchConfigError(
             f"Unknown strategy '{config.strategy}'; the only one is 'mirrored'."
         )
-    for name in ("max_trials", "epochs", "batch_size"):
+    for name in ("max_trials", "epochs", "batch_size", "max_consecutive_failures"):
         value = getattr(config, name)
         if not isinstance(value, int) or value < 1:
             raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")
@@ -425,6 +460,30 @@ def _config_record(
         "versions": library_versions(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _storage_error(run_dir: str, error: OSError) -> StorageError:
+    return StorageError(
+        f"Cannot write to run directory '{run_dir}': {error.strerror} ('{error.filename}'). The finished "
+        "trials are kept; free disk space or fix the directory's permissions, then rerun with --resume."
+    )
+
+
+def _stopped_by_failures(config: SearchConfig, log: TrialLog) -> SearchStoppedError:
+    failed = [r for r in log.read() if r.status == "FAILED"]
+    last = f" The last (trial {failed[-1].trial_id}): {failed[-1].reason}." if failed else ""
+    return SearchStoppedError(
+        f"Stopped: {config.max_consecutive_failures} trials in a row failed "
+        f"(--max-consecutive-failures {config.max_consecutive_failures}).{last} Fix the cause (often the "
+        "learning rate, the data or the space), then rerun with --resume; finished trials are kept."
+    )
+
+
+def _bytes_needed(config: SearchConfig, space: SearchSpace) -> int:
+    """A generous estimate of the disk a search writes: one float32 weight checkpoint of the space's
+    largest architecture and 64 KiB of Keras Tuner state per trial."""
+    trials = config.max_trials if config.tuner != "hyperband" else 10 * config.epochs
+    return trials * (4 * space.most_expensive().params + 64 * 1024)
 
 
 def _record_failures_from_oracle(tuner, log: TrialLog) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import tempfile
 from typing import Any
 
@@ -97,3 +98,18 @@ def create_run_dir(run_dir: str) -> None:
         raise SearchConfigError(
             f"Run directory '{run_dir}' cannot be written: {error.strerror or error}."
         ) from error
+
+
+def check_free_space(run_dir: str, needed: int) -> None:
+    """Refuses to start a search whose run directory's disk has less than `needed` bytes free.
+
+    Raises:
+        SearchConfigError: naming the free and the needed space.
+    """
+    free = shutil.disk_usage(run_dir).free
+    if free < needed:
+        raise SearchConfigError(
+            f"Run directory '{run_dir}' has {free / 2**20:,.1f} MiB free, but this search writes about "
+            f"{needed / 2**20:,.1f} MiB (checkpoints and tuner state). Free some space or choose another "
+            "--run-dir."
+        )

@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from typing import Any
 
 STATUSES = ("COMPLETED", "FAILED", "INFEASIBLE")
+TRIAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +94,11 @@ class TrialLog:
             os.close(fd)
 
     def read(self) -> list[TrialRecord]:
-        """The records in file order; a trial id seen twice (re-run after a crash) keeps its last line."""
+        """The records in file order; a trial id seen twice (re-run after a crash) keeps its last line.
+
+        Lines that are not a whole trial record (cut short by a crash, edited by hand, or with a
+        trial id that is not a plain name) are skipped.
+        """
         if not os.path.exists(self.path):
             return []
         with open(self.path, encoding="utf-8") as handle:
@@ -130,4 +136,9 @@ def _parse(line: str) -> TrialRecord | None:
         record = TrialRecord.from_dict(data)
     except (json.JSONDecodeError, TypeError):
         return None
-    return record if record.status in STATUSES else None
+    if record.status not in STATUSES:
+        return None
+    # Trial ids become folder names (`trial_<id>`) in the run and in exports: never a path.
+    if record.trial_id is not None and not TRIAL_ID.match(str(record.trial_id)):
+        return None
+    return record

@@ -48,7 +48,7 @@ def apply_bottlenecks(
     if isinstance(architecture, str | os.PathLike):
         architecture, reduction = read_architecture_file(os.fspath(architecture), reduction)
     elif isinstance(architecture, Mapping):
-        architecture = Architecture.from_widths(dict(architecture))
+        architecture = Architecture.from_dict({"sites": dict(architecture)})
     if isinstance(model_or_space, SearchSpace):
         return model_or_space.build(architecture)
     if not isinstance(model_or_space, keras.Model):
@@ -92,4 +92,23 @@ def read_architecture_file(path: str, reduction: ReductionOptions | None):
                 reduction = ReductionOptions(**data)
             except TypeError as error:
                 raise SearchSpaceError(f"{path}: 'reduction' entry is invalid: {error}.") from error
+            _check_reduction(reduction, path)
     return architecture, reduction
+
+
+def _check_reduction(reduction: ReductionOptions, path: str) -> None:
+    for name in ("batch_norm", "use_bias"):
+        if not isinstance(getattr(reduction, name), bool):
+            raise SearchSpaceError(
+                f"{path}: 'reduction.{name}' must be true or false. Received: {getattr(reduction, name)!r}."
+            )
+    activation = reduction.activation
+    try:
+        known = isinstance(activation, str) and keras.activations.get(activation) is not None
+    except ValueError:
+        known = False
+    if not known:
+        raise SearchSpaceError(
+            f"{path}: 'reduction.activation' {str(activation)[:80]!r} is not a Keras activation name "
+            "(e.g. relu, swish, linear)."
+        )

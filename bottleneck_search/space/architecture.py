@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from bottleneck_search.errors import SearchSpaceError
+from bottleneck_search.space.site import MAX_WIDTH
 
 FORMAT = "bottleneck-search/architecture"
+# What a site name read from a file may be: a Keras layer name, never a path or markup.
+SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$")
 
 
 def short_form(widths: Mapping[str, int | None]) -> str:
@@ -82,13 +86,19 @@ class Architecture:
             )
         decisions = []
         for name, width in data["sites"].items():
+            if not isinstance(name, str) or not SITE_NAME.match(name):
+                raise SearchSpaceError(
+                    f"{source}: site name {str(name)[:80]!r} is not a layer name (1-255 letters, digits and "
+                    "'_.:-', starting with a letter or digit); site names become layer names."
+                )
             if width is not None and (
-                isinstance(width, bool) or not isinstance(width, int) or width < 1
+                isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH
             ):
                 raise SearchSpaceError(
-                    f"{source}: site '{name}' has width {width!r}; expected a positive integer or null."
+                    f"{source}: site '{name}' has width {width!r}; expected an integer from 1 to "
+                    f"{MAX_WIDTH}, or null."
                 )
-            decisions.append((str(name), width))
+            decisions.append((name, width))
         costs = {k: data[k] for k in ("macs", "flops", "params") if isinstance(data.get(k), int)}
         return cls(decisions=tuple(decisions), **costs)
 

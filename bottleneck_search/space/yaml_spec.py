@@ -22,6 +22,7 @@ from bottleneck_search.space.site import DEFAULT_ROUND_TO, ReductionOptions
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 MAX_SPATIAL = 4096
+MAX_SPEC_BYTES = 1_000_000
 MAX_CHANNELS = 16384
 
 TOP_KEYS = {"name", "description", "input_shape", "classes", "defaults", "layers"}
@@ -72,6 +73,11 @@ def load_backbone(path: str | os.PathLike) -> Backbone:
     """
     path = os.fspath(path)
     try:
+        if os.path.getsize(path) > MAX_SPEC_BYTES:
+            raise SearchSpaceError(
+                f"Search space file '{path}' is over {MAX_SPEC_BYTES:,} bytes; a backbone spec is a few "
+                "kilobytes. Check the path."
+            )
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except FileNotFoundError:

@@ -1,0 +1,111 @@
+"""Keras Tuner's state files in a run directory: written atomically, checked before a resume.
+
+Keras Tuner writes `oracle.json`, `tuner0.json` and every `trial_*/trial.json` in place (its
+`utils.save_json` opens the file for writing and writes the JSON), so a process killed during one
+of those writes leaves a truncated file and a run that cannot be resumed. `atomic_tuner_state()`
+routes those writes through a temporary file and a rename for the duration of a search, which
+makes every state file either its old or its new version. It replaces nothing else: Keras Tuner
+still decides what to save and when.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import re
+
+from keras_tuner.src import utils as kt_utils
+
+from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.search.run_dir import write_atomically
+
+_TEMPORARY = re.compile(r"^\.(tmp|probe)-.+")
+# Paths Keras Tuner may be given that are not local files (gs://, hdfs://, ...): left to its own writer.
+_REMOTE = re.compile(r"^[a-z][a-z0-9+.-]*://")
+
+
+@contextlib.contextmanager
+def atomic_tuner_state():
+    """Makes Keras Tuner write its JSON state files atomically while the context is open.
+
+    Example:
+
+    ```python
+    with atomic_tuner_state():
+        tuner.search(x, y, validation_data=(x_val, y_val), epochs=3)
+    ```
+    """
+    original = kt_utils.save_json
+
+    def save_json(path, obj):
+        if _REMOTE.match(os.fspath(path)):
+            return original(path, obj)
+        text = json.dumps(obj)
+        write_atomically(os.fspath(path), text)
+        return text
+
+    kt_utils.save_json = save_json
+    try:
+        yield
+    finally:
+        kt_utils.save_json = original
+
+
+def check_tuner_state(run_dir: str) -> None:
+    """Checks that the Keras Tuner state files a resume will read are complete JSON.
+
+    Raises:
+        SearchConfigError: naming the first damaged file (a run written before atomic writes, or a
+            file changed by hand).
+    """
+    paths = [
+        *glob.glob(os.path.join(glob.escape(run_dir), "oracle.json")),
+        *glob.glob(os.path.join(glob.escape(run_dir), "tuner*.json")),
+        *glob.glob(os.path.join(glob.escape(run_dir), "trial_*", "trial.json")),
+    ]
+    for path in sorted(paths):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                json.load(handle)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise SearchConfigError(
+                f"Keras Tuner's state file '{path}' is damaged ({error}), so '{run_dir}' cannot be "
+                "resumed. Restore the file from a backup, or start a new --run-dir; trials.jsonl still "
+                "lists the finished trials for `report` and `export`."
+            ) from error
+
+
+def remove_stale_temporaries(run_dir: str) -> list[str]:
+    """Deletes the `.tmp-*` and `.probe-*` files an earlier, killed process left mid-write; returns their paths."""
+    removed = []
+    for folder, _, files in os.walk(run_dir):
+        for name in files:
+            if _TEMPORARY.match(name):
+                path = os.path.join(folder, name)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                    removed.append(path)
+    return removed
+
+
+def requeue_orphaned_trials(oracle) -> list[str]:
+    """Sends trials a kill left half-created back to Keras Tuner's retry queue; returns their ids.
+
+    Keras Tuner saves a new trial's `trial.json` (status RUNNING) just before `oracle.json`. A
+    process killed between the two leaves a trial that the reloaded oracle neither runs nor
+    retries, yet counts against `max_trials`, so the search would end one trial short. Call this
+    after the tuner has reloaded the run.
+    """
+    queued = set(oracle._retry_queue)
+    orphans = [
+        trial_id
+        for trial_id, trial in oracle.trials.items()
+        if trial.status == "RUNNING" and trial_id not in queued
+    ]
+    oracle._retry_queue.extend(orphans)
+    for trial_id in orphans:
+        if trial_id not in oracle.start_order:
+            oracle.start_order.append(trial_id)
+    return orphans

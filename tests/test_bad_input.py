@@ -1,0 +1,439 @@
+"""Every bad input of every command, through the CLI: one line on stderr, exit code 2, no traceback.
+
+The cases are the README's table "Bad input and what you see"; `test_the_readme_lists_every_case`
+keeps the two in step. Security cases (path traversal, absurd sizes, code in YAML or a model
+file) are among them.
+"""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import keras
+import pytest
+
+from bottleneck_search.cli import main
+
+L = keras.layers
+ROOT = Path(__file__).resolve().parent.parent
+SPACES = ROOT / "search_spaces"
+TINY_ARGS = ["--max-trials", "3", "--epochs", "2", "--seed", "2"]  # as conftest's tiny_run
+
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def _yaml(tmp: Path, layers: str, head: str = "input_shape: [8, 8, 1]\nclasses: 10\n") -> str:
+    return _write(tmp / "s.yaml", f"name: x\n{head}layers:\n{layers}")
+
+
+def _architecture(tmp: Path, data: dict) -> list[str]:
+    return [
+        "space",
+        str(SPACES / "inception_mini.yaml"),
+        "--architecture",
+        _write(tmp / "a.json", json.dumps(data)),
+    ]
+
+
+def _lambda_model(tmp: Path) -> str:
+    inputs = keras.Input((4,))
+    keras.Model(inputs, L.Lambda(lambda x: x * 2)(inputs)).save(tmp / "m.keras")
+    return str(tmp / "m.keras")
+
+
+def _lstm_model(tmp: Path) -> str:
+    inputs = keras.Input((5, 3))
+    keras.Model(inputs, L.LSTM(2, name="rnn")(inputs)).save(tmp / "m.keras")
+    return str(tmp / "m.keras")
+
+
+def _siteless_model(tmp: Path) -> str:
+    inputs = keras.Input((8, 8, 3))
+    keras.Model(inputs, L.Conv2D(4, 3)(inputs), name="rgb").save(tmp / "rgb.keras")
+    return str(tmp / "rgb.keras")
+
+
+def _copy_run(run: Path, tmp: Path) -> Path:
+    copy = tmp / "copy"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("export*"))
+    return copy
+
+
+def _run_without_completed_trials(
+    tmp: Path, trial_id: str = "0", status: str = "INFEASIBLE"
+) -> str:
+    run = tmp / "r"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    record = {
+        "trial_id": trial_id,
+        "status": status,
+        "architecture": {},
+        "macs": 1,
+        "flops": 2,
+        "params": 3,
+        "val_accuracy": 0.5 if status == "COMPLETED" else None,
+        "score": 0.5 if status == "COMPLETED" else None,
+        "epochs": 1,
+        "seconds": 0.0,
+    }
+    (run / "trials.jsonl").write_text(json.dumps(record) + "\n")
+    return str(run)
+
+
+def _without_best_checkpoint(run: Path, tmp: Path) -> str:
+    copy = _copy_run(run, tmp)
+    for folder in copy.glob("trial_*"):
+        (folder / "checkpoint.weights.h5").unlink(missing_ok=True)
+    return str(copy)
+
+
+def _with_garbage(run: Path, tmp: Path, name: str) -> str:
+    copy = _copy_run(run, tmp)
+    (copy / name).write_text("\x00garbage{")
+    return str(copy)
+
+
+def _search(space: str, run_dir: Path, *extra: str) -> list[str]:
+    return [
+        "search",
+        "--space",
+        space,
+        "--run-dir",
+        str(run_dir),
+        "--epochs",
+        "1",
+        "--max-trials",
+        "2",
+        *extra,
+    ]
+
+
+# (id, command line built from (tmp_path, tiny space path, tiny finished run), expected message)
+CASES = [
+    # flops
+    ("flops_missing_file", lambda t, s, r: ["flops", str(t / "none.keras")], "does not exist"),
+    (
+        "flops_not_a_model",
+        lambda t, s, r: ["flops", _write(t / "m.keras", "not a model")],
+        "is not a Keras model file",
+    ),
+    ("flops_unsafe_model", lambda t, s, r: ["flops", _lambda_model(t)], "--unsafe-load"),
+    (
+        "flops_unsupported_layer",
+        lambda t, s, r: ["flops", _lstm_model(t)],
+        "'rnn' of class LSTM has no FLOP counting function",
+    ),
+    (
+        "flops_unknown_application",
+        lambda t, s, r: ["flops", "--application", "ResNet5"],
+        "Unknown keras.applications model 'ResNet5'",
+    ),
+    ("flops_no_model", lambda t, s, r: ["flops"], "flops needs a model"),
+    (
+        "flops_bad_input_shape",
+        lambda t, s, r: ["flops", "--application", "ResNet50", "--input-shape", "224,0,3"],
+        "dimensions must be positive",
+    ),
+    # space: YAML backbones
+    ("space_missing_yaml", lambda t, s, r: ["space", str(t / "none.yaml")], "does not exist"),
+    (
+        "space_wrong_extension",
+        lambda t, s, r: ["space", _write(t / "s.txt", "")],
+        "neither a YAML backbone",
+    ),
+    (
+        "space_typo_key",
+        lambda t, s, r: ["space", _yaml(t, "", "input_shape: [8, 8, 3]\nclasses: 2\nlayer: []\n")],
+        "s.yaml:4: unknown key 'layer'",
+    ),
+    (
+        "space_unknown_block",
+        lambda t, s, r: ["space", _yaml(t, "  - pooling: {}\n")],
+        "s.yaml:5: unknown block type 'pooling'",
+    ),
+    (
+        "space_yaml_code_tag",
+        lambda t, s, r: [
+            "space",
+            _yaml(t, "  - conv: !!python/object/apply:os.system ['touch pwned']\n"),
+        ],
+        "could not determine a constructor for the tag",
+    ),
+    (
+        "space_yaml_path_in_name",
+        lambda t, s, r: [
+            "space",
+            _yaml(t, "  - conv: {name: ../../etc/x, filters: 8, kernel: 3}\n"),
+        ],
+        "'name' must be a name of letters",
+    ),
+    (
+        "space_yaml_absurd_filters",
+        lambda t, s, r: [
+            "space",
+            _yaml(t, "  - conv: {name: c, filters: 1000000000, kernel: 3}\n"),
+        ],
+        "'filters' must be an integer from 1 to 16384",
+    ),
+    (
+        "space_yaml_absurd_input",
+        lambda t, s, r: [
+            "space",
+            _yaml(t, "  - global_pool: {name: g}\n", "input_shape: [100000, 8, 1]\nclasses: 10\n"),
+        ],
+        "with each from 1 to 4096",
+    ),
+    (
+        "space_yaml_huge_file",
+        lambda t, s, r: ["space", _yaml(t, "# padding\n" * 200_000)],
+        "is over 1,000,000 bytes",
+    ),
+    (
+        "space_model_without_sites",
+        lambda t, s, r: ["space", _siteless_model(t)],
+        "'rgb' has no candidate sites",
+    ),
+    # space: architecture JSON
+    (
+        "space_architecture_missing",
+        lambda t, s, r: [
+            "space",
+            str(SPACES / "inception_mini.yaml"),
+            "--architecture",
+            str(t / "none.json"),
+        ],
+        "does not exist",
+    ),
+    (
+        "space_architecture_unknown_site",
+        lambda t, s, r: _architecture(t, {"sites": {"nope": 8}}),
+        "names site 'nope'",
+    ),
+    (
+        "space_architecture_width_not_offered",
+        lambda t, s, r: _architecture(t, {"sites": {"mix1_3x3": 12}}),
+        "does not offer width 12",
+    ),
+    (
+        "space_architecture_path_as_site",
+        lambda t, s, r: _architecture(t, {"sites": {"../../etc/passwd": 8}}),
+        "is not a layer name",
+    ),
+    (
+        "space_architecture_absurd_width",
+        lambda t, s, r: _architecture(t, {"sites": {"mix1_3x3": 10**12}}),
+        "expected an integer from 1 to 16384",
+    ),
+    (
+        "space_architecture_code_as_activation",
+        lambda t, s, r: _architecture(
+            t, {"sites": {}, "reduction": {"activation": "__import__('os').system"}}
+        ),
+        "is not a Keras activation name",
+    ),
+    (
+        "space_architecture_huge_file",
+        lambda t, s, r: [
+            "space",
+            str(SPACES / "inception_mini.yaml"),
+            "--architecture",
+            _write(t / "a.json", " " * 1_000_001),
+        ],
+        "is over 1000000 bytes",
+    ),
+    # search
+    (
+        "search_unknown_dataset",
+        lambda t, s, r: _search(s, t / "run", "--dataset", "mnist"),
+        "Unknown data set 'mnist'. Valid forms: digits, tfds:NAME",
+    ),
+    (
+        "search_tfds_offline",
+        lambda t, s, r: _search(s, t / "run", "--dataset", "tfds:mnist", "--data-dir", str(t)),
+        "not available offline",
+    ),
+    (
+        "search_empty_image_folder",
+        lambda t, s, r: (
+            (t / "empty").mkdir() or _search(s, t / "run", "--dataset", f"folder:{t}/empty")
+        ),
+        "has no class sub-folders",
+    ),
+    (
+        "search_budget_below_cheapest",
+        lambda t, s, r: _search(s, t / "run", "--max-macs", "1000"),
+        "below the cheapest architecture",
+    ),
+    (
+        "search_input_not_adaptable",
+        lambda t, s, r: _search(
+            _write(t / "two.yaml", Path(s).read_text().replace("[8, 8, 1]", "[8, 8, 2]")), t / "run"
+        ),
+        "cannot be adapted",
+    ),
+    (
+        "search_unknown_space",
+        lambda t, s, r: _search("nonesuch", t / "run"),
+        "No shipped search space named 'nonesuch'",
+    ),
+    (
+        "search_missing_model",
+        lambda t, s, r: ["search", "--model", str(t / "none.keras"), "--run-dir", str(t / "run")],
+        "does not exist",
+    ),
+    (
+        "search_zero_trials",
+        lambda t, s, r: _search(s, t / "run", "--max-trials", "0"),
+        "expected a positive integer, got '0'",
+    ),
+    (
+        "search_chief_and_worker",
+        lambda t, s, r: _search(s, t / "run", "--chief", "localhost:1", "--worker", "localhost:2"),
+        "not allowed with argument",
+    ),
+    ("search_existing_run", lambda t, s, r: _search(s, r), "already holds a run. Pass --resume"),
+    (
+        "search_nothing_to_resume",
+        lambda t, s, r: _search(s, t / "run", "--resume"),
+        "Nothing to resume",
+    ),
+    (
+        "search_resume_other_arguments",
+        lambda t, s, r: [*_search(s, _copy_run(r, t), "--resume"), *TINY_ARGS[:4]],
+        "Cannot resume",
+    ),
+    (
+        "search_resume_damaged_tuner_state",
+        lambda t, s, r: [
+            *_search(s, Path(_with_garbage(r, t, "oracle.json")), "--resume"),
+            *TINY_ARGS,
+        ],
+        "oracle.json' is damaged",
+    ),
+    # export
+    (
+        "export_missing_run",
+        lambda t, s, r: ["export", str(t / "nowhere"), "--out", str(t / "x")],
+        "does not exist",
+    ),
+    (
+        "export_no_completed_trials",
+        lambda t, s, r: ["export", _run_without_completed_trials(t), "--out", str(t / "x")],
+        "has no completed trials",
+    ),
+    (
+        "export_trial_id_is_a_path",
+        lambda t, s, r: [
+            "export",
+            _run_without_completed_trials(t, "../../outside", "COMPLETED"),
+            "--out",
+            str(t / "x"),
+        ],
+        "has no completed trials",
+    ),
+    (
+        "export_missing_checkpoint",
+        lambda t, s, r: ["export", _without_best_checkpoint(r, t), "--out", str(t / "x")],
+        "has no checkpoint",
+    ),
+    (
+        "export_corrupted_config",
+        lambda t, s, r: ["export", _with_garbage(r, t, "config.json"), "--out", str(t / "x")],
+        "is corrupted",
+    ),
+    (
+        "export_top_zero",
+        lambda t, s, r: ["export", str(r), "--top", "0", "--out", str(t / "x")],
+        "expected a positive integer, got '0'",
+    ),
+    (
+        "export_existing_output",
+        lambda t, s, r: (t / "x").mkdir() or ["export", str(r), "--out", str(t / "x")],
+        "already exists; pass --overwrite",
+    ),
+    # report
+    ("report_missing_run", lambda t, s, r: ["report", str(t / "nowhere")], "does not exist"),
+    (
+        "report_no_completed_trials",
+        lambda t, s, r: ["report", _run_without_completed_trials(t)],
+        "has no completed trials",
+    ),
+    (
+        "report_garbage_trial_log",
+        lambda t, s, r: ["report", _with_garbage(r, t, "trials.jsonl")],
+        "has no completed trials",
+    ),
+]
+
+
+@pytest.mark.parametrize("make_argv, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_no_traceback(
+    capsys, tmp_path, tiny_space_path, tiny_run, make_argv, message
+):
+    argv = make_argv(tmp_path, tiny_space_path, tiny_run)
+    snapshot = _tree(tiny_run)
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's usage errors
+        code = exit_.code
+    out, err = capsys.readouterr()
+    command = argv[0]
+    assert code == 2, (out, err)
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"bottleneck-search {command}: error: "), err
+    assert message in lines[0]
+    assert "Traceback" not in err
+    assert not (tmp_path / "run" / "trials.jsonl").exists()  # nothing trained
+    assert not list(tmp_path.glob("**/pwned")) and not (tmp_path / "x" / "exports.json").exists()
+    assert _tree(tiny_run) == snapshot  # the finished run given as input is never touched
+
+
+def _tree(folder: Path) -> dict:
+    return {str(p): p.stat().st_mtime_ns for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_the_readme_lists_every_case():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Bad input and what you see", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if re.match(r"^\| `", line)]
+    assert len(rows) == len(CASES)
+    for case_id, _, message in CASES:
+        assert any(message in row for row in rows), (
+            f"README table has no row for {case_id}: {message}"
+        )
+
+
+def test_no_pickle_eval_or_exec_in_the_package():
+    import ast
+
+    for path in (ROOT / "bottleneck_search").rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [alias.name for alias in node.names] + [getattr(node, "module", None) or ""]
+                assert not any(
+                    n.split(".")[0] in ("pickle", "marshal", "dill", "shelve") for n in names
+                ), path
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                assert node.func.id not in ("eval", "exec", "compile"), f"{path}:{node.lineno}"
+            if isinstance(node, ast.Attribute) and node.attr in (
+                "load",
+                "full_load",
+                "unsafe_load",
+            ):
+                assert not (isinstance(node.value, ast.Name) and node.value.id == "yaml"), (
+                    f"{path}:{node.lineno}"
+                )
+
+
+def test_unsafe_load_is_an_explicit_opt_in(capsys, tmp_path):
+    code = main(["flops", _lambda_model(tmp_path), "--unsafe-load", "--lenient"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "TOTAL" in out.upper()
