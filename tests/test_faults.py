@@ -139,7 +139,7 @@ def test_an_export_killed_midway_leaves_nothing_that_looks_complete(capsys, tiny
     capsys.readouterr()
     assert main(argv) == 0
     listing = json.loads((out / "exports.json").read_text())
-    assert [e["folder"] for e in listing["exports"]] == sorted(
+    assert sorted(e["folder"] for e in listing["exports"]) == sorted(
         p.name for p in out.iterdir() if p.is_dir()
     )
     assert len(listing["exports"]) == 2

@@ -104,9 +104,7 @@ def test_report_files(tiny_run):
     assert "MACs, no bottleneck" in markdown and "**total**" in markdown
 
 
-def test_export_refuses_top_zero_and_an_existing_folder(capsys, tiny_run, tmp_path):
-    assert main(["export", str(tiny_run), "--top", "0", "--out", str(tmp_path / "x")]) == 2
-    assert "--top must be a positive integer" in capsys.readouterr().err
+def test_export_replaces_an_existing_folder_only_with_overwrite(capsys, tiny_run, tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "mine.txt").write_text("keep")
     assert main(["export", str(tiny_run), "--out", str(tmp_path / "taken")]) == 2
@@ -117,3 +115,11 @@ def test_export_refuses_top_zero_and_an_existing_folder(capsys, tiny_run, tmp_pa
         not (tmp_path / "taken" / "mine.txt").exists()
         and (tmp_path / "taken" / "exports.json").exists()
     )
+
+
+def test_export_from_python_refuses_a_top_below_one(tiny_run, tmp_path):
+    from bottleneck_search import ResultsError
+
+    with pytest.raises(ResultsError, match="must be a positive integer. Received: 0"):
+        export_architectures(tiny_run, out=tmp_path / "x", top=0)
+    assert not (tmp_path / "x").exists()
