@@ -110,9 +110,13 @@ def test_a_search_killed_anywhere_resumes_and_keeps_every_finished_trial_once(
     finished = [t for t, status in _tuner_trials(run_dir).items() if status == "COMPLETED"]
     logged = TrialLog(run_dir / "trials.jsonl").read_by_id()
 
-    code, err = _run_with_stderr(capsys, [*argv, "--resume"])
+    code = main([*argv, "--resume"])
+    out, err = capsys.readouterr()
 
     assert code == 0, err
+    progress = [line for line in out.splitlines() if line.startswith("trial ")]
+    assert progress[-1].startswith(f"trial {TRIALS}/{TRIALS} ")  # counted once, re-runs included
+    assert "Reloading Tuner" not in out
     records = TrialLog(run_dir / "trials.jsonl").read()
     assert len(records) == TRIALS and all(r.status == "COMPLETED" for r in records)
     assert len({r.trial_id for r in records}) == TRIALS

@@ -26,7 +26,9 @@ from bottleneck_search.space.search_space import SearchSpace
 OBJECTIVE = "val_score"
 CONFIG_HP = "bottleneck_search/config"
 # Write failures that no other architecture would avoid: the search stops instead of failing trials.
-STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+STORAGE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+)
 
 
 class CostMetrics(keras.callbacks.Callback):

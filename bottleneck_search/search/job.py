@@ -267,14 +267,19 @@ def run_search(
         kt_kwargs["distribution_strategy"] = tf.distribute.MirroredStrategy()
     directory, project = os.path.split(os.path.abspath(run_dir))
     with _distribution_environment(config), atomic_tuner_state():
-        tuner = make_tuner(
-            config.tuner,
-            hypermodel,
-            max_macs=config.max_macs,
-            directory=directory,
-            project_name=project,
-            **kt_kwargs,
-        )
+        # Keras Tuner announces "Reloading Tuner from ..." on resume; the progress lines say enough.
+        with (
+            open(os.devnull, "w") as devnull,
+            contextlib.redirect_stdout(sys.stdout if config.verbose else devnull),
+        ):
+            tuner = make_tuner(
+                config.tuner,
+                hypermodel,
+                max_macs=config.max_macs,
+                directory=directory,
+                project_name=project,
+                **kt_kwargs,
+            )
         if saved is not None and config.worker is None:
             requeue_orphaned_trials(tuner.oracle)
         watchdog = heartbeat = None
@@ -288,7 +293,7 @@ def run_search(
         if config.worker is not None:
             heartbeat = Heartbeat(tuner.oracle)
             tuner.hypermodel.heartbeat = heartbeat
-        progress.start(already=len(log.read()))
+        progress.start()
         # Keras Tuner prints a stray line for every condition it decodes from gRPC
         # (keras_tuner engine/conditions.py); the chief's output is its own per-trial lines.
         quiet = config.chief is not None and not config.verbose
@@ -504,18 +509,16 @@ class _Progress:
         self.emit = emit or logger.info
         self.started = time.monotonic()
         self.done_here = 0
-        self.already = 0
 
-    def start(self, already: int) -> None:
+    def start(self) -> None:
         self.started = time.monotonic()
-        self.already = already
 
     def __call__(self, record: TrialRecord) -> None:
         self.done_here += 1
         records = self.log.read()
         scores = [r.score for r in records if r.status == "COMPLETED"]
         best = max(scores) if scores else None
-        index = self.already + self.done_here
+        index = len(records)  # trials logged so far; a re-run trial replaces its earlier line
         elapsed = time.monotonic() - self.started
         position = f"trial {index}/{self.total}" if self.total else f"trial {index}"
         position += f" (id {record.trial_id})"
