@@ -12,6 +12,7 @@ from pathlib import Path
 
 import keras
 import pytest
+from cli_args import search_argv
 
 from bottleneck_search.cli import main
 
@@ -96,21 +97,6 @@ def _with_garbage(run: Path, tmp: Path, name: str) -> str:
     copy = _copy_run(run, tmp)
     (copy / name).write_text("\x00garbage{")
     return str(copy)
-
-
-def _search(space: str, run_dir: Path, *extra: str) -> list[str]:
-    return [
-        "search",
-        "--space",
-        space,
-        "--run-dir",
-        str(run_dir),
-        "--epochs",
-        "1",
-        "--max-trials",
-        "2",
-        *extra,
-    ]
 
 
 # (id, command line built from (tmp_path, tiny space path, tiny finished run), expected message)
@@ -249,36 +235,36 @@ CASES = [
     # search
     (
         "search_unknown_dataset",
-        lambda t, s, r: _search(s, t / "run", "--dataset", "mnist"),
+        lambda t, s, r: search_argv(s, t / "run", "--dataset", "mnist"),
         "Unknown data set 'mnist'. Valid forms: digits, tfds:NAME",
     ),
     (
         "search_tfds_offline",
-        lambda t, s, r: _search(s, t / "run", "--dataset", "tfds:mnist", "--data-dir", str(t)),
+        lambda t, s, r: search_argv(s, t / "run", "--dataset", "tfds:mnist", "--data-dir", str(t)),
         "not available offline",
     ),
     (
         "search_empty_image_folder",
         lambda t, s, r: (
-            (t / "empty").mkdir() or _search(s, t / "run", "--dataset", f"folder:{t}/empty")
+            (t / "empty").mkdir() or search_argv(s, t / "run", "--dataset", f"folder:{t}/empty")
         ),
         "has no class sub-folders",
     ),
     (
         "search_budget_below_cheapest",
-        lambda t, s, r: _search(s, t / "run", "--max-macs", "1000"),
+        lambda t, s, r: search_argv(s, t / "run", "--max-macs", "1000"),
         "below the cheapest architecture",
     ),
     (
         "search_input_not_adaptable",
-        lambda t, s, r: _search(
+        lambda t, s, r: search_argv(
             _write(t / "two.yaml", Path(s).read_text().replace("[8, 8, 1]", "[8, 8, 2]")), t / "run"
         ),
         "cannot be adapted",
     ),
     (
         "search_unknown_space",
-        lambda t, s, r: _search("nonesuch", t / "run"),
+        lambda t, s, r: search_argv("nonesuch", t / "run"),
         "No shipped search space named 'nonesuch'",
     ),
     (
@@ -288,29 +274,35 @@ CASES = [
     ),
     (
         "search_zero_trials",
-        lambda t, s, r: _search(s, t / "run", "--max-trials", "0"),
+        lambda t, s, r: search_argv(s, t / "run", "--max-trials", "0"),
         "expected a positive integer, got '0'",
     ),
     (
         "search_chief_and_worker",
-        lambda t, s, r: _search(s, t / "run", "--chief", "localhost:1", "--worker", "localhost:2"),
+        lambda t, s, r: search_argv(
+            s, t / "run", "--chief", "localhost:1", "--worker", "localhost:2"
+        ),
         "not allowed with argument",
     ),
-    ("search_existing_run", lambda t, s, r: _search(s, r), "already holds a run. Pass --resume"),
+    (
+        "search_existing_run",
+        lambda t, s, r: search_argv(s, r),
+        "already holds a run. Pass --resume",
+    ),
     (
         "search_nothing_to_resume",
-        lambda t, s, r: _search(s, t / "run", "--resume"),
+        lambda t, s, r: search_argv(s, t / "run", "--resume"),
         "Nothing to resume",
     ),
     (
         "search_resume_other_arguments",
-        lambda t, s, r: [*_search(s, _copy_run(r, t), "--resume"), *TINY_ARGS[:4]],
+        lambda t, s, r: [*search_argv(s, _copy_run(r, t), "--resume"), *TINY_ARGS[:4]],
         "Cannot resume",
     ),
     (
         "search_resume_damaged_tuner_state",
         lambda t, s, r: [
-            *_search(s, Path(_with_garbage(r, t, "oracle.json")), "--resume"),
+            *search_argv(s, Path(_with_garbage(r, t, "oracle.json")), "--resume"),
             *TINY_ARGS,
         ],
         "oracle.json' is damaged",

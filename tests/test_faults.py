@@ -15,6 +15,7 @@ from pathlib import Path
 
 import keras
 import pytest
+from cli_args import search_argv
 
 from bottleneck_search import (
     BottleneckHyperModel,
@@ -29,20 +30,6 @@ pytestmark = pytest.mark.slow
 
 KILL_AT = str(Path(__file__).resolve().parent / "kill_at.py")
 TRIALS = 3
-
-
-def _search_args(space, run_dir, trials=TRIALS, epochs=2):
-    return [
-        "search",
-        "--space",
-        space,
-        "--run-dir",
-        str(run_dir),
-        "--max-trials",
-        str(trials),
-        "--epochs",
-        str(epochs),
-    ]
 
 
 def _kill_at(point, n, argv):
@@ -104,7 +91,7 @@ def test_a_search_killed_anywhere_resumes_and_keeps_every_finished_trial_once(
     capsys, tiny_space_path, tmp_path, point, n, died_there
 ):
     run_dir = tmp_path / "run"
-    argv = _search_args(tiny_space_path, run_dir)
+    argv = search_argv(tiny_space_path, run_dir, trials=TRIALS, epochs=2)
     _kill_at(point, n, argv)
     assert died_there(run_dir)
     finished = [t for t, status in _tuner_trials(run_dir).items() if status == "COMPLETED"]
@@ -212,7 +199,11 @@ def test_many_failures_in_a_row_stop_the_search_with_the_reason(
 
     monkeypatch.setattr(SearchSpace, "build", build)
     run_dir = tmp_path / "run"
-    argv = [*_search_args(tiny_space_path, run_dir, trials=6), "--max-consecutive-failures", "2"]
+    argv = [
+        *search_argv(tiny_space_path, run_dir, trials=6, epochs=2),
+        "--max-consecutive-failures",
+        "2",
+    ]
     code, err = _run_with_stderr(capsys, argv)
     assert code == 1
     assert err.strip().splitlines() == [
@@ -230,7 +221,9 @@ def test_a_run_directory_that_cannot_be_written_is_refused_before_training(
 ):
     (tmp_path / "a_file").write_text("")
     for run_dir in ("/sys/bottleneck-search-run", tmp_path / "a_file" / "run"):
-        code, err = _run_with_stderr(capsys, _search_args(tiny_space_path, run_dir))
+        code, err = _run_with_stderr(
+            capsys, search_argv(tiny_space_path, run_dir, trials=TRIALS, epochs=2)
+        )
         assert code == 2
         assert len(err.strip().splitlines()) == 1
         assert f"Run directory '{run_dir}' cannot be written" in err
@@ -246,7 +239,9 @@ def test_too_little_free_disk_is_refused_before_training(
 
     monkeypatch.setattr(shutil, "disk_usage", almost_full)
     run_dir = tmp_path / "run"
-    code, err = _run_with_stderr(capsys, _search_args(tiny_space_path, run_dir))
+    code, err = _run_with_stderr(
+        capsys, search_argv(tiny_space_path, run_dir, trials=TRIALS, epochs=2)
+    )
     assert code == 2
     assert err.strip().splitlines() == [
         f"bottleneck-search search: error: Run directory '{run_dir}' has 0.1 MiB free, but this "
@@ -297,7 +292,7 @@ def test_a_disk_that_fills_up_mid_search_stops_it_with_one_line_and_resume_finis
     capsys, monkeypatch, tiny_space_path, tmp_path, fail
 ):
     run_dir = tmp_path / "run"
-    argv = _search_args(tiny_space_path, run_dir, epochs=1)
+    argv = search_argv(tiny_space_path, run_dir, trials=TRIALS)
     with monkeypatch.context() as patch:
         fail(patch)
         code, err = _run_with_stderr(capsys, argv)
@@ -323,7 +318,7 @@ def _failed_path(err):
 
 def test_ctrl_c_stops_with_130_and_prints_a_working_resume_command(tiny_space_path, tmp_path):
     run_dir = tmp_path / "run"
-    args = _search_args(tiny_space_path, run_dir, trials=5, epochs=3)
+    args = search_argv(tiny_space_path, run_dir, trials=5, epochs=3)
     process = subprocess.Popen(
         [sys.executable, "-m", "bottleneck_search.cli", *args],
         stdout=subprocess.DEVNULL,

@@ -3,29 +3,15 @@
 import json
 
 import pytest
+from cli_args import search_argv
 
 from bottleneck_search import SearchConfig, TrialLog, run_search
 from bottleneck_search.cli import main
 
 
-def search_args(space, run_dir, *extra):
-    return [
-        "search",
-        "--space",
-        space,
-        "--run-dir",
-        str(run_dir),
-        "--epochs",
-        "1",
-        "--max-trials",
-        "2",
-        *extra,
-    ]
-
-
 @pytest.mark.slow
 def test_search_command_prints_progress_and_writes_the_run(capsys, tiny_space_path, tmp_path):
-    code = main(search_args(tiny_space_path, tmp_path / "run", "--seed", "4"))
+    code = main(search_argv(tiny_space_path, tmp_path / "run", "--seed", "4"))
     out, err = capsys.readouterr()
     assert code == 0, err
     progress = [line for line in out.splitlines() if line.startswith("trial ")]
@@ -63,7 +49,7 @@ def test_seed_makes_the_architecture_sequence_reproducible(tiny_space_path, tmp_
 def test_an_existing_run_is_not_overwritten(capsys, tiny_space_path, tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "keep.txt").write_text("precious")
-    code = main(search_args(tiny_space_path, tmp_path / "run"))
+    code = main(search_argv(tiny_space_path, tmp_path / "run"))
     _, err = capsys.readouterr()
     assert code == 2 and "already holds a run. Pass --resume" in err
     assert (tmp_path / "run" / "keep.txt").read_text() == "precious"
@@ -71,9 +57,9 @@ def test_an_existing_run_is_not_overwritten(capsys, tiny_space_path, tmp_path):
 
 @pytest.mark.slow
 def test_resume_with_other_arguments_is_refused(capsys, tiny_space_path, tmp_path):
-    assert main(search_args(tiny_space_path, tmp_path / "run")) == 0
+    assert main(search_argv(tiny_space_path, tmp_path / "run")) == 0
     capsys.readouterr()
-    code = main(search_args(tiny_space_path, tmp_path / "run", "--resume", "--seed", "9"))
+    code = main(search_argv(tiny_space_path, tmp_path / "run", "--resume", "--seed", "9"))
     _, err = capsys.readouterr()
     assert code == 2 and "Cannot resume" in err and "seed: 0 -> 9" in err
 
@@ -83,7 +69,7 @@ def test_mirrored_strategy_runs_with_one_replica_on_cpu(capsys, tiny_space_path,
     import tensorflow as tf
 
     assert tf.distribute.MirroredStrategy().num_replicas_in_sync == 1  # this machine: CPU only
-    code = main(search_args(tiny_space_path, tmp_path / "run", "--strategy", "mirrored"))
+    code = main(search_argv(tiny_space_path, tmp_path / "run", "--strategy", "mirrored"))
     _, err = capsys.readouterr()
     assert code == 0, err
     records = TrialLog(tmp_path / "run" / "trials.jsonl").read()

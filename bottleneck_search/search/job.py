@@ -16,6 +16,7 @@ import keras
 import keras_tuner as kt
 
 from bottleneck_search.errors import (
+    BottleneckSearchError,
     SearchConfigError,
     SearchSpaceError,
     SearchStoppedError,
@@ -309,19 +310,11 @@ def run_search(
                     shuffle=False,
                     verbose=1 if config.verbose else 0,
                 )
-        except kt.errors.FatalError as error:
-            if is_storage_error(error.__cause__):
-                raise _storage_error(run_dir, error.__cause__) from error
-            raise SearchConfigError(str(error)) from error
-        except OSError as error:
-            if not is_storage_error(error):
+        except (kt.errors.FatalError, OSError, RuntimeError) as error:
+            reason = _stop_reason(error, config, tuner, log)
+            if reason is None:
                 raise
-            raise _storage_error(run_dir, error) from error
-        except RuntimeError as error:
-            if not str(error).startswith("Number of consecutive failures"):
-                raise
-            _record_failures_from_oracle(tuner, log)
-            raise _stopped_by_failures(config, log) from error
+            raise reason from error
         finally:
             for helper in (watchdog, heartbeat):
                 if helper is not None:
@@ -467,21 +460,30 @@ def _config_record(
     }
 
 
-def _storage_error(run_dir: str, error: OSError) -> StorageError:
-    return StorageError(
-        f"Cannot write to run directory '{run_dir}': {error.strerror} ('{error.filename}'). The finished "
-        "trials are kept; free disk space or fix the directory's permissions, then rerun with --resume."
-    )
-
-
-def _stopped_by_failures(config: SearchConfig, log: TrialLog) -> SearchStoppedError:
-    failed = [r for r in log.read() if r.status == "FAILED"]
-    last = f" The last (trial {failed[-1].trial_id}): {failed[-1].reason}." if failed else ""
-    return SearchStoppedError(
-        f"Stopped: {config.max_consecutive_failures} trials in a row failed "
-        f"(--max-consecutive-failures {config.max_consecutive_failures}).{last} Fix the cause (often the "
-        "learning rate, the data or the space), then rerun with --resume; finished trials are kept."
-    )
+def _stop_reason(
+    error: Exception, config: SearchConfig, tuner, log: TrialLog
+) -> BottleneckSearchError | None:
+    """The error of ours that explains an exception that ended `tuner.search`, if there is one."""
+    if isinstance(error, kt.errors.FatalError) and is_storage_error(error.__cause__):
+        error = error.__cause__
+    if is_storage_error(error):
+        return StorageError(
+            f"Cannot write to run directory '{config.run_dir}': {error.strerror} ('{error.filename}'). The "
+            "finished trials are kept; free disk space or fix the directory's permissions, then rerun with "
+            "--resume."
+        )
+    if isinstance(error, kt.errors.FatalError):
+        return SearchConfigError(str(error))
+    if isinstance(error, RuntimeError) and str(error).startswith("Number of consecutive failures"):
+        _record_failures_from_oracle(tuner, log)
+        failed = [r for r in log.read() if r.status == "FAILED"]
+        last = f" The last (trial {failed[-1].trial_id}): {failed[-1].reason}." if failed else ""
+        return SearchStoppedError(
+            f"Stopped: {config.max_consecutive_failures} trials in a row failed "
+            f"(--max-consecutive-failures {config.max_consecutive_failures}).{last} Fix the cause (often "
+            "the learning rate, the data or the space), then rerun with --resume; finished trials are kept."
+        )
+    return None
 
 
 def _bytes_needed(config: SearchConfig, space: SearchSpace) -> int:
@@ -492,7 +494,8 @@ def _bytes_needed(config: SearchConfig, space: SearchSpace) -> int:
 
 
 def _record_failures_from_oracle(tuner, log: TrialLog) -> None:
-    """Adds a FAILED line for trials Keras Tuner failed before `fit` could record them (in `build`)."""
+    """Adds a FAILED line for trials Keras Tuner failed without our `fit` recording them (trials of a
+    worker with its own directory, an error inside Keras Tuner itself)."""
     logged = {record.trial_id for record in log.read()}
     for trial in tuner.oracle.trials.values():
         if trial.status == "FAILED" and trial.trial_id not in logged:
