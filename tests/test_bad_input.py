@@ -108,7 +108,11 @@ CASES = [
         lambda t, s, r: ["flops", _write(t / "m.keras", "not a model")],
         "is not a Keras model file",
     ),
-    ("flops_unsafe_model", lambda t, s, r: ["flops", _lambda_model(t)], "--unsafe-load"),
+    (
+        "flops_unsafe_model",
+        lambda t, s, r: ["flops", _lambda_model(t)],
+        "which can execute arbitrary code, so it was refused. If you trust the file, pass --unsafe-load",
+    ),
     (
         "flops_unsupported_layer",
         lambda t, s, r: ["flops", _lstm_model(t)],
@@ -271,6 +275,11 @@ CASES = [
         "search_missing_model",
         lambda t, s, r: ["search", "--model", str(t / "none.keras"), "--run-dir", str(t / "run")],
         "does not exist",
+    ),
+    (
+        "search_unsafe_model",
+        lambda t, s, r: ["search", "--model", _lambda_model(t), "--run-dir", str(t / "run")],
+        "search, export and report never run code from a model file",
     ),
     (
         "search_zero_trials",

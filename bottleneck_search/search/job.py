@@ -17,6 +17,7 @@ import keras_tuner as kt
 
 from bottleneck_search.errors import (
     BottleneckSearchError,
+    ModelLoadError,
     SearchConfigError,
     SearchSpaceError,
     SearchStoppedError,
@@ -168,10 +169,26 @@ def resolve_space_path(space: str) -> str:
 
 
 def load_search_space(config: SearchConfig, classes: int | None = None) -> SearchSpace:
+    """The space of a search: its YAML backbone, or its `.keras` model loaded in safe mode.
+
+    Searches, and the exports and reports of their runs, never run code stored in a model file:
+    there is no `--unsafe-load` for them, because a run directory's `config.json` would otherwise
+    decide for whoever exports it later.
+    """
     if config.model is not None:
         from bottleneck_search.model_io import load_model
 
-        return SearchSpace.from_model(load_model(config.model))
+        try:
+            model = load_model(config.model)
+        except ModelLoadError as error:
+            if "safe_mode" not in str(error.__cause__):
+                raise
+            raise ModelLoadError(
+                f"'{config.model}' contains Python code (e.g. a Lambda layer) that would run on loading; "
+                "search, export and report never run code from a model file. Replace the Lambda with a "
+                "registered layer class (keras.saving.register_keras_serializable) and save the model again."
+            ) from error
+        return SearchSpace.from_model(model)
     return SearchSpace.from_yaml(resolve_space_path(config.space), classes=classes)
 
 
