@@ -312,6 +312,21 @@ def test_a_disk_that_fills_up_mid_search_stops_it_with_one_line_and_resume_finis
     assert records[0] == kept[0] and _logged_lines(run_dir).count(kept[0].trial_id) == 1
 
 
+def test_a_disk_that_fills_up_mid_export_leaves_no_output_and_one_line(
+    capsys, monkeypatch, tiny_run, tmp_path
+):
+    from bottleneck_search.results import export
+
+    monkeypatch.setattr(export, "write_atomically", lambda path, text: _no_space(path))
+    out = tmp_path / "export"
+    code = main(["export", str(tiny_run), "--top", "2", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("bottleneck-search export: error: No space left on device ('")
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def _failed_path(err):
     return err.split("No space left on device ('", 1)[1].split("')", 1)[0]
 
