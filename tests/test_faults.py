@@ -95,6 +95,7 @@ def test_a_search_killed_anywhere_resumes_and_keeps_every_finished_trial_once(
     _kill_at(point, n, argv)
     assert died_there(run_dir)
     finished = [t for t, status in _tuner_trials(run_dir).items() if status == "COMPLETED"]
+    assert finished  # every kill point lies after the first trial, so something must be kept
     logged = TrialLog(run_dir / "trials.jsonl").read_by_id()
 
     code = main([*argv, "--resume"])
