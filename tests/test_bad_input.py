@@ -171,6 +171,14 @@ CASES = [
         "'filters' must be an integer from 1 to 16384",
     ),
     (
+        "space_yaml_unknown_activation",
+        lambda t, s, r: [
+            "space",
+            _yaml(t, "  - conv: {name: c, filters: 8, kernel: 3, activation: relux}\n"),
+        ],
+        "'activation' must be a Keras activation name",
+    ),
+    (
         "space_yaml_absurd_input",
         lambda t, s, r: [
             "space",

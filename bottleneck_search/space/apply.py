@@ -12,7 +12,7 @@ from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.from_model import find_sites, rewrite_model
 from bottleneck_search.space.search_space import SearchSpace
-from bottleneck_search.space.site import ReductionOptions
+from bottleneck_search.space.site import ReductionOptions, is_activation_name
 
 MAX_JSON_BYTES = 1_000_000
 
@@ -102,13 +102,8 @@ def _check_reduction(reduction: ReductionOptions, path: str) -> None:
             raise SearchSpaceError(
                 f"{path}: 'reduction.{name}' must be true or false. Received: {getattr(reduction, name)!r}."
             )
-    activation = reduction.activation
-    try:
-        known = isinstance(activation, str) and keras.activations.get(activation) is not None
-    except ValueError:
-        known = False
-    if not known:
+    if not is_activation_name(reduction.activation):
         raise SearchSpaceError(
-            f"{path}: 'reduction.activation' {str(activation)[:80]!r} is not a Keras activation name "
-            "(e.g. relu, swish, linear)."
+            f"{path}: 'reduction.activation' {str(reduction.activation)[:80]!r} is not a Keras "
+            "activation name (e.g. relu, swish, linear)."
         )

@@ -16,6 +16,16 @@ DEFAULT_ROUND_TO = 8
 MAX_WIDTH = 16384
 
 
+def is_activation_name(value) -> bool:
+    """Whether `value` is the name of a Keras activation (`relu`, `swish`, `linear`, ...)."""
+    import keras
+
+    try:
+        return isinstance(value, str) and keras.activations.get(value) is not None
+    except ValueError:
+        return False
+
+
 @dataclasses.dataclass(frozen=True)
 class ReductionOptions:
     """How an inserted 1x1 reduction is made.

@@ -18,7 +18,7 @@ import yaml
 from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.space import blocks as B
 from bottleneck_search.space.backbone import Backbone
-from bottleneck_search.space.site import DEFAULT_ROUND_TO, ReductionOptions
+from bottleneck_search.space.site import DEFAULT_ROUND_TO, ReductionOptions, is_activation_name
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 MAX_SPATIAL = 4096
@@ -201,6 +201,16 @@ class _SpecParser:
             default,
         )
 
+    def activation_name(self, data, path, default):
+        return self.get(
+            data,
+            "activation",
+            path,
+            is_activation_name,
+            "a Keras activation name (e.g. relu, swish, linear)",
+            default,
+        )
+
     def name(self, data, path, default):
         value = self.get(
             data,
@@ -249,13 +259,13 @@ class _SpecParser:
             defaults, "round_to", dpath, default=DEFAULT_ROUND_TO, limit=1024
         )
         self.batch_norm = self.boolean(defaults, "batch_norm", dpath, False)
-        self.activation = self.text(defaults, "activation", dpath, "relu")
+        self.activation = self.activation_name(defaults, dpath, "relu")
         rpath = ("defaults", "reduction")
         reduction_data = self.mapping(
             defaults.get("reduction"), rpath, REDUCTION_KEYS, "'defaults.reduction'"
         )
         reduction = ReductionOptions(
-            activation=self.text(reduction_data, "activation", rpath, "relu"),
+            activation=self.activation_name(reduction_data, rpath, "relu"),
             batch_norm=self.boolean(reduction_data, "batch_norm", rpath, False),
             use_bias=self.boolean(reduction_data, "use_bias", rpath, True),
         )
@@ -307,7 +317,7 @@ class _SpecParser:
                 kernel=(kernel, kernel) if _is_int(kernel) else tuple(kernel),
                 strides=self.positive_int(params, "strides", bpath, default=1, limit=16),
                 padding=self.choice(params, "padding", bpath, ("same", "valid"), "same"),
-                activation=self.text(params, "activation", bpath, self.activation),
+                activation=self.activation_name(params, bpath, self.activation),
                 batch_norm=self.boolean(params, "batch_norm", bpath, self.batch_norm),
                 searchable=self.boolean(params, "searchable", bpath, True),
                 reference=self.positive_int(params, "reference", bpath),
@@ -342,7 +352,7 @@ class _SpecParser:
             return B.DenseBlock(
                 name=name,
                 units=self.positive_int(params, "units", bpath, required=True),
-                activation=self.text(params, "activation", bpath, self.activation),
+                activation=self.activation_name(params, bpath, self.activation),
             )
         if kind == "residual":
             return B.ResidualBlock(
