@@ -19,6 +19,7 @@ _EXPORTS = {
     "SearchSpaceError": "bottleneck_search.errors",
     "SearchStoppedError": "bottleneck_search.errors",
     "StorageError": "bottleneck_search.errors",
+    "UnsafeModelError": "bottleneck_search.errors",
     "UnsupportedLayerError": "bottleneck_search.errors",
     "Cost": "bottleneck_search.flops",
     "FlopReport": "bottleneck_search.flops",

@@ -26,6 +26,10 @@ class ModelLoadError(BottleneckSearchError):
     """A model file or a `keras.applications` name could not be turned into a Keras model."""
 
 
+class UnsafeModelError(ModelLoadError):
+    """A model file holds Python code (a `Lambda` layer) that would run on loading; refused."""
+
+
 class SearchSpaceError(BottleneckSearchError):
     """A search space, its YAML spec, or an architecture for it is invalid."""
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import keras
 
-from bottleneck_search.errors import ModelLoadError
+from bottleneck_search.errors import ModelLoadError, UnsafeModelError
 
 
 def load_model(path: str | os.PathLike, unsafe_load: bool = False) -> keras.Model:
@@ -24,7 +24,8 @@ def load_model(path: str | os.PathLike, unsafe_load: bool = False) -> keras.Mode
         The loaded `keras.Model`.
 
     Raises:
-        ModelLoadError: the file is missing, is not a Keras model, or needs unsafe loading.
+        ModelLoadError: the file is missing or is not a Keras model.
+        UnsafeModelError: the file holds code that would run on loading and `unsafe_load` is off.
 
     Example:
 
@@ -54,7 +55,7 @@ def load_model(path: str | os.PathLike, unsafe_load: bool = False) -> keras.Mode
     except ValueError as error:
         message = str(error)
         if "safe_mode" in message:
-            raise ModelLoadError(
+            raise UnsafeModelError(
                 f"'{path}' contains Python code (e.g. a Lambda layer) that would run on loading, "
                 "which can execute arbitrary code, so it was refused. If you trust the file, "
                 "pass --unsafe-load (Python: unsafe_load=True)."

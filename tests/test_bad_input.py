@@ -442,6 +442,10 @@ def test_no_pickle_eval_or_exec_in_the_package():
 
 
 def test_unsafe_load_is_an_explicit_opt_in(capsys, tmp_path):
+    from bottleneck_search import UnsafeModelError, load_model
+
+    with pytest.raises(UnsafeModelError, match="can execute arbitrary code"):
+        load_model(_lambda_model(tmp_path))
     code = main(["flops", _lambda_model(tmp_path), "--unsafe-load", "--lenient"])
     out, err = capsys.readouterr()
     assert code == 0, err

@@ -17,11 +17,11 @@ import keras_tuner as kt
 
 from bottleneck_search.errors import (
     BottleneckSearchError,
-    ModelLoadError,
     SearchConfigError,
     SearchSpaceError,
     SearchStoppedError,
     StorageError,
+    UnsafeModelError,
 )
 from bottleneck_search.flops.report import human
 from bottleneck_search.search.data import Dataset, load_dataset
@@ -180,10 +180,8 @@ def load_search_space(config: SearchConfig, classes: int | None = None) -> Searc
 
         try:
             model = load_model(config.model)
-        except ModelLoadError as error:
-            if "safe_mode" not in str(error.__cause__):
-                raise
-            raise ModelLoadError(
+        except UnsafeModelError as error:
+            raise UnsafeModelError(
                 f"'{config.model}' contains Python code (e.g. a Lambda layer) that would run on loading; "
                 "search, export and report never run code from a model file. Replace the Lambda with a "
                 "registered layer class (keras.saving.register_keras_serializable) and save the model again."
