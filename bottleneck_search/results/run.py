@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any
 
-from bottleneck_search.errors import BottleneckSearchError, ResultsError
-from bottleneck_search.search.run_dir import CONFIG
+from bottleneck_search.errors import BottleneckSearchError, ResultsError, SearchConfigError
+from bottleneck_search.search.run_dir import CONFIG, read_run_config
 from bottleneck_search.search.trial_log import TrialLog, TrialRecord, ranked
 from bottleneck_search.search.tuners import TRIAL_LOG
 from bottleneck_search.space.search_space import SearchSpace
@@ -109,9 +108,11 @@ def load_run(paths) -> Run:
     for path in paths:
         if not os.path.isdir(path):
             raise ResultsError(f"Run directory '{path}' does not exist.")
-        config_path = os.path.join(path, CONFIG)
-        if config is None and os.path.isfile(config_path):
-            config = _read_config(config_path)
+        if config is None:
+            try:
+                config = read_run_config(path)
+            except SearchConfigError as error:
+                raise ResultsError(str(error)) from error
         log_path = os.path.join(path, TRIAL_LOG)
         if os.path.isfile(log_path):
             logs += 1
@@ -127,17 +128,6 @@ def load_run(paths) -> Run:
 
 
 _RANK = {"FAILED": 0, "INFEASIBLE": 1, "COMPLETED": 2}
-
-
-def _read_config(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            config = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ResultsError(f"'{path}' is corrupted ({error}).") from error
-    if not isinstance(config, dict):
-        raise ResultsError(f"'{path}' is corrupted (not a JSON object).")
-    return config
 
 
 def require_completed(run: Run) -> list[TrialRecord]:

@@ -40,6 +40,7 @@ from bottleneck_search.search.run_dir import (
     check_run_dir,
     create_run_dir,
     library_versions,
+    read_run_config,
     write_atomically,
 )
 from bottleneck_search.search.trial_log import TrialLog, TrialRecord, ranked
@@ -360,14 +361,9 @@ def _distribution_environment(config: SearchConfig):
 
 def _check_worker_run_dir(run_dir: str, digest: str) -> dict | None:
     """A worker may share the chief's run directory (shared file system) or have its own."""
-    path = os.path.join(run_dir, CONFIG)
-    if not os.path.isfile(path):
+    saved = read_run_config(run_dir)
+    if saved is None:
         return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            saved = json.load(handle)
-    except (OSError, json.JSONDecodeError) as error:
-        raise SearchConfigError(f"'{path}' cannot be read ({error}).") from error
     if saved.get("config_hash") != digest:
         raise SearchConfigError(
             f"Run directory '{run_dir}' holds another search (config hash {saved.get('config_hash')}, this "

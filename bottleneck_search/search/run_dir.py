@@ -68,18 +68,33 @@ def check_run_dir(run_dir: str, resume: bool) -> dict[str, Any] | None:
         )
     if not resume:
         return None
-    path = os.path.join(run_dir, CONFIG)
-    if not os.path.isfile(path):
+    saved = read_run_config(run_dir)
+    if saved is None:
         raise SearchConfigError(
             f"Nothing to resume in '{run_dir}': it has no {CONFIG}. Start a new search without --resume."
         )
-    with open(path, encoding="utf-8") as handle:
-        try:
-            return json.load(handle)
-        except json.JSONDecodeError as error:
-            raise SearchConfigError(
-                f"'{path}' is corrupted ({error}); the run cannot be resumed."
-            ) from error
+    return saved
+
+
+def read_run_config(run_dir: str) -> dict[str, Any] | None:
+    """The run's `config.json` as a dict, or None when the directory has none.
+
+    Raises:
+        SearchConfigError: the file cannot be read, or is not a JSON object (cut short, edited).
+    """
+    path = os.path.join(run_dir, CONFIG)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except OSError as error:
+        raise SearchConfigError(f"'{path}' cannot be read ({error.strerror or error}).") from error
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SearchConfigError(f"'{path}' is corrupted ({error}).") from error
+    if not isinstance(config, dict):
+        raise SearchConfigError(f"'{path}' is corrupted (not a JSON object).")
+    return config
 
 
 def create_run_dir(run_dir: str) -> None:
