@@ -135,11 +135,11 @@ def _remove_abandoned_staging(parent: str) -> None:
 
 def _process_alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # it exists, owned by someone else
+        pass
     return True
 
 

@@ -7,7 +7,6 @@ checkpointing, its results summary and its distributed mode work unchanged.
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 import time
@@ -18,6 +17,7 @@ import keras_tuner as kt
 
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.search.objective import FlopPenalty
+from bottleneck_search.search.run_dir import is_storage_error
 from bottleneck_search.search.trial_log import TrialLog, TrialRecord
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.hypermodel import architecture_from_hp
@@ -25,10 +25,6 @@ from bottleneck_search.space.search_space import SearchSpace
 
 OBJECTIVE = "val_score"
 CONFIG_HP = "bottleneck_search/config"
-# Write failures that no other architecture would avoid: the search stops instead of failing trials.
-STORAGE_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
-)
 
 
 class CostMetrics(keras.callbacks.Callback):
@@ -335,11 +331,6 @@ def _trial_record(
         seconds=round(time.monotonic() - start, 6),
         **outcome,
     )
-
-
-def is_storage_error(error: BaseException) -> bool:
-    """Whether `error` is a write failure of the disk or directory (full, read-only, forbidden)."""
-    return isinstance(error, OSError) and error.errno in STORAGE_ERRNOS
 
 
 def _stand_in_model() -> keras.Model:

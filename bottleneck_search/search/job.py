@@ -32,13 +32,14 @@ from bottleneck_search.search.distributed import (
     config_hash,
     set_environment,
 )
-from bottleneck_search.search.hypermodel import BottleneckHyperModel, is_storage_error
+from bottleneck_search.search.hypermodel import BottleneckHyperModel
 from bottleneck_search.search.objective import FlopPenalty
 from bottleneck_search.search.run_dir import (
     CONFIG,
     check_free_space,
     check_run_dir,
     create_run_dir,
+    is_storage_error,
     library_versions,
     read_run_config,
     write_atomically,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -12,6 +13,10 @@ from typing import Any
 from bottleneck_search.errors import SearchConfigError
 
 CONFIG = "config.json"
+# Write failures that no other architecture would avoid: a search stops instead of failing trials.
+STORAGE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+)
 
 
 def default_mode(directory: bool = False) -> int:
@@ -36,6 +41,11 @@ def write_atomically(path: str, text: str) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def is_storage_error(error: BaseException | None) -> bool:
+    """Whether `error` is a write failure of the disk or directory (full, read-only, forbidden)."""
+    return isinstance(error, OSError) and error.errno in STORAGE_ERRNOS
 
 
 def library_versions() -> dict[str, str]:

@@ -60,12 +60,9 @@ def check_tuner_state(run_dir: str) -> None:
         SearchConfigError: naming the first damaged file (a run written before atomic writes, or a
             file changed by hand).
     """
-    paths = [
-        *glob.glob(os.path.join(glob.escape(run_dir), "oracle.json")),
-        *glob.glob(os.path.join(glob.escape(run_dir), "tuner*.json")),
-        *glob.glob(os.path.join(glob.escape(run_dir), "trial_*", "trial.json")),
-    ]
-    for path in sorted(paths):
+    root = glob.escape(run_dir)
+    patterns = ("oracle.json", "tuner*.json", os.path.join("trial_*", "trial.json"))
+    for path in sorted(p for pattern in patterns for p in glob.glob(os.path.join(root, pattern))):
         try:
             with open(path, encoding="utf-8") as handle:
                 json.load(handle)
@@ -77,21 +74,17 @@ def check_tuner_state(run_dir: str) -> None:
             ) from error
 
 
-def remove_stale_temporaries(run_dir: str) -> list[str]:
-    """Deletes the `.tmp-*` and `.probe-*` files an earlier, killed process left mid-write; returns their paths."""
-    removed = []
+def remove_stale_temporaries(run_dir: str) -> None:
+    """Deletes the `.tmp-*` and `.probe-*` files an earlier, killed process left mid-write."""
     for folder, _, files in os.walk(run_dir):
         for name in files:
             if _TEMPORARY.match(name):
-                path = os.path.join(folder, name)
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-                    removed.append(path)
-    return removed
+                    os.unlink(os.path.join(folder, name))
 
 
-def requeue_orphaned_trials(oracle) -> list[str]:
-    """Sends trials a kill left half-created back to Keras Tuner's retry queue; returns their ids.
+def requeue_orphaned_trials(oracle) -> None:
+    """Sends trials a kill left half-created back to Keras Tuner's retry queue.
 
     Keras Tuner saves a new trial's `trial.json` (status RUNNING) just before `oracle.json`. A
     process killed between the two leaves a trial that the reloaded oracle neither runs nor
@@ -108,4 +101,3 @@ def requeue_orphaned_trials(oracle) -> list[str]:
     for trial_id in orphans:
         if trial_id not in oracle.start_order:
             oracle.start_order.append(trial_id)
-    return orphans
