@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -33,7 +35,10 @@ def main() -> None:
     import keras
 
     from bottleneck_search import count_flops
-    from bottleneck_search.flops.tf_profiler import profile_flops
+
+    # TensorFlow's profiler is test tooling (it reaches into tensorflow.python), kept in tests/.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from tf_profiler import profile_flops
 
     print(
         f"input {args.input_size}x{args.input_size}x3, batch 1; counter best of 50, profiler best of 2"

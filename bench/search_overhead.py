@@ -37,8 +37,14 @@ def rss_mib() -> float:
 def main() -> None:
     import keras
 
-    from bottleneck_search import BottleneckHyperModel, SearchSpace, load_dataset, make_tuner
-    from bottleneck_search.space.hypermodel import architecture_to_hp
+    from bottleneck_search import (
+        BottleneckHyperModel,
+        SearchSpace,
+        TrialObserver,
+        load_dataset,
+        make_tuner,
+    )
+    from bottleneck_search.space.hyperparameters import architecture_to_hp
 
     work = tempfile.mkdtemp(prefix="bench-overhead-")
     space_path = os.path.join(work, "tiny.yaml")
@@ -101,11 +107,14 @@ def main() -> None:
         hypermodel.fit(hp, model, callbacks=[])
         timings.append(time.perf_counter() - begin)
     stamps = []
+
+    class Stamps(TrialObserver):
+        def trial_ended(self, record):
+            stamps.append((time.perf_counter(), record.status))
+
     rejecting = make_tuner(
         "random",
-        BottleneckHyperModel(
-            space, on_trial_end=lambda record: stamps.append((time.perf_counter(), record.status))
-        ),
+        BottleneckHyperModel(space, observer=Stamps()),
         max_macs=space.cheapest().macs + 1,
         directory=work,
         project_name="reject",

@@ -242,7 +242,7 @@ CASES = [
             "--architecture",
             _write(t / "a.json", " " * 1_000_001),
         ],
-        "is over 1000000 bytes",
+        "is over 1,000,000 bytes",
     ),
     # search
     (

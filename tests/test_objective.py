@@ -2,8 +2,7 @@
 
 import pytest
 
-from bottleneck_search import SearchConfigError
-from bottleneck_search.search import FlopPenalty
+from bottleneck_search import FlopPenalty, SearchConfigError
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,9 @@
 
 import keras
 import pytest
+from tf_profiler import CONV_AND_MATMUL_OPS, profile_flops
 
 from bottleneck_search import count_flops
-from bottleneck_search.flops.tf_profiler import CONV_AND_MATMUL_OPS, profile_flops
 
 pytestmark = pytest.mark.slow
 

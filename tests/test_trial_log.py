@@ -1,6 +1,6 @@
 """trials.jsonl: appends survive crashes; partial lines are never read back as trials."""
 
-from bottleneck_search.search import TrialLog, TrialRecord
+from bottleneck_search import TrialLog, TrialRecord
 
 
 def record(trial_id, status="COMPLETED", score=0.5):

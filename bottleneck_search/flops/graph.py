@@ -7,6 +7,7 @@ from collections import Counter
 
 import keras
 
+from bottleneck_search.compat import nodes_by_depth, sequential_graph, variable_shape
 from bottleneck_search.errors import FlopCountError, UnsupportedLayerError
 
 # Importing the module registers the built-in counting functions.
@@ -136,10 +137,7 @@ class _GraphWalker:
 
 
 def _size(variable) -> int:
-    # KerasVariable keeps its shape as a tuple in `_shape`; the TF backend's public `shape` builds
-    # a TensorShape on every access, which made parameter counting most of count_flops' time.
-    shape = getattr(variable, "_shape", None)
-    return math.prod(variable.shape if shape is None else shape)
+    return math.prod(variable_shape(variable))
 
 
 def layer_calls(model: keras.Model, prefix: str = ""):
@@ -161,18 +159,18 @@ def layer_calls(model: keras.Model, prefix: str = ""):
 def _nodes_in_order(model: keras.Model, prefix: str):
     graph = model
     if isinstance(model, keras.Sequential):
-        graph = getattr(model, "_functional", None)
+        graph = sequential_graph(model)
         if graph is None:
             raise FlopCountError(
                 f"Sequential model '{prefix}{model.name}' has no input shape yet, so it has no "
                 "graph to count. Start it with keras.Input(shape) or call model.build(input_shape)."
             )
-    nodes_by_depth = getattr(graph, "_nodes_by_depth", None)
-    if nodes_by_depth is None:
+    depths = nodes_by_depth(graph)
+    if depths is None:
         raise FlopCountError(
             f"Model '{prefix}{model.name}' ({type(model).__name__}) is a subclassed model with no "
             "static graph. count_flops() needs a functional or Sequential model; rebuild it with "
             "the functional API, or count its layers in a functional wrapper."
         )
-    for depth in sorted(nodes_by_depth, reverse=True):
-        yield from nodes_by_depth[depth]
+    for depth in sorted(depths, reverse=True):
+        yield from depths[depth]

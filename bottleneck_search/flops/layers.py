@@ -32,20 +32,17 @@ import re
 from collections.abc import Sequence
 
 import keras
-from keras.src.ops import numpy as keras_numpy_ops
 
+from bottleneck_search.compat import elementwise_operation_classes
+from bottleneck_search.convolution import split_shape
 from bottleneck_search.errors import UnsupportedLayerError
 from bottleneck_search.flops.registry import Cost, Shape, register_counter
 
 L = keras.layers
 
 
-def _channel_axis(layer) -> int:
-    return 1 if getattr(layer, "data_format", "channels_last") == "channels_first" else -1
-
-
-def _spatial(layer, shape: Shape) -> Shape:
-    return shape[2:] if _channel_axis(layer) == 1 else shape[1:-1]
+def _channels(layer, shape: Shape) -> int:
+    return split_shape(shape, getattr(layer, "data_format", None))[0]
 
 
 def _activation_flops(layer, elements: int) -> int:
@@ -67,7 +64,7 @@ def _with_elementwise(layer, macs: int, output: Shape) -> Cost:
 
 @register_counter(L.Conv1D, L.Conv2D, L.Conv3D)
 def count_conv(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
-    in_channels = inputs[0][_channel_axis(layer)]
+    in_channels = _channels(layer, inputs[0])
     macs = math.prod(outputs[0]) * math.prod(layer.kernel_size) * (in_channels // layer.groups)
     return _with_elementwise(layer, macs, outputs[0])
 
@@ -86,8 +83,8 @@ def count_depthwise_conv(layer, inputs: Sequence[Shape], outputs: Sequence[Shape
 
 @register_counter(L.SeparableConv1D, L.SeparableConv2D)
 def count_separable_conv(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
-    in_channels = inputs[0][_channel_axis(layer)]
-    batch_and_space = outputs[0][0] * math.prod(_spatial(layer, outputs[0]))
+    in_channels = _channels(layer, inputs[0])
+    batch_and_space = outputs[0][0] * math.prod(split_shape(outputs[0], layer.data_format)[1])
     depthwise_channels = in_channels * layer.depth_multiplier
     depthwise = batch_and_space * depthwise_channels * math.prod(layer.kernel_size)
     pointwise = batch_and_space * depthwise_channels * layer.filters
@@ -242,14 +239,6 @@ def count_free(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost
 
 
 # `x + y` and friends on KerasTensors put these operations (not layers) in a functional graph.
-@register_counter(
-    keras_numpy_ops.Add,
-    keras_numpy_ops.Subtract,
-    keras_numpy_ops.Multiply,
-    keras_numpy_ops.Divide,
-    keras_numpy_ops.TrueDivide,
-    keras_numpy_ops.Maximum,
-    keras_numpy_ops.Minimum,
-)
+@register_counter(*elementwise_operation_classes())
 def count_elementwise_op(operation, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
     return Cost(flops=math.prod(outputs[0]))

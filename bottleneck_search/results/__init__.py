@@ -1,1 +1,2 @@
-"""Results of a search: the Pareto front (and, later, reports and exports)."""
+"""Results of a run directory: the Pareto front, the report, the export and the summary a
+finished search prints. Reads runs through `bottleneck_search.rundir`; never imports `search`."""

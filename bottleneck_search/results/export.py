@@ -15,9 +15,10 @@ import keras
 from bottleneck_search.errors import ResultsError
 from bottleneck_search.flops import count_flops
 from bottleneck_search.results.pareto import pareto_front
-from bottleneck_search.results.run import Run, load_run, require_completed
-from bottleneck_search.search.run_dir import default_mode, library_versions, write_atomically
-from bottleneck_search.search.trial_log import TrialRecord
+from bottleneck_search.rundir.config import library_versions
+from bottleneck_search.rundir.files import EXPORT, default_mode, trial_folder, write_atomically
+from bottleneck_search.rundir.run import Run, load_run, require_completed
+from bottleneck_search.rundir.trial_log import TrialRecord
 from bottleneck_search.space.search_space import SearchSpace
 
 EXPORTS = "exports.json"
@@ -61,7 +62,7 @@ def export_architectures(
     Example:
 
     ```python
-    folders = export_architectures("runs/demo", top=2)
+    folders = export_architectures(run_dir, out=f"{tmp}/export", top=1)
     model = keras.saving.load_model(f"{folders[0]}/model.keras", safe_mode=True)
     ```
     """
@@ -74,7 +75,7 @@ def export_architectures(
         )
     require_completed(run)
     chosen = pareto_front(run) if pareto else run.ranked()[:top]
-    out = os.fspath(out) if out is not None else os.path.join(run.path, "export")
+    out = os.fspath(out) if out is not None else os.path.join(run.path, EXPORT)
     if os.path.exists(out) and not overwrite:
         raise ResultsError(
             f"Output folder '{out}' already exists; pass --overwrite to replace it, or choose another --out."
@@ -97,11 +98,11 @@ def export_architectures(
     try:
         exported = []
         for record in chosen:
-            folder = os.path.join(staging, f"trial_{record.trial_id}")
+            folder = os.path.join(staging, trial_folder(record.trial_id))
             os.makedirs(folder)
             model = _trained_model(run, space, record, data, retrain_epochs)
-            _write_trial(folder, model, run, space, record, retrain_epochs)
-            exported.append(f"trial_{record.trial_id}")
+            _write_trial(folder, model, space, record, retrain_epochs)
+            exported.append(trial_folder(record.trial_id))
         listing = {
             "run": os.path.abspath(run.path),
             "selection": "pareto" if pareto else f"top {top} by score",
@@ -159,8 +160,8 @@ def _replace(staging: str, out: str, overwrite: bool) -> None:
 
 
 def _load_data(run: Run, space: SearchSpace):
-    from bottleneck_search.search.data import load_dataset
-    from bottleneck_search.search.job import space_input_shape
+    from bottleneck_search.data import load_dataset
+    from bottleneck_search.space.catalog import space_input_shape
 
     config = run.search_config()
     return load_dataset(
@@ -195,26 +196,25 @@ def _trained_model(
 def _write_trial(
     folder: str,
     model: keras.Model,
-    run: Run,
     space: SearchSpace,
     record: TrialRecord,
-    retrain_epochs,
+    retrain_epochs: int | None,
 ) -> None:
     model.save(os.path.join(folder, "model.keras"))
     model.export(os.path.join(folder, "saved_model"), verbose=False)
     report = count_flops(model)
-    with open(os.path.join(folder, "flops.txt"), "w", encoding="utf-8") as handle:
-        handle.write(report.table() + "\n")
+    write_atomically(os.path.join(folder, "flops.txt"), report.table() + "\n")
+    architecture = dataclasses.replace(
+        space.validate(record.architecture),
+        macs=report.macs,
+        flops=report.flops,
+        params=report.params,
+    )
     source = dict(space.source)
     if "path" in source:
         source["file"] = os.path.basename(source.pop("path"))
     description = {
-        "format": "bottleneck-search/architecture",
-        "version": 1,
-        "sites": record.architecture,
-        "macs": report.macs,
-        "flops": report.flops,
-        "params": report.params,
+        **architecture.to_dict(),
         "trial_id": record.trial_id,
         "val_accuracy": record.val_accuracy,
         "score": record.score,
@@ -225,5 +225,4 @@ def _write_trial(
         "reduction": dataclasses.asdict(space.reduction),
         "versions": library_versions(),
     }
-    with open(os.path.join(folder, "architecture.json"), "w", encoding="utf-8") as handle:
-        json.dump(description, handle, indent=2)
+    write_atomically(os.path.join(folder, "architecture.json"), json.dumps(description, indent=2))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from bottleneck_search.search.trial_log import TrialRecord
+from bottleneck_search.rundir.files import TRIAL_LOG
+from bottleneck_search.rundir.run import Run, load_run
+from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, completed
 
 
 def pareto_front(run) -> list[TrialRecord]:
@@ -22,13 +24,13 @@ def pareto_front(run) -> list[TrialRecord]:
     Example:
 
     ```python
-    for record in pareto_front(TrialLog("runs/demo/trials.jsonl").read()):
+    for record in pareto_front(TrialLog(f"{run_dir}/trials.jsonl").read()):
         print(record.macs, record.val_accuracy)
     ```
     """
-    completed = [r for r in _records(run) if r.status == "COMPLETED" and r.val_accuracy is not None]
+    finished = [r for r in completed(_records(run)) if r.val_accuracy is not None]
     ordered = sorted(
-        enumerate(completed), key=lambda item: (item[1].macs, -item[1].val_accuracy, item[0])
+        enumerate(finished), key=lambda item: (item[1].macs, -item[1].val_accuracy, item[0])
     )
     front: list[TrialRecord] = []
     for _, record in ordered:
@@ -38,10 +40,6 @@ def pareto_front(run) -> list[TrialRecord]:
 
 
 def _records(run) -> Iterable[TrialRecord]:
-    from bottleneck_search.results.run import Run, load_run
-    from bottleneck_search.search.trial_log import TrialLog
-    from bottleneck_search.search.tuners import TRIAL_LOG
-
     if isinstance(run, str | os.PathLike) or (
         isinstance(run, list | tuple) and run and isinstance(run[0], str | os.PathLike)
     ):

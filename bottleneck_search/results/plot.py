@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-
-from bottleneck_search.search.trial_log import TrialRecord
+from bottleneck_search.rundir.files import atomic_output
+from bottleneck_search.rundir.trial_log import TrialRecord, completed
 
 
 def plot_pareto(
@@ -25,10 +23,10 @@ def plot_pareto(
     figure = Figure(figsize=(7, 4.5), dpi=120)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    completed = [r for r in records if r.status == "COMPLETED"]
+    finished = completed(records)
     axes.scatter(
-        [r.macs for r in completed],
-        [r.val_accuracy for r in completed],
+        [r.macs for r in finished],
+        [r.val_accuracy for r in finished],
         s=28,
         color="#9aa5b1",
         label="trials",
@@ -63,13 +61,5 @@ def plot_pareto(
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(loc="best", fontsize=8, framealpha=0.6)
     figure.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_output(path) as temporary:
         figure.savefig(temporary, format="png")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise

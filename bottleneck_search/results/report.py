@@ -12,9 +12,14 @@ from bottleneck_search.flops import count_flops
 from bottleneck_search.flops.report import human
 from bottleneck_search.results.pareto import pareto_front
 from bottleneck_search.results.plot import plot_pareto
-from bottleneck_search.results.run import Run, load_run, require_completed
-from bottleneck_search.search.run_dir import default_mode, write_atomically
-from bottleneck_search.search.trial_log import TrialRecord
+from bottleneck_search.rundir.files import PARETO_PNG, REPORT_MD, TRIALS_CSV, write_atomically
+from bottleneck_search.rundir.run import Run, load_run, require_completed
+from bottleneck_search.rundir.trial_log import (
+    TrialRecord,
+    TrialStatus,
+    describe_counts,
+    status_counts,
+)
 from bottleneck_search.space.architecture import short_form
 
 
@@ -28,13 +33,13 @@ class Report:
     report_md: str
     best: TrialRecord
     front: tuple[TrialRecord, ...]
-    counts: dict[str, int]
+    counts: dict[TrialStatus, int]
 
     def summary(self) -> str:
-        counts = ", ".join(f"{n} {s.lower()}" for s, n in self.counts.items())
+        """What the `report` command prints: counts, the best trial, the front and the files."""
         return "\n".join(
             [
-                f"report of {self.run_dir}: {sum(self.counts.values())} trials ({counts})",
+                f"report of {self.run_dir}: {sum(self.counts.values())} trials ({describe_counts(self.counts)})",
                 f"best: trial {self.best.trial_id}  MACs {human(self.best.macs)}  val_acc {self.best.val_accuracy:.3f}  score {self.best.score:.3f}",
                 f"Pareto front: {len(self.front)} trials, from {human(self.front[0].macs)} to {human(self.front[-1].macs)} MACs",
                 f"written: {self.trials_csv}, {self.report_md}",
@@ -52,7 +57,7 @@ def write_report(run: str | os.PathLike | list | Run) -> Report:
     Example:
 
     ```python
-    report = write_report("runs/demo")
+    report = write_report(run_dir)
     print(report.summary())
     ```
     """
@@ -60,15 +65,13 @@ def write_report(run: str | os.PathLike | list | Run) -> Report:
     require_completed(run)
     front = pareto_front(run)
     best = run.ranked()[0]
-    counts = {
-        s: sum(r.status == s for r in run.records) for s in ("COMPLETED", "INFEASIBLE", "FAILED")
-    }
+    counts = status_counts(run.records)
     space = run.space()
     marked = _marked_trials(run, space)
 
-    trials_csv = os.path.join(run.path, "trials.csv")
+    trials_csv = os.path.join(run.path, TRIALS_CSV)
     write_atomically(trials_csv, _trials_csv(run.records))
-    pareto_png = os.path.join(run.path, "pareto.png")
+    pareto_png = os.path.join(run.path, PARETO_PNG)
     plot_pareto(
         list(run.records),
         front,
@@ -76,8 +79,7 @@ def write_report(run: str | os.PathLike | list | Run) -> Report:
         marked,
         title=f"{space.name}: validation accuracy vs MACs",
     )
-    os.chmod(pareto_png, default_mode())
-    report_md = os.path.join(run.path, "report.md")
+    report_md = os.path.join(run.path, REPORT_MD)
     write_atomically(report_md, _markdown(run, space, best, front, counts))
     return Report(run.path, trials_csv, pareto_png, report_md, best, tuple(front), counts)
 
@@ -198,9 +200,7 @@ def _markdown(
         ),
         "```",
         "",
-        f"Trials: {sum(counts.values())} ("
-        + ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
-        + ").",
+        f"Trials: {sum(counts.values())} ({describe_counts(counts)}).",
         "",
         "## Best trials by score",
         "",

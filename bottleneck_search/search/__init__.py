@@ -1,18 +1,6 @@
-"""Search jobs: the FLOP-penalised objective, the hypermodel, stock tuners, data and the trial log."""
+"""Search jobs: the FLOP-penalised objective, the hypermodel and its callbacks, stock tuners,
+and `run_search`, the job behind `bottleneck-search search`.
 
-from bottleneck_search.search.data import Dataset, load_dataset
-from bottleneck_search.search.hypermodel import BottleneckHyperModel, CostMetrics
-from bottleneck_search.search.objective import FlopPenalty
-from bottleneck_search.search.trial_log import TrialLog, TrialRecord
-from bottleneck_search.search.tuners import make_tuner
-
-__all__ = [
-    "BottleneckHyperModel",
-    "CostMetrics",
-    "Dataset",
-    "FlopPenalty",
-    "TrialLog",
-    "TrialRecord",
-    "load_dataset",
-    "make_tuner",
-]
+The public names are exported by `bottleneck_search` itself; importing this package imports
+nothing heavy, so the CLI can read the tuner and penalty tables before TensorFlow loads.
+"""

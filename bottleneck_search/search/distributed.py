@@ -13,22 +13,25 @@ recorded as failed).
 
 from __future__ import annotations
 
-import hashlib
-import json
+import contextlib
 import logging
 import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import keras_tuner as kt
 
+from bottleneck_search.compat import oracle_lock, oracle_service_stub
 from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.rundir.config import SearchConfig, read_run_config
 from bottleneck_search.search.hypermodel import CONFIG_HP
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
+_ENVIRONMENT = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -41,10 +44,23 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def config_hash(arguments: dict, defining: tuple[str, ...]) -> str:
-    """A short hash of the arguments that define a search; chief and workers must agree on it."""
-    chosen = {key: arguments.get(key) for key in defining}
-    return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+@contextlib.contextmanager
+def distribution_environment(config: SearchConfig) -> Iterator[None]:
+    """Keras Tuner's distribution variables for the chief or worker `config` describes, for the
+    duration of the block; then the variables as they were."""
+    previous = {name: os.environ.get(name) for name in _ENVIRONMENT}
+    try:
+        if config.chief is not None:
+            set_environment("chief", config.chief)
+        elif config.worker is not None:
+            set_environment("worker", config.worker, config.worker_id)
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def set_environment(role: str, address: str, worker_id: str | None = None) -> str:
@@ -72,14 +88,13 @@ def chief_config_hash(address: str, timeout: float) -> str | None:
         SearchConfigError: the chief cannot be reached in time.
     """
     import grpc
-    from keras_tuner.src import protos
 
     host, port = parse_address(address)
     channel = grpc.insecure_channel(f"{host}:{port}")
     try:
         grpc.channel_ready_future(channel).result(timeout=timeout)
-        stub = protos.get_service_grpc().OracleStub(channel)
-        response = stub.GetSpace(protos.get_service().GetSpaceRequest(), timeout=timeout)
+        stub, request = oracle_service_stub(channel)
+        response = stub.GetSpace(request, timeout=timeout)
     except (grpc.FutureTimeoutError, grpc.RpcError) as error:
         raise SearchConfigError(
             f"No chief answered at {host}:{port} within {timeout:.0f} s ({type(error).__name__}). Check that "
@@ -90,6 +105,34 @@ def chief_config_hash(address: str, timeout: float) -> str | None:
         channel.close()
     space = kt.HyperParameters.from_proto(response.hyperparameters)
     return space.values.get(CONFIG_HP)
+
+
+def check_worker(config: SearchConfig) -> dict | None:
+    """Checks, before a worker touches the oracle, that it runs its chief's search; returns the
+    config saved in its run directory, if there is one (a worker may share the chief's run
+    directory on a shared file system, or have its own).
+
+    Raises:
+        SearchConfigError: the run directory or the chief holds another search, or no chief
+            answers within `config.connect_timeout` seconds.
+    """
+    digest = config.digest()
+    saved = read_run_config(config.run_dir)
+    if saved is not None and saved.get("config_hash") != digest:
+        raise SearchConfigError(
+            f"Run directory '{config.run_dir}' holds another search (config hash "
+            f"{saved.get('config_hash')}, this worker's is {digest}); give this worker the chief's "
+            "arguments or another --run-dir."
+        )
+    remote = chief_config_hash(config.worker, config.connect_timeout)
+    if remote != digest:
+        raise SearchConfigError(
+            f"This worker's search arguments differ from the chief's at {config.worker} (config hash "
+            f"{digest} here, {remote or 'none'} there). Start every worker with the chief's arguments: "
+            "--space/--model, --dataset, --tuner, --max-trials, --epochs, --penalty, --target-macs, "
+            "--max-macs, --seed, --batch-size."
+        )
+    return saved
 
 
 class Heartbeat:
@@ -200,19 +243,19 @@ class Watchdog:
             self.on_lost(tuner_id, trial_id, ended)
 
 
-@kt.synchronized
 def _end_lost_trial(oracle, tuner_id: str, trial_id: str) -> str | None:
     """Ends a lost worker's trial under the oracle's lock; returns 're-issued' or 'failed'."""
-    trial = oracle.ongoing_trials.get(tuner_id)
-    if trial is None or trial.trial_id != trial_id:
-        return None
-    trial.status = kt.engine.trial.TrialStatus.INVALID
-    trial.message = f"worker {tuner_id} stopped responding"
-    oracle.end_trial(trial)
-    oracle.tuner_ids.discard(tuner_id)
-    oracle.save()
-    return (
-        "failed"
-        if oracle.trials[trial_id].status == kt.engine.trial.TrialStatus.FAILED
-        else "re-issued"
-    )
+    with oracle_lock(oracle):
+        trial = oracle.ongoing_trials.get(tuner_id)
+        if trial is None or trial.trial_id != trial_id:
+            return None
+        trial.status = kt.engine.trial.TrialStatus.INVALID
+        trial.message = f"worker {tuner_id} stopped responding"
+        oracle.end_trial(trial)
+        oracle.tuner_ids.discard(tuner_id)
+        oracle.save()
+        return (
+            "failed"
+            if oracle.trials[trial_id].status == kt.engine.trial.TrialStatus.FAILED
+            else "re-issued"
+        )

@@ -15,66 +15,19 @@ from collections.abc import Callable, Sequence
 import keras
 import keras_tuner as kt
 
+from bottleneck_search.compat import is_hparams_callback, trial_of
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.search.objective import FlopPenalty
-from bottleneck_search.search.run_dir import is_storage_error
-from bottleneck_search.search.trial_log import TrialLog, TrialRecord
+from bottleneck_search.rundir.files import is_storage_error
+from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
+from bottleneck_search.search.callbacks import CostMetrics, StopWhenRequested, with_cost_hparams
+from bottleneck_search.search.objective import OBJECTIVE, FlopPenalty
+from bottleneck_search.search.observer import TrialObserver, observer_from_callables
 from bottleneck_search.space.architecture import Architecture
-from bottleneck_search.space.hypermodel import architecture_from_hp
+from bottleneck_search.space.hyperparameters import architecture_from_hp
 from bottleneck_search.space.search_space import SearchSpace
 
-OBJECTIVE = "val_score"
+# A fixed hyperparameter holding the search's config hash, which distributed workers check.
 CONFIG_HP = "bottleneck_search/config"
-
-
-class CostMetrics(keras.callbacks.Callback):
-    """Adds `val_score`, `macs`, `flops` and `params` to every epoch's logs.
-
-    Keras passes one `logs` dict to every callback in order, so callbacks after this one (Keras
-    Tuner's reporting and checkpointing, History, TensorBoard) see the added metrics.
-    """
-
-    def __init__(
-        self,
-        architecture: Architecture,
-        penalty: FlopPenalty,
-        accuracy_metric: str = "val_accuracy",
-    ):
-        super().__init__()
-        self.architecture = architecture
-        self.penalty = penalty
-        self.accuracy_metric = accuracy_metric
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        if self.accuracy_metric not in logs:
-            raise SearchConfigError(
-                f"The epoch logs have no '{self.accuracy_metric}' (found: {', '.join(sorted(logs))}). "
-                "Pass validation data to search(validation_data=...) and compile with "
-                "metrics=['accuracy'], or set accuracy_metric."
-            )
-        accuracy = float(logs[self.accuracy_metric])
-        logs[OBJECTIVE] = self.penalty.score(accuracy, self.architecture.macs)
-        logs["macs"] = float(self.architecture.macs)
-        logs["flops"] = float(self.architecture.flops)
-        logs["params"] = float(self.architecture.params)
-
-
-class StopWhenRequested(keras.callbacks.Callback):
-    """Raises `KeyboardInterrupt` at the next batch once `stop_requested()` is true.
-
-    A deferred Ctrl-C lands here, in the middle of training, rather than while Keras Tuner is
-    writing its state files (which it does not write atomically).
-    """
-
-    def __init__(self, stop_requested: Callable[[], bool]):
-        super().__init__()
-        self.stop_requested = stop_requested
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.stop_requested():
-            raise KeyboardInterrupt
 
 
 class BottleneckHyperModel(kt.HyperModel):
@@ -97,20 +50,22 @@ class BottleneckHyperModel(kt.HyperModel):
         max_macs: hard budget; architectures above it are recorded as infeasible, never trained.
         accuracy_metric: the epoch-log key that holds validation accuracy.
         trial_log: path of a `trials.jsonl` to append every finished trial to, or None.
-        on_trial_end: called with each `TrialRecord` as it is written (e.g. to print progress).
-        stop_requested: polled at every batch and before every build; once it returns True the
-            search stops with `KeyboardInterrupt` (the CLI's deferred Ctrl-C).
+        observer: a `TrialObserver` told of every trial (progress, stop requests, liveness).
         config_hash: declared as the fixed hyperparameter `bottleneck_search/config`, so that
             distributed workers can check they run the chief's search.
         name: the hypermodel's name.
+        tunable: as for `keras_tuner.HyperModel`.
+        on_trial_end: deprecated; use `observer` (`TrialObserver.trial_ended`).
+        stop_requested: deprecated; use `observer` (`TrialObserver.stop_requested`).
 
     Example:
 
     ```python
     space = SearchSpace.from_yaml("search_spaces/inception_mini.yaml")
     hypermodel = BottleneckHyperModel(space, penalty=FlopPenalty("soft"))
-    tuner = keras_tuner.RandomSearch(hypermodel, objective=keras_tuner.Objective("val_score", "max"), max_trials=4)
-    tuner.search(x, y, validation_data=(x_val, y_val), epochs=2)
+    tuner = keras_tuner.RandomSearch(hypermodel, objective=keras_tuner.Objective("val_score", "max"),
+                                     max_trials=1, directory=tmp, project_name="example")
+    tuner.search(data.train, validation_data=data.val, epochs=1, verbose=0)
     ```
     """
 
@@ -124,15 +79,17 @@ class BottleneckHyperModel(kt.HyperModel):
         max_macs: int | None = None,
         accuracy_metric: str = "val_accuracy",
         trial_log: str | os.PathLike | None = None,
-        on_trial_end: Callable[[TrialRecord], None] | None = None,
-        stop_requested: Callable[[], bool] | None = None,
+        observer: TrialObserver | None = None,
         config_hash: str | None = None,
         name: str | None = None,
         tunable: bool = True,
+        *,
+        on_trial_end: Callable[[TrialRecord], None] | None = None,
+        stop_requested: Callable[[], bool] | None = None,
     ):
         super().__init__(name=name or space.name, tunable=tunable)
-        self.config_hash = config_hash
-        self.heartbeat = None
+        if on_trial_end is not None or stop_requested is not None:
+            observer = observer_from_callables(on_trial_end, stop_requested)
         self.space = space
         self.optimizer = optimizer
         self.loss = loss
@@ -149,8 +106,8 @@ class BottleneckHyperModel(kt.HyperModel):
                 )
         self.accuracy_metric = accuracy_metric
         self.trial_log = TrialLog(trial_log) if trial_log is not None else None
-        self.on_trial_end = on_trial_end
-        self.stop_requested = stop_requested
+        self.observer = observer or TrialObserver()
+        self.config_hash = config_hash
         self._floor = self.penalty.floor(space.most_expensive().macs)
 
     def replace(self, **changes) -> BottleneckHyperModel:
@@ -164,8 +121,7 @@ class BottleneckHyperModel(kt.HyperModel):
             max_macs=self.max_macs,
             accuracy_metric=self.accuracy_metric,
             trial_log=self.trial_log.path if self.trial_log is not None else None,
-            on_trial_end=self.on_trial_end,
-            stop_requested=self.stop_requested,
+            observer=self.observer,
             config_hash=self.config_hash,
             name=self.name,
             tunable=self.tunable,
@@ -179,7 +135,7 @@ class BottleneckHyperModel(kt.HyperModel):
         return keras.optimizers.get(self.optimizer)
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
-        if self.stop_requested is not None and self.stop_requested():
+        if self.observer.stop_requested():
             raise KeyboardInterrupt
         if self.config_hash is not None:
             hp.Fixed(CONFIG_HP, self.config_hash)
@@ -204,33 +160,32 @@ class BottleneckHyperModel(kt.HyperModel):
         return model
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args, callbacks=None, **kwargs):
-        architecture = model.bottleneck_architecture
-        callbacks = list(callbacks or [])
-        trial_id = _trial_id(callbacks)
-        start = time.monotonic()
-        if getattr(model, "bottleneck_infeasible", False):
-            return self._reject(model, architecture, callbacks, trial_id, start)
-        build_error = getattr(model, "bottleneck_build_error", None)
-        if build_error is not None:
-            self._record(self._failed(trial_id, architecture, build_error, start))
-            raise kt.errors.FailedTrialError(f"Trial {trial_id}: {build_error}")
         try:
-            return self._fit(hp, model, architecture, callbacks, trial_id, start, args, kwargs)
+            return self._run_trial(hp, model, list(callbacks or []), args, kwargs)
         except OSError as error:
             if not is_storage_error(error):
                 raise
             # A full disk or a read-only run directory fails every later trial the same way.
             raise kt.errors.FatalError(f"{error.strerror}: '{error.filename}'") from error
 
-    def _fit(self, hp, model, architecture, callbacks, trial_id, start, args, kwargs):
+    def _run_trial(self, hp, model, callbacks: list, args, kwargs):
+        architecture = model.bottleneck_architecture
+        trial = trial_of(callbacks)
+        trial_id = trial.trial_id if trial is not None else None
+        start = time.monotonic()
+        if getattr(model, "bottleneck_infeasible", False):
+            return self._reject(model, architecture, callbacks, trial_id, start)
+        build_error = getattr(model, "bottleneck_build_error", None)
+        if build_error is not None:
+            self._failed(trial_id, architecture, build_error, start)
+            raise kt.errors.FailedTrialError(f"Trial {trial_id}: {build_error}")
         callbacks = [
             CostMetrics(architecture, self.penalty, self.accuracy_metric),
-            *([StopWhenRequested(self.stop_requested)] if self.stop_requested is not None else []),
+            StopWhenRequested(self.observer.stop_requested),
             keras.callbacks.TerminateOnNaN(),
-            *_with_cost_hparams(callbacks, hp, architecture, trial_id),
+            *with_cost_hparams(callbacks, hp.values, architecture, trial_id),
         ]
-        if self.heartbeat is not None:
-            self.heartbeat.start(trial_id)
+        self.observer.training_started(trial_id)
         try:
             history = model.fit(*args, callbacks=callbacks, **kwargs)
         except SearchConfigError as error:
@@ -238,26 +193,26 @@ class BottleneckHyperModel(kt.HyperModel):
             raise kt.errors.FatalValueError(str(error)) from error
         except Exception as error:
             if not is_storage_error(error):  # the trial itself is fine; it runs again on resume
-                self._record(
-                    self._failed(trial_id, architecture, f"{type(error).__name__}: {error}", start)
-                )
+                self._failed(trial_id, architecture, f"{type(error).__name__}: {error}", start)
             raise
         finally:
-            if self.heartbeat is not None:
-                self.heartbeat.stop()
+            self.observer.training_ended(trial_id)
+        return self._completed(history, trial_id, architecture, start)
+
+    def _completed(self, history, trial_id, architecture: Architecture, start: float):
         logs = history.history
         losses = logs.get("loss", [])
         bad = next((epoch for epoch, value in enumerate(losses) if not math.isfinite(value)), None)
         if bad is not None:
             reason = f"the loss became NaN or infinite in epoch {bad + 1}"
-            self._record(self._failed(trial_id, architecture, reason, start, epochs=len(losses)))
+            self._failed(trial_id, architecture, reason, start, epochs=len(losses))
             raise kt.errors.FailedTrialError(f"Trial {trial_id}: {reason}.")
         scores = logs[OBJECTIVE]
         best = max(range(len(scores)), key=scores.__getitem__)
         self._record(
-            _trial_record(
+            TrialRecord.of(
                 trial_id,
-                "COMPLETED",
+                TrialStatus.COMPLETED,
                 architecture,
                 start,
                 val_accuracy=float(logs[self.accuracy_metric][best]),
@@ -286,95 +241,34 @@ class BottleneckHyperModel(kt.HyperModel):
         reporting = [
             c
             for c in callbacks
-            if not isinstance(c, keras.callbacks.TensorBoard) and not _is_hparams_callback(c)
+            if not isinstance(c, keras.callbacks.TensorBoard) and not is_hparams_callback(c)
         ]
         callback_list = keras.callbacks.CallbackList(reporting, model=model)
         callback_list.on_train_begin()
         callback_list.on_epoch_begin(0)
         callback_list.on_epoch_end(0, dict(logs))
         callback_list.on_train_end(dict(logs))
+        reason = f"{architecture.macs:,} MACs exceed max_macs={self.max_macs:,}"
         self._record(
-            _trial_record(
-                trial_id,
-                "INFEASIBLE",
-                architecture,
-                start,
-                reason=f"{architecture.macs:,} MACs exceed max_macs={self.max_macs:,}",
-            )
+            TrialRecord.of(trial_id, TrialStatus.INFEASIBLE, architecture, start, reason=reason)
         )
         return logs
 
     def _failed(
         self, trial_id, architecture: Architecture, reason: str, start: float, epochs: int = 0
-    ) -> TrialRecord:
-        return _trial_record(trial_id, "FAILED", architecture, start, epochs=epochs, reason=reason)
+    ) -> None:
+        self._record(
+            TrialRecord.of(
+                trial_id, TrialStatus.FAILED, architecture, start, epochs=epochs, reason=reason
+            )
+        )
 
     def _record(self, record: TrialRecord) -> None:
         if self.trial_log is not None:
             self.trial_log.append(record)
-        if self.on_trial_end is not None:
-            self.on_trial_end(record)
-
-
-def _trial_record(
-    trial_id, status: str, architecture: Architecture, start: float, **fields
-) -> TrialRecord:
-    """A record of the trial's architecture and cost; `fields` sets the outcome (accuracy, score, ...)."""
-    outcome = {"val_accuracy": None, "score": None, "epochs": 0, "reason": None, **fields}
-    return TrialRecord(
-        trial_id=trial_id,
-        status=status,
-        architecture=architecture.widths,
-        macs=architecture.macs,
-        flops=architecture.flops,
-        params=architecture.params,
-        seconds=round(time.monotonic() - start, 6),
-        **outcome,
-    )
+        self.observer.trial_ended(record)
 
 
 def _stand_in_model() -> keras.Model:
     inputs = keras.Input((1,), name="infeasible")
     return keras.Model(inputs, inputs, name="infeasible")
-
-
-def _trial_id(callbacks: list) -> str | None:
-    # Every stock tuner's run_trial passes its TunerCallback, which carries the trial; a
-    # HyperModel has no other way to learn which trial it is fitting.
-    for callback in callbacks:
-        trial = getattr(callback, "trial", None)
-        if trial is not None and hasattr(trial, "trial_id"):
-            return trial.trial_id
-    return None
-
-
-def _is_hparams_callback(callback) -> bool:
-    # tensorboard.plugins.hparams.api.KerasCallback, matched by module so that tensorboard is only
-    # imported when a TensorBoard callback is in use.
-    return type(callback).__module__.startswith("tensorboard.plugins.hparams")
-
-
-def _with_cost_hparams(
-    callbacks: list, hp: kt.HyperParameters, architecture: Architecture, trial_id
-) -> list:
-    """Replaces the hparams callback Keras Tuner pairs with each TensorBoard callback by one whose
-    hparams also hold the architecture's MACs, FLOPs and parameters."""
-    boards = [c for c in callbacks if isinstance(c, keras.callbacks.TensorBoard)]
-    if not boards:
-        return callbacks
-    from tensorboard.plugins.hparams import api as hparams_api
-
-    hparams = {
-        name: value
-        for name, value in hp.values.items()
-        if isinstance(value, bool | int | float | str) and not name.startswith("tuner/")
-    }
-    hparams.update(macs=architecture.macs, flops=architecture.flops, params=architecture.params)
-    kept = [c for c in callbacks if not _is_hparams_callback(c)]
-    for board in boards:
-        kept.append(
-            hparams_api.KerasCallback(
-                writer=str(board.log_dir), hparams=hparams, trial_id=str(trial_id or "")
-            )
-        )
-    return kept

@@ -18,6 +18,8 @@ import math
 
 from bottleneck_search.errors import SearchConfigError
 
+# The tuner's objective: the epoch-log key `CostMetrics` writes the penalised score to.
+OBJECTIVE = "val_score"
 MODES = ("soft", "hard", "linear")
 DEFAULT_WEIGHTS = {"soft": -0.07, "hard": -1.0, "linear": 0.1}
 

@@ -16,12 +16,10 @@ import json
 import os
 import re
 
-from keras_tuner.src import utils as kt_utils
-
+from bottleneck_search.compat import keras_tuner_json_writer, retry_queue
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.search.run_dir import write_atomically
+from bottleneck_search.rundir.files import write_atomically
 
-_TEMPORARY = re.compile(r"^\.(tmp|probe)-.+")
 # Paths Keras Tuner may be given that are not local files (gs://, hdfs://, ...): left to its own writer.
 _REMOTE = re.compile(r"^[a-z][a-z0-9+.-]*://")
 
@@ -37,20 +35,16 @@ def atomic_tuner_state():
         tuner.search(x, y, validation_data=(x_val, y_val), epochs=3)
     ```
     """
-    original = kt_utils.save_json
 
-    def save_json(path, obj):
+    def save_json(path, obj, original):
         if _REMOTE.match(os.fspath(path)):
             return original(path, obj)
         text = json.dumps(obj)
         write_atomically(os.fspath(path), text)
         return text
 
-    kt_utils.save_json = save_json
-    try:
+    with keras_tuner_json_writer(save_json):
         yield
-    finally:
-        kt_utils.save_json = original
 
 
 def check_tuner_state(run_dir: str) -> None:
@@ -74,15 +68,6 @@ def check_tuner_state(run_dir: str) -> None:
             ) from error
 
 
-def remove_stale_temporaries(run_dir: str) -> None:
-    """Deletes the `.tmp-*` and `.probe-*` files an earlier, killed process left mid-write."""
-    for folder, _, files in os.walk(run_dir):
-        for name in files:
-            if _TEMPORARY.match(name):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(folder, name))
-
-
 def requeue_orphaned_trials(oracle) -> None:
     """Sends trials a kill left half-created back to Keras Tuner's retry queue.
 
@@ -91,13 +76,14 @@ def requeue_orphaned_trials(oracle) -> None:
     retries, yet counts against `max_trials`, so the search would end one trial short. Call this
     after the tuner has reloaded the run.
     """
-    queued = set(oracle._retry_queue)
+    queue = retry_queue(oracle)
+    queued = set(queue)
     orphans = [
         trial_id
         for trial_id, trial in oracle.trials.items()
         if trial.status == "RUNNING" and trial_id not in queued
     ]
-    oracle._retry_queue.extend(orphans)
+    queue.extend(orphans)
     for trial_id in orphans:
         if trial_id not in oracle.start_order:
             oracle.start_order.append(trial_id)

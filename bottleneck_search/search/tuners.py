@@ -7,16 +7,10 @@ import os
 import keras_tuner as kt
 
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.search.hypermodel import OBJECTIVE, BottleneckHyperModel
-from bottleneck_search.search.objective import FlopPenalty
-
-TUNERS = {
-    "random": kt.RandomSearch,
-    "bayesian": kt.BayesianOptimization,
-    "hyperband": kt.Hyperband,
-    "grid": kt.GridSearch,
-}
-TRIAL_LOG = "trials.jsonl"
+from bottleneck_search.rundir.config import TUNERS
+from bottleneck_search.rundir.files import TRIAL_LOG
+from bottleneck_search.search.hypermodel import BottleneckHyperModel
+from bottleneck_search.search.objective import OBJECTIVE, FlopPenalty
 
 
 def make_tuner(
@@ -49,8 +43,9 @@ def make_tuner(
     Example:
 
     ```python
-    tuner = make_tuner("random", BottleneckHyperModel(space), max_trials=8, directory="runs", project_name="demo")
-    tuner.search(data.train, validation_data=data.val, epochs=3)
+    tuner = make_tuner("random", BottleneckHyperModel(space), max_trials=2, directory=tmp,
+                       project_name="demo")
+    tuner.search(data.train, validation_data=data.val, epochs=1, verbose=0)
     best = tuner.get_best_models(1)[0]
     ```
     """
@@ -72,7 +67,8 @@ def make_tuner(
     if kind == "hyperband":
         kt_kwargs.pop("max_trials", None)
         kt_kwargs.setdefault("max_epochs", 3)
-    return TUNERS[kind](
+    tuner_class = getattr(kt, TUNERS[kind])
+    return tuner_class(
         hypermodel,
         objective=kt.Objective(OBJECTIVE, direction="max"),
         directory=os.fspath(directory) if directory is not None else None,

@@ -2,7 +2,7 @@
 
 from bottleneck_search.space.apply import apply_bottlenecks
 from bottleneck_search.space.architecture import Architecture
-from bottleneck_search.space.hypermodel import (
+from bottleneck_search.space.hyperparameters import (
     architecture_from_hp,
     architecture_to_hp,
     bottleneck_conv,

@@ -8,13 +8,12 @@ from collections.abc import Mapping
 
 import keras
 
+from bottleneck_search import limits
 from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.from_model import find_sites, rewrite_model
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.space.site import ReductionOptions, is_activation_name
-
-MAX_JSON_BYTES = 1_000_000
 
 
 def apply_bottlenecks(
@@ -78,10 +77,8 @@ def read_architecture_file(path: str, reduction: ReductionOptions | None):
     """Reads an architecture JSON file; returns it and its `reduction` options (or `reduction`)."""
     if not os.path.isfile(path):
         raise SearchSpaceError(f"Architecture file '{path}' does not exist. Check the path.")
-    if os.path.getsize(path) > MAX_JSON_BYTES:
-        raise SearchSpaceError(
-            f"Architecture file '{path}' is over {MAX_JSON_BYTES} bytes; that is not an architecture."
-        )
+    if os.path.getsize(path) > limits.MAX_FILE_BYTES:
+        raise SearchSpaceError(limits.file_too_large("Architecture file", path))
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     architecture = Architecture.from_json(text, source=path)

@@ -8,8 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from bottleneck_search import limits
 from bottleneck_search.errors import SearchSpaceError
-from bottleneck_search.space.site import MAX_WIDTH
 
 FORMAT = "bottleneck-search/architecture"
 # What a site name read from a file may be: a Keras layer name, never a path or markup.
@@ -92,11 +92,13 @@ class Architecture:
                     "'_.:-', starting with a letter or digit); site names become layer names."
                 )
             if width is not None and (
-                isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH
+                isinstance(width, bool)
+                or not isinstance(width, int)
+                or not 1 <= width <= limits.MAX_CHANNELS
             ):
                 raise SearchSpaceError(
                     f"{source}: site '{name}' has width {width!r}; expected an integer from 1 to "
-                    f"{MAX_WIDTH}, or null."
+                    f"{limits.MAX_CHANNELS}, or null."
                 )
             decisions.append((name, width))
         costs = {k: data[k] for k in ("macs", "flops", "params") if isinstance(data.get(k), int)}

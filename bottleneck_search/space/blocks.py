@@ -1,18 +1,43 @@
-"""Blocks of a YAML backbone. Each block knows its output shape and sites without Keras
-(`trace`) and builds its layers on a Keras tensor (`build`)."""
+"""The block kinds of a YAML backbone, one registered class each: the one-layer kinds here, the
+multi-layer ones (`residual`, `inception`) in `composite_blocks`.
+
+A block kind declares the keys it takes (`KEYS`), reads them from its YAML mapping (`parse`),
+knows its output shape and sites without Keras (`trace`), and builds its layers on a Keras tensor
+(`build`). Adding a kind is one class with `@block_kind("name")`, as adding a layer to the FLOP
+counter is one function with `@register_counter`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
 
 import keras
 
+from bottleneck_search import limits
 from bottleneck_search.space.reduction import BATCH_NORM_MOMENTUM, apply_reduction
 from bottleneck_search.space.site import ReductionOptions, Site, resolve_widths
 
+if TYPE_CHECKING:
+    from bottleneck_search.space.yaml_spec import BlockParams
+
 L = keras.layers
 Shape = tuple[int, ...]  # (height, width, channels), channels last
+
+BLOCK_KINDS: dict[str, type] = {}
+
+
+def block_kind(kind: str) -> Callable[[type], type]:
+    """Registers a block class under its YAML name (`- conv: {...}` is kind `conv`)."""
+
+    def register(cls: type) -> type:
+        cls.KIND = kind
+        BLOCK_KINDS[kind] = cls
+        return cls
+
+    return register
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: str) -> int:
@@ -23,10 +48,12 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: str) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class SiteOptions:
-    """Per-block search settings: offered widths (specs) and rounding."""
+    """Per-block search settings: offered widths (specs), rounding, and where the block is
+    written (for error messages)."""
 
     widths: tuple | None
     round_to: int
+    where: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,10 +78,10 @@ class ConvSpec:
             self.filters,
         )
 
-    def site(self, shape: Shape, options: SiteOptions, where: str) -> Site | None:
+    def site(self, shape: Shape, options: SiteOptions) -> Site | None:
         if not self.searchable or max(self.kernel) < 3:
             return None
-        widths = resolve_widths(options.widths, shape[2], options.round_to, where)
+        widths = resolve_widths(options.widths, shape[2], options.round_to, options.where)
         if self.reference is not None:
             widths = tuple(sorted({*widths, self.reference}))
         if not widths:
@@ -82,18 +109,74 @@ class ConvSpec:
         return L.Activation(self.activation, name=f"{self.name}_act")(x)
 
 
+class Block:
+    """What every block kind provides. `spatial` blocks need a feature map, not a vector."""
+
+    KIND: ClassVar[str]
+    KEYS: ClassVar[frozenset[str]]
+    spatial: ClassVar[bool] = False
+    name: str
+
+    @classmethod
+    def parse(cls, p: BlockParams) -> Block:
+        raise NotImplementedError
+
+    def trace(self, shape: Shape, sites: list[Site]) -> Shape:
+        raise NotImplementedError
+
+    def build(self, x, widths: dict, reduction: ReductionOptions):
+        raise NotImplementedError
+
+
+@block_kind("conv")
 @dataclasses.dataclass(frozen=True)
-class ConvBlock:
+class ConvBlock(Block):
+    KEYS = frozenset(
+        {
+            "name",
+            "filters",
+            "kernel",
+            "strides",
+            "padding",
+            "activation",
+            "batch_norm",
+            "searchable",
+            "widths",
+            "reference",
+        }
+    )
+    spatial = True
+
     conv: ConvSpec
     options: SiteOptions
-    where: str
+
+    @classmethod
+    def parse(cls, p: BlockParams) -> ConvBlock:
+        kernel = p.get(
+            "kernel",
+            _is_kernel,
+            f"an odd or even size from 1 to {limits.MAX_KERNEL}, or [height, width]",
+            required=True,
+        )
+        conv = ConvSpec(
+            name=p.name,
+            filters=p.positive_int("filters", required=True),
+            kernel=(kernel, kernel) if _is_int(kernel) else tuple(kernel),
+            strides=p.positive_int("strides", default=1, limit=limits.MAX_STRIDES),
+            padding=p.choice("padding", ("same", "valid"), "same"),
+            activation=p.activation(p.defaults.activation),
+            batch_norm=p.boolean("batch_norm", p.defaults.batch_norm),
+            searchable=p.boolean("searchable", True),
+            reference=p.positive_int("reference"),
+        )
+        return cls(conv=conv, options=p.site_options)
 
     @property
     def name(self) -> str:
         return self.conv.name
 
     def trace(self, shape: Shape, sites: list[Site]) -> Shape:
-        site = self.conv.site(shape, self.options, self.where)
+        site = self.conv.site(shape, self.options)
         if site is not None:
             sites.append(site)
         return self.conv.output(shape)
@@ -102,13 +185,28 @@ class ConvBlock:
         return self.conv.build(x, widths, reduction)
 
 
+@block_kind("pool")
 @dataclasses.dataclass(frozen=True)
-class PoolBlock:
+class PoolBlock(Block):
+    KEYS = frozenset({"name", "type", "size", "strides", "padding"})
+    spatial = True
+
     name: str
     kind: str  # "max" or "avg"
     size: int
     strides: int
     padding: str
+
+    @classmethod
+    def parse(cls, p: BlockParams) -> PoolBlock:
+        size = p.positive_int("size", default=2, limit=limits.MAX_POOL)
+        return cls(
+            name=p.name,
+            kind=p.choice("type", ("max", "avg"), "max"),
+            size=size,
+            strides=p.positive_int("strides", default=size, limit=limits.MAX_POOL),
+            padding=p.choice("padding", ("same", "valid"), "valid"),
+        )
 
     def trace(self, shape: Shape, sites: list[Site]) -> Shape:
         h, w, c = shape
@@ -123,10 +221,17 @@ class PoolBlock:
         return pool(self.size, strides=self.strides, padding=self.padding, name=self.name)(x)
 
 
+@block_kind("global_pool")
 @dataclasses.dataclass(frozen=True)
-class GlobalPoolBlock:
+class GlobalPoolBlock(Block):
+    KEYS = frozenset({"name", "type"})
+
     name: str
     kind: str
+
+    @classmethod
+    def parse(cls, p: BlockParams) -> GlobalPoolBlock:
+        return cls(name=p.name, kind=p.choice("type", ("avg", "max"), "avg"))
 
     def trace(self, shape: Shape, sites: list[Site]) -> Shape:
         return (shape[-1],)
@@ -136,9 +241,16 @@ class GlobalPoolBlock:
         return pool(name=self.name)(x)
 
 
+@block_kind("flatten")
 @dataclasses.dataclass(frozen=True)
-class FlattenBlock:
+class FlattenBlock(Block):
+    KEYS = frozenset({"name"})
+
     name: str
+
+    @classmethod
+    def parse(cls, p: BlockParams) -> FlattenBlock:
+        return cls(name=p.name)
 
     def trace(self, shape: Shape, sites: list[Site]) -> Shape:
         return (math.prod(shape),)
@@ -147,10 +259,20 @@ class FlattenBlock:
         return L.Flatten(name=self.name)(x)
 
 
+@block_kind("dropout")
 @dataclasses.dataclass(frozen=True)
-class DropoutBlock:
+class DropoutBlock(Block):
+    KEYS = frozenset({"name", "rate"})
+
     name: str
     rate: float
+
+    @classmethod
+    def parse(cls, p: BlockParams) -> DropoutBlock:
+        rate = p.get(
+            "rate", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)", required=True
+        )
+        return cls(name=p.name, rate=float(rate))
 
     def trace(self, shape: Shape, sites: list[Site]) -> Shape:
         return shape
@@ -159,11 +281,22 @@ class DropoutBlock:
         return L.Dropout(self.rate, name=self.name)(x)
 
 
+@block_kind("dense")
 @dataclasses.dataclass(frozen=True)
-class DenseBlock:
+class DenseBlock(Block):
+    KEYS = frozenset({"name", "units", "activation"})
+
     name: str
     units: int
     activation: str
+
+    @classmethod
+    def parse(cls, p: BlockParams) -> DenseBlock:
+        return cls(
+            name=p.name,
+            units=p.positive_int("units", required=True),
+            activation=p.activation(p.defaults.activation),
+        )
 
     def trace(self, shape: Shape, sites: list[Site]) -> Shape:
         return (*shape[:-1], self.units)
@@ -172,90 +305,19 @@ class DenseBlock:
         return L.Dense(self.units, activation=self.activation, name=self.name)(x)
 
 
-@dataclasses.dataclass(frozen=True)
-class ResidualBlock:
-    """A basic residual block: 3x3 conv (stride s) + BN + ReLU, 3x3 conv + BN, shortcut, add, ReLU.
-
-    The shortcut is a 1x1 conv (stride s) + BN when the shape changes. Sites: `<name>_conv1` and
-    `<name>_conv2`.
-    """
-
-    name: str
-    filters: int
-    strides: int
-    options: SiteOptions
-    where: str
-
-    def _convs(self) -> tuple[ConvSpec, ConvSpec]:
-        first = ConvSpec(f"{self.name}_conv1", self.filters, (3, 3), self.strides, batch_norm=True)
-        second = ConvSpec(
-            f"{self.name}_conv2", self.filters, (3, 3), 1, activation="linear", batch_norm=True
-        )
-        return first, second
-
-    def trace(self, shape: Shape, sites: list[Site]) -> Shape:
-        for conv in self._convs():
-            site = conv.site(shape, self.options, self.where)
-            if site is not None:
-                sites.append(site)
-            shape = conv.output(shape)
-        return shape
-
-    def build(self, x, widths: dict, reduction: ReductionOptions):
-        first, second = self._convs()
-        y = second.build(first.build(x, widths, reduction), widths, reduction)
-        shortcut = x
-        if self.strides != 1 or x.shape[-1] != self.filters:
-            shortcut = L.Conv2D(
-                self.filters, 1, strides=self.strides, use_bias=False, name=f"{self.name}_shortcut"
-            )(x)
-            shortcut = L.BatchNormalization(
-                momentum=BATCH_NORM_MOMENTUM, name=f"{self.name}_shortcut_bn"
-            )(shortcut)
-        y = L.Add(name=f"{self.name}_add")([y, shortcut])
-        return L.Activation("relu", name=f"{self.name}_out")(y)
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-@dataclasses.dataclass(frozen=True)
-class InceptionBlock:
-    """GoogLeNet's module: 1x1 | [reduce] 3x3 | [reduce] 5x5 | 3x3 max pool + 1x1, concatenated.
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
-    Sites: `<name>_3x3` and `<name>_5x5`; the paper's "#3x3 reduce" and "#5x5 reduce" widths are
-    their reference widths.
-    """
 
-    name: str
-    b1x1: int
-    b3x3: ConvSpec
-    b5x5: ConvSpec
-    pool_proj: int
-    batch_norm: bool
-    options: SiteOptions
-    where: str
-
-    def trace(self, shape: Shape, sites: list[Site]) -> Shape:
-        for conv in (self.b3x3, self.b5x5):
-            site = conv.site(shape, self.options, self.where)
-            if site is not None:
-                sites.append(site)
-        return (*shape[:2], self.b1x1 + self.b3x3.filters + self.b5x5.filters + self.pool_proj)
-
-    def build(self, x, widths: dict, reduction: ReductionOptions):
-        one = ConvSpec(
-            f"{self.name}_1x1", self.b1x1, (1, 1), batch_norm=self.batch_norm, searchable=False
-        )
-        proj = ConvSpec(
-            f"{self.name}_pool_proj",
-            self.pool_proj,
-            (1, 1),
-            batch_norm=self.batch_norm,
-            searchable=False,
-        )
-        pooled = L.MaxPooling2D(3, strides=1, padding="same", name=f"{self.name}_pool")(x)
-        branches = [
-            one.build(x, widths, reduction),
-            self.b3x3.build(x, widths, reduction),
-            self.b5x5.build(x, widths, reduction),
-            proj.build(pooled, widths, reduction),
-        ]
-        return L.Concatenate(name=f"{self.name}_concat")(branches)
+def _is_kernel(value) -> bool:
+    if _is_int(value):
+        return 1 <= value <= limits.MAX_KERNEL
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(_is_int(v) and 1 <= v <= limits.MAX_KERNEL for v in value)
+    )

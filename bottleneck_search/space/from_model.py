@@ -11,12 +11,11 @@ from collections import Counter
 
 import keras
 
+from bottleneck_search.convolution import SPATIAL_CONVS, split_shape
 from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.flops.graph import layer_calls
 from bottleneck_search.space.reduction import apply_reduction
-from bottleneck_search.space.site import ReductionOptions, Site, resolve_widths
-
-_SPATIAL_CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+from bottleneck_search.space.site import DEFAULT_ROUND_TO, ReductionOptions, Site, resolve_widths
 
 
 def find_sites(
@@ -25,7 +24,7 @@ def find_sites(
     name_pattern: str | None = None,
     skip_reduced: bool = False,
     widths=None,
-    round_to: int = 8,
+    round_to: int = DEFAULT_ROUND_TO,
 ) -> tuple[Site, ...]:
     """Finds the candidate sites of a functional or Sequential model (nested models included).
 
@@ -50,7 +49,7 @@ def find_sites(
     sites: list[Site] = []
     for _, node in calls:
         layer = node.operation
-        if type(layer) not in _SPATIAL_CONVS and not isinstance(layer, _SPATIAL_CONVS):
+        if not isinstance(layer, SPATIAL_CONVS):
             continue
         if (
             times_called[id(layer)] > 1
@@ -63,10 +62,8 @@ def find_sites(
         if skip_reduced and _fed_by_pointwise_conv(node):
             continue
         in_shape, out_shape = node.input_tensors[0].shape, node.output_tensors[0].shape
-        channels_first = layer.data_format == "channels_first"
-        in_channels = in_shape[1] if channels_first else in_shape[-1]
-        in_size = tuple(in_shape[2:] if channels_first else in_shape[1:-1])
-        out_size = tuple(out_shape[2:] if channels_first else out_shape[1:-1])
+        in_channels, in_size = split_shape(in_shape, layer.data_format)
+        out_size = split_shape(out_shape, layer.data_format)[1]
         if None in in_size or None in out_size or in_channels is None:
             raise SearchSpaceError(
                 f"Conv '{layer.name}' has an undefined input or output size ({in_shape} -> "
@@ -108,9 +105,12 @@ def _compile(name_pattern: str | None):
 
 
 def _fed_by_pointwise_conv(node) -> bool:
-    producer = node.input_tensors[0]._keras_history.operation
+    parents = node.parent_nodes
+    if not parents:
+        return False
+    producer = parents[0].operation
     return (
-        isinstance(producer, _SPATIAL_CONVS)
+        isinstance(producer, SPATIAL_CONVS)
         and all(k == 1 for k in producer.kernel_size)
         and all(s == 1 for s in producer.strides)
     )
@@ -144,7 +144,7 @@ def _clone_with_reductions(model: keras.Model, chosen: dict[str, int], reduction
 
     def call_layer(layer, *args, **kwargs):
         width = chosen.get(layer.name)
-        if width is not None and isinstance(layer, _SPATIAL_CONVS):
+        if width is not None and isinstance(layer, SPATIAL_CONVS):
             reduced = apply_reduction(args[0], layer.name, width, reduction, layer.data_format)
             return layer(reduced, *args[1:], **kwargs)
         return layer(*args, **kwargs)

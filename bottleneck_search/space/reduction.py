@@ -6,13 +6,12 @@ import math
 
 import keras
 
+from bottleneck_search.convolution import CONV_BY_RANK, channel_axis
 from bottleneck_search.space.site import ReductionOptions, Site
 
 # Keras' default momentum (0.99) leaves the moving statistics far from the data after the few
 # hundred steps of a search trial, so validation accuracy collapses; 0.9 settles within an epoch.
 BATCH_NORM_MOMENTUM = 0.9
-
-_CONV_BY_RANK = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 
 
 def _is_linear(activation) -> bool:
@@ -24,7 +23,7 @@ def apply_reduction(
 ):
     """Applies `<site>_reduce` (1x1 conv), optional `<site>_reduce_bn` and `<site>_reduce_act` to `x`."""
     rank = len(x.shape) - 2
-    conv = _CONV_BY_RANK[rank]
+    conv = CONV_BY_RANK[rank]
     if not options.batch_norm:
         return conv(
             width,
@@ -37,9 +36,8 @@ def apply_reduction(
     x = conv(
         width, 1, use_bias=options.use_bias, data_format=data_format, name=f"{site_name}_reduce"
     )(x)
-    axis = 1 if data_format == "channels_first" else -1
     x = keras.layers.BatchNormalization(
-        axis=axis, momentum=BATCH_NORM_MOMENTUM, name=f"{site_name}_reduce_bn"
+        axis=channel_axis(data_format), momentum=BATCH_NORM_MOMENTUM, name=f"{site_name}_reduce_bn"
     )(x)
     if _is_linear(options.activation):
         return x

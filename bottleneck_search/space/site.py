@@ -7,13 +7,11 @@ import math
 import numbers
 from collections.abc import Sequence
 
+from bottleneck_search import limits
 from bottleneck_search.errors import SearchSpaceError
 
 DEFAULT_WIDTHS: tuple[float, ...] = (0.25, 0.5)
 DEFAULT_ROUND_TO = 8
-# No width may exceed this: a reduction wider than any real CNN's channel count is a typo, and
-# would allocate absurd tensors.
-MAX_WIDTH = 16384
 
 
 def is_activation_name(value) -> bool:
@@ -120,9 +118,9 @@ def _one_width(spec, in_channels: int, round_to: int, where: str) -> int:
     if spec <= 0:
         raise SearchSpaceError(f"{where}width {spec!r} must be positive. {hint}")
     if isinstance(spec, numbers.Integral):
-        if spec > MAX_WIDTH:
+        if spec > limits.MAX_CHANNELS:
             raise SearchSpaceError(
-                f"{where}width {spec} exceeds the limit of {MAX_WIDTH} channels."
+                f"{where}width {spec} exceeds the limit of {limits.MAX_CHANNELS} channels."
             )
         return int(spec)
     if spec > 1:

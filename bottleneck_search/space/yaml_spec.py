@@ -15,40 +15,20 @@ from typing import Any
 
 import yaml
 
+from bottleneck_search import limits
 from bottleneck_search.errors import SearchSpaceError
-from bottleneck_search.space import blocks as B
+
+# Importing the module registers the multi-layer block kinds.
+from bottleneck_search.space import composite_blocks as _composite_blocks  # noqa: F401
 from bottleneck_search.space.backbone import Backbone
+from bottleneck_search.space.blocks import BLOCK_KINDS, SiteOptions
 from bottleneck_search.space.site import DEFAULT_ROUND_TO, ReductionOptions, is_activation_name
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
-MAX_SPATIAL = 4096
-MAX_SPEC_BYTES = 1_000_000
-MAX_CHANNELS = 16384
 
 TOP_KEYS = {"name", "description", "input_shape", "classes", "defaults", "layers"}
 DEFAULT_KEYS = {"widths", "round_to", "batch_norm", "activation", "reduction"}
 REDUCTION_KEYS = {"activation", "batch_norm", "use_bias"}
-BLOCK_KEYS = {
-    "conv": {
-        "name",
-        "filters",
-        "kernel",
-        "strides",
-        "padding",
-        "activation",
-        "batch_norm",
-        "searchable",
-        "widths",
-        "reference",
-    },
-    "pool": {"name", "type", "size", "strides", "padding"},
-    "global_pool": {"name", "type"},
-    "flatten": {"name"},
-    "dropout": {"name", "rate"},
-    "dense": {"name", "units", "activation"},
-    "residual": {"name", "filters", "strides", "widths"},
-    "inception": {"name", "1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj", "widths"},
-}
 
 
 def load_backbone(path: str | os.PathLike) -> Backbone:
@@ -73,11 +53,8 @@ def load_backbone(path: str | os.PathLike) -> Backbone:
     """
     path = os.fspath(path)
     try:
-        if os.path.getsize(path) > MAX_SPEC_BYTES:
-            raise SearchSpaceError(
-                f"Search space file '{path}' is over {MAX_SPEC_BYTES:,} bytes; a backbone spec is a few "
-                "kilobytes. Check the path."
-            )
+        if os.path.getsize(path) > limits.MAX_FILE_BYTES:
+            raise SearchSpaceError(limits.file_too_large("Search space file", path))
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except FileNotFoundError:
@@ -172,7 +149,9 @@ class _SpecParser:
             raise self.fail((*path, key), f"'{key}' must be {expected}. Received: {value!r}.")
         return value
 
-    def positive_int(self, data, key, path, default=None, required=False, limit=MAX_CHANNELS):
+    def positive_int(
+        self, data, key, path, default=None, required=False, limit=limits.MAX_CHANNELS
+    ):
         return self.get(
             data,
             key,
@@ -246,17 +225,17 @@ class _SpecParser:
             lambda v: (
                 isinstance(v, list)
                 and len(v) == 3
-                and all(_is_int(d) and 1 <= d <= MAX_SPATIAL for d in v)
+                and all(_is_int(d) and 1 <= d <= limits.MAX_SPATIAL for d in v)
             ),
-            f"[height, width, channels] with each from 1 to {MAX_SPATIAL}",
+            f"[height, width, channels] with each from 1 to {limits.MAX_SPATIAL}",
             required=True,
         )
-        classes = self.positive_int(top, "classes", (), required=True, limit=100_000)
+        classes = self.positive_int(top, "classes", (), required=True, limit=limits.MAX_CLASSES)
         defaults = self.mapping(top.get("defaults"), ("defaults",), DEFAULT_KEYS, "'defaults'")
         dpath = ("defaults",)
         self.default_widths = self.widths(defaults, dpath, None)
         self.round_to = self.positive_int(
-            defaults, "round_to", dpath, default=DEFAULT_ROUND_TO, limit=1024
+            defaults, "round_to", dpath, default=DEFAULT_ROUND_TO, limit=limits.MAX_ROUND_TO
         )
         self.batch_norm = self.boolean(defaults, "batch_norm", dpath, False)
         self.activation = self.activation_name(defaults, dpath, "relu")
@@ -285,105 +264,25 @@ class _SpecParser:
         return backbone
 
     def block(self, item: Any, path: tuple, index: int):
+        known = ", ".join(BLOCK_KINDS)
         if not isinstance(item, Mapping) or len(item) != 1:
             raise self.fail(
                 path,
-                f"each entry of 'layers' must be one block such as '- conv: {{filters: 32, kernel: 3}}'; known block types: {', '.join(BLOCK_KEYS)}.",
+                f"each entry of 'layers' must be one block such as '- conv: {{filters: 32, kernel: 3}}'; known block types: {known}.",
             )
         ((kind, params),) = item.items()
-        if kind not in BLOCK_KEYS:
-            raise self.fail(
-                path, f"unknown block type '{kind}'; known block types: {', '.join(BLOCK_KEYS)}."
-            )
+        if kind not in BLOCK_KINDS:
+            raise self.fail(path, f"unknown block type '{kind}'; known block types: {known}.")
+        block_class = BLOCK_KINDS[kind]
         bpath = (*path, kind)
-        params = self.mapping(params, bpath, BLOCK_KEYS[kind], f"{kind} block")
+        params = self.mapping(params, bpath, block_class.KEYS, f"{kind} block")
+        options = SiteOptions(
+            widths=self.widths(params, bpath, self.default_widths),
+            round_to=self.round_to,
+            where=self.where(bpath),
+        )
         name = self.name(params, bpath, f"{kind}{index}")
-        options = B.SiteOptions(
-            widths=self.widths(params, bpath, self.default_widths), round_to=self.round_to
-        )
-        where = self.where(bpath)
-        if kind == "conv":
-            kernel = self.get(
-                params,
-                "kernel",
-                bpath,
-                _is_kernel,
-                "an odd or even size from 1 to 15, or [height, width]",
-                required=True,
-            )
-            conv = B.ConvSpec(
-                name=name,
-                filters=self.positive_int(params, "filters", bpath, required=True),
-                kernel=(kernel, kernel) if _is_int(kernel) else tuple(kernel),
-                strides=self.positive_int(params, "strides", bpath, default=1, limit=16),
-                padding=self.choice(params, "padding", bpath, ("same", "valid"), "same"),
-                activation=self.activation_name(params, bpath, self.activation),
-                batch_norm=self.boolean(params, "batch_norm", bpath, self.batch_norm),
-                searchable=self.boolean(params, "searchable", bpath, True),
-                reference=self.positive_int(params, "reference", bpath),
-            )
-            return B.ConvBlock(conv=conv, options=options, where=where)
-        if kind == "pool":
-            size = self.positive_int(params, "size", bpath, default=2, limit=64)
-            return B.PoolBlock(
-                name=name,
-                kind=self.choice(params, "type", bpath, ("max", "avg"), "max"),
-                size=size,
-                strides=self.positive_int(params, "strides", bpath, default=size, limit=64),
-                padding=self.choice(params, "padding", bpath, ("same", "valid"), "valid"),
-            )
-        if kind == "global_pool":
-            return B.GlobalPoolBlock(
-                name=name, kind=self.choice(params, "type", bpath, ("avg", "max"), "avg")
-            )
-        if kind == "flatten":
-            return B.FlattenBlock(name=name)
-        if kind == "dropout":
-            rate = self.get(
-                params,
-                "rate",
-                bpath,
-                lambda v: _is_number(v) and 0 <= v < 1,
-                "a number in [0, 1)",
-                required=True,
-            )
-            return B.DropoutBlock(name=name, rate=float(rate))
-        if kind == "dense":
-            return B.DenseBlock(
-                name=name,
-                units=self.positive_int(params, "units", bpath, required=True),
-                activation=self.activation_name(params, bpath, self.activation),
-            )
-        if kind == "residual":
-            return B.ResidualBlock(
-                name=name,
-                filters=self.positive_int(params, "filters", bpath, required=True),
-                strides=self.positive_int(params, "strides", bpath, default=1, limit=16),
-                options=options,
-                where=where,
-            )
-
-        # inception
-        def branch(key_reduce: str, key_conv: str, size: int) -> B.ConvSpec:
-            return B.ConvSpec(
-                name=f"{name}_{key_conv}",
-                filters=self.positive_int(params, key_conv, bpath, required=True),
-                kernel=(size, size),
-                activation=self.activation,
-                batch_norm=self.batch_norm,
-                reference=self.positive_int(params, key_reduce, bpath),
-            )
-
-        return B.InceptionBlock(
-            name=name,
-            b1x1=self.positive_int(params, "1x1", bpath, required=True),
-            b3x3=branch("3x3_reduce", "3x3", 3),
-            b5x5=branch("5x5_reduce", "5x5", 5),
-            pool_proj=self.positive_int(params, "pool_proj", bpath, required=True),
-            batch_norm=self.batch_norm,
-            options=options,
-            where=where,
-        )
+        return block_class.parse(BlockParams(self, params, bpath, name, options))
 
     def _check_unique_names(self, blocks: list) -> None:
         seen: dict[str, int] = {}
@@ -405,10 +304,7 @@ class _SpecParser:
                     ("layers", index),
                     f"this block shrinks the feature map to nothing (shape {shape}); use padding: same, smaller strides or a larger input_shape.",
                 )
-            if (
-                isinstance(block, B.ConvBlock | B.ResidualBlock | B.InceptionBlock | B.PoolBlock)
-                and len(shape) != 3
-            ):
+            if block.spatial and len(shape) != 3:
                 raise self.fail(
                     ("layers", index),
                     "a spatial block comes after the feature map was flattened; move global_pool/flatten after it.",
@@ -426,19 +322,43 @@ class _SpecParser:
                 )
 
 
+@dataclasses.dataclass(frozen=True)
+class BlockParams:
+    """One block's YAML mapping, with typed readers that report errors at its file and line.
+
+    Attributes:
+        spec: the file's parser (its `defaults` are `spec.activation`, `spec.batch_norm`).
+        params: the block's keys and values (already checked against the kind's `KEYS`).
+        path: where the block is in the document, for line numbers.
+        name: the block's name (given, or `<kind><index>`).
+        site_options: the widths and rounding its sites offer.
+    """
+
+    spec: _SpecParser
+    params: Mapping
+    path: tuple
+    name: str
+    site_options: SiteOptions
+
+    @property
+    def defaults(self) -> _SpecParser:
+        return self.spec
+
+    def get(self, key: str, check, expected: str, default=None, required: bool = False):
+        return self.spec.get(self.params, key, self.path, check, expected, default, required)
+
+    def positive_int(self, key, default=None, required=False, limit=limits.MAX_CHANNELS):
+        return self.spec.positive_int(self.params, key, self.path, default, required, limit)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        return self.spec.boolean(self.params, key, self.path, default)
+
+    def choice(self, key: str, options: tuple, default):
+        return self.spec.choice(self.params, key, self.path, options, default)
+
+    def activation(self, default: str) -> str:
+        return self.spec.activation_name(self.params, self.path, default)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_kernel(value: Any) -> bool:
-    if _is_int(value):
-        return 1 <= value <= 15
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and all(_is_int(v) and 1 <= v <= 15 for v in value)
-    )

@@ -1,39 +1,21 @@
-"""Loading a space from a path (YAML spec or `.keras` model) and summarising it for people."""
+"""`space_summary`: a search space described for people (the `space` command's output)."""
 
 from __future__ import annotations
 
-import os
-
-from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.flops.report import human
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.search_space import SearchSpace
 
 
-def load_space(spec: str | os.PathLike, unsafe_load: bool = False) -> SearchSpace:
-    """A `SearchSpace` from a YAML backbone (`.yaml`/`.yml`) or a `.keras` model file.
+def space_summary(space: SearchSpace, architecture: Architecture | None = None) -> str:
+    """Sites, their choices, the number of architectures, and the cost of notable architectures.
 
     Example:
 
     ```python
-    space = load_space("search_spaces/googlenet.yaml")
+    print(space_summary(SearchSpace.from_yaml("search_spaces/inception_mini.yaml")))
     ```
     """
-    spec = os.fspath(spec)
-    if spec.endswith((".yaml", ".yml")):
-        return SearchSpace.from_yaml(spec)
-    if spec.endswith((".keras", ".h5")):
-        from bottleneck_search.model_io import load_model
-
-        return SearchSpace.from_model(load_model(spec, unsafe_load=unsafe_load))
-    raise SearchSpaceError(
-        f"'{spec}' is neither a YAML backbone (.yaml) nor a Keras model (.keras). The shipped "
-        "backbones are in search_spaces/."
-    )
-
-
-def space_summary(space: SearchSpace, architecture: Architecture | None = None) -> str:
-    """Sites, their choices, the number of architectures, and the cost of notable architectures."""
     source = space.source.get("path") or space.source.get("name")
     lines = [
         f"space {space.name} ({source}): {len(space.sites)} sites, {space.size:,} architectures",

@@ -7,12 +7,19 @@ import os
 from typing import Any
 
 from bottleneck_search.errors import BottleneckSearchError, ResultsError, SearchConfigError
-from bottleneck_search.search.run_dir import CONFIG, read_run_config
-from bottleneck_search.search.trial_log import TrialLog, TrialRecord, ranked
-from bottleneck_search.search.tuners import TRIAL_LOG
+from bottleneck_search.rundir.config import SearchConfig, read_run_config
+from bottleneck_search.rundir.files import CHECKPOINT, CONFIG, TRIAL_LOG, trial_folder
+from bottleneck_search.rundir.trial_log import (
+    TrialLog,
+    TrialRecord,
+    TrialStatus,
+    completed,
+    describe_counts,
+    ranked,
+    status_counts,
+)
+from bottleneck_search.space.catalog import load_search_space
 from bottleneck_search.space.search_space import SearchSpace
-
-CHECKPOINT = "checkpoint.weights.h5"  # Keras Tuner's best-epoch weights, in trial_<id>/
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +43,8 @@ class Run:
 
     @property
     def completed(self) -> list[TrialRecord]:
-        return [r for r in self.records if r.status == "COMPLETED"]
+        """The completed trials."""
+        return completed(self.records)
 
     def ranked(self) -> list[TrialRecord]:
         """Completed trials, best score first (ties: lower MACs first)."""
@@ -45,26 +53,21 @@ class Run:
     def checkpoint(self, trial_id: str) -> str:
         """Keras Tuner's best-epoch weights of a trial, in whichever directory holds them."""
         candidates = [
-            os.path.join(p, f"trial_{trial_id}", CHECKPOINT) for p in (self.paths or (self.path,))
+            os.path.join(p, trial_folder(trial_id), CHECKPOINT)
+            for p in (self.paths or (self.path,))
         ]
         return next((c for c in candidates if os.path.isfile(c)), candidates[0])
 
-    def search_config(self):
+    def search_config(self) -> SearchConfig:
         """The run's recorded arguments as a `SearchConfig` (defaults for any not recorded)."""
-        from bottleneck_search.search.job import SearchConfig
-
-        arguments = self.config.get("arguments", {})
-        fields = {f.name for f in dataclasses.fields(SearchConfig)}
-        return SearchConfig(**{k: v for k, v in arguments.items() if k in fields})
+        return SearchConfig.from_arguments(self.config.get("arguments", {}))
 
     def space(self) -> SearchSpace:
         """Rebuilds the run's search space from its recorded arguments (with the data's class count)."""
-        from bottleneck_search.search.job import load_search_space
-
         config = self.search_config()
         classes = self.config.get("dataset", {}).get("classes")
         try:
-            space = load_search_space(config, classes=classes if config.model is None else None)
+            space = load_search_space(config.space, config.model, classes=classes)
         except BottleneckSearchError as error:
             raise ResultsError(
                 f"Run '{self.path}': its search space cannot be rebuilt: {error}"
@@ -118,7 +121,7 @@ def load_run(paths) -> Run:
             logs += 1
             for record in TrialLog(log_path).read():
                 known = merged.get(record.trial_id)
-                if known is None or _RANK[record.status] >= _RANK[known.status]:
+                if known is None or record.outranks(known):
                     merged[record.trial_id] = record
     if config is None:
         raise ResultsError(f"'{paths[0]}' is not a run directory: it has no {CONFIG}.")
@@ -127,18 +130,18 @@ def load_run(paths) -> Run:
     return Run(path=paths[0], config=config, records=tuple(merged.values()), paths=tuple(paths))
 
 
-_RANK = {"FAILED": 0, "INFEASIBLE": 1, "COMPLETED": 2}
-
-
 def require_completed(run: Run) -> list[TrialRecord]:
-    completed = run.completed
-    if not completed:
-        counts = ", ".join(
-            f"{s.lower()} {sum(r.status == s for r in run.records)}"
-            for s in ("FAILED", "INFEASIBLE")
-        )
+    """The run's completed trials.
+
+    Raises:
+        ResultsError: there are none (saying how many failed and were infeasible).
+    """
+    if not run.completed:
+        counts = status_counts(run.records)
+        del counts[TrialStatus.COMPLETED]
         raise ResultsError(
-            f"Run '{run.path}' has no completed trials ({len(run.records)} readable trials: {counts}); "
-            "nothing to report or export. Let the search finish (--resume) first."
+            f"Run '{run.path}' has no completed trials ({len(run.records)} readable trials: "
+            f"{describe_counts(counts)}); nothing to report or export. Let the search finish "
+            "(--resume) first."
         )
-    return completed
+    return run.completed

@@ -1,5 +1,6 @@
-"""The Keras Tuner face of a search space: hyperparameters per site, and `bottleneck_conv` for a
-user's own `build(hp)`. `BottleneckHyperModel` (in `bottleneck_search.search`) builds on these."""
+"""The Keras Tuner hyperparameters of a search space: `<site>/reduce` and `<site>/width` per site,
+their conversion to and from an `Architecture`, and `bottleneck_conv` for a user's own
+`build(hp)`. `BottleneckHyperModel` (in `bottleneck_search.search`) builds on these."""
 
 from __future__ import annotations
 
@@ -8,13 +9,12 @@ from collections.abc import Sequence
 import keras
 import keras_tuner as kt
 
+from bottleneck_search.convolution import CONV_BY_RANK, split_shape
 from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.reduction import apply_reduction
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.space.site import DEFAULT_ROUND_TO, ReductionOptions, resolve_widths
-
-_CONV_BY_RANK = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 
 
 def reduce_hp_name(site: str) -> str:
@@ -118,15 +118,15 @@ def bottleneck_conv(
     ```
     """
     rank = len(x.shape) - 2
-    if rank not in _CONV_BY_RANK:
+    if rank not in CONV_BY_RANK:
         raise SearchSpaceError(
             f"bottleneck_conv '{name}' needs a batched 1-D, 2-D or 3-D input; received shape {x.shape}."
         )
     data_format = conv_kwargs.get("data_format") or keras.config.image_data_format()
-    in_channels = x.shape[1] if data_format == "channels_first" else x.shape[-1]
+    in_channels, _ = split_shape(x.shape, data_format)
     offered = resolve_widths(widths, in_channels, round_to, where=f"bottleneck_conv '{name}': ")
     if offered:
         width = declare_site(hp, name, offered)
         if width is not None:
             x = apply_reduction(x, name, width, reduction or ReductionOptions(), data_format)
-    return _CONV_BY_RANK[rank](filters, kernel_size, name=name, **conv_kwargs)(x)
+    return CONV_BY_RANK[rank](filters, kernel_size, name=name, **conv_kwargs)(x)

@@ -1,6 +1,7 @@
 """TensorFlow's own FLOP profiler, run on a model's frozen inference graph.
 
-Used to cross-check `count_flops` (tests) and to time it (bench). TensorFlow's profiler counts
+Test tooling, not part of the package (it reaches into `tensorflow.python`): it cross-checks
+`count_flops` in tests/test_tf_profiler.py and times it in bench/counter_speed.py. TensorFlow's profiler counts
 `2 * MACs` for Conv2D, DepthwiseConv2dNative and MatMul, one FLOP per element for BiasAdd and
 elementwise math, and nothing for Relu and other activations: the totals therefore differ slightly
 from `count_flops`, while convolution and matrix-product FLOPs agree exactly.

@@ -4,13 +4,30 @@ partial line that reads back as a trial."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import os
 import re
-from typing import Any
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-STATUSES = ("COMPLETED", "FAILED", "INFEASIBLE")
+if TYPE_CHECKING:
+    from bottleneck_search.space.architecture import Architecture
+
 TRIAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class TrialStatus(enum.StrEnum):
+    """How a trial ended. A `str`, so `record.status == "COMPLETED"` holds and JSON stays plain."""
+
+    COMPLETED = "COMPLETED"
+    INFEASIBLE = "INFEASIBLE"  # over the MAC budget, never trained
+    FAILED = "FAILED"
+
+
+# When a distributed run's directories hold one trial twice, the better outcome wins.
+_PRECEDENCE = {TrialStatus.FAILED: 0, TrialStatus.INFEASIBLE: 1, TrialStatus.COMPLETED: 2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +47,7 @@ class TrialRecord:
     """
 
     trial_id: str | None
-    status: str
+    status: TrialStatus
     architecture: dict[str, int | None]
     macs: int
     flops: int
@@ -41,10 +58,42 @@ class TrialRecord:
     seconds: float
     reason: str | None = None
 
+    def __post_init__(self):
+        object.__setattr__(self, "status", TrialStatus(self.status))
+
+    @classmethod
+    def of(
+        cls,
+        trial_id: str | None,
+        status: TrialStatus,
+        architecture: Architecture,
+        started: float,
+        **outcome,
+    ) -> TrialRecord:
+        """A record of `architecture` and its cost, timed from `started` (`time.monotonic()`).
+
+        `outcome` sets `val_accuracy`, `score`, `epochs` and `reason` (None or 0 when not given).
+        """
+        return cls(
+            trial_id=trial_id,
+            status=status,
+            architecture=architecture.widths,
+            macs=architecture.macs,
+            flops=architecture.flops,
+            params=architecture.params,
+            seconds=round(time.monotonic() - started, 6),
+            **{"val_accuracy": None, "score": None, "epochs": 0, "reason": None, **outcome},
+        )
+
     @classmethod
     def lost(cls, trial_id: str, reason: str) -> TrialRecord:
         """A FAILED trial whose architecture never reached `fit` (lost worker, failed `build`)."""
-        return cls(trial_id, "FAILED", {}, 0, 0, 0, None, None, 0, 0.0, reason=reason)
+        return cls(trial_id, TrialStatus.FAILED, {}, 0, 0, 0, None, None, 0, 0.0, reason=reason)
+
+    def outranks(self, other: TrialRecord) -> bool:
+        """Whether this record of a trial should replace `other`, a record of the same trial from
+        another directory of a distributed run (a completed record wins over a failed one)."""
+        return _PRECEDENCE[self.status] >= _PRECEDENCE[other.status]
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=False)
@@ -55,10 +104,27 @@ class TrialRecord:
         return cls(**{k: v for k, v in data.items() if k in fields})
 
 
-def ranked(records) -> list[TrialRecord]:
+def completed(records: Iterable[TrialRecord]) -> list[TrialRecord]:
+    """The completed trials, in their order."""
+    return [r for r in records if r.status is TrialStatus.COMPLETED]
+
+
+def ranked(records: Iterable[TrialRecord]) -> list[TrialRecord]:
     """The completed trials, best score first; of equal scores the one with fewer MACs first."""
-    completed = [r for r in records if r.status == "COMPLETED"]
-    return sorted(completed, key=lambda r: (-r.score, r.macs))
+    return sorted(completed(records), key=lambda r: (-r.score, r.macs))
+
+
+def status_counts(records: Iterable[TrialRecord]) -> dict[TrialStatus, int]:
+    """How many trials ended each way, every status listed (completed, infeasible, failed)."""
+    counts = dict.fromkeys(TrialStatus, 0)
+    for record in records:
+        counts[record.status] += 1
+    return counts
+
+
+def describe_counts(counts: dict[TrialStatus, int]) -> str:
+    """`3 completed, 0 infeasible, 1 failed`."""
+    return ", ".join(f"{n} {status.lower()}" for status, n in counts.items())
 
 
 class TrialLog:
@@ -134,9 +200,7 @@ def _parse(line: str) -> TrialRecord | None:
     try:
         data = json.loads(line)
         record = TrialRecord.from_dict(data)
-    except (json.JSONDecodeError, TypeError):
-        return None
-    if record.status not in STATUSES:
+    except (json.JSONDecodeError, TypeError, ValueError):  # ValueError: an unknown status
         return None
     # Trial ids become folder names (`trial_<id>`) in the run and in exports: never a path.
     if record.trial_id is not None and not TRIAL_ID.match(str(record.trial_id)):

@@ -1,0 +1,218 @@
+"""The `bottleneck-search` argument parser. Search defaults come from `SearchConfig`, and the
+choices from the tuner, penalty and strategy tables, so the flags never drift from the library."""
+
+from __future__ import annotations
+
+import argparse
+
+from bottleneck_search.cli import commands
+from bottleneck_search.rundir.config import STRATEGIES, TUNERS, SearchConfig
+from bottleneck_search.search.objective import MODES
+
+_DEFAULTS = SearchConfig()
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers like 224,224,3, got '{text}'"
+        ) from None
+    if not shape or any(d <= 0 for d in shape):
+        raise argparse.ArgumentTypeError(f"dimensions must be positive, got '{text}'")
+    return shape
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return value
+
+
+def _macs_count(text: str) -> int:
+    """Parses 5000000, 5e6, 5M or 1.5G."""
+    scale = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}.get(text[-1:].upper(), 1)
+    number = text[:-1] if scale != 1 else text
+    try:
+        value = float(number) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a MAC count like 5000000, 5e6, 5M or 1.5G, got '{text}'"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive MAC count, got '{text}'")
+    return int(value)
+
+
+def _add_runs_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="the run directory (several: a distributed run's directories)",
+    )
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage mistake in one line, like every other error of the command."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="bottleneck-search",
+        description="Search where to insert 1x1 bottleneck convolutions in a Keras CNN.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    subcommands = parser.add_subparsers(dest="command", required=True)
+
+    flops = subcommands.add_parser(
+        "flops", help="count MACs, FLOPs and parameters of a model, layer by layer"
+    )
+    flops.add_argument("model", nargs="?", help="a .keras model file")
+    flops.add_argument(
+        "--application",
+        metavar="NAME",
+        help="a keras.applications model, e.g. ResNet50 (weights=None)",
+    )
+    flops.add_argument(
+        "--input-shape", type=_parse_shape, metavar="H,W,C", help="input shape for --application"
+    )
+    flops.add_argument(
+        "--example", action="store_true", help="the GoogLeNet 5x5 seed example of the README"
+    )
+    flops.add_argument("--batch-size", type=_positive_int, default=1)
+    flops.add_argument("--json", action="store_true", help="print the report as JSON")
+    flops.add_argument(
+        "--lenient",
+        action="store_true",
+        help="count layers with no counting function as zero instead of failing",
+    )
+    flops.add_argument(
+        "--unsafe-load",
+        action="store_true",
+        help="allow code stored in the model file to run (trusted files only)",
+    )
+    flops.set_defaults(handler=commands.flops_command)
+
+    space = subcommands.add_parser(
+        "space", help="show a search space: sites, choices, size and cost range"
+    )
+    space.add_argument("spec", help="a YAML backbone (search_spaces/*.yaml) or a .keras model")
+    space.add_argument(
+        "--architecture", metavar="JSON", help="also check and cost this architecture file"
+    )
+    space.add_argument(
+        "--unsafe-load",
+        action="store_true",
+        help="allow code stored in a .keras file to run (trusted files only)",
+    )
+    space.set_defaults(handler=commands.space_command)
+
+    search = subcommands.add_parser("search", help="run (or resume) a bottleneck search")
+    source = search.add_mutually_exclusive_group()
+    source.add_argument(
+        "--space",
+        default=_DEFAULTS.space,
+        help=f"a YAML backbone, or a shipped one by name (default {_DEFAULTS.space})",
+    )
+    source.add_argument("--model", help="a .keras model to search instead of a YAML backbone")
+    search.add_argument(
+        "--dataset",
+        default=_DEFAULTS.dataset,
+        help=f"{_DEFAULTS.dataset} (default), tfds:NAME[SPLIT] or folder:PATH",
+    )
+    search.add_argument("--tuner", default=_DEFAULTS.tuner, choices=list(TUNERS))
+    search.add_argument("--max-trials", type=_positive_int, default=_DEFAULTS.max_trials)
+    search.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=_DEFAULTS.epochs,
+        help="epochs per trial (Hyperband: the maximum)",
+    )
+    search.add_argument("--penalty", default=_DEFAULTS.penalty, choices=list(MODES))
+    search.add_argument(
+        "--target-macs",
+        type=_macs_count,
+        help="penalty target (default: the space's reference MACs)",
+    )
+    search.add_argument(
+        "--max-macs", type=_macs_count, help="hard budget: architectures above it are never trained"
+    )
+    search.add_argument("--run-dir", help="run directory (default runs/<space>-<time>)")
+    search.add_argument("--seed", type=int, default=_DEFAULTS.seed)
+    search.add_argument("--batch-size", type=_positive_int, default=_DEFAULTS.batch_size)
+    search.add_argument("--data-dir", help="TensorFlow Datasets data directory")
+    search.add_argument(
+        "--download", action="store_true", help="let TFDS download a data set that is not prepared"
+    )
+    search.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    search.add_argument(
+        "--max-consecutive-failures",
+        type=_positive_int,
+        default=_DEFAULTS.max_consecutive_failures,
+        help=f"stop once this many trials in a row have failed (default {_DEFAULTS.max_consecutive_failures})",
+    )
+    search.add_argument(
+        "-v", "--verbose", action="store_true", help="show Keras Tuner's and Keras' own progress"
+    )
+    role = search.add_mutually_exclusive_group()
+    role.add_argument(
+        "--chief", metavar="HOST:PORT", help="serve this search to workers (runs no trials itself)"
+    )
+    role.add_argument("--worker", metavar="HOST:PORT", help="run trials for the chief at HOST:PORT")
+    search.add_argument("--worker-id", help="this worker's id (default worker-<host>-<pid>)")
+    search.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=_DEFAULTS.worker_timeout,
+        help="chief: seconds of silence after which a worker's trial is re-issued",
+    )
+    search.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=_DEFAULTS.connect_timeout,
+        help="worker: seconds to wait for the chief",
+    )
+    search.add_argument(
+        "--strategy",
+        choices=list(STRATEGIES),
+        help="train each trial with tf.distribute.MirroredStrategy",
+    )
+    search.set_defaults(handler=commands.search_command)
+
+    export = subcommands.add_parser(
+        "export", help="export the best trials of a run: .keras, SavedModel, architecture JSON"
+    )
+    _add_runs_argument(export)
+    chosen = export.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--top", type=_positive_int, default=1, help="export the K best trials by score (default 1)"
+    )
+    chosen.add_argument(
+        "--pareto", action="store_true", help="export every trial on the Pareto front"
+    )
+    export.add_argument(
+        "--retrain-epochs",
+        type=int,
+        help="retrain each architecture from scratch on train + validation data",
+    )
+    export.add_argument("--out", help="output folder (default RUN/export)")
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output folder"
+    )
+    export.set_defaults(handler=commands.export_command)
+
+    report = subcommands.add_parser(
+        "report", help="write trials.csv, pareto.png and report.md into a run directory"
+    )
+    _add_runs_argument(report)
+    report.set_defaults(handler=commands.report_command)
+    return parser

@@ -1,0 +1,193 @@
+"""One function per `bottleneck-search` sub-command: each calls one public function and prints
+its result. The search command also owns what only a terminal needs: a deferred Ctrl-C, quieting
+Keras Tuner's own prints, and the resume command it suggests."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import gc
+import json
+import os
+import signal
+import sys
+import threading
+
+from bottleneck_search.errors import BottleneckSearchError
+from bottleneck_search.rundir.config import SearchConfig
+
+
+def flops_command(args: argparse.Namespace) -> int:
+    from bottleneck_search.flops import count_flops
+    from bottleneck_search.model_io import build_application, load_model
+
+    if args.example:
+        from bottleneck_search.flops.seed_example import seed_example_models
+
+        models = seed_example_models()
+    elif args.application:
+        models = [build_application(args.application, args.input_shape)]
+    elif args.model:
+        models = [load_model(args.model, unsafe_load=args.unsafe_load)]
+    else:
+        raise BottleneckSearchError(
+            "flops needs a model: a .keras file, --application NAME, or --example."
+        )
+    reports = [
+        (model.name, count_flops(model, batch_size=args.batch_size, strict=not args.lenient))
+        for model in models
+    ]
+    if args.json:
+        payload = (
+            reports[0][1].to_dict()
+            if len(reports) == 1
+            else {name: r.to_dict() for name, r in reports}
+        )
+        print(json.dumps(payload, indent=2))
+    else:
+        for name, report in reports:
+            print(f"== {name}")
+            print(report.table())
+            print()
+    return 0
+
+
+def space_command(args: argparse.Namespace) -> int:
+    from bottleneck_search.space.catalog import load_space
+    from bottleneck_search.space.summary import space_summary
+
+    space = load_space(args.spec, unsafe_load=args.unsafe_load)
+    architecture = None
+    if args.architecture:
+        from bottleneck_search.space.apply import read_architecture_file
+
+        architecture, _ = read_architecture_file(args.architecture, None)
+    print(space_summary(space, architecture))
+    return 0
+
+
+def search_command(args: argparse.Namespace) -> int:
+    from bottleneck_search.compat import keras_tuner_debug
+    from bottleneck_search.results.summary import search_summary
+    from bottleneck_search.rundir.files import CONFIG
+    from bottleneck_search.search.job import run_search
+
+    fields = dataclasses.fields(SearchConfig)
+    config = SearchConfig(**{field.name: getattr(args, field.name) for field in fields})
+    config = config.with_default_run_dir()
+    # Progress goes to the real stdout; without --verbose, what Keras Tuner prints itself ("Reloading
+    # Tuner", a chief's stray line per decoded gRPC condition) does not.
+    stdout = sys.stdout
+    try:
+        with (
+            _deferred_interrupt(enabled=config.chief is None) as interrupted,
+            # Keras Tuner prints the traceback of every failed trial unless told otherwise; the
+            # progress line already gives the reason, and --debug or --verbose bring them back.
+            keras_tuner_debug(args.debug or args.verbose),
+            _frozen_garbage(),
+            open(os.devnull, "w") as devnull,
+            contextlib.redirect_stdout(stdout if config.verbose else devnull),
+        ):
+            result = run_search(
+                config,
+                on_progress=lambda line: print(line, file=stdout, flush=True),
+                stop_requested=interrupted.is_set,
+            )
+    except KeyboardInterrupt:
+        if not os.path.isfile(os.path.join(config.run_dir, CONFIG)):
+            raise
+        print(
+            f"bottleneck-search search: interrupted; finished trials are kept in {config.run_dir}. "
+            f"Resume with: {_resume_command(config.run_dir)}",
+            file=sys.stderr,
+        )
+        return 130
+    print(search_summary(result.run_dir, result.records))
+    if result.completed and not config.distributed:
+        from bottleneck_search.results.report import write_report
+
+        report = write_report(result.run_dir)
+        print(f"\nreport: {report.report_md}\nplot:   {report.pareto_png}")
+    return 0
+
+
+@contextlib.contextmanager
+def _frozen_garbage():
+    """Moves the objects alive after start-up (TensorFlow's, Keras') out of the garbage
+    collector's view for the block, which makes the two full `gc.collect()` passes Keras Tuner
+    runs before every trial cheap; they are handed back afterwards."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
+def _deferred_interrupt(enabled: bool = True):
+    """Turns the first Ctrl-C into a request the search honours at its next batch or trial.
+
+    Keras Tuner writes its state files in place; an interrupt while it writes them would leave a
+    run that cannot be resumed. A second Ctrl-C interrupts at once. A chief trains nothing, so
+    there (`enabled=False`) Ctrl-C interrupts at once.
+    """
+    requested = threading.Event()
+    if not enabled:
+        yield requested
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        print(
+            "bottleneck-search search: stopping at the next batch (Ctrl-C again to stop now)",
+            file=sys.stderr,
+        )
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _resume_command(run_dir: str) -> str:
+    import shlex
+
+    words = (
+        [word for word in sys.argv[1:] if word != "--resume"]
+        if sys.argv[1:2] == ["search"]
+        else ["search"]
+    )
+    if "--run-dir" not in words:
+        words += ["--run-dir", run_dir]
+    return shlex.join(["bottleneck-search", *words, "--resume"])
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from bottleneck_search.results.export import export_architectures
+
+    folders = export_architectures(
+        args.runs,
+        out=args.out,
+        top=args.top,
+        pareto=args.pareto,
+        retrain_epochs=args.retrain_epochs,
+        overwrite=args.overwrite,
+    )
+    for folder in folders:
+        print(folder)
+    print(
+        f"{len(folders)} exported; listed in {os.path.join(os.path.dirname(folders[0]), 'exports.json')}"
+    )
+    return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from bottleneck_search.results.report import write_report
+
+    print(write_report(args.runs).summary())
+    return 0

@@ -1,0 +1,179 @@
+"""Every touch of a private Keras, Keras Tuner or TensorFlow attribute, with the reason for it.
+
+Nothing else in the package reaches behind these libraries' public API. `pyproject.toml` caps
+`keras` and `keras-tuner` at the minor versions these were tested with, and `tests/test_compat.py`
+exercises each function here, so an upgrade that moves one fails there, loudly, rather than deep
+inside a search.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+
+# -- Keras -------------------------------------------------------------------------------------
+
+
+def elementwise_operation_classes() -> tuple[type, ...]:
+    """The operation classes that `x + y`, `x * y`, ... on Keras tensors put into a functional graph.
+
+    Keras exports the functions (`keras.ops.add`), not the `Operation` classes a graph node holds,
+    and the FLOP counter looks counting functions up by class.
+    """
+    from keras.src.ops import numpy as numpy_ops
+
+    return (
+        numpy_ops.Add,
+        numpy_ops.Subtract,
+        numpy_ops.Multiply,
+        numpy_ops.Divide,
+        numpy_ops.TrueDivide,
+        numpy_ops.Maximum,
+        numpy_ops.Minimum,
+    )
+
+
+def variable_shape(variable) -> tuple[int, ...]:
+    """A Keras variable's shape as a tuple of ints.
+
+    `KerasVariable._shape` is that tuple; the TensorFlow backend's public `shape` builds a
+    `TensorShape` on every access, which made parameter counting most of `count_flops`' time.
+    """
+    return variable._shape
+
+
+def sequential_graph(model):
+    """The functional graph inside a built `keras.Sequential`, or None before it has an input shape.
+
+    Keras keeps it as `Sequential._functional`; there is no public accessor for its nodes.
+    """
+    return getattr(model, "_functional", None)
+
+
+def nodes_by_depth(graph) -> dict | None:
+    """`{depth: [Node, ...]}` of a functional model, or None for a model without a static graph.
+
+    `Functional._nodes_by_depth` is the only execution order Keras keeps that includes every
+    call of a shared layer; `model.operations` lists each layer once.
+    """
+    return getattr(graph, "_nodes_by_depth", None)
+
+
+# -- Keras Tuner -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def keras_tuner_json_writer(write: Callable[[str, object, Callable], str]) -> Iterator[None]:
+    """Routes Keras Tuner's state-file writes through `write(path, obj, original) -> text` while open.
+
+    `original` is Keras Tuner's own writer, for paths `write` leaves to it.
+
+    Keras Tuner writes `oracle.json`, `tuner0.json` and every `trial.json` with
+    `keras_tuner.src.utils.save_json`, in place; it has no hook for how a state file is written.
+    """
+    from keras_tuner.src import utils
+
+    original = utils.save_json
+
+    def save_json(path, obj):
+        return write(path, obj, original)
+
+    utils.save_json = save_json
+    try:
+        yield
+    finally:
+        utils.save_json = original
+
+
+def retry_queue(oracle) -> list:
+    """The oracle's queue of trial ids to run again (`Oracle._retry_queue`).
+
+    Keras Tuner fills it itself for trials that end `INVALID`; a trial orphaned by a kill has to
+    be put there by hand, and there is no public method for that.
+    """
+    return oracle._retry_queue
+
+
+@contextlib.contextmanager
+def oracle_lock(oracle) -> Iterator[None]:
+    """Holds the lock that Keras Tuner's `@synchronized` oracle methods take, released on any exit.
+
+    `keras_tuner.synchronized` only supports methods of an `Oracle` subclass, and leaves the lock
+    held if the method raises. This takes the same per-oracle lock (so gRPC calls from workers
+    wait), marks the thread as its holder (so the oracle's own synchronized methods called inside
+    do not deadlock), and always releases it.
+    """
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    name = threading.current_thread().name
+    if oracle_module.THREADS[oracle] == name:  # already held by this thread
+        yield
+        return
+    with oracle_module.LOCKS[oracle]:
+        oracle_module.THREADS[oracle] = name
+        try:
+            yield
+        finally:
+            oracle_module.THREADS[oracle] = None
+
+
+@contextlib.contextmanager
+def keras_tuner_debug(enabled: bool) -> Iterator[None]:
+    """Sets Keras Tuner's `config.DEBUG` (print every failed trial's traceback) while open.
+
+    The flag has no public setter; the CLI turns it off because its progress line already gives
+    the reason of a failed trial.
+    """
+    from keras_tuner.src import config
+
+    previous = config.DEBUG
+    config.DEBUG = enabled
+    try:
+        yield
+    finally:
+        config.DEBUG = previous
+
+
+def oracle_service_stub(channel):
+    """A client for the chief's gRPC oracle service, and the request that asks for its space.
+
+    Keras Tuner generates its gRPC protos under `keras_tuner.src.protos` and exports no client;
+    a worker uses it to read the chief's config hash before it touches the oracle.
+    """
+    from keras_tuner.src import protos
+
+    return protos.get_service_grpc().OracleStub(channel), protos.get_service().GetSpaceRequest()
+
+
+def trial_of(callbacks) -> object | None:
+    """The Keras Tuner `Trial` that a tuner's `run_trial` hands to `HyperModel.fit` in `callbacks`.
+
+    Every stock tuner passes its `TunerCallback`, which carries `.trial`; a `HyperModel` has no
+    other way to learn which trial it is fitting.
+    """
+    for callback in callbacks:
+        trial = getattr(callback, "trial", None)
+        if trial is not None and hasattr(trial, "trial_id"):
+            return trial
+    return None
+
+
+def is_consecutive_failure_stop(error: BaseException) -> bool:
+    """Whether `error` is Keras Tuner's stop after `max_consecutive_failed_trials` failures.
+
+    Keras Tuner raises a plain `RuntimeError` for it, told apart only by its message.
+    """
+    return isinstance(error, RuntimeError) and str(error).startswith(
+        "Number of consecutive failures"
+    )
+
+
+def is_hparams_callback(callback) -> bool:
+    """Whether `callback` is TensorBoard's `hparams.api.KerasCallback`, which Keras Tuner pairs
+    with each `TensorBoard` callback.
+
+    Matched by module name so that `tensorboard` is imported only when a TensorBoard callback is
+    in use.
+    """
+    return type(callback).__module__.startswith("tensorboard.plugins.hparams")

@@ -1,0 +1,31 @@
+"""Bounds on what a user's file may ask for, in one place.
+
+A typo such as `filters: 1000000000` or a 10^12-wide reduction would otherwise allocate absurd
+tensors; a spec or architecture file of many megabytes is not one. Every check that enforces a
+bound reads it from here, so the number and its message are the same everywhere.
+"""
+
+from __future__ import annotations
+
+# Channels of a conv, units of a dense layer, width of a reduction (in YAML and architecture JSON).
+MAX_CHANNELS = 16384
+# Height or width of an image in a YAML backbone's `input_shape`.
+MAX_SPATIAL = 4096
+# Units of the softmax head (`classes`).
+MAX_CLASSES = 100_000
+# Kernel size, strides and pool size of a YAML block.
+MAX_KERNEL = 15
+MAX_STRIDES = 16
+MAX_POOL = 64
+# `defaults.round_to` of a YAML backbone.
+MAX_ROUND_TO = 1024
+# A YAML backbone or an architecture JSON file: a few kilobytes in practice.
+MAX_FILE_BYTES = 1_000_000
+
+
+def file_too_large(kind: str, path: str) -> str:
+    """The message for a `kind` file (e.g. "Search space file") over `MAX_FILE_BYTES`."""
+    return (
+        f"{kind} '{path}' is over {MAX_FILE_BYTES:,} bytes; such a file is a few kilobytes. "
+        "Check the path."
+    )

@@ -1,0 +1,50 @@
+"""The text a finished search prints: counts per status, the best trials and the Pareto front."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bottleneck_search.flops.report import human
+from bottleneck_search.results.pareto import pareto_front
+from bottleneck_search.rundir.trial_log import (
+    TrialRecord,
+    completed,
+    describe_counts,
+    ranked,
+    status_counts,
+)
+from bottleneck_search.space.architecture import short_form
+
+
+def _table(records: list[TrialRecord]) -> list[str]:
+    lines = [
+        f"{'trial':>6}  {'MACs':>9}  {'params':>8}  {'val_acc':>7}  {'score':>6}  architecture"
+    ]
+    for r in records:
+        lines.append(
+            f"{r.trial_id:>6}  {human(r.macs):>9}  {human(r.params):>8}  {r.val_accuracy:>7.3f}  {r.score:>6.3f}  {short_form(r.architecture)}"
+        )
+    return lines
+
+
+def search_summary(run_dir: str, records: Sequence[TrialRecord], top: int = 5) -> str:
+    """Counts per status, the best `top` trials by score, and the accuracy-vs-MACs Pareto front.
+
+    Example:
+
+    ```python
+    run = load_run(run_dir)
+    print(search_summary(run.path, run.records))
+    ```
+    """
+    lines = [
+        "",
+        f"run {run_dir}: {len(records)} trials ({describe_counts(status_counts(records))})",
+    ]
+    finished = completed(records)
+    if not finished:
+        lines.append("no trial completed; nothing to rank.")
+        return "\n".join(lines)
+    lines += ["", f"best {min(top, len(finished))} by score:", *_table(ranked(records)[:top])]
+    lines += ["", "Pareto front (val accuracy vs MACs):", *_table(pareto_front(records))]
+    return "\n".join(lines)

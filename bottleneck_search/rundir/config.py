@@ -1,0 +1,233 @@
+"""`SearchConfig`, the arguments of a search, and the run's `config.json` that records them."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.rundir.files import CONFIG
+
+DEFAULT_SPACE = "inception_mini"
+# `--tuner` names and the stock Keras Tuner class each one runs.
+TUNERS = {
+    "random": "RandomSearch",
+    "bayesian": "BayesianOptimization",
+    "hyperband": "Hyperband",
+    "grid": "GridSearch",
+}
+STRATEGIES = ("mirrored",)
+# Arguments that define a search: resuming with different ones would mix two searches, and
+# distributed workers must agree with their chief on them.
+DEFINING = (
+    "space",
+    "model",
+    "dataset",
+    "tuner",
+    "max_trials",
+    "epochs",
+    "penalty",
+    "target_macs",
+    "max_macs",
+    "seed",
+    "batch_size",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """Every argument of a search job (the CLI's flags, one to one; the CLI takes its defaults
+    from here).
+
+    Attributes:
+        space: a YAML backbone path, or the name of one shipped in `search_spaces/` (e.g. `googlenet`).
+        model: a `.keras` model to search instead of `space`.
+        dataset: a data set spec (see `load_dataset`).
+        tuner: `random`, `bayesian`, `hyperband` or `grid`.
+        max_trials: trials to run (Hyperband decides its own count from `epochs`).
+        epochs: epochs per trial (Hyperband: the most any trial gets).
+        penalty: `soft`, `hard` or `linear` (see `FlopPenalty`).
+        target_macs: the penalty's target; the space's reference MACs when None.
+        max_macs: hard budget: architectures above it are never trained.
+        run_dir: the run directory; `runs/<space>-<time>` when None.
+        seed: seeds the tuner, the data split and Keras.
+        batch_size: training batch size.
+        data_dir: TFDS data directory.
+        download: let TFDS download a data set that is not prepared.
+        resume: continue the run in `run_dir`.
+        verbose: show Keras Tuner's and Keras' own progress output.
+        chief: `HOST:PORT` to serve the search's oracle on (this process runs no trials).
+        worker: `HOST:PORT` of the chief whose trials this process runs.
+        worker_id: this worker's Keras Tuner id (default `worker-<host>-<pid>`).
+        worker_timeout: seconds without news from a worker after which the chief re-issues its trial.
+        connect_timeout: seconds a worker waits for its chief before giving up.
+        strategy: `"mirrored"` trains each trial with `tf.distribute.MirroredStrategy`.
+        max_consecutive_failures: the search stops once this many trials in a row have failed
+            (Keras Tuner's `max_consecutive_failed_trials`); a failure alone never stops it.
+
+    Example:
+
+    ```python
+    config = SearchConfig(max_trials=4, epochs=2, run_dir="runs/try")
+    config.check()
+    ```
+    """
+
+    space: str = DEFAULT_SPACE
+    model: str | None = None
+    dataset: str = "digits"
+    tuner: str = "random"
+    max_trials: int = 10
+    epochs: int = 4
+    penalty: str = "soft"
+    target_macs: int | None = None
+    max_macs: int | None = None
+    run_dir: str | None = None
+    seed: int = 0
+    batch_size: int = 32
+    data_dir: str | None = None
+    download: bool = False
+    resume: bool = False
+    verbose: bool = False
+    chief: str | None = None
+    worker: str | None = None
+    worker_id: str | None = None
+    worker_timeout: float = 60.0
+    connect_timeout: float = 30.0
+    strategy: str | None = None
+    max_consecutive_failures: int = 3
+
+    @classmethod
+    def from_arguments(cls, arguments: dict[str, Any]) -> SearchConfig:
+        """A config from recorded arguments (`config.json`); unknown keys are ignored and missing
+        ones take their defaults."""
+        fields = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in arguments.items() if k in fields})
+
+    @property
+    def distributed(self) -> bool:
+        """Whether this process is a distributed search's chief or one of its workers."""
+        return self.chief is not None or self.worker is not None
+
+    @property
+    def trial_budget(self) -> int:
+        """The trials the search runs at most (Hyperband: a generous bound from `epochs`)."""
+        return 10 * self.epochs if self.tuner == "hyperband" else self.max_trials
+
+    def check(self) -> None:
+        """Checks the arguments that need no file, data or model.
+
+        Raises:
+            SearchConfigError: naming the argument, what it was and what is expected.
+        """
+        if self.tuner not in TUNERS:
+            raise SearchConfigError(
+                f"Unknown tuner '{self.tuner}'; expected one of {', '.join(TUNERS)}."
+            )
+        if self.chief is not None and self.worker is not None:
+            raise SearchConfigError(
+                "A process is either the chief (--chief) or a worker (--worker), not both."
+            )
+        if self.strategy not in (None, *STRATEGIES):
+            raise SearchConfigError(
+                f"Unknown strategy '{self.strategy}'; the only one is 'mirrored'."
+            )
+        for name in ("max_trials", "epochs", "batch_size", "max_consecutive_failures"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")
+
+    def with_default_run_dir(self) -> SearchConfig:
+        """This config with `run_dir` set: as given, or `runs/<space or model name>-<YYYYmmdd-HHMMSS>`."""
+        if self.run_dir:
+            return self
+        stem = Path(self.model or self.space).stem
+        return dataclasses.replace(
+            self, run_dir=os.path.join("runs", f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+        )
+
+    def digest(self) -> str:
+        """A short hash of the arguments that define the search; a chief and its workers agree on it."""
+        chosen = {key: getattr(self, key) for key in DEFINING}
+        return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+    def check_same_search(self, saved: dict[str, Any]) -> None:
+        """Refuses to resume a run whose recorded `arguments` define another search.
+
+        Raises:
+            SearchConfigError: listing each differing argument, recorded -> now.
+        """
+        current = dataclasses.asdict(self)
+        differing = [key for key in DEFINING if key in saved and saved[key] != current[key]]
+        if differing:
+            changes = ", ".join(f"{key}: {saved[key]!r} -> {current[key]!r}" for key in differing)
+            raise SearchConfigError(
+                f"Cannot resume '{self.run_dir}' with different search arguments ({changes}). Resume "
+                "with the original arguments, or start a new run directory."
+            )
+
+
+def library_versions() -> dict[str, str]:
+    """The versions of Python and of the libraries that decide a run's results."""
+    import keras
+    import keras_tuner
+    import tensorflow
+
+    import bottleneck_search
+
+    return {
+        "python": platform.python_version(),
+        "bottleneck_search": bottleneck_search.__version__,
+        "tensorflow": tensorflow.__version__,
+        "keras": keras.__version__,
+        "keras_tuner": keras_tuner.__version__,
+    }
+
+
+def read_run_config(run_dir: str) -> dict[str, Any] | None:
+    """The run's `config.json` as a dict, or None when the directory has none.
+
+    Raises:
+        SearchConfigError: the file cannot be read, or is not a JSON object (cut short, edited).
+    """
+    path = os.path.join(run_dir, CONFIG)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except OSError as error:
+        raise SearchConfigError(f"'{path}' cannot be read ({error.strerror or error}).") from error
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SearchConfigError(f"'{path}' is corrupted ({error}).") from error
+    if not isinstance(config, dict):
+        raise SearchConfigError(f"'{path}' is corrupted (not a JSON object).")
+    return config
+
+
+def check_run_dir(run_dir: str, resume: bool) -> dict[str, Any] | None:
+    """Checks that `run_dir` may be used, creating nothing; returns the saved config when resuming.
+
+    Raises:
+        SearchConfigError: a non-empty directory without `resume`, or nothing to resume.
+    """
+    exists = os.path.isdir(run_dir) and any(os.scandir(run_dir))
+    if exists and not resume:
+        raise SearchConfigError(
+            f"Run directory '{run_dir}' already holds a run. Pass --resume to continue it, or choose "
+            "another --run-dir; nothing is overwritten."
+        )
+    if not resume:
+        return None
+    saved = read_run_config(run_dir)
+    if saved is None:
+        raise SearchConfigError(
+            f"Nothing to resume in '{run_dir}': it has no {CONFIG}. Start a new search without --resume."
+        )
+    return saved

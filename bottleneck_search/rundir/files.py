@@ -1,0 +1,160 @@
+"""Files of a run directory: their names, atomic writes, and the disk checks made before a search.
+
+| file | written by |
+| --- | --- |
+| `config.json` | the search, once, before its first trial |
+| `trials.jsonl` | one appended line per finished trial |
+| `trial_<id>/checkpoint.weights.h5` | Keras Tuner: the trial's best-epoch weights |
+| `oracle.json`, `tuner0.json`, `trial_<id>/trial.json` | Keras Tuner's state |
+| `trials.csv`, `pareto.png`, `report.md` | the report |
+| `export/` | the export |
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+from bottleneck_search.errors import SearchConfigError
+
+CONFIG = "config.json"
+TRIAL_LOG = "trials.jsonl"
+CHECKPOINT = "checkpoint.weights.h5"
+TRIALS_CSV = "trials.csv"
+PARETO_PNG = "pareto.png"
+REPORT_MD = "report.md"
+EXPORT = "export"
+
+# Prefixes of the files this package writes before renaming them into place.
+_TEMPORARY = re.compile(r"^\.(tmp|probe)-.+")
+# Write failures that no other architecture would avoid: a search stops instead of failing trials.
+STORAGE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+)
+
+
+def trial_folder(trial_id: str) -> str:
+    """The folder name Keras Tuner (and an export) gives a trial: `trial_<id>`."""
+    return f"trial_{trial_id}"
+
+
+@functools.cache
+def _umask() -> int:
+    # Read once, without setting it where the kernel tells (Linux): os.umask() can only read the
+    # mask by changing it, which would race with other threads (a chief's gRPC server) creating files.
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def default_mode(directory: bool = False) -> int:
+    """The permissions a plain `open()` / `mkdir()` gives under the process' umask (read once)."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[str]:
+    """Yields a temporary path next to `path`; on success it is synced and renamed to `path`.
+
+    A crash or an error inside the block leaves `path` as it was (absent, or its old version) and
+    no temporary file. The file gets the permissions a plain `open()` would give it.
+
+    Example:
+
+    ```python
+    with atomic_output("runs/demo/pareto.png") as temporary:
+        figure.savefig(temporary, format="png")
+    ```
+    """
+    path = os.fspath(path)
+    fd, temporary = tempfile.mkstemp(
+        dir=os.path.dirname(path) or ".", prefix=".tmp-", suffix=os.path.basename(path)
+    )
+    os.close(fd)
+    os.chmod(temporary, default_mode())
+    try:
+        yield temporary
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def write_atomically(path: str | os.PathLike, data: str | bytes) -> None:
+    """Writes text (UTF-8) or bytes to `path` through a temporary file and a rename.
+
+    Example:
+
+    ```python
+    write_atomically("runs/demo/report.md", "# Report\\n")
+    ```
+    """
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_output(path) as temporary, open(temporary, "wb") as handle:
+        handle.write(payload)
+
+
+def remove_stale_temporaries(run_dir: str) -> None:
+    """Deletes the `.tmp-*` and `.probe-*` files an earlier, killed process left mid-write."""
+    for folder, _, files in os.walk(run_dir):
+        for name in files:
+            if _TEMPORARY.match(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, name))
+
+
+def is_storage_error(error: BaseException | None) -> bool:
+    """Whether `error` is a write failure of the disk or directory (full, read-only, forbidden)."""
+    return isinstance(error, OSError) and error.errno in STORAGE_ERRNOS
+
+
+def create_run_dir(run_dir: str) -> None:
+    """Creates `run_dir` and proves it can be written (4 KiB, synced), before any training.
+
+    Raises:
+        SearchConfigError: the directory cannot be created or written (permissions, full disk).
+    """
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".probe-") as probe:
+            probe.write(b"x" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        raise SearchConfigError(
+            f"Run directory '{run_dir}' cannot be written: {error.strerror or error}."
+        ) from error
+
+
+def estimated_bytes(trials: int, largest_params: int) -> int:
+    """A generous estimate of what a search writes: one float32 weight checkpoint of the largest
+    architecture and 64 KiB of Keras Tuner state per trial."""
+    return trials * (4 * largest_params + 64 * 1024)
+
+
+def check_free_space(run_dir: str, needed: int) -> None:
+    """Refuses to start a search whose run directory's disk has less than `needed` bytes free.
+
+    Raises:
+        SearchConfigError: naming the free and the needed space.
+    """
+    free = shutil.disk_usage(run_dir).free
+    if free < needed:
+        raise SearchConfigError(
+            f"Run directory '{run_dir}' has {free / 2**20:,.1f} MiB free, but this search writes about "
+            f"{needed / 2**20:,.1f} MiB (checkpoints and tuner state). Free some space or choose another "
+            "--run-dir."
+        )

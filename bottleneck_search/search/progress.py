@@ -1,0 +1,92 @@
+"""The lines a running search prints: one per finished trial, and a chief's per-trial news."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bottleneck_search.flops.report import human
+from bottleneck_search.rundir.config import SearchConfig
+from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus, completed
+from bottleneck_search.space.architecture import short_form
+
+
+def clock(seconds: float) -> str:
+    """`m:ss`, e.g. `clock(75) == "1:15"`."""
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Turns each finished trial into one line: position, architecture, MACs, outcome, best so
+    far, elapsed time and, for a fixed budget, the estimated time left.
+
+    Args:
+        config: the search's arguments (its tuner and budget).
+        log: the run's trial log (read for the count and the best score so far).
+        emit: receives each line.
+    """
+
+    def __init__(self, config: SearchConfig, log: TrialLog, emit: Callable[[str], None]):
+        self.total = None if config.tuner == "hyperband" else config.max_trials
+        self.log = log
+        self.emit = emit
+        self.started = time.monotonic()
+        self.done_here = 0
+
+    def start(self) -> None:
+        """Starts the clock (after the set-up, so the estimate reflects training alone)."""
+        self.started = time.monotonic()
+
+    def trial_ended(self, record: TrialRecord) -> None:
+        self.done_here += 1
+        records = self.log.read()
+        scores = [r.score for r in completed(records)]
+        best = max(scores) if scores else None
+        index = len(records)  # trials logged so far; a re-run trial replaces its earlier line
+        elapsed = time.monotonic() - self.started
+        position = f"trial {index}/{self.total}" if self.total else f"trial {index}"
+        position += f" (id {record.trial_id})"
+        timing = f"elapsed {clock(elapsed)}"
+        if self.total:
+            remaining = max(self.total - index, 0) * elapsed / self.done_here
+            timing += f"  eta {clock(remaining)}"
+        if record.status is TrialStatus.COMPLETED:
+            outcome = f"val_acc {record.val_accuracy:.3f}  score {record.score:.3f}"
+        else:
+            outcome = f"{record.status.lower()}: {record.reason}"
+        best_text = f"best {best:.3f}" if best is not None else "best -"
+        self.emit(
+            f"{position}  [{short_form(record.architecture)}]  MACs {human(record.macs)}  "
+            f"{outcome}  {best_text}  {timing}"
+        )
+
+
+class ChiefNews:
+    """A chief's lines: each trial a worker ended, and each worker that went silent."""
+
+    def __init__(self, config: SearchConfig, log: TrialLog, emit: Callable[[str], None]):
+        self.total = "" if config.tuner == "hyperband" else f"/{config.max_trials}"
+        self.log = log
+        self.emit = emit
+        self.ended: list[str] = []
+        self.started = time.monotonic()
+
+    def trial_ended(self, trial) -> None:
+        """A Keras Tuner trial ended on some worker."""
+        self.ended.append(trial.trial_id)
+        score = "-" if trial.score is None else f"{trial.score:.3f}"
+        self.emit(
+            f"chief: trial {trial.trial_id} {trial.status.lower()} ({len(self.ended)}{self.total} "
+            f"ended)  val_score {score}  elapsed {clock(time.monotonic() - self.started)}"
+        )
+
+    def worker_lost(self, tuner_id: str, trial_id: str, outcome: str) -> None:
+        """A worker went silent mid-trial; its trial was `outcome` ("re-issued" or "failed")."""
+        self.emit(
+            f"worker {tuner_id} stopped responding during trial {trial_id}; the trial is {outcome}"
+        )
+        if outcome == "failed":
+            self.log.append(
+                TrialRecord.lost(trial_id, f"worker {tuner_id} stopped responding twice")
+            )
