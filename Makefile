@@ -1,11 +1,12 @@
 # Two entry points: `make demo` (the main job) and `make test` (lint + test suite).
-# Both create .venv with the package installed on first use.
+# Both create .venv with the package installed on first use. `make test-fast` is the edit loop:
+# lint and the suite without the tests marked slow (CI runs the whole suite).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format
+.PHONY: demo test test-fast lint format
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,3 +27,6 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow"

@@ -73,7 +73,8 @@ def load_dataset(
 
     ```python
     data = load_dataset("digits", (32, 32, 3))
-    model.fit(data.train, validation_data=data.val, epochs=2)
+    images, labels = next(iter(data.train))   # images (32, 32, 32, 3) in [0, 1], labels 0..9
+    assert data.num_classes == 10 and images.shape[1:] == (32, 32, 3)
     ```
     """
     height, width, channels = _check_input_shape(input_shape)

@@ -30,7 +30,7 @@ def load_model(path: str | os.PathLike, unsafe_load: bool = False) -> keras.Mode
     Example:
 
     ```python
-    model = load_model("runs/demo/best/model.keras")
+    model = load_model(model_path)   # e.g. runs/demo/export/trial_3/model.keras
     print(count_flops(model).table())
     ```
     """

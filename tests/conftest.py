@@ -1,9 +1,20 @@
+"""Fixtures and helpers shared by the test modules.
+
+Helpers used in `pytest.mark.parametrize` tables (evaluated at collection) are plain functions
+and constants here, imported with `from conftest import ...`; the rest are fixtures.
+"""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import pytest
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SPACES = ROOT / "search_spaces"
 
 TINY_SPACE = """\
 name: tiny
@@ -18,6 +29,65 @@ layers:
   - conv: {name: body2, filters: 16, kernel: 3}
   - global_pool: {name: gap}
 """
+
+
+def search_argv(space, run_dir, *extra, trials=2, epochs=1):
+    """`search --space SPACE --run-dir RUN_DIR --max-trials T --epochs E EXTRA...`."""
+    return [
+        "search",
+        "--space",
+        str(space),
+        "--run-dir",
+        str(run_dir),
+        "--max-trials",
+        str(trials),
+        "--epochs",
+        str(epochs),
+        *extra,
+    ]
+
+
+def make_record(
+    trial_id, macs=100, accuracy=0.6, status="COMPLETED", score=None, architecture=None
+):
+    """A `TrialRecord` by hand: completed ones get `score` (default: their accuracy), the others
+    neither accuracy nor score; FLOPs are twice the MACs."""
+    from bottleneck_search import TrialRecord
+
+    completed = status == "COMPLETED"
+    return TrialRecord(
+        trial_id=trial_id,
+        status=status,
+        architecture={"a": 8} if architecture is None else architecture,
+        macs=macs,
+        flops=2 * macs,
+        params=50,
+        val_accuracy=accuracy if completed else None,
+        score=(accuracy if score is None else score) if completed else None,
+        epochs=2,
+        seconds=1.5,
+    )
+
+
+@pytest.fixture
+def cli(capsys):
+    """Runs `bottleneck-search ARGV...` in this process; returns `(exit code, stdout, stderr)`."""
+    from bottleneck_search.cli import main
+
+    def run(*argv):
+        code = main([str(word) for word in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's digits as 8x8x1 pipelines, batches of 64 (1,437 train, 360 validation)."""
+    from bottleneck_search import load_dataset
+
+    return load_dataset("digits", (8, 8, 1), batch_size=64)
 
 
 @pytest.fixture(scope="session")

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import keras
 import pytest
-from cli_args import search_argv
+from conftest import ROOT, SPACES, search_argv
 
 from bottleneck_search.cli import main
 
 L = keras.layers
-ROOT = Path(__file__).resolve().parent.parent
-SPACES = ROOT / "search_spaces"
 TINY_ARGS = ["--max-trials", "3", "--epochs", "2", "--seed", "2"]  # as conftest's tiny_run
 
 

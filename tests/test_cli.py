@@ -3,42 +3,34 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
-
-from bottleneck_search.cli import main
+from conftest import SPACES
 
 L = keras.layers
 
 
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_flops_example_prints_the_seed_table(capsys):
-    code, out, _ = run_cli(capsys, "flops", "--example")
+def test_flops_example_prints_the_seed_table(cli):
+    code, out, _ = cli("flops", "--example")
     assert code == 0
     assert "MACs 112,896,000" in out
     assert "MACs 5,268,480" in out
 
 
-def test_flops_of_a_saved_model_as_json(capsys, tmp_path):
+def test_flops_of_a_saved_model_as_json(cli, tmp_path):
     inputs = keras.Input((14, 14, 480))
     model = keras.Model(inputs, L.Conv2D(48, 5, padding="same", use_bias=False)(inputs))
     path = tmp_path / "m.keras"
     model.save(path)
-    code, out, _ = run_cli(capsys, "flops", str(path), "--json", "--batch-size", "2")
+    code, out, _ = cli("flops", str(path), "--json", "--batch-size", "2")
     assert code == 0
     data = json.loads(out)
     assert (data["macs"], data["batch_size"]) == (2 * 112_896_000, 2)
 
 
-def test_flops_of_an_application(capsys):
-    code, out, _ = run_cli(
-        capsys, "flops", "--application", "MobileNetV2", "--input-shape", "224,224,3", "--json"
+def test_flops_of_an_application(cli):
+    code, out, _ = cli(
+        "flops", "--application", "MobileNetV2", "--input-shape", "224,224,3", "--json"
     )
     assert code == 0
     assert json.loads(out)["macs"] == 300_774_272
@@ -57,11 +49,8 @@ def test_console_script_has_no_traceback_and_no_tensorflow_chatter(tmp_path):
     ]
 
 
-SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
-
-
-def test_space_prints_sites_size_and_costs(capsys):
-    code, out, _ = run_cli(capsys, "space", str(SPACES / "inception_mini.yaml"))
+def test_space_prints_sites_size_and_costs(cli):
+    code, out, _ = cli("space", str(SPACES / "inception_mini.yaml"))
     assert code == 0
     assert "4 sites, 144 architectures" in out
     assert "mix2_5x5" in out and "16,24,48" in out
@@ -70,14 +59,14 @@ def test_space_prints_sites_size_and_costs(capsys):
     assert "reference architecture per block:" in out
 
 
-def test_space_of_a_keras_model_with_an_architecture(capsys, tmp_path):
+def test_space_of_a_keras_model_with_an_architecture(cli, tmp_path):
     inputs = keras.Input((8, 8, 16))
     x = L.Conv2D(16, 3, padding="same", name="a")(inputs)
     model = keras.Model(inputs, L.Conv2D(8, 3, padding="same", name="b")(x), name="two")
     model.save(tmp_path / "two.keras")
     (tmp_path / "arch.json").write_text('{"sites": {"b": 8}}')
-    code, out, err = run_cli(
-        capsys, "space", str(tmp_path / "two.keras"), "--architecture", str(tmp_path / "arch.json")
+    code, out, err = cli(
+        "space", str(tmp_path / "two.keras"), "--architecture", str(tmp_path / "arch.json")
     )
     assert code == 0, err
     # given: a 1x1 16->8 then b 3x3 8->8 at 8x8: 64*(16*8 + 9*8*8) + a's 64*9*16*16

@@ -15,18 +15,45 @@ from bottleneck_search.cli import main
 pytestmark = pytest.mark.slow
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def cli(*args):
     return [sys.executable, "-m", "bottleneck_search.cli", "search", *args]
 
 
 def start(*args, log):
     return subprocess.Popen(cli(*args), stdout=log, stderr=subprocess.STDOUT)
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def start_chief(*args, log, tries=3):
+    """Starts a chief on a free port and returns it once it accepts connections, with its address.
+
+    A port found free can be taken before the chief binds it; then the chief exits and another
+    port is tried.
+    """
+    for _ in range(tries):
+        port = _free_port()
+        chief = start(*args, "--chief", f"127.0.0.1:{port}", log=log)
+        deadline = time.monotonic() + 120
+        while chief.poll() is None and time.monotonic() < deadline and not _listening(port):
+            time.sleep(0.1)
+        if chief.poll() is None and _listening(port):
+            return chief, f"127.0.0.1:{port}"
+        chief.kill()
+        chief.wait()
+    raise AssertionError(f"no chief could start in {tries} tries; see {log.name}")
 
 
 def finish(process, timeout=300):
@@ -38,10 +65,9 @@ def finish(process, timeout=300):
 
 
 def test_chief_and_two_workers_in_their_own_directories(tiny_space_path, tmp_path):
-    address = f"127.0.0.1:{free_port()}"
     common = ["--space", tiny_space_path, "--max-trials", "4", "--epochs", "2", "--seed", "1"]
     with open(tmp_path / "chief.log", "w") as log:
-        chief = start(*common, "--chief", address, "--run-dir", str(tmp_path / "chief"), log=log)
+        chief, address = start_chief(*common, "--run-dir", str(tmp_path / "chief"), log=log)
         workers = [
             start(
                 *common,
@@ -92,7 +118,6 @@ def test_chief_and_two_workers_in_their_own_directories(tiny_space_path, tmp_pat
 
 
 def test_a_killed_worker_does_not_stall_the_search(tiny_space_path, tmp_path):
-    address = f"127.0.0.1:{free_port()}"
     run_dir = tmp_path / "shared"  # the shared-file-system layout: one run directory for all
     common = [
         "--space",
@@ -105,13 +130,13 @@ def test_a_killed_worker_does_not_stall_the_search(tiny_space_path, tmp_path):
         str(run_dir),
     ]
     with open(tmp_path / "log", "w") as log:
-        chief = start(*common, "--chief", address, "--worker-timeout", "6", log=log)
+        chief, address = start_chief(*common, "--worker-timeout", "6", log=log)
         doomed = start(*common, "--worker", address, "--worker-id", "doomed", log=log)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not _running_trial_of(run_dir, "doomed"):
-            time.sleep(0.2)
-        assert _running_trial_of(run_dir, "doomed"), (tmp_path / "log").read_text()
-        time.sleep(1.0)
+        while time.monotonic() < deadline and not _training_trial_of(run_dir, "doomed"):
+            time.sleep(0.1)
+        # Killed once its trial has reported an epoch: mid-trial, with training under way.
+        assert _training_trial_of(run_dir, "doomed"), (tmp_path / "log").read_text()
         doomed.send_signal(signal.SIGKILL)
         doomed.wait()
         survivor = start(*common, "--worker", address, "--worker-id", "survivor", log=log)
@@ -125,19 +150,35 @@ def test_a_killed_worker_does_not_stall_the_search(tiny_space_path, tmp_path):
     assert "worker doomed stopped responding during trial" in (tmp_path / "log").read_text()
 
 
-def _running_trial_of(run_dir, tuner_id):
-    path = run_dir / "oracle.json"
+def _training_trial_of(run_dir, tuner_id):
+    """Whether the chief records a trial of `tuner_id` as ongoing, with at least one epoch reported."""
     try:
-        state = json.loads(path.read_text())
+        ongoing = json.loads((run_dir / "oracle.json").read_text()).get("ongoing_trials", {})
+        trial_id = ongoing.get(tuner_id)
+        if trial_id is None:
+            return False
+        trial = json.loads((run_dir / f"trial_{trial_id}" / "trial.json").read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    return tuner_id in state.get("ongoing_trials", {})
+    metrics = trial.get("metrics", {}).get("metrics", {})
+    return any(history.get("observations") for history in metrics.values())
 
 
 def test_an_unreachable_chief_is_reported_in_bounded_time(tiny_space_path, tmp_path):
-    port = free_port()
-    started = time.monotonic()
-    result = subprocess.run(
+    # The port stays bound (not listening) during the test, so no other process can take it.
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        started = time.monotonic()
+        result = _worker_without_chief(tiny_space_path, port, tmp_path)
+    assert result.returncode == 2
+    assert time.monotonic() - started < 60
+    line = result.stderr.strip().splitlines()[-1]
+    assert f"No chief answered at 127.0.0.1:{port} within 3 s" in line and "--chief" in line
+
+
+def _worker_without_chief(tiny_space_path, port, tmp_path):
+    return subprocess.run(
         cli(
             "--space",
             tiny_space_path,
@@ -152,7 +193,3 @@ def test_an_unreachable_chief_is_reported_in_bounded_time(tiny_space_path, tmp_p
         text=True,
         timeout=120,
     )
-    assert result.returncode == 2
-    assert time.monotonic() - started < 60
-    line = result.stderr.strip().splitlines()[-1]
-    assert f"No chief answered at 127.0.0.1:{port} within 3 s" in line and "--chief" in line

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import keras
 import pytest
-from cli_args import search_argv
+from conftest import search_argv
 
 from bottleneck_search import (
     BottleneckHyperModel,
     SearchSpace,
     TrialLog,
-    load_dataset,
     make_tuner,
 )
 from bottleneck_search.cli import main
@@ -61,11 +60,6 @@ def _logged_lines(run_dir):
         except json.JSONDecodeError:
             continue  # the line a kill cut short
     return ids
-
-
-def _run_with_stderr(capsys, argv):
-    code = main(argv)
-    return code, capsys.readouterr().err
 
 
 # Where the process dies, the n-th time it gets there, and the evidence on disk that it died there.
@@ -147,11 +141,6 @@ def test_an_export_killed_before_its_first_output_leaves_no_folder(capsys, tiny_
     assert len(json.loads((out / "exports.json").read_text())["exports"]) == 2
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", (8, 8, 1), batch_size=64)
-
-
 def test_a_diverging_trial_is_recorded_as_failed_and_the_search_goes_on(
     tiny_space_path, digits, tmp_path
 ):
@@ -193,7 +182,7 @@ def test_a_trial_whose_build_raises_is_failed_with_the_reason_and_the_search_goe
 
 
 def test_many_failures_in_a_row_stop_the_search_with_the_reason(
-    capsys, monkeypatch, tiny_space_path, tmp_path
+    cli, monkeypatch, tiny_space_path, tmp_path
 ):
     def build(self, architecture):
         raise MemoryError("injected: out of memory")
@@ -205,7 +194,7 @@ def test_many_failures_in_a_row_stop_the_search_with_the_reason(
         "--max-consecutive-failures",
         "2",
     ]
-    code, err = _run_with_stderr(capsys, argv)
+    code, _, err = cli(*argv)
     assert code == 1
     assert err.strip().splitlines() == [
         "bottleneck-search search: error: Stopped: 2 trials in a row failed "
@@ -218,20 +207,18 @@ def test_many_failures_in_a_row_stop_the_search_with_the_reason(
 
 
 def test_a_run_directory_that_cannot_be_written_is_refused_before_training(
-    capsys, tiny_space_path, tmp_path
+    cli, tiny_space_path, tmp_path
 ):
     (tmp_path / "a_file").write_text("")
     for run_dir in ("/sys/bottleneck-search-run", tmp_path / "a_file" / "run"):
-        code, err = _run_with_stderr(
-            capsys, search_argv(tiny_space_path, run_dir, trials=TRIALS, epochs=2)
-        )
+        code, _, err = cli(*search_argv(tiny_space_path, run_dir, trials=TRIALS, epochs=2))
         assert code == 2
         assert len(err.strip().splitlines()) == 1
         assert f"Run directory '{run_dir}' cannot be written" in err
 
 
 def test_too_little_free_disk_is_refused_before_training(
-    capsys, monkeypatch, tiny_space_path, tmp_path
+    cli, monkeypatch, tiny_space_path, tmp_path
 ):
     real = shutil.disk_usage
 
@@ -240,9 +227,7 @@ def test_too_little_free_disk_is_refused_before_training(
 
     monkeypatch.setattr(shutil, "disk_usage", almost_full)
     run_dir = tmp_path / "run"
-    code, err = _run_with_stderr(
-        capsys, search_argv(tiny_space_path, run_dir, trials=TRIALS, epochs=2)
-    )
+    code, _, err = cli(*search_argv(tiny_space_path, run_dir, trials=TRIALS, epochs=2))
     assert code == 2
     assert err.strip().splitlines() == [
         f"bottleneck-search search: error: Run directory '{run_dir}' has 0.1 MiB free, but this "
@@ -290,13 +275,13 @@ def _fail_checkpoint_write(monkeypatch):
     "fail", [_fail_tuner_state_write, _fail_checkpoint_write], ids=["tuner_state", "checkpoint"]
 )
 def test_a_disk_that_fills_up_mid_search_stops_it_with_one_line_and_resume_finishes(
-    capsys, monkeypatch, tiny_space_path, tmp_path, fail
+    cli, monkeypatch, tiny_space_path, tmp_path, fail
 ):
     run_dir = tmp_path / "run"
     argv = search_argv(tiny_space_path, run_dir, trials=TRIALS)
     with monkeypatch.context() as patch:
         fail(patch)
-        code, err = _run_with_stderr(capsys, argv)
+        code, _, err = cli(*argv)
     assert code == 1
     assert err.strip().splitlines() == [
         f"bottleneck-search search: error: Cannot write to run directory '{run_dir}': No space "
@@ -306,7 +291,7 @@ def test_a_disk_that_fills_up_mid_search_stops_it_with_one_line_and_resume_finis
     kept = TrialLog(run_dir / "trials.jsonl").read()
     assert [r.status for r in kept] == ["COMPLETED"]  # the trial cut off is not recorded at all
 
-    code, err = _run_with_stderr(capsys, [*argv, "--resume"])
+    code, _, err = cli(*argv, "--resume")
     assert code == 0, err
     records = TrialLog(run_dir / "trials.jsonl").read()
     assert len(records) == TRIALS and all(r.status == "COMPLETED" for r in records)
@@ -343,8 +328,10 @@ def test_ctrl_c_stops_with_130_and_prints_a_working_resume_command(tiny_space_pa
     )
     log = TrialLog(run_dir / "trials.jsonl")
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not log.read():
+    while time.monotonic() < deadline and not log.read() and process.poll() is None:
         time.sleep(0.2)
+    # Interrupt only a search that is under way with a trial kept; anything else is a failure.
+    assert process.poll() is None and log.read(), "no trial finished within 120 s"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130

@@ -1,11 +1,10 @@
 """The Keras Tuner face: per-site hyperparameters, BottleneckHyperModel and bottleneck_conv."""
 
-from pathlib import Path
-
 import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
+from conftest import SPACES
 
 from bottleneck_search import (
     BottleneckHyperModel,
@@ -16,7 +15,6 @@ from bottleneck_search import (
     count_flops,
 )
 
-SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
 L = keras.layers
 
 

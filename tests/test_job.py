@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from cli_args import search_argv
+from conftest import search_argv
 
 from bottleneck_search import SearchConfig, TrialLog, run_search
 from bottleneck_search.cli import main

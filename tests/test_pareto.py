@@ -1,24 +1,9 @@
 """pareto_front on hand-made trial sets."""
 
 import pytest
+from conftest import make_record as trial
 
-from bottleneck_search import TrialRecord, pareto_front
-
-
-def trial(trial_id, macs, accuracy, status="COMPLETED"):
-    score = accuracy if status == "COMPLETED" else None
-    return TrialRecord(
-        trial_id,
-        status,
-        {},
-        macs,
-        2 * macs,
-        10,
-        accuracy if status == "COMPLETED" else None,
-        score,
-        1,
-        1.0,
-    )
+from bottleneck_search import pareto_front
 
 
 @pytest.mark.parametrize(

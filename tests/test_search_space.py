@@ -2,15 +2,13 @@
 
 import math
 import random
-from pathlib import Path
 
 import pytest
+from conftest import SPACES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bottleneck_search import Architecture, SearchSpace, SearchSpaceError, count_flops
-
-SPACES = Path(__file__).resolve().parent.parent / "search_spaces"
 
 # GoogLeNet Table 1: (module, input channels, spatial size, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj)
 GOOGLENET_TABLE = [

@@ -1,10 +1,12 @@
 """trials.jsonl: appends survive crashes; partial lines are never read back as trials."""
 
-from bottleneck_search import TrialLog, TrialRecord
+from conftest import make_record
+
+from bottleneck_search import TrialLog
 
 
 def record(trial_id, status="COMPLETED", score=0.5):
-    return TrialRecord(trial_id, status, {"a": 8}, 100, 210, 50, 0.6, score, 2, 1.5)
+    return make_record(trial_id, status=status, score=score)
 
 
 def test_append_and_read(tmp_path):

@@ -11,7 +11,6 @@ from bottleneck_search import (
     SearchSpace,
     TrialLog,
     count_flops,
-    load_dataset,
     make_tuner,
 )
 
@@ -21,11 +20,6 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def space(tiny_space_path):
     return SearchSpace.from_yaml(tiny_space_path)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", (8, 8, 1), batch_size=64)
 
 
 @pytest.mark.parametrize("kind", ["random", "bayesian", "hyperband", "grid"])

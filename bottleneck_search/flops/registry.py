@@ -42,10 +42,13 @@ def register_counter(*layer_classes: type) -> Callable[[CountingFunction], Count
     Example:
 
     ```python
+    class MyScale(keras.layers.Layer):
+        def call(self, x):
+            return 2.0 * x
+
     @register_counter(MyScale)
     def count_my_scale(layer, input_shapes, output_shapes):
-        elements = math.prod(output_shapes[0])
-        return Cost(macs=0, flops=elements)
+        return Cost(macs=0, flops=math.prod(output_shapes[0]))   # one multiply per element
     ```
     """
     if not layer_classes:

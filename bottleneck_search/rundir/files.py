@@ -72,8 +72,8 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
     Example:
 
     ```python
-    with atomic_output("runs/demo/pareto.png") as temporary:
-        figure.savefig(temporary, format="png")
+    with atomic_output(f"{run_dir}/notes.txt") as temporary, open(temporary, "w") as handle:
+        handle.write("seed 2, digits")
     ```
     """
     path = os.fspath(path)
@@ -99,7 +99,7 @@ def write_atomically(path: str | os.PathLike, data: str | bytes) -> None:
     Example:
 
     ```python
-    write_atomically("runs/demo/report.md", "# Report\\n")
+    write_atomically(f"{run_dir}/notes.md", "# Notes\\n")
     ```
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data

@@ -94,7 +94,7 @@ def load_run(paths) -> Run:
     Example:
 
     ```python
-    run = load_run("runs/demo")
+    run = load_run(run_dir)   # e.g. "runs/demo"
     print(len(run.completed), run.ranked()[0].architecture)
     ```
     """

@@ -136,7 +136,7 @@ class TrialLog:
     Example:
 
     ```python
-    log = TrialLog("runs/demo/trials.jsonl")
+    log = TrialLog(f"{run_dir}/trials.jsonl")
     for record in log.read():
         print(record.trial_id, record.status, record.score)
     ```

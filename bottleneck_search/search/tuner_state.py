@@ -31,8 +31,10 @@ def atomic_tuner_state():
     Example:
 
     ```python
+    tuner = make_tuner("random", BottleneckHyperModel(space), max_trials=1, directory=tmp,
+                       project_name="atomic")
     with atomic_tuner_state():
-        tuner.search(x, y, validation_data=(x_val, y_val), epochs=3)
+        tuner.search(data.train, validation_data=data.val, epochs=1, verbose=0)
     ```
     """
 

@@ -41,7 +41,9 @@ def apply_bottlenecks(
     Example:
 
     ```python
-    model = apply_bottlenecks(keras.applications.ResNet50(weights=None), "architecture.json")
+    resnet = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3))
+    reduced = apply_bottlenecks(resnet, {"conv2_block1_2_conv": 32})   # or an architecture.json
+    assert reduced.get_layer("conv2_block1_2_conv_reduce").filters == 32
     ```
     """
     if isinstance(architecture, str | os.PathLike):

@@ -114,7 +114,11 @@ def bottleneck_conv(
     def build(hp):
         inputs = keras.Input((32, 32, 16))
         x = bottleneck_conv(hp, inputs, 32, 3, name="conv1", padding="same", activation="relu")
-        ...
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+
+    hp = keras_tuner.HyperParameters()
+    model = build(hp)   # declares conv1/reduce and, when reducing, conv1/width
     ```
     """
     rank = len(x.shape) - 2
