@@ -5,12 +5,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
+import keras_tuner as kt
 import pytest
 
 from bottleneck_search import TrialLog, pareto_front
 from bottleneck_search.cli import main
+from bottleneck_search.search.distributed import Watchdog
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +138,7 @@ def test_a_killed_worker_does_not_stall_the_search(tiny_space_path, tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not _training_trial_of(run_dir, "doomed"):
             time.sleep(0.1)
-        # Killed once its trial has reported an epoch: mid-trial, with training under way.
+        # Killed once its trial has checkpointed an epoch: mid-trial, with training under way.
         assert _training_trial_of(run_dir, "doomed"), (tmp_path / "log").read_text()
         doomed.send_signal(signal.SIGKILL)
         doomed.wait()
@@ -151,17 +154,47 @@ def test_a_killed_worker_does_not_stall_the_search(tiny_space_path, tmp_path):
 
 
 def _training_trial_of(run_dir, tuner_id):
-    """Whether the chief records a trial of `tuner_id` as ongoing, with at least one epoch reported."""
+    """Whether the chief records a trial of `tuner_id` as ongoing, and the worker has written
+    that trial's first best-epoch checkpoint (Keras Tuner reports a trial's metrics only at its
+    end, so the checkpoint is the sign that training is under way)."""
     try:
         ongoing = json.loads((run_dir / "oracle.json").read_text()).get("ongoing_trials", {})
-        trial_id = ongoing.get(tuner_id)
-        if trial_id is None:
-            return False
-        trial = json.loads((run_dir / f"trial_{trial_id}" / "trial.json").read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    metrics = trial.get("metrics", {}).get("metrics", {})
-    return any(history.get("observations") for history in metrics.values())
+    trial_id = ongoing.get(tuner_id)
+    if trial_id is None:
+        return False
+    trial_dir = run_dir / f"trial_{trial_id}"
+    if not (trial_dir / "checkpoint.weights.h5").exists():
+        return False
+    try:  # still ongoing: not yet ended while we looked
+        return json.loads((trial_dir / "trial.json").read_text()).get("status") == "RUNNING"
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def test_the_watchdog_forgets_a_worker_that_died_between_trials(tmp_path):
+    oracle = kt.oracles.RandomSearchOracle(objective="loss", max_trials=5)
+    oracle._set_project_dir(str(tmp_path), "p")
+    lost = []
+    forgotten = threading.Event()
+
+    def on_lost(tuner_id, trial_id, outcome):
+        lost.append((tuner_id, trial_id, outcome))
+        forgotten.set()
+
+    watchdog = Watchdog(oracle, timeout=0.5, on_lost=on_lost)
+    try:
+        trial = oracle.create_trial("w1")
+        oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = kt.engine.trial.TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+        assert oracle.tuner_ids == {"w1"}  # Keras Tuner's chief would wait for w1 for ever
+        assert forgotten.wait(10)  # w1 never asks for its next trial
+    finally:
+        watchdog.close()
+    assert oracle.tuner_ids == set() and lost == [("w1", None, "forgotten")]
+    assert oracle.trials[trial.trial_id].status == "COMPLETED"  # its finished trial is untouched
 
 
 def test_an_unreachable_chief_is_reported_in_bounded_time(tiny_space_path, tmp_path):

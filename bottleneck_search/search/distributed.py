@@ -167,12 +167,16 @@ class Heartbeat:
 
 
 class Watchdog:
-    """The chief's view of which ongoing trials are still being worked on.
+    """The chief's view of which workers and ongoing trials are still alive.
 
-    Every oracle call that names a trial (creating it, reporting an epoch, a worker's heartbeat)
-    counts as a sign of life. A trial silent for `timeout` seconds is ended as `INVALID`, which
-    Keras Tuner's own retry logic re-issues to another worker (`max_retries_per_trial=1`) or,
-    on a second loss, records as failed; its worker's id is dropped so the chief can end.
+    Every oracle call that names a trial (creating it, reporting it, a worker's heartbeat) counts
+    as a sign of life. A trial silent for `timeout` seconds is ended as `INVALID`, which Keras
+    Tuner's own retry logic re-issues to another worker (`max_retries_per_trial=1`) or, on a
+    second loss, records as failed; its worker's id is dropped so the chief can end.
+
+    A worker that dies between two trials holds no trial, but Keras Tuner's chief still waits
+    for its id to ask for one more (and be told to stop). A worker with no trial that has not
+    called for `timeout` seconds is forgotten, so the chief ends once the budget is spent.
     """
 
     def __init__(self, oracle, timeout: float, on_lost=None, on_end=None):
@@ -180,7 +184,8 @@ class Watchdog:
         self.timeout = timeout
         self.on_lost = on_lost
         self.on_end = on_end
-        self.last_seen: dict[str, float] = {}
+        self.last_seen: dict[str, float] = {}  # by trial id
+        self.worker_seen: dict[str, float] = {}  # by tuner id
         self._stop = threading.Event()
         self._listen()
         self._thread = threading.Thread(target=self._run, name="bottleneck-watchdog", daemon=True)
@@ -198,6 +203,7 @@ class Watchdog:
         )
 
         def create_trial(tuner_id):
+            self.worker_seen[tuner_id] = time.monotonic()
             trial = create(tuner_id)
             self.last_seen[trial.trial_id] = time.monotonic()
             return trial
@@ -211,6 +217,9 @@ class Watchdog:
             return get(trial_id)
 
         def end_trial(trial):
+            for tuner_id, ongoing in list(oracle.ongoing_trials.items()):
+                if ongoing.trial_id == trial.trial_id:
+                    self.worker_seen[tuner_id] = time.monotonic()
             result = end(trial)
             self.last_seen.pop(trial.trial_id, None)
             if self.on_end is not None:
@@ -226,10 +235,15 @@ class Watchdog:
     def _run(self) -> None:
         while not self._stop.wait(min(1.0, self.timeout / 4)):
             now = time.monotonic()
-            for tuner_id, trial in list(self.oracle.ongoing_trials.items()):
+            ongoing = dict(self.oracle.ongoing_trials)
+            for tuner_id, trial in ongoing.items():
                 seen = self.last_seen.get(trial.trial_id, now)
                 if now - seen > self.timeout:
                     self._reap(tuner_id, trial.trial_id)
+            for tuner_id in list(self.oracle.tuner_ids):
+                seen = self.worker_seen.setdefault(tuner_id, now)
+                if tuner_id not in ongoing and now - seen > self.timeout:
+                    self._forget(tuner_id)
 
     def _reap(self, tuner_id: str, trial_id: str) -> None:
         ended = _end_lost_trial(self.oracle, tuner_id, trial_id)
@@ -241,6 +255,18 @@ class Watchdog:
         )
         if self.on_lost is not None:
             self.on_lost(tuner_id, trial_id, ended)
+
+    def _forget(self, tuner_id: str) -> None:
+        with oracle_lock(self.oracle):
+            if tuner_id in self.oracle.ongoing_trials:  # it asked for a trial meanwhile
+                return
+            self.oracle.tuner_ids.discard(tuner_id)
+        self.worker_seen.pop(tuner_id, None)
+        logger.warning(
+            "worker %s went silent between trials; the chief no longer waits for it", tuner_id
+        )
+        if self.on_lost is not None:
+            self.on_lost(tuner_id, None, "forgotten")
 
 
 def _end_lost_trial(oracle, tuner_id: str, trial_id: str) -> str | None:

@@ -81,8 +81,14 @@ class ChiefNews:
             f"ended)  val_score {score}  elapsed {clock(time.monotonic() - self.started)}"
         )
 
-    def worker_lost(self, tuner_id: str, trial_id: str, outcome: str) -> None:
-        """A worker went silent mid-trial; its trial was `outcome` ("re-issued" or "failed")."""
+    def worker_lost(self, tuner_id: str, trial_id: str | None, outcome: str) -> None:
+        """A worker went silent: mid-trial, its trial was `outcome` ("re-issued" or "failed");
+        between trials (`trial_id` None, outcome "forgotten"), the chief stopped waiting for it."""
+        if trial_id is None:
+            self.emit(
+                f"worker {tuner_id} stopped responding between trials; the chief no longer waits for it"
+            )
+            return
         self.emit(
             f"worker {tuner_id} stopped responding during trial {trial_id}; the trial is {outcome}"
         )

@@ -43,7 +43,7 @@ def make_tuner(
     Example:
 
     ```python
-    tuner = make_tuner("random", BottleneckHyperModel(space), max_trials=2, directory=tmp,
+    tuner = make_tuner("random", BottleneckHyperModel(space), max_trials=1, directory=tmp,
                        project_name="demo")
     tuner.search(data.train, validation_data=data.val, epochs=1, verbose=0)
     best = tuner.get_best_models(1)[0]
