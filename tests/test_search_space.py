@@ -1,10 +1,11 @@
 """SearchSpace: the shipped backbones, GoogLeNet against a hand count, and the closed-form cost."""
 
+import json
 import math
 import random
 
 import pytest
-from conftest import SPACES
+from conftest import SPACES, make_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -158,3 +159,18 @@ def test_architecture_json_round_trip_is_readable():
 def test_architecture_json_errors(text, message):
     with pytest.raises(SearchSpaceError, match=message):
         Architecture.from_json(text)
+
+
+def test_an_architecture_reads_from_every_form_a_user_may_paste():
+    space = SearchSpace.from_yaml(SPACES / "inception_mini.yaml")
+    expected = space.validate({"mix1_3x3": 16, "mix2_5x5": 24})
+    trial_line = make_record("07", architecture=expected.widths).to_json()
+    forms = [
+        expected.to_json(),  # an export's architecture.json
+        trial_line,  # a line of trials.jsonl
+        json.dumps(expected.widths),  # the bare {site: width} mapping of that line
+    ]
+    for text in forms:
+        parsed = Architecture.from_json(text)
+        assert parsed == expected and space.validate(json.loads(text)) == expected
+        assert space.macs(parsed) == expected.macs

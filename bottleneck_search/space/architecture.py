@@ -79,13 +79,26 @@ class Architecture:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "architecture") -> Architecture:
-        if not isinstance(data, Mapping) or not isinstance(data.get("sites"), Mapping):
+        """An architecture from any of the forms a user may paste.
+
+        Accepted: the exported form `{"sites": {site: width or null}, ...}` (`to_dict`, an
+        export's `architecture.json`), a line of `trials.jsonl` (`{"architecture": {...}, ...}`),
+        or the bare mapping `{site: width or null}`. Costs (`macs`, `flops`, `params`) are kept
+        when present.
+
+        Raises:
+            SearchSpaceError: none of those forms, a site name that is not a layer name, or a
+                width that is not an integer from 1 to 16384 or null.
+        """
+        sites = _sites_of(data)
+        if sites is None:
             raise SearchSpaceError(
                 f"{source}: expected an object with a 'sites' mapping of site name to width or "
-                'null, e.g. {"sites": {"3a_3x3": 96, "3a_5x5": null}}.'
+                'null, e.g. {"sites": {"3a_3x3": 96, "3a_5x5": null}} (a trials.jsonl line, or the '
+                "bare mapping, works too)."
             )
         decisions = []
-        for name, width in data["sites"].items():
+        for name, width in sites.items():
             if not isinstance(name, str) or not SITE_NAME.match(name):
                 raise SearchSpaceError(
                     f"{source}: site name {str(name)[:80]!r} is not a layer name (1-255 letters, digits and "
@@ -106,9 +119,20 @@ class Architecture:
 
     @classmethod
     def from_json(cls, text: str, source: str = "architecture JSON") -> Architecture:
-        """Parses `to_json` output (extra keys such as metrics are ignored)."""
+        """Parses JSON text in any form `from_dict` accepts (extra keys such as metrics are ignored)."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise SearchSpaceError(f"{source} is not valid JSON: {error}.") from error
         return cls.from_dict(data, source=source)
+
+
+def _sites_of(data: Any) -> Mapping | None:
+    """The `{site: width}` mapping of an exported architecture, a trial record, or a bare mapping."""
+    if not isinstance(data, Mapping):
+        return None
+    for key in ("sites", "architecture"):
+        if isinstance(data.get(key), Mapping):
+            return data[key]
+    bare = all(isinstance(v, int | None) and not isinstance(v, bool) for v in data.values())
+    return data if bare else None

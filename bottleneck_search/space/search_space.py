@@ -170,14 +170,15 @@ class SearchSpace:
     def validate(self, architecture: Architecture | Mapping[str, int | None]) -> Architecture:
         """Checks an architecture against the space and returns it complete, in site order, with costs.
 
-        Sites the architecture does not mention get no reduction.
+        Takes an `Architecture` or a mapping in any form `Architecture.from_dict` accepts. Sites the
+        architecture does not mention get no reduction.
 
         Raises:
             SearchSpaceError: a site the space lacks, or a width the site does not offer.
         """
-        widths = (
-            architecture.widths if isinstance(architecture, Architecture) else dict(architecture)
-        )
+        if not isinstance(architecture, Architecture):
+            architecture = Architecture.from_dict(architecture, source=f"space '{self.name}'")
+        widths = architecture.widths
         for name, width in widths.items():
             site = self._by_name.get(name)
             if site is None:
