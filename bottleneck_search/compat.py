@@ -34,6 +34,21 @@ def elementwise_operation_classes() -> tuple[type, ...]:
     )
 
 
+def application_layer_classes() -> dict[str, type]:
+    """The layer classes `keras.applications` models use that Keras does not export.
+
+    `LayerScale` and `StochasticDepth` (ConvNeXt) and `CustomScaleLayer` (InceptionResNetV2) live
+    in the application modules; the FLOP counter registers counting functions for them by class.
+    """
+    from keras.src.applications import convnext, inception_resnet_v2
+
+    return {
+        "LayerScale": convnext.LayerScale,
+        "StochasticDepth": convnext.StochasticDepth,
+        "CustomScaleLayer": inception_resnet_v2.CustomScaleLayer,
+    }
+
+
 def variable_shape(variable) -> tuple[int, ...]:
     """A Keras variable's shape as a tuple of ints.
 

@@ -50,6 +50,12 @@ def _lstm_model(tmp: Path) -> str:
     return str(tmp / "m.keras")
 
 
+def _free_size_model(tmp: Path) -> str:
+    inputs = keras.Input((None, None, 3))
+    keras.Model(inputs, L.Conv2D(2, 3)(inputs)).save(tmp / "m.keras")
+    return str(tmp / "m.keras")
+
+
 def _siteless_model(tmp: Path) -> str:
     inputs = keras.Input((8, 8, 3))
     keras.Model(inputs, L.Conv2D(4, 3)(inputs), name="rgb").save(tmp / "rgb.keras")
@@ -122,6 +128,16 @@ CASES = [
         "Unknown keras.applications model 'ResNet5'",
     ),
     ("flops_no_model", lambda t, s, r: ["flops"], "flops needs a model"),
+    (
+        "flops_free_input_size",
+        lambda t, s, r: ["flops", _free_size_model(t)],
+        "(CLI: --input-shape 224,224,3)",
+    ),
+    (
+        "flops_input_shape_does_not_fit",
+        lambda t, s, r: ["flops", _free_size_model(t), "--input-shape", "8,8,1"],
+        "does not fit model",
+    ),
     (
         "flops_bad_input_shape",
         lambda t, s, r: ["flops", "--application", "ResNet50", "--input-shape", "224,0,3"],

@@ -28,6 +28,14 @@ def test_flops_of_a_saved_model_as_json(cli, tmp_path):
     assert (data["macs"], data["batch_size"]) == (2 * 112_896_000, 2)
 
 
+def test_flops_fills_a_saved_models_free_dimensions(cli, tmp_path):
+    inputs = keras.Input((None, None, 3))
+    keras.Model(inputs, L.Conv2D(2, 3, use_bias=False)(inputs)).save(tmp_path / "m.keras")
+    code, out, _ = cli("flops", tmp_path / "m.keras", "--input-shape", "10,12,3", "--json")
+    assert code == 0
+    assert json.loads(out)["macs"] == 8 * 10 * 2 * 27  # valid 3x3 on 10x12: 8x10 outputs
+
+
 def test_flops_of_an_application(cli):
     code, out, _ = cli(
         "flops", "--application", "MobileNetV2", "--input-shape", "224,224,3", "--json"

@@ -22,6 +22,19 @@ def test_elementwise_operation_classes_are_what_x_plus_y_puts_in_a_graph():
     assert len(classes) == 7 and found <= set(classes)
 
 
+def test_application_layer_classes_are_those_the_applications_use():
+    classes = compat.application_layer_classes()
+    assert {name: cls.__name__ for name, cls in classes.items()} == {
+        "LayerScale": "LayerScale",
+        "StochasticDepth": "StochasticDepth",
+        "CustomScaleLayer": "CustomScaleLayer",
+    }
+    model = keras.applications.ConvNeXtTiny(
+        weights=None, input_shape=(32, 32, 3), include_top=False
+    )
+    assert any(isinstance(layer, classes["LayerScale"]) for layer in model.layers)
+
+
 def test_variable_shape_is_the_shape_tuple():
     layer = keras.layers.Dense(3)
     layer.build((None, 5))

@@ -13,6 +13,7 @@ from bottleneck_search import (
     count_flops,
     register_counter,
 )
+from bottleneck_search.model_io import application_names
 
 L = keras.layers
 
@@ -117,8 +118,57 @@ def test_register_counter_rejects_instances():
 def test_undefined_spatial_shape_is_refused_with_a_fix():
     inputs = keras.Input((None, None, 3))
     model = keras.Model(inputs, L.Conv2D(2, 3)(inputs))
-    with pytest.raises(FlopCountError, match="fixed input shape"):
+    with pytest.raises(FlopCountError, match=r"input_shape=\(224, 224, 3\)\) \(CLI: --input-shape"):
         count_flops(model)
+
+
+def test_input_shape_fills_free_dimensions_without_touching_the_model():
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, L.Conv2D(2, 3, use_bias=False)(inputs))
+    report = count_flops(model, input_shape=(10, 12, 3))
+    assert report.macs == 8 * 10 * 2 * 3 * 3 * 3  # valid 3x3: 8x10 outputs, 2 filters, 27 taps
+    assert report.params == 3 * 3 * 3 * 2 == model.count_params()
+    assert tuple(model.inputs[0].shape) == (None, None, None, 3)
+
+
+@pytest.mark.parametrize(
+    "input_shape, message",
+    [
+        ((10, 12, 1), "does not fit"),  # the channels are fixed at 3
+        ((10, 12), "does not fit"),
+        ((10, 0, 3), "positive integers"),
+    ],
+)
+def test_input_shape_that_does_not_fit_is_refused(input_shape, message):
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, L.Conv2D(2, 3)(inputs))
+    with pytest.raises(FlopCountError, match=message):
+        count_flops(model, input_shape=input_shape)
+
+
+# Published multiply-accumulates at 224x224 (299 for InceptionResNetV2): Howard et al. 2019
+# Table 3 (MobileNetV3), Liu et al. 2022 Table 1 (ConvNeXt-T), Szegedy et al. 2017 (about 13.2G
+# for Inception-ResNet-v2), Sandler et al. 2018 Table 4, He et al. 2016 Table 1.
+PUBLISHED_MACS = {
+    "MobileNetV3Small": 56.5e6,
+    "MobileNetV3Large": 216.6e6,
+    "ConvNeXtTiny": 4.46e9,
+    "InceptionResNetV2": 13.2e9,
+    "MobileNetV2": 300e6,
+    "ResNet50": 3.86e9,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", application_names())
+def test_every_keras_application_counts_strictly(name):
+    model = getattr(keras.applications, name)(weights=None)  # default arguments, no download
+    free = None in model.inputs[0].shape[1:]
+    report = count_flops(model, input_shape=(224, 224, 3) if free else None)
+    assert report.skipped == () and report.macs > 0
+    assert report.params == model.count_params()
+    if name in PUBLISHED_MACS:
+        assert report.macs == pytest.approx(PUBLISHED_MACS[name], rel=0.005)
 
 
 def test_subclassed_model_is_refused():

@@ -171,3 +171,32 @@ def test_tensor_arithmetic_operations_are_counted():
     a, b = keras.Input((4, 5)), keras.Input((4, 5))
     report = count_flops(keras.Model([a, b], a * b + a))
     assert report.flops == 2 * 20  # one multiply and one add per element of 4x5
+
+
+def test_multi_head_attention_by_hand():
+    query, value = keras.Input((4, 8)), keras.Input((6, 8))
+    attention = L.MultiHeadAttention(num_heads=2, key_dim=3)
+    report = count_flops(keras.Model([query, value], attention(query, value)))
+    # T=4 query and S=6 value positions, d=8, 2 heads of size 3 (value size 3 too), output d=8.
+    # projections: q 4*8*6=192, k 6*8*6=288, v 6*8*6=288, out 4*6*8=192;
+    # scores 2*4*6*3=144; weighted values 2*4*6*3=144.
+    assert report.macs == 192 + 288 + 288 + 192 + 144 + 144 == 1248
+    # biases: q 4*6, k 6*6, v 6*6, out 4*8 = 128; query scaling 4*6 = 24; softmax 2*4*6 = 48
+    assert report.flops == 2 * 1248 + 128 + 24 + 48
+
+
+def test_layers_of_keras_applications():
+    from bottleneck_search.compat import application_layer_classes
+
+    classes = application_layer_classes()
+    inputs = keras.Input((4, 4, 8))
+    scaled = classes["LayerScale"](1e-6, 8)(inputs)
+    dropped = classes["StochasticDepth"](0.1)(scaled)
+    mixed = classes["CustomScaleLayer"](0.17)([inputs, dropped])
+    rows = count_flops(keras.Model(inputs, mixed)).rows
+    # 4*4*8 = 128 elements: a multiply each; nothing at inference; a multiply and an add each
+    assert [(row.class_name, row.flops) for row in rows] == [
+        ("LayerScale", 128),
+        ("StochasticDepth", 0),
+        ("CustomScaleLayer", 256),
+    ]

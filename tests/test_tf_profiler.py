@@ -1,4 +1,4 @@
-"""`count_flops` against TensorFlow's own profiler and against published figures."""
+"""`count_flops` against TensorFlow's own profiler (published figures: test_flops_graph.py)."""
 
 import keras
 import pytest
@@ -37,15 +37,3 @@ def test_profiler_assigns_nothing_to_grouped_convolutions():
     )
     assert count_flops(model).macs == 8 * 8 * 16 * 9 * 4
     assert profile_flops(model).get("Conv2D", 0) == 0
-
-
-@pytest.mark.parametrize(
-    "name, published_macs",
-    [
-        ("MobileNetV2", 300e6),
-        ("ResNet50", 3.86e9),
-    ],  # Sandler et al. 2018 Table 4; He et al. 2016 Table 1
-)
-def test_published_figures_at_224(name, published_macs):
-    model = getattr(keras.applications, name)(weights=None, input_shape=(224, 224, 3))
-    assert count_flops(model).macs == pytest.approx(published_macs, rel=0.01)

@@ -83,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a keras.applications model, e.g. ResNet50 (weights=None)",
     )
     flops.add_argument(
-        "--input-shape", type=_parse_shape, metavar="H,W,C", help="input shape for --application"
+        "--input-shape",
+        type=_parse_shape,
+        metavar="H,W,C",
+        help="the shape of one example: for --application, or to fill a model's free dimensions",
     )
     flops.add_argument(
         "--example", action="store_true", help="the GoogLeNet 5x5 seed example of the README"

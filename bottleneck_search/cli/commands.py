@@ -34,8 +34,15 @@ def flops_command(args: argparse.Namespace) -> int:
         raise BottleneckSearchError(
             "flops needs a model: a .keras file, --application NAME, or --example."
         )
+    # An application is built at --input-shape; a model file's free dimensions are filled with it.
+    fill = args.input_shape if args.model and not (args.application or args.example) else None
     reports = [
-        (model.name, count_flops(model, batch_size=args.batch_size, strict=not args.lenient))
+        (
+            model.name,
+            count_flops(
+                model, batch_size=args.batch_size, strict=not args.lenient, input_shape=fill
+            ),
+        )
         for model in models
     ]
     if args.json:

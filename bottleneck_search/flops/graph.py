@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 
 import keras
 
@@ -16,7 +17,12 @@ from bottleneck_search.flops.registry import counter_for
 from bottleneck_search.flops.report import FlopReport, LayerRow
 
 
-def count_flops(model: keras.Model, batch_size: int = 1, strict: bool = True) -> FlopReport:
+def count_flops(
+    model: keras.Model,
+    batch_size: int = 1,
+    strict: bool = True,
+    input_shape: Sequence[int] | None = None,
+) -> FlopReport:
     """Counts MACs, FLOPs and parameters of a Keras model from its layer configs and shapes.
 
     Nothing is run: the costs follow from the shapes in the model's graph. Every layer call is
@@ -29,6 +35,10 @@ def count_flops(model: keras.Model, batch_size: int = 1, strict: bool = True) ->
         batch_size: the batch size that replaces a `None` batch dimension.
         strict: if True, a layer with no counting function raises `UnsupportedLayerError`; if
             False it is counted as zero and listed in `FlopReport.skipped`.
+        input_shape: the shape of one example (no batch dimension), for a model whose input
+            has free dimensions, such as `keras.applications.MobileNetV3Small()` with its
+            default `(None, None, 3)`: the model's graph is rebuilt at this shape (a clone; the
+            model itself is untouched). Its parameters are counted as they are.
 
     Returns:
         A `FlopReport`.
@@ -55,6 +65,8 @@ def count_flops(model: keras.Model, batch_size: int = 1, strict: bool = True) ->
         raise FlopCountError(
             f"batch_size must be a positive integer. Received: batch_size={batch_size!r}."
         )
+    if input_shape is not None:
+        model = _at_input_shape(model, input_shape)
     walker = _GraphWalker(batch_size=batch_size, strict=strict)
     walker.walk(model)
     return FlopReport(rows=tuple(walker.rows), batch_size=batch_size, skipped=tuple(walker.skipped))
@@ -130,10 +142,37 @@ class _GraphWalker:
         if None in shape:
             raise FlopCountError(
                 f"Layer '{name}' has an undefined dimension in shape {shape}; the counter "
-                "needs fixed shapes. Build the model with a fixed input shape, e.g. "
-                "keras.Input((224, 224, 3)) or input_shape=(224, 224, 3) for keras.applications."
+                "needs fixed shapes. Pass the shape of one example, count_flops(model, "
+                "input_shape=(224, 224, 3)) (CLI: --input-shape 224,224,3), or build the model "
+                "with a fixed input shape, e.g. keras.Input((224, 224, 3))."
             )
         return shape
+
+
+def _at_input_shape(model: keras.Model, input_shape: Sequence[int]) -> keras.Model:
+    """A clone of a single-input model whose graph has the shapes of `input_shape` examples."""
+    shape = tuple(input_shape)
+    if not shape or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
+    ):
+        raise FlopCountError(
+            f"input_shape must be positive integers, one per dimension of an example (no batch "
+            f"dimension), e.g. (224, 224, 3). Received: input_shape={input_shape!r}."
+        )
+    if len(model.inputs) != 1:
+        raise FlopCountError(
+            f"input_shape fills the free dimensions of a single-input model; '{model.name}' has "
+            f"{len(model.inputs)} inputs. Build it with fixed input shapes instead."
+        )
+    expected = tuple(model.inputs[0].shape[1:])
+    fixed = [(i, d) for i, d in enumerate(expected) if d is not None]
+    if len(expected) != len(shape) or any(shape[i] != d for i, d in fixed):
+        raise FlopCountError(
+            f"input_shape {shape} does not fit model '{model.name}', whose examples have shape "
+            f"{expected} (None is free)."
+        )
+    inputs = keras.Input(shape, dtype=model.inputs[0].dtype)
+    return keras.models.clone_model(model, input_tensors=inputs)
 
 
 def _size(variable) -> int:

@@ -17,12 +17,18 @@ Conventions (also in README.md):
 | Add, Subtract, Multiply, Maximum, Minimum | `(inputs - 1)` per output element |
 | Average | `inputs` per output element (`inputs - 1` adds and a divide) |
 | UpSampling2D / Resizing | nearest: 0; otherwise `2 * taps - 1` per output element (bilinear 4 taps, bicubic 16, lanczos3 36, lanczos5 100); `area`: 1 per input element + 1 per output element |
+| MultiHeadAttention | projections and the two attention products as MACs (below); biases, the query scaling and the softmax 1 per element |
+| ConvNeXt's LayerScale | 1 per element; InceptionResNetV2's CustomScaleLayer (`a + b * scale`) 2 per element; StochasticDepth 0 (inference) |
 | `x + y`, `x * y` ... on tensors (keras.ops Add, Subtract, Multiply, Divide, Maximum, Minimum) | 1 per output element |
 | Concatenate, reshaping, padding, cropping, dropout, noise, Embedding, InputLayer | 0 |
 
 Convolution MACs: `output elements * prod(kernel_size) * input_channels / groups`. A transposed
 convolution scatters every input element through the kernel: `input elements * prod(kernel_size) *
 filters`. Strides, padding and dilation enter only through the shapes.
+
+MultiHeadAttention, for `T` query and `S` key/value positions per example, `h` heads of key size
+`dk` and value size `dv`: the four projections (`T*d_q*h*dk`, `S*d_k*h*dk`, `S*d_v*h*dv`,
+`T*h*dv*d_out`), plus `h*T*S*dk` for the scores and `h*T*S*dv` for the weighted values.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from collections.abc import Sequence
 
 import keras
 
-from bottleneck_search.compat import elementwise_operation_classes
+from bottleneck_search.compat import application_layer_classes, elementwise_operation_classes
 from bottleneck_search.convolution import split_shape
 from bottleneck_search.errors import UnsupportedLayerError
 from bottleneck_search.flops.registry import Cost, Shape, register_counter
@@ -235,6 +241,51 @@ def count_interpolation(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]
     L.Embedding,
 )
 def count_free(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    return Cost()
+
+
+@register_counter(L.MultiHeadAttention)
+def count_multi_head_attention(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    query = inputs[0]
+    value = inputs[1] if len(inputs) > 1 else query
+    batch = query[0]
+    positions_q, positions_v = math.prod(query[1:-1]), math.prod(value[1:-1])
+    heads, key_dim = layer.num_heads, layer.key_dim
+    value_dim = layer.value_dim or key_dim
+    projections = {
+        layer.query_dense: batch * positions_q,
+        layer.key_dense: batch * positions_v,
+        layer.value_dense: batch * positions_v,
+        layer.output_dense: batch * positions_q,
+    }
+    macs = sum(rows * math.prod(dense.kernel.shape) for dense, rows in projections.items())
+    scores = batch * heads * positions_q * positions_v
+    macs += scores * (key_dim + value_dim)
+    elements = {
+        "query": batch * positions_q * heads * key_dim,
+        "key": batch * positions_v * heads * key_dim,
+        "value": batch * positions_v * heads * value_dim,
+        "output": math.prod(outputs[0]),
+    }
+    biases = sum(elements.values()) if layer.use_bias else 0
+    return Cost(macs=macs, flops=2 * macs + biases + elements["query"] + scores)
+
+
+_APPLICATION_LAYERS = application_layer_classes()
+
+
+@register_counter(_APPLICATION_LAYERS["LayerScale"])
+def count_layer_scale(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    return Cost(flops=math.prod(outputs[0]))
+
+
+@register_counter(_APPLICATION_LAYERS["CustomScaleLayer"])
+def count_custom_scale(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    return Cost(flops=2 * math.prod(outputs[0]))
+
+
+@register_counter(_APPLICATION_LAYERS["StochasticDepth"])
+def count_stochastic_depth(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
     return Cost()
 
 

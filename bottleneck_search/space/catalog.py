@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from pathlib import Path
 
@@ -11,8 +12,12 @@ from bottleneck_search.space.search_space import SearchSpace
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MODEL_SUFFIXES = (".keras", ".h5")
-# The working directory's search_spaces/ first (a user's own), then the repository's.
-_SHIPPED_ROOTS = (Path("search_spaces"), Path(__file__).resolve().parents[2] / "search_spaces")
+# The working directory's search_spaces/ first (a user's own), then the package's: the files a
+# wheel installs, which the repository's search_spaces/ (a link) shows.
+_SHIPPED_ROOTS = (
+    Path("search_spaces"),
+    Path(str(importlib.resources.files("bottleneck_search") / "search_spaces")),
+)
 
 
 def shipped_space_names() -> list[str]:
