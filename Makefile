@@ -5,13 +5,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The other Keras backends the suite runs its backend-independent core on (tests/test_backends.py).
+# PyTorch as its CPU build, which this project's machines are offered; elsewhere run
+# `make test TORCH=torch` (or the CPU wheel from PyTorch's own index).
+TORCH ?= torch==2.13.0+cpu
 
 .PHONY: demo test test-fast lint format
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test]' jax '$(TORCH)'
 	touch $(STAMP)
 
 demo: $(STAMP)

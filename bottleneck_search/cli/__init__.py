@@ -41,6 +41,8 @@ def _import_tensorflow_quietly() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `bottleneck-search` console script."""
     args = build_parser().parse_args(argv)
+    if args.backend is not None:  # before anything imports Keras, which reads it once
+        os.environ["KERAS_BACKEND"] = args.backend
     if not args.debug:
         _import_tensorflow_quietly()
     try:

@@ -10,6 +10,7 @@ from bottleneck_search.rundir.config import STRATEGIES, TUNERS, SearchConfig
 from bottleneck_search.search.objective import MODES
 
 _DEFAULTS = SearchConfig()
+BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
@@ -71,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Search where to insert 1x1 bottleneck convolutions in a Keras CNN.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="the Keras backend (default: $KERAS_BACKEND, else tensorflow)",
+    )
     subcommands = parser.add_subparsers(dest="command", required=True)
 
     flops = subcommands.add_parser(

@@ -164,18 +164,15 @@ def _deferred_interrupt(enabled: bool = True):
 def _resume_command(run_dir: str) -> str:
     import shlex
 
-    words = (
-        [word for word in sys.argv[1:] if word != "--resume"]
-        if sys.argv[1:2] == ["search"]
-        else ["search"]
-    )
+    argv = sys.argv[1:]  # global options such as --backend stay, before "search"
+    words = [word for word in argv if word != "--resume"] if "search" in argv else ["search"]
     if "--run-dir" not in words:
         words += ["--run-dir", run_dir]
     return shlex.join(["bottleneck-search", *words, "--resume"])
 
 
 def export_command(args: argparse.Namespace) -> int:
-    from bottleneck_search.results.export import export_architectures
+    from bottleneck_search.results.export import export_architectures, saved_model_unavailable
 
     folders = export_architectures(
         args.runs,
@@ -187,6 +184,9 @@ def export_command(args: argparse.Namespace) -> int:
     )
     for folder in folders:
         print(folder)
+    reason = saved_model_unavailable()
+    if reason is not None:
+        print(f"bottleneck-search export: note: {reason}", file=sys.stderr)
     print(
         f"{len(folders)} exported; listed in {os.path.join(os.path.dirname(folders[0]), 'exports.json')}"
     )

@@ -22,6 +22,8 @@ from bottleneck_search.rundir.trial_log import TrialRecord
 from bottleneck_search.space.search_space import SearchSpace
 
 EXPORTS = "exports.json"
+# The Keras backends whose models `model.export` can write as a TF SavedModel.
+SAVED_MODEL_BACKENDS = ("tensorflow", "jax")
 # Exports are assembled in `.export-<pid>-*` next to the output folder and renamed into place.
 _STAGING = ".export-"
 
@@ -38,7 +40,8 @@ def export_architectures(
 
     Each `trial_<id>/` folder holds `model.keras` (the trial's best-epoch checkpoint, or the same
     architecture retrained from scratch on train + validation data), `saved_model/` (for TF
-    Serving / `tf.saved_model.load`), `architecture.json` (decisions per site, costs, metrics,
+    Serving / `tf.saved_model.load`; on the TensorFlow and JAX backends, see
+    `saved_model_unavailable`), `architecture.json` (decisions per site, costs, metrics,
     source space, reduction options, library versions; `apply_bottlenecks` takes it) and
     `flops.txt` (the per-layer FLOP table). A folder appears complete or not at all.
 
@@ -105,6 +108,8 @@ def export_architectures(
             exported.append(trial_folder(record.trial_id))
         listing = {
             "run": os.path.abspath(run.path),
+            "backend": keras.backend.backend(),
+            "saved_model": saved_model_unavailable() or "saved_model/ in each folder",
             "selection": "pareto" if pareto else f"top {top} by score",
             "retrain_epochs": retrain_epochs,
             "exports": [
@@ -124,6 +129,18 @@ def export_architectures(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return [os.path.join(out, name) for name in exported]
+
+
+def saved_model_unavailable() -> str | None:
+    """Why this process' Keras backend cannot export a TF SavedModel, or None when it can."""
+    backend = keras.backend.backend()
+    if backend in SAVED_MODEL_BACKENDS:
+        return None
+    return (
+        f"no saved_model/ written: Keras exports a TF SavedModel from the "
+        f"{' and '.join(SAVED_MODEL_BACKENDS)} backends, not from {backend}. model.keras holds "
+        "the same model for every backend: export again with --backend tensorflow for a SavedModel."
+    )
 
 
 def _remove_abandoned_staging(parent: str) -> None:
@@ -201,7 +218,8 @@ def _write_trial(
     retrain_epochs: int | None,
 ) -> None:
     model.save(os.path.join(folder, "model.keras"))
-    model.export(os.path.join(folder, "saved_model"), verbose=False)
+    if saved_model_unavailable() is None:
+        model.export(os.path.join(folder, "saved_model"), verbose=False)
     report = count_flops(model)
     write_atomically(os.path.join(folder, "flops.txt"), report.table() + "\n")
     architecture = dataclasses.replace(

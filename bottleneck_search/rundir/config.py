@@ -138,6 +138,14 @@ class SearchConfig:
             raise SearchConfigError(
                 f"Unknown strategy '{self.strategy}'; the only one is 'mirrored'."
             )
+        if self.strategy is not None:
+            import keras
+
+            if keras.backend.backend() != "tensorflow":
+                raise SearchConfigError(
+                    f"--strategy {self.strategy} is TensorFlow's tf.distribute; this process uses "
+                    f"the {keras.backend.backend()} backend. Use --backend tensorflow with it."
+                )
         for name in ("max_trials", "epochs", "batch_size", "max_consecutive_failures"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -171,6 +179,25 @@ class SearchConfig:
                 f"Cannot resume '{self.run_dir}' with different search arguments ({changes}). Resume "
                 "with the original arguments, or start a new run directory."
             )
+
+
+def check_same_backend(saved: dict[str, Any], run_dir: str) -> None:
+    """Refuses to resume, with this process' Keras backend, a run trained with another one
+    (runs written before the backend was recorded were TensorFlow's).
+
+    Raises:
+        SearchConfigError: naming both backends and how to pick the run's.
+    """
+    import keras
+
+    recorded = saved.get("backend", "tensorflow")
+    current = keras.backend.backend()
+    if recorded != current:
+        raise SearchConfigError(
+            f"Run '{run_dir}' was trained with the {recorded} backend, and this process uses "
+            f"{current}; its checkpoints and tuner state belong to {recorded}. Resume with "
+            f"--backend {recorded} (or KERAS_BACKEND={recorded})."
+        )
 
 
 def library_versions() -> dict[str, str]:

@@ -21,7 +21,12 @@ import keras_tuner as kt
 
 from bottleneck_search.data import Dataset, load_dataset
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.rundir.config import SearchConfig, check_run_dir, library_versions
+from bottleneck_search.rundir.config import (
+    SearchConfig,
+    check_run_dir,
+    check_same_backend,
+    library_versions,
+)
 from bottleneck_search.rundir.files import (
     CONFIG,
     TRIAL_LOG,
@@ -164,6 +169,7 @@ def _check_run_dir(config: SearchConfig) -> dict | None:
     saved = check_run_dir(config.run_dir, config.resume)
     if saved is not None:
         config.check_same_search(saved.get("arguments", {}))
+        check_same_backend(saved, config.run_dir)
         remove_stale_temporaries(config.run_dir)
         check_tuner_state(config.run_dir)
     return saved
@@ -272,6 +278,7 @@ def _config_record(
             "train": data.train_size,
             "val": data.val_size,
         },
+        "backend": keras.backend.backend(),
         "versions": library_versions(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config_hash": config.digest(),

@@ -1,0 +1,119 @@
+"""The backend-independent core on JAX and on PyTorch (CPU): the counter, the three kinds of
+search space, a short search, report, export and the refusal to resume with another backend.
+
+Each backend runs in its own process (Keras picks its backend once, at import). The CI's `make
+test` installs `jax` and the CPU build of `torch` for this.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import SPACES
+
+pytestmark = pytest.mark.slow
+
+# Runs in a fresh process with KERAS_BACKEND set: library calls, then the CLI in-process.
+SCRIPT = """
+import json, sys
+import keras, keras_tuner
+from bottleneck_search import SearchSpace, apply_bottlenecks, bottleneck_conv, count_flops
+from bottleneck_search.cli import main
+from bottleneck_search.flops.seed_example import seed_example_models
+
+backend, tiny, mini, work = sys.argv[1:]
+assert keras.backend.backend() == backend, keras.backend.backend()
+direct, reduced = seed_example_models()
+facts = {"macs": [count_flops(direct).macs, count_flops(reduced).macs]}
+
+space = SearchSpace.from_yaml(mini)
+facts["yaml_reference"] = [space.reference.macs, count_flops(space.build(space.reference)).macs]
+inputs = keras.Input((16, 16, 8))
+x = keras.layers.Conv2D(16, 3, padding="same", name="conv1")(inputs)
+x = keras.layers.Conv2D(16, 3, padding="same", name="conv2")(x)
+model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+from_model = SearchSpace.from_model(model)
+chosen = from_model.validate({"conv2": 8})
+facts["model"] = [from_model.macs(chosen), count_flops(apply_bottlenecks(model, chosen)).macs]
+hp = keras_tuner.HyperParameters()
+hp.values["conv1/reduce"] = True
+hp.values["conv1/width"] = 4
+y = bottleneck_conv(hp, inputs, 16, 3, name="conv1", widths=[4])
+facts["bottleneck_conv"] = [layer.name for layer in keras.Model(inputs, y).layers[1:]]
+
+facts["search"] = main(["search", "--space", tiny, "--max-trials", "2", "--epochs", "1",
+                        "--run-dir", f"{work}/run", "--seed", "2"])
+facts["export"] = main(["export", f"{work}/run"])
+json.dump(facts, open(f"{work}/facts.json", "w"))
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_core_runs_on_another_backend(backend, tiny_space_path, tmp_path):
+    environment = {"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SCRIPT,
+            backend,
+            tiny_space_path,
+            str(SPACES / "inception_mini.yaml"),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **environment},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    facts = json.loads((tmp_path / "facts.json").read_text())
+    assert facts["macs"] == [112_896_000, 5_268_480]
+    assert facts["yaml_reference"][0] == facts["yaml_reference"][1]  # closed form == counter
+    assert facts["model"][0] == facts["model"][1]
+    assert facts["bottleneck_conv"] == ["conv1_reduce", "conv1"]
+    assert facts["search"] == 0 and facts["export"] == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["backend"] == backend
+    records = [
+        json.loads(line) for line in (tmp_path / "run" / "trials.jsonl").read_text().splitlines()
+    ]
+    assert len(records) == 2 and all(r["val_accuracy"] > 0.1 for r in records)  # above chance
+    (folder,) = [p for p in (tmp_path / "run" / "export").iterdir() if p.is_dir()]
+    assert (folder / "model.keras").is_file() and (folder / "architecture.json").is_file()
+    assert (folder / "saved_model").is_dir() == (backend == "jax")
+    if backend == "torch":
+        assert "no saved_model/ written" in run.stderr and "--backend tensorflow" in run.stderr
+
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bottleneck_search.cli",
+            "--backend",
+            "tensorflow",
+            "search",
+            "--space",
+            tiny_space_path,
+            "--max-trials",
+            "2",
+            "--epochs",
+            "1",
+            "--seed",
+            "2",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--resume",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert other.returncode == 2
+    assert other.stderr.strip().splitlines() == [
+        f"bottleneck-search search: error: Run '{tmp_path / 'run'}' was trained with the {backend} "
+        f"backend, and this process uses tensorflow; its checkpoints and tuner state belong to "
+        f"{backend}. Resume with --backend {backend} (or KERAS_BACKEND={backend})."
+    ]
