@@ -15,7 +15,7 @@ TORCH ?= torch==2.13.0+cpu
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' jax '$(TORCH)'
+	$(BIN)/python -m pip install --quiet -e '.[test,onnx]' jax '$(TORCH)'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -123,3 +123,32 @@ def test_export_from_python_refuses_a_top_below_one(tiny_run, tmp_path):
     with pytest.raises(ResultsError, match="must be a positive integer. Received: 0"):
         export_architectures(tiny_run, out=tmp_path / "x", top=0)
     assert not (tmp_path / "x").exists()
+
+
+def test_export_onnx_runs_in_onnx_runtime_as_keras_predicts(tiny_run, tmp_path):
+    import onnxruntime
+
+    (folder,) = export_architectures(tiny_run, out=tmp_path / "out", onnx=True)
+    listing = json.loads((tmp_path / "out" / "exports.json").read_text())
+    check = listing["exports"][0]["onnx"]
+    assert check["file"] == "model.onnx" and check["images"] == 256  # of 360 validation images
+    assert check["max_abs_difference"] <= 1e-4
+    # Independently: the exported .keras and .onnx files on images neither has seen.
+    images = np.random.default_rng(1).random((7, 8, 8, 1), dtype=np.float32)
+    keras_model = keras.saving.load_model(os.path.join(folder, "model.keras"), safe_mode=True)
+    session = onnxruntime.InferenceSession(os.path.join(folder, "model.onnx"))
+    (predicted,) = session.run(None, {session.get_inputs()[0].name: images})
+    np.testing.assert_allclose(predicted, keras_model.predict(images, verbose=0), atol=1e-5)
+
+
+def test_export_onnx_without_the_extra_says_how_to_install_it(cli, monkeypatch, tiny_run, tmp_path):
+    from bottleneck_search.results import onnx_export
+
+    monkeypatch.setattr(onnx_export, "_installed", lambda name: name != "onnxruntime")
+    code, out, err = cli("export", tiny_run, "--format", "onnx", "--out", tmp_path / "out")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "bottleneck-search export: error: export --format onnx needs onnxruntime, not installed "
+        "here. Install the extra: pip install 'bottleneck-search[onnx]'."
+    ]
+    assert not (tmp_path / "out").exists()

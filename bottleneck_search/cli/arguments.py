@@ -213,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="retrain each architecture from scratch on train + validation data",
     )
+    export.add_argument(
+        "--format",
+        choices=["onnx"],
+        action="append",
+        default=[],
+        help="also write this format (onnx: model.onnx, checked in ONNX Runtime against Keras)",
+    )
     export.add_argument("--out", help="output folder (default RUN/export)")
     export.add_argument(
         "--overwrite", action="store_true", help="replace an existing output folder"

@@ -181,6 +181,7 @@ def export_command(args: argparse.Namespace) -> int:
         pareto=args.pareto,
         retrain_epochs=args.retrain_epochs,
         overwrite=args.overwrite,
+        onnx="onnx" in args.format,
     )
     for folder in folders:
         print(folder)

@@ -14,6 +14,7 @@ import keras
 
 from bottleneck_search.errors import ResultsError
 from bottleneck_search.flops import count_flops
+from bottleneck_search.results.onnx_export import onnx_unavailable, validation_images, write_onnx
 from bottleneck_search.results.pareto import pareto_front
 from bottleneck_search.rundir.config import library_versions
 from bottleneck_search.rundir.files import EXPORT, default_mode, trial_folder, write_atomically
@@ -35,6 +36,7 @@ def export_architectures(
     pareto: bool = False,
     retrain_epochs: int | None = None,
     overwrite: bool = False,
+    onnx: bool = False,
 ) -> list[str]:
     """Exports the best trials of a run, one folder each, plus `exports.json` listing them.
 
@@ -54,13 +56,17 @@ def export_architectures(
         retrain_epochs: retrain each architecture from scratch for this many epochs on the
             run's train + validation data instead of using the checkpoint.
         overwrite: replace an existing output folder.
+        onnx: also write `model.onnx` in each folder, checked in ONNX Runtime against Keras on
+            the run's validation images (needs `pip install 'bottleneck-search[onnx]'` and the
+            TensorFlow backend).
 
     Returns:
         The exported trial folders.
 
     Raises:
-        ResultsError: no completed trials, a missing or unreadable checkpoint, `top < 1`, or an
-            existing output folder.
+        ResultsError: no completed trials, a missing or unreadable checkpoint, `top < 1`, an
+            existing output folder, ONNX asked for but unavailable, or an ONNX model that
+            disagrees with Keras.
 
     Example:
 
@@ -77,6 +83,8 @@ def export_architectures(
             f"--retrain-epochs must be a positive integer. Received: {retrain_epochs!r}."
         )
     require_completed(run)
+    if onnx and (reason := onnx_unavailable()) is not None:
+        raise ResultsError(reason)
     chosen = pareto_front(run) if pareto else run.ranked()[:top]
     out = os.fspath(out) if out is not None else os.path.join(run.path, EXPORT)
     if os.path.exists(out) and not overwrite:
@@ -92,19 +100,21 @@ def export_architectures(
             )
 
     space = run.space()
-    data = _load_data(run, space) if retrain_epochs is not None else None
+    data = _load_data(run, space) if retrain_epochs is not None or onnx else None
+    images = validation_images(data.val) if onnx else None
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     _remove_abandoned_staging(parent)
     staging = tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=parent)
     os.chmod(staging, default_mode(directory=True))
     try:
-        exported = []
+        exported, checks = [], []
         for record in chosen:
             folder = os.path.join(staging, trial_folder(record.trial_id))
             os.makedirs(folder)
             model = _trained_model(run, space, record, data, retrain_epochs)
             _write_trial(folder, model, space, record, retrain_epochs)
+            checks.append(write_onnx(model, folder, images) if onnx else None)
             exported.append(trial_folder(record.trial_id))
         listing = {
             "run": os.path.abspath(run.path),
@@ -119,8 +129,9 @@ def export_architectures(
                     "macs": r.macs,
                     "val_accuracy": r.val_accuracy,
                     "score": r.score,
+                    **({"onnx": check} if check is not None else {}),
                 }
-                for name, r in zip(exported, chosen, strict=True)
+                for name, r, check in zip(exported, chosen, checks, strict=True)
             ],
         }
         write_atomically(os.path.join(staging, EXPORTS), json.dumps(listing, indent=2))
