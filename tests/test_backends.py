@@ -1,5 +1,6 @@
 """The backend-independent core on JAX and on PyTorch (CPU): the counter, the three kinds of
-search space, a short search, report, export and the refusal to resume with another backend.
+search space, every stock tuner, a short search through the CLI, report, export and the refusal
+to resume with another backend.
 
 Each backend runs in its own process (Keras picks its backend once, at import). The CI's `make
 test` installs `jax` and the CPU build of `torch` for this.
@@ -43,6 +44,18 @@ hp.values["conv1/width"] = 4
 y = bottleneck_conv(hp, inputs, 16, 3, name="conv1", widths=[4])
 facts["bottleneck_conv"] = [layer.name for layer in keras.Model(inputs, y).layers[1:]]
 
+from bottleneck_search import BottleneckHyperModel, TrialLog, load_dataset, make_tuner
+
+tiny_space = SearchSpace.from_yaml(tiny)
+data = load_dataset("digits", (8, 8, 1), batch_size=64)
+facts["tuners"] = {}
+for kind in ("bayesian", "hyperband", "grid"):  # random: the CLI search below
+    budget = {"max_epochs": 2, "factor": 3} if kind == "hyperband" else {"max_trials": 1}
+    tuner = make_tuner(kind, BottleneckHyperModel(tiny_space), directory=work, project_name=kind, **budget)
+    tuner.search(data.train, validation_data=data.val, epochs=1, verbose=0)
+    records = TrialLog(f"{work}/{kind}/trials.jsonl").read()
+    facts["tuners"][kind] = sorted({r.status.value for r in records}) + [len(records)]
+
 facts["search"] = main(["search", "--space", tiny, "--max-trials", "2", "--epochs", "1",
                         "--run-dir", f"{work}/run", "--seed", "2"])
 facts["export"] = main(["export", f"{work}/run"])
@@ -74,6 +87,11 @@ def test_the_core_runs_on_another_backend(backend, tiny_space_path, tmp_path):
     assert facts["yaml_reference"][0] == facts["yaml_reference"][1]  # closed form == counter
     assert facts["model"][0] == facts["model"][1]
     assert facts["bottleneck_conv"] == ["conv1_reduce", "conv1"]
+    assert facts["tuners"] == {
+        "bayesian": ["COMPLETED", 1],
+        "hyperband": ["COMPLETED", 2],
+        "grid": ["COMPLETED", 1],
+    }
     assert facts["search"] == 0 and facts["export"] == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["backend"] == backend
