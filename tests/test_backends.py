@@ -56,6 +56,14 @@ for kind in ("bayesian", "hyperband", "grid"):  # random: the CLI search below
     records = TrialLog(f"{work}/{kind}/trials.jsonl").read()
     facts["tuners"][kind] = sorted({r.status.value for r in records}) + [len(records)]
 
+from bottleneck_search import SearchConfig, SearchConfigError
+
+try:
+    SearchConfig(strategy="mirrored").check()
+    facts["mirrored"] = "accepted"
+except SearchConfigError as error:
+    facts["mirrored"] = str(error)
+
 facts["search"] = main(["search", "--space", tiny, "--max-trials", "2", "--epochs", "1",
                         "--run-dir", f"{work}/run", "--seed", "2"])
 facts["export"] = main(["export", f"{work}/run"])
@@ -92,6 +100,10 @@ def test_the_core_runs_on_another_backend(backend, tiny_space_path, tmp_path):
         "hyperband": ["COMPLETED", 2],
         "grid": ["COMPLETED", 1],
     }
+    assert facts["mirrored"] == (
+        f"--strategy mirrored is TensorFlow's tf.distribute; this process uses the {backend} "
+        "backend. Use --backend tensorflow with it."
+    )
     assert facts["search"] == 0 and facts["export"] == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["backend"] == backend

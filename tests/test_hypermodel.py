@@ -96,3 +96,17 @@ def test_bottleneck_conv_declares_nothing_without_a_fitting_width():
     inputs = keras.Input((8, 8, 3))
     bottleneck_conv(hp, inputs, 4, 3, name="stem")  # 3 channels: the narrowest width is 8
     assert hp.space == []
+
+
+def test_the_old_callable_arguments_still_work_with_a_deprecation_warning(mini):
+    from conftest import make_record
+
+    ended = []
+    with pytest.warns(DeprecationWarning, match="observer=TrialObserver"):
+        hypermodel = BottleneckHyperModel(
+            mini, on_trial_end=ended.append, stop_requested=lambda: True
+        )
+    with pytest.raises(KeyboardInterrupt):  # a stop requested before a build stops the search
+        hypermodel.build(kt.HyperParameters())
+    hypermodel.observer.trial_ended(make_record("3"))
+    assert [record.trial_id for record in ended] == ["3"]

@@ -114,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     space = subcommands.add_parser(
         "space", help="show a search space: sites, choices, size and cost range"
     )
-    space.add_argument("spec", help="a YAML backbone (search_spaces/*.yaml) or a .keras model")
+    space.add_argument(
+        "spec", help="a YAML backbone, a shipped one by name (e.g. googlenet), or a .keras model"
+    )
     space.add_argument(
         "--architecture", metavar="JSON", help="also check and cost this architecture file"
     )

@@ -188,17 +188,10 @@ def _replace(staging: str, out: str, overwrite: bool) -> None:
 
 
 def _load_data(run: Run, space: SearchSpace):
-    from bottleneck_search.data import load_dataset
     from bottleneck_search.space.catalog import space_input_shape
 
-    config = run.search_config()
-    return load_dataset(
-        config.dataset,
-        space_input_shape(space),
-        config.batch_size,
-        seed=config.seed,
-        data_dir=config.data_dir,
-    )
+    # An export never downloads: the search that made the run had the data.
+    return run.search_config().load_data(space_input_shape(space), download=False)
 
 
 def _trained_model(

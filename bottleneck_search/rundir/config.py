@@ -116,9 +116,14 @@ class SearchConfig:
         return self.chief is not None or self.worker is not None
 
     @property
+    def fixed_trials(self) -> int | None:
+        """The number of trials the search runs, or None when the tuner decides (Hyperband)."""
+        return None if self.tuner == "hyperband" else self.max_trials
+
+    @property
     def trial_budget(self) -> int:
         """The trials the search runs at most (Hyperband: a generous bound from `epochs`)."""
-        return 10 * self.epochs if self.tuner == "hyperband" else self.max_trials
+        return self.fixed_trials or 10 * self.epochs
 
     def check(self) -> None:
         """Checks the arguments that need no file, data or model.
@@ -150,6 +155,20 @@ class SearchConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")
+
+    def load_data(self, input_shape, download: bool | None = None):
+        """The config's data set adapted to `input_shape` (see `load_dataset`); `download`
+        overrides the config's own."""
+        from bottleneck_search.data import load_dataset
+
+        return load_dataset(
+            self.dataset,
+            input_shape,
+            self.batch_size,
+            seed=self.seed,
+            data_dir=self.data_dir,
+            download=self.download if download is None else download,
+        )
 
     def with_default_run_dir(self) -> SearchConfig:
         """This config with `run_dir` set: as given, or `runs/<space or model name>-<YYYYmmdd-HHMMSS>`."""

@@ -107,6 +107,8 @@ class BottleneckHyperModel(kt.HyperModel):
         self.accuracy_metric = accuracy_metric
         self.trial_log = TrialLog(trial_log) if trial_log is not None else None
         self.observer = observer or TrialObserver()
+        # A per-batch callback only for an observer that can ask to stop: it runs every batch.
+        self._can_stop = type(self.observer).stop_requested is not TrialObserver.stop_requested
         self.config_hash = config_hash
         self._floor = self.penalty.floor(space.most_expensive().macs)
 
@@ -181,7 +183,7 @@ class BottleneckHyperModel(kt.HyperModel):
             raise kt.errors.FailedTrialError(f"Trial {trial_id}: {build_error}")
         callbacks = [
             CostMetrics(architecture, self.penalty, self.accuracy_metric),
-            StopWhenRequested(self.observer.stop_requested),
+            *([StopWhenRequested(self.observer.stop_requested)] if self._can_stop else []),
             keras.callbacks.TerminateOnNaN(),
             *with_cost_hparams(callbacks, hp.values, architecture, trial_id),
         ]

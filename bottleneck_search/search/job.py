@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 import keras
 import keras_tuner as kt
 
-from bottleneck_search.data import Dataset, load_dataset
+from bottleneck_search.data import Dataset
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.rundir.config import (
     SearchConfig,
@@ -45,7 +45,7 @@ from bottleneck_search.search.distributed import (
 )
 from bottleneck_search.search.hypermodel import BottleneckHyperModel
 from bottleneck_search.search.objective import FlopPenalty
-from bottleneck_search.search.observer import TrialObserver
+from bottleneck_search.search.observer import FunctionObserver
 from bottleneck_search.search.progress import ChiefNews, Progress
 from bottleneck_search.search.stopping import record_failures_from_oracle, stop_reason
 from bottleneck_search.search.tuner_state import (
@@ -178,14 +178,7 @@ def _check_run_dir(config: SearchConfig) -> dict | None:
 def _space_and_data(config: SearchConfig) -> tuple[SearchSpace, Dataset]:
     """The space, with its classifier as wide as the data has classes, and the data."""
     space = load_search_space(config.space, config.model)
-    data = load_dataset(
-        config.dataset,
-        space_input_shape(space),
-        config.batch_size,
-        seed=config.seed,
-        data_dir=config.data_dir,
-        download=config.download,
-    )
+    data = config.load_data(space_input_shape(space))
     classes = space.source.get("classes")
     if classes == data.num_classes:
         return space, data
@@ -236,16 +229,12 @@ def _liveness(
             helper.close()
 
 
-class _JobObserver(TrialObserver):
+class _JobObserver(FunctionObserver):
     """The job's view of its trials: a progress line each, a deferred Ctrl-C, a worker's heartbeat."""
 
     def __init__(self, progress: Progress, stop_requested: Callable[[], bool] | None):
-        self.progress = progress
-        self._stop_requested = stop_requested
+        super().__init__(progress.trial_ended, stop_requested)
         self.heartbeat: Heartbeat | None = None
-
-    def stop_requested(self) -> bool:
-        return self._stop_requested is not None and bool(self._stop_requested())
 
     def training_started(self, trial_id: str | None) -> None:
         if self.heartbeat is not None:
@@ -254,9 +243,6 @@ class _JobObserver(TrialObserver):
     def training_ended(self, trial_id: str | None) -> None:
         if self.heartbeat is not None:
             self.heartbeat.stop()
-
-    def trial_ended(self, record: TrialRecord) -> None:
-        self.progress.trial_ended(record)
 
 
 def _config_record(

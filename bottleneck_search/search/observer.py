@@ -40,10 +40,18 @@ class TrialObserver:
         """A trial finished (completed, failed or infeasible) and `record` was written."""
 
 
-class _Callables(TrialObserver):
-    """The observer behind the deprecated `on_trial_end=` and `stop_requested=` arguments."""
+class FunctionObserver(TrialObserver):
+    """A `TrialObserver` made of two functions: `on_trial_end(record)` and `stop_requested()`.
 
-    def __init__(self, on_trial_end, stop_requested):
+    Behind the deprecated `on_trial_end=` / `stop_requested=` arguments, and the search job's own
+    observer.
+    """
+
+    def __init__(
+        self,
+        on_trial_end: Callable[[TrialRecord], None] | None = None,
+        stop_requested: Callable[[], bool] | None = None,
+    ):
         self._on_trial_end = on_trial_end
         self._stop_requested = stop_requested
 
@@ -66,4 +74,4 @@ def observer_from_callables(
         DeprecationWarning,
         stacklevel=3,
     )
-    return _Callables(on_trial_end, stop_requested)
+    return FunctionObserver(on_trial_end, stop_requested)

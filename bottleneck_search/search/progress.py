@@ -28,7 +28,7 @@ class Progress:
     """
 
     def __init__(self, config: SearchConfig, log: TrialLog, emit: Callable[[str], None]):
-        self.total = None if config.tuner == "hyperband" else config.max_trials
+        self.total = config.fixed_trials
         self.log = log
         self.emit = emit
         self.started = time.monotonic()
@@ -66,7 +66,7 @@ class ChiefNews:
     """A chief's lines: each trial a worker ended, and each worker that went silent."""
 
     def __init__(self, config: SearchConfig, log: TrialLog, emit: Callable[[str], None]):
-        self.total = "" if config.tuner == "hyperband" else f"/{config.max_trials}"
+        self.total = f"/{config.fixed_trials}" if config.fixed_trials else ""
         self.log = log
         self.emit = emit
         self.ended: list[str] = []
