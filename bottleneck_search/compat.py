@@ -1,4 +1,4 @@
-"""Every touch of a private Keras, Keras Tuner or TensorFlow attribute, with the reason for it.
+"""Every touch of a private Keras, Keras Tuner, KerasHub or TensorFlow attribute, and the reason.
 
 Nothing else in the package reaches behind these libraries' public API. `pyproject.toml` caps
 `keras` and `keras-tuner` at the minor versions these were tested with, and `tests/test_compat.py`
@@ -10,28 +10,58 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 # -- Keras -------------------------------------------------------------------------------------
 
 
-def elementwise_operation_classes() -> tuple[type, ...]:
-    """The operation classes that `x + y`, `x * y`, ... on Keras tensors put into a functional graph.
+def operation_classes(names: Iterable[str]) -> dict[str, type]:
+    """The `keras.ops` operation classes named `module.Class` (`"numpy.Matmul"`, `"nn.Gelu"`).
 
-    Keras exports the functions (`keras.ops.add`), not the `Operation` classes a graph node holds,
-    and the FLOP counter looks counting functions up by class.
+    A functional graph, and a custom layer's `call` traced on symbolic tensors, hold instances of
+    these classes (`x + y` puts a `numpy.Add` there); Keras exports the functions (`keras.ops.add`),
+    not the classes, and the FLOP counter looks counting functions up by class. Raises `KeyError`
+    naming the first class this Keras lacks.
     """
-    from keras.src.ops import numpy as numpy_ops
+    from keras.src.ops import core, math, nn, numpy
 
-    return (
-        numpy_ops.Add,
-        numpy_ops.Subtract,
-        numpy_ops.Multiply,
-        numpy_ops.Divide,
-        numpy_ops.TrueDivide,
-        numpy_ops.Maximum,
-        numpy_ops.Minimum,
-    )
+    modules = {"core": core, "math": math, "nn": nn, "numpy": numpy}
+    classes = {}
+    for name in names:
+        module, _, class_name = name.partition(".")
+        cls = getattr(modules.get(module), class_name, None)
+        if not isinstance(cls, type):
+            raise KeyError(f"keras.src.ops.{name} is not an operation class in this Keras.")
+        classes[name] = cls
+    return classes
+
+
+def call_arguments(node) -> tuple[tuple, dict]:
+    """The `(args, kwargs)` a graph node's layer was called with, Keras tensors included.
+
+    `Node.arguments` keeps them; the FLOP counter re-runs a custom layer's `call` with the same
+    non-tensor arguments to see what it computes.
+    """
+    return node.arguments.args, node.arguments.kwargs
+
+
+@contextlib.contextmanager
+def graph_unchanged(layer) -> Iterator[None]:
+    """Undoes, on exit, the graph nodes that calls on Keras tensors add to `layer` and its sublayers.
+
+    Calling a layer on Keras tensors appends a `Node` to its `_inbound_nodes` and its input
+    layers' `_outbound_nodes`, and Keras has no public way to drop one. The FLOP counter traces a
+    custom layer's `call` on throwaway tensors; this leaves the layer's graph as it was, however
+    far the trace got. Only appended nodes are dropped, so traces may nest.
+    """
+    layers = list(layer._flatten_layers(include_self=True, recursive=True))
+    lengths = [(len(item._inbound_nodes), len(item._outbound_nodes)) for item in layers]
+    try:
+        yield
+    finally:
+        for item, (inbound, outbound) in zip(layers, lengths, strict=True):
+            del item._inbound_nodes[inbound:]
+            del item._outbound_nodes[outbound:]
 
 
 def application_layer_classes() -> dict[str, type]:
@@ -47,6 +77,11 @@ def application_layer_classes() -> dict[str, type]:
         "StochasticDepth": convnext.StochasticDepth,
         "CustomScaleLayer": inception_resnet_v2.CustomScaleLayer,
     }
+
+
+# KerasHub is optional; the counter names its classes rather than importing it.
+KERAS_HUB_AFFINE_LAYER = "keras_hub.src.models.hgnetv2.hgnetv2_layers.HGNetV2LearnableAffineBlock"
+"""HGNetV2's `scale * x + bias`, written with backend tensors that symbolic tracing cannot follow."""
 
 
 def variable_shape(variable) -> tuple[int, ...]:

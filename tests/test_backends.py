@@ -1,4 +1,4 @@
-"""The backend-independent core on JAX and on PyTorch (CPU): the counter, the three kinds of
+"""The backend-independent core on JAX and on PyTorch (CPU): the counter (tracing included), the three kinds of
 search space, every stock tuner, a short search through the CLI, report, export and the refusal
 to resume with another backend.
 
@@ -28,6 +28,15 @@ backend, tiny, mini, work = sys.argv[1:]
 assert keras.backend.backend() == backend, keras.backend.backend()
 direct, reduced = seed_example_models()
 facts = {"macs": [count_flops(direct).macs, count_flops(reduced).macs]}
+
+class Residual(keras.layers.Layer):  # no counting function: traced through what it calls
+    def build(self, shape):
+        self.dense = keras.layers.Dense(shape[-1], use_bias=False)
+        self.dense.build(shape)
+    def call(self, x):
+        return x + keras.ops.gelu(self.dense(x))
+tokens = keras.Input((6, 4))
+facts["traced"] = count_flops(keras.Model(tokens, Residual()(tokens))).flops
 
 space = SearchSpace.from_yaml(mini)
 facts["yaml_reference"] = [space.reference.macs, count_flops(space.build(space.reference)).macs]
@@ -92,6 +101,7 @@ def test_the_core_runs_on_another_backend(backend, tiny_space_path, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     facts = json.loads((tmp_path / "facts.json").read_text())
     assert facts["macs"] == [112_896_000, 5_268_480]
+    assert facts["traced"] == 2 * 6 * 4 * 4 + 6 * 4 + 6 * 4  # the Dense, gelu, the add
     assert facts["yaml_reference"][0] == facts["yaml_reference"][1]  # closed form == counter
     assert facts["model"][0] == facts["model"][1]
     assert facts["bottleneck_conv"] == ["conv1_reduce", "conv1"]

@@ -1,6 +1,7 @@
 """Each private Keras / Keras Tuner attribute `bottleneck_search.compat` relies on, exercised on
 the installed versions: an upgrade that moves one fails here, by name, not deep inside a search."""
 
+import importlib
 import json
 import threading
 
@@ -12,14 +13,43 @@ import pytest
 from bottleneck_search import compat
 
 
-def test_elementwise_operation_classes_are_what_x_plus_y_puts_in_a_graph():
+def test_operation_classes_are_what_tensor_arithmetic_puts_in_a_graph():
     inputs = keras.Input((4,))
-    model = keras.Model(inputs, inputs + inputs * inputs)
+    model = keras.Model(inputs, keras.ops.matmul(inputs + inputs * inputs, keras.ops.ones((4, 2))))
     found = {
         type(layer) for layer in model.operations if not isinstance(layer, keras.layers.InputLayer)
     }
-    classes = compat.elementwise_operation_classes()
-    assert len(classes) == 7 and found <= set(classes)
+    classes = compat.operation_classes(["numpy.Add", "numpy.Multiply", "numpy.Matmul"])
+    assert found == set(classes.values())
+    with pytest.raises(KeyError, match=r"keras.src.ops.numpy.NoSuchOp is not an operation class"):
+        compat.operation_classes(["numpy.NoSuchOp"])
+
+
+def test_call_arguments_are_those_the_layer_was_called_with():
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dropout(0.5)(inputs, training=False)
+    node = keras.Model(inputs, outputs).layers[-1]._inbound_nodes[0]
+    args, kwargs = compat.call_arguments(node)
+    assert args == (inputs,) and kwargs == {"training": False}
+
+
+def test_graph_unchanged_drops_only_the_nodes_added_inside():
+    dense = keras.layers.Dense(2)
+    first = keras.Input((3,))
+    dense(first)
+    block = keras.Sequential([dense])
+    with compat.graph_unchanged(block):
+        dense(keras.Input((3,)))
+        dense(keras.Input((3,)))
+        assert len(dense._inbound_nodes) == 3
+    assert len(dense._inbound_nodes) == 1
+    assert dense._inbound_nodes[0].input_tensors[0] is first
+
+
+def test_keras_hub_affine_layer_is_where_compat_says():
+    module_name, _, class_name = compat.KERAS_HUB_AFFINE_LAYER.rpartition(".")
+    module = importlib.import_module(module_name)
+    assert issubclass(getattr(module, class_name), keras.layers.Layer)
 
 
 def test_application_layer_classes_are_those_the_applications_use():

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 
 import keras
 
-from bottleneck_search.compat import nodes_by_depth, sequential_graph, variable_shape
+from bottleneck_search.compat import (
+    call_arguments,
+    nodes_by_depth,
+    sequential_graph,
+    variable_shape,
+)
 from bottleneck_search.errors import FlopCountError, UnsupportedLayerError
 
 # Importing the module registers the built-in counting functions.
 from bottleneck_search.flops import layers as _builtin_counters  # noqa: F401
+from bottleneck_search.flops import operations as _operation_counters  # noqa: F401
 from bottleneck_search.flops.registry import counter_for
 from bottleneck_search.flops.report import FlopReport, LayerRow
+from bottleneck_search.flops.trace import UntraceableLayer, traced_call
 
 
 def count_flops(
@@ -25,16 +33,19 @@ def count_flops(
 ) -> FlopReport:
     """Counts MACs, FLOPs and parameters of a Keras model from its layer configs and shapes.
 
-    Nothing is run: the costs follow from the shapes in the model's graph. Every layer call is
-    counted, so a shared layer called twice costs twice (its parameters count once). Nested
-    models are counted layer by layer.
+    Nothing is computed on data: the costs follow from the shapes in the model's graph. Every
+    layer call is counted, so a shared layer called twice costs twice (its parameters count
+    once). Nested models are counted layer by layer. A layer with no counting function is traced:
+    its `call` runs on symbolic tensors, and the layers and `keras.ops` calls it makes are
+    counted (`bottleneck_search/flops/trace.py`).
 
     Args:
         model: a functional or Sequential `keras.Model` with fixed input shapes (the batch
             dimension may be `None`).
         batch_size: the batch size that replaces a `None` batch dimension.
-        strict: if True, a layer with no counting function raises `UnsupportedLayerError`; if
-            False it is counted as zero and listed in `FlopReport.skipped`.
+        strict: if True, a layer that has no counting function and cannot be traced (or an
+            operation with no counting function) raises `UnsupportedLayerError`; if False it is
+            counted as zero and listed in `FlopReport.skipped`.
         input_shape: the shape of one example (no batch dimension), for a model whose input
             has free dimensions, such as `keras.applications.MobileNetV3Small()` with its
             default `(None, None, 3)`: the model's graph is rebuilt at this shape (a clone; the
@@ -44,7 +55,7 @@ def count_flops(
         A `FlopReport`.
 
     Raises:
-        UnsupportedLayerError: a layer has no counting function (and `strict` is True).
+        UnsupportedLayerError: a layer or operation cannot be counted (and `strict` is True).
         FlopCountError: the model has no static graph or no fixed shapes.
 
     Example:
@@ -78,7 +89,7 @@ class _GraphWalker:
         self.strict = strict
         self.rows: list[LayerRow] = []
         self.skipped: list[str] = []
-        self._params_seen: set[int] = set()
+        self._weights_seen: set[int] = set()
         self._calls: Counter[str] = Counter()
 
     def walk(self, model: keras.Model) -> None:
@@ -86,27 +97,22 @@ class _GraphWalker:
             self._count_call(node.operation, node, prefix)
 
     def _count_call(self, operation, node, prefix: str) -> None:
-        name = f"{prefix}{operation.name}"
+        name = f"{prefix}{_stable_name(operation)}"
         self._calls[name] += 1
         if self._calls[name] > 1:
             name = f"{name}#{self._calls[name]}"
-        inputs = [self._concrete(t.shape, name) for t in node.input_tensors]
+        inputs = self._input_shapes(operation, node, name)
         outputs = [self._concrete(t.shape, name) for t in node.output_tensors]
-        params, trainable = self._params_once(operation)
         counter = counter_for(type(operation))
-        if counter is None:
-            if self.strict:
-                raise UnsupportedLayerError(
-                    f"Layer '{name}' of class {type(operation).__name__} has no FLOP counting "
-                    "function. Register one with @bottleneck_search.register_counter("
-                    f"{type(operation).__name__}), or pass strict=False to count it as zero "
-                    "and list it in the report."
-                )
-            self.skipped.append(name)
-            cost_macs = cost_flops = 0
-        else:
+        counted = True
+        if counter is not None:
             cost = counter(operation, inputs, outputs)
             cost_macs, cost_flops = int(cost.macs), int(cost.flops)
+        else:
+            # Its layers and operations get rows of their own, before this one.
+            counted = self._count_traced(operation, node, name)
+            cost_macs = cost_flops = 0
+        params, trainable = self._params_once(operation)
         output_shape = outputs[0] if len(outputs) == 1 else tuple(outputs)
         self.rows.append(
             LayerRow(
@@ -117,17 +123,60 @@ class _GraphWalker:
                 flops=cost_flops,
                 params=params,
                 trainable_params=trainable,
-                counted=counter is not None,
+                counted=counted,
             )
         )
 
+    def _count_traced(self, operation, node, name: str) -> bool:
+        """Counts the calls inside `operation`'s call; False if it cannot be traced (and not strict)."""
+        kind = type(operation).__name__
+        if not isinstance(operation, keras.layers.Layer):
+            if self.strict:
+                raise UnsupportedLayerError(
+                    f"Operation '{name}' ({type(operation).__module__}.{kind}) has no FLOP "
+                    f"counting function. Register one with @bottleneck_search.register_counter("
+                    f"{kind}) on that class, or pass strict=False to count it as zero and list "
+                    "it in the report."
+                )
+            self.skipped.append(name)
+            return False
+        try:
+            with traced_call(operation, node, lambda t: self._concrete(t.shape, name)) as graph:
+                for inner_prefix, inner_node in layer_calls(graph, f"{name}/") if graph else ():
+                    self._count_call(inner_node.operation, inner_node, inner_prefix)
+            return True
+        except UntraceableLayer as error:
+            reason = str(error)
+        if self.strict:
+            raise UnsupportedLayerError(
+                f"Layer '{name}' of class {kind} has no FLOP counting function, and its call "
+                f"could not be traced through keras.ops ({reason}). Register one with "
+                f"@bottleneck_search.register_counter({kind}), or pass strict=False to count "
+                "it as zero and list it in the report."
+            )
+        self.skipped.append(name)
+        return False
+
+    def _input_shapes(self, operation, node, name: str) -> list[tuple[int, ...]]:
+        if isinstance(operation, keras.layers.Layer):
+            return [self._concrete(t.shape, name) for t in node.input_tensors]
+        # An operation's operands may be constants or variables (`x @ kernel`): keep them all,
+        # in call order, so that `inputs[i]` is the i-th operand.
+        args, _ = call_arguments(node)
+        return [
+            self._concrete(tuple(arg.shape), name)
+            for arg in keras.tree.flatten(args)
+            if hasattr(arg, "shape") and hasattr(arg, "dtype")
+        ]
+
     def _params_once(self, operation) -> tuple[int, int]:
-        if id(operation) in self._params_seen or not isinstance(operation, keras.layers.Layer):
+        """Sizes of the layer's weights not counted yet: shared layers and weights count once."""
+        if not isinstance(operation, keras.layers.Layer):
             return 0, 0
-        self._params_seen.add(id(operation))
-        weights = operation.weights
+        weights = [w for w in operation.weights if id(w) not in self._weights_seen]
         if not weights:
             return 0, 0
+        self._weights_seen.update(id(w) for w in weights)
         sizes = [(_size(w), w.trainable) for w in weights]
         params = sum(size for size, _ in sizes)
         # Same rule as Layer.trainable_weights, without listing the weights a second time.
@@ -175,6 +224,17 @@ def _at_input_shape(model: keras.Model, input_shape: Sequence[int]) -> keras.Mod
     return keras.models.clone_model(model, input_tensors=inputs)
 
 
+def _stable_name(operation) -> str:
+    """The operation's name; for `keras.ops` calls without the process-wide counter Keras adds.
+
+    `x + y` is named `add`, `add_1`, ... in creation order across the whole process, so the same
+    model would get different row names on each count; repeats become `add#2` here instead.
+    """
+    if isinstance(operation, keras.layers.Layer):
+        return operation.name
+    return re.sub(r"_\d+$", "", operation.name)
+
+
 def _size(variable) -> int:
     return math.prod(variable_shape(variable))
 
@@ -189,10 +249,33 @@ def layer_calls(model: keras.Model, prefix: str = ""):
         operation = node.operation
         if isinstance(operation, keras.layers.InputLayer):
             continue
-        if isinstance(operation, keras.Model):
+        if _graph_fits_call(operation, node):
             yield from layer_calls(operation, f"{prefix}{operation.name}/")
             continue
         yield prefix, node
+
+
+def _graph_fits_call(operation, node) -> bool:
+    """Whether `operation` is a model whose own graph has the shapes of this call.
+
+    A nested model built for free dimensions (a `Sequential` inside a custom layer, say) has a
+    graph with `None` where this call has sizes; such a call is traced instead of walked.
+    """
+    if not isinstance(operation, keras.Model):
+        return False
+    if isinstance(operation, keras.Sequential):
+        graph = sequential_graph(operation)
+        if graph is None:
+            return False
+    else:
+        graph = operation
+    if nodes_by_depth(graph) is None:
+        return False
+    inner = keras.tree.flatten(graph.inputs)
+    return len(inner) == len(node.input_tensors) and all(
+        tuple(a.shape[1:]) == tuple(b.shape[1:])
+        for a, b in zip(inner, node.input_tensors, strict=True)
+    )
 
 
 def _nodes_in_order(model: keras.Model, prefix: str):

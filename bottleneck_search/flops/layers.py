@@ -18,9 +18,10 @@ Conventions (also in README.md):
 | Average | `inputs` per output element (`inputs - 1` adds and a divide) |
 | UpSampling2D / Resizing | nearest: 0; otherwise `2 * taps - 1` per output element (bilinear 4 taps, bicubic 16, lanczos3 36, lanczos5 100); `area`: 1 per input element + 1 per output element |
 | MultiHeadAttention | projections and the two attention products as MACs (below); biases, the query scaling and the softmax 1 per element |
-| ConvNeXt's LayerScale | 1 per element; InceptionResNetV2's CustomScaleLayer (`a + b * scale`) 2 per element; StochasticDepth 0 (inference) |
-| `x + y`, `x * y` ... on tensors (keras.ops Add, Subtract, Multiply, Divide, Maximum, Minimum) | 1 per output element |
+| ConvNeXt's LayerScale | 1 per element; InceptionResNetV2's CustomScaleLayer (`a + b * scale`) 2 per element; StochasticDepth 0 (inference); KerasHub's HGNetV2LearnableAffineBlock 2 per element |
 | Concatenate, reshaping, padding, cropping, dropout, noise, Embedding, InputLayer | 0 |
+
+Operations on tensors (`x + y`, `keras.ops.matmul`) are counted in `flops/operations.py`.
 
 Convolution MACs: `output elements * prod(kernel_size) * input_channels / groups`. A transposed
 convolution scatters every input element through the kernel: `input elements * prod(kernel_size) *
@@ -34,14 +35,14 @@ MultiHeadAttention, for `T` query and `S` key/value positions per example, `h` h
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 import keras
 
-from bottleneck_search.compat import application_layer_classes, elementwise_operation_classes
+from bottleneck_search.compat import KERAS_HUB_AFFINE_LAYER, application_layer_classes
 from bottleneck_search.convolution import split_shape
 from bottleneck_search.errors import UnsupportedLayerError
+from bottleneck_search.flops.einsum import einsum_letter_sizes
 from bottleneck_search.flops.registry import Cost, Shape, register_counter
 
 L = keras.layers
@@ -103,30 +104,10 @@ def count_dense(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cos
     return _with_elementwise(layer, macs, outputs[0])
 
 
-def _einsum_letter_sizes(equation: str, shapes: Sequence[Shape]) -> dict[str, int]:
-    operands = re.split(r",|->", equation.replace(" ", ""))
-    sizes: dict[str, int] = {}
-    for term, shape in zip(operands, shapes, strict=True):
-        if "..." in term:
-            head, tail = term.split("...")
-            ellipsis = shape[len(head) : len(shape) - len(tail)]
-            sizes["..."] = max(sizes.get("...", 1), math.prod(ellipsis))
-            tail_shape = shape[len(shape) - len(tail) :]
-            named = [
-                *zip(head, shape[: len(head)], strict=True),
-                *zip(tail, tail_shape, strict=True),
-            ]
-        else:
-            named = list(zip(term, shape, strict=True))
-        for letter, size in named:
-            sizes[letter] = max(sizes.get(letter, 1), size)
-    return sizes
-
-
 @register_counter(L.EinsumDense)
 def count_einsum_dense(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
     kernel_shape = tuple(layer.kernel.shape)
-    sizes = _einsum_letter_sizes(layer.equation, [inputs[0], kernel_shape, outputs[0]])
+    sizes = einsum_letter_sizes(layer.equation, [inputs[0], kernel_shape, outputs[0]])
     macs = math.prod(sizes.values())
     elements = math.prod(outputs[0])
     flops = 2 * macs + (elements if layer.bias_axes else 0) + _activation_flops(layer, elements)
@@ -289,7 +270,6 @@ def count_stochastic_depth(layer, inputs: Sequence[Shape], outputs: Sequence[Sha
     return Cost()
 
 
-# `x + y` and friends on KerasTensors put these operations (not layers) in a functional graph.
-@register_counter(*elementwise_operation_classes())
-def count_elementwise_op(operation, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
-    return Cost(flops=math.prod(outputs[0]))
+@register_counter(KERAS_HUB_AFFINE_LAYER)
+def count_learnable_affine(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    return Cost(flops=2 * math.prod(outputs[0]))

@@ -15,6 +15,8 @@ Shape = tuple[int, ...]
 CountingFunction = Callable[[object, Sequence[Shape], Sequence[Shape]], "Cost"]
 
 _COUNTERS: dict[type, CountingFunction] = {}
+# Classes named "module.QualName", for libraries the counter should not have to import.
+_COUNTERS_BY_NAME: dict[str, CountingFunction] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,11 +32,15 @@ class Cost:
     flops: int = 0
 
 
-def register_counter(*layer_classes: type) -> Callable[[CountingFunction], CountingFunction]:
+def register_counter(
+    *layer_classes: type | str,
+) -> Callable[[CountingFunction], CountingFunction]:
     """Registers a counting function for one or more layer classes.
 
     Args:
-        *layer_classes: the classes (usually `keras.layers.Layer` subclasses) the function counts.
+        *layer_classes: the classes (usually `keras.layers.Layer` subclasses) the function counts,
+            or their full names `"package.module.ClassName"`, which count the class without
+            importing its package.
 
     Returns:
         A decorator that registers the function and returns it unchanged.
@@ -56,7 +62,12 @@ def register_counter(*layer_classes: type) -> Callable[[CountingFunction], Count
             "register_counter() needs at least one layer class, e.g. @register_counter(MyLayer)."
         )
     for cls in layer_classes:
-        if not isinstance(cls, type):
+        if isinstance(cls, str) and "." not in cls.strip("."):
+            raise TypeError(
+                f"register_counter() takes a class or its full name 'package.module.ClassName'. "
+                f"Received: {cls!r}, which names no module."
+            )
+        if not isinstance(cls, type | str):
             raise TypeError(
                 f"register_counter() takes classes, not instances. Received: {cls!r}. "
                 "Pass the layer class, e.g. @register_counter(MyLayer)."
@@ -64,7 +75,10 @@ def register_counter(*layer_classes: type) -> Callable[[CountingFunction], Count
 
     def decorator(function: CountingFunction) -> CountingFunction:
         for cls in layer_classes:
-            _COUNTERS[cls] = function
+            if isinstance(cls, str):
+                _COUNTERS_BY_NAME[cls] = function
+            else:
+                _COUNTERS[cls] = function
         return function
 
     return decorator
@@ -74,6 +88,8 @@ def counter_for(layer_class: type) -> CountingFunction | None:
     """Returns the counting function registered for `layer_class` or its nearest base class."""
     for cls in layer_class.__mro__:
         function = _COUNTERS.get(cls)
+        if function is None and _COUNTERS_BY_NAME:
+            function = _COUNTERS_BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
         if function is not None:
             return function
     return None
