@@ -138,7 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--dataset",
         default=_DEFAULTS.dataset,
-        help=f"{_DEFAULTS.dataset} (default), tfds:NAME[SPLIT] or folder:PATH",
+        help=f"{_DEFAULTS.dataset} (default), fashion_mnist, mnist, cifar10, cifar100, "
+        "tfds:NAME[SPLIT] or folder:PATH",
+    )
+    search.add_argument(
+        "--train-size",
+        type=_positive_int,
+        metavar="N",
+        help="train and validate on a stratified, seeded subsample of N training images",
     )
     search.add_argument("--tuner", default=_DEFAULTS.tuner, choices=list(TUNERS))
     search.add_argument("--max-trials", type=_positive_int, default=_DEFAULTS.max_trials)
@@ -160,9 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--run-dir", help="run directory (default runs/<space>-<time>)")
     search.add_argument("--seed", type=int, default=_DEFAULTS.seed)
     search.add_argument("--batch-size", type=_positive_int, default=_DEFAULTS.batch_size)
-    search.add_argument("--data-dir", help="TensorFlow Datasets data directory")
     search.add_argument(
-        "--download", action="store_true", help="let TFDS download a data set that is not prepared"
+        "--data-dir",
+        help="where to look first for fashion_mnist, mnist, cifar10, cifar100; TFDS' data directory",
+    )
+    search.add_argument(
+        "--download",
+        action="store_true",
+        help="let keras.datasets or TFDS download a data set that is not on disk",
     )
     search.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     search.add_argument(

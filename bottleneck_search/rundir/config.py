@@ -29,6 +29,7 @@ DEFINING = (
     "space",
     "model",
     "dataset",
+    "train_size",
     "tuner",
     "max_trials",
     "epochs",
@@ -49,6 +50,7 @@ class SearchConfig:
         space: a YAML backbone path, or the name of one shipped in `search_spaces/` (e.g. `googlenet`).
         model: a `.keras` model to search instead of `space`.
         dataset: a data set spec (see `load_dataset`).
+        train_size: train and validate on a stratified subsample of this many training images.
         tuner: `random`, `bayesian`, `hyperband` or `grid`.
         max_trials: trials to run (Hyperband decides its own count from `epochs`).
         epochs: epochs per trial (Hyperband: the most any trial gets).
@@ -58,8 +60,8 @@ class SearchConfig:
         run_dir: the run directory; `runs/<space>-<time>` when None.
         seed: seeds the tuner, the data split and Keras.
         batch_size: training batch size.
-        data_dir: TFDS data directory.
-        download: let TFDS download a data set that is not prepared.
+        data_dir: where to look first for the Keras-named data sets; TFDS' data directory.
+        download: let `keras.datasets` or TFDS download a data set that is not on disk.
         resume: continue the run in `run_dir`.
         verbose: show Keras Tuner's and Keras' own progress output.
         chief: `HOST:PORT` to serve the search's oracle on (this process runs no trials).
@@ -82,6 +84,7 @@ class SearchConfig:
     space: str = DEFAULT_SPACE
     model: str | None = None
     dataset: str = "digits"
+    train_size: int | None = None
     tuner: str = "random"
     max_trials: int = 10
     epochs: int = 4
@@ -168,6 +171,7 @@ class SearchConfig:
             seed=self.seed,
             data_dir=self.data_dir,
             download=self.download if download is None else download,
+            train_size=self.train_size,
         )
 
     def with_default_run_dir(self) -> SearchConfig:

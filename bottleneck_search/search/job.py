@@ -261,8 +261,7 @@ def _config_record(
         "dataset": {
             "name": data.name,
             "classes": data.num_classes,
-            "train": data.train_size,
-            "val": data.val_size,
+            **data.sizes(),
         },
         "backend": keras.backend.backend(),
         "versions": library_versions(),
