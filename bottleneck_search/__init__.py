@@ -31,6 +31,8 @@ _EXPORTS = {
     "BottleneckHyperModel": "bottleneck_search.search.hypermodel",
     "CostMetrics": "bottleneck_search.search.callbacks",
     "FlopPenalty": "bottleneck_search.search.objective",
+    "TrainingRecipe": "bottleneck_search.recipe",
+    "train_architecture": "bottleneck_search.search.training",
     "TrialObserver": "bottleneck_search.search.observer",
     "TrialLog": "bottleneck_search.rundir.trial_log",
     "TrialRecord": "bottleneck_search.rundir.trial_log",

@@ -95,7 +95,7 @@ def cli(capsys):
 
 @pytest.fixture(scope="session")
 def digits():
-    """scikit-learn's digits as 8x8x1 pipelines, batches of 64 (1,437 train, 360 validation)."""
+    """scikit-learn's digits as 8x8x1 pipelines, batches of 64 (1,222 train, 305 validation, 270 test)."""
     from bottleneck_search import load_dataset
 
     return load_dataset("digits", (8, 8, 1), batch_size=64)

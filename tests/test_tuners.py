@@ -105,7 +105,7 @@ def test_user_callbacks_and_tensorboard_hparams_carry_the_macs(space, digits, tm
         verbose=0,
     )
     assert CountEpochs.epochs == 2
-    assert {"val_score", "macs", "flops", "params"} <= set(CountEpochs.seen[-1])
+    assert {"val_epoch_score", "macs", "flops", "params"} <= set(CountEpochs.seen[-1])
     record = TrialLog(tmp_path / "tb" / "trials.jsonl").read()[0]
     hparams = _hparams_written(tmp_path / "tb")
     assert hparams["macs"] == record.macs and hparams["params"] == record.params

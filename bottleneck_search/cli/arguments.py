@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from bottleneck_search.cli import commands
+from bottleneck_search.recipe import SCHEDULES
 from bottleneck_search.rundir.config import STRATEGIES, TUNERS, SearchConfig
 from bottleneck_search.search.objective import MODES
 
@@ -32,6 +33,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'")
     return value
 
 
@@ -154,6 +165,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=_DEFAULTS.epochs,
         help="epochs per trial (Hyperband: the maximum)",
+    )
+    search.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        default=_DEFAULTS.learning_rate,
+        help=f"Adam's peak learning rate (default {_DEFAULTS.learning_rate:g})",
+    )
+    search.add_argument(
+        "--schedule",
+        default=_DEFAULTS.schedule,
+        choices=list(SCHEDULES),
+        help="cosine (default): warm-up, then cosine decay to 0 over each trial; constant",
+    )
+    search.add_argument(
+        "--score-epochs",
+        type=_positive_int,
+        default=_DEFAULTS.score_epochs,
+        help="score each trial on the mean validation accuracy of its last N epochs (default 1)",
     )
     search.add_argument("--penalty", default=_DEFAULTS.penalty, choices=list(MODES))
     search.add_argument(

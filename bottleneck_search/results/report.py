@@ -21,6 +21,7 @@ from bottleneck_search.rundir.trial_log import (
     status_counts,
 )
 from bottleneck_search.space.architecture import short_form
+from bottleneck_search.stats import interval_legend, wilson_interval, with_interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,13 +35,14 @@ class Report:
     best: TrialRecord
     front: tuple[TrialRecord, ...]
     counts: dict[TrialStatus, int]
+    val_size: int | None = None
 
     def summary(self) -> str:
         """What the `report` command prints: counts, the best trial, the front and the files."""
         return "\n".join(
             [
                 f"report of {self.run_dir}: {sum(self.counts.values())} trials ({describe_counts(self.counts)})",
-                f"best: trial {self.best.trial_id}  MACs {human(self.best.macs)}  val_acc {self.best.val_accuracy:.3f}  score {self.best.score:.3f}",
+                f"best: trial {self.best.trial_id}  MACs {human(self.best.macs)}  val_acc {with_interval(self.best.val_accuracy, self.val_size)}  score {self.best.score:.3f}",
                 f"Pareto front: {len(self.front)} trials, from {human(self.front[0].macs)} to {human(self.front[-1].macs)} MACs",
                 f"written: {self.trials_csv}, {self.report_md}",
                 f"plot: {self.pareto_png}",
@@ -70,7 +72,7 @@ def write_report(run: str | os.PathLike | list | Run) -> Report:
     marked = _marked_trials(run, space)
 
     trials_csv = os.path.join(run.path, TRIALS_CSV)
-    write_atomically(trials_csv, _trials_csv(run.records))
+    write_atomically(trials_csv, _trials_csv(run.records, run.val_size))
     pareto_png = os.path.join(run.path, PARETO_PNG)
     plot_pareto(
         list(run.records),
@@ -81,7 +83,9 @@ def write_report(run: str | os.PathLike | list | Run) -> Report:
     )
     report_md = os.path.join(run.path, REPORT_MD)
     write_atomically(report_md, _markdown(run, space, best, front, counts))
-    return Report(run.path, trials_csv, pareto_png, report_md, best, tuple(front), counts)
+    return Report(
+        run.path, trials_csv, pareto_png, report_md, best, tuple(front), counts, run.val_size
+    )
 
 
 def _marked_trials(run: Run, space) -> dict[str, TrialRecord]:
@@ -98,7 +102,7 @@ def _marked_trials(run: Run, space) -> dict[str, TrialRecord]:
     return marked
 
 
-def _trials_csv(records) -> str:
+def _trials_csv(records, val_size: int | None) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(
@@ -110,11 +114,19 @@ def _trials_csv(records) -> str:
             "flops",
             "params",
             "val_accuracy",
+            "val_accuracy_low",
+            "val_accuracy_high",
+            "val_images",
             "score",
             "seconds",
         ]
     )
     for r in records:
+        interval = (
+            wilson_interval(r.val_accuracy, val_size)
+            if val_size and r.status is TrialStatus.COMPLETED
+            else ("", "")
+        )
         writer.writerow(
             [
                 r.trial_id,
@@ -124,6 +136,8 @@ def _trials_csv(records) -> str:
                 r.flops,
                 r.params,
                 r.val_accuracy,
+                *interval,
+                val_size or "",
                 r.score,
                 r.seconds,
             ]
@@ -131,14 +145,14 @@ def _trials_csv(records) -> str:
     return buffer.getvalue()
 
 
-def _table(records: list[TrialRecord]) -> list[str]:
+def _table(records: list[TrialRecord], val_size: int | None) -> list[str]:
     lines = [
-        "| trial | MACs | params | val acc | score | architecture |",
+        "| trial | MACs | params | val acc [95% interval] | score | architecture |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in records:
         lines.append(
-            f"| {r.trial_id} | {r.macs:,} | {r.params:,} | {r.val_accuracy:.4f} | {r.score:.4f} | `{short_form(r.architecture)}` |"
+            f"| {r.trial_id} | {r.macs:,} | {r.params:,} | {with_interval(r.val_accuracy, val_size)} | {r.score:.4f} | `{short_form(r.architecture)}` |"
         )
     return lines
 
@@ -204,11 +218,13 @@ def _markdown(
         "",
         "## Best trials by score",
         "",
-        *_table(run.ranked()[:5]),
+        *_table(run.ranked()[:5], run.val_size),
         "",
         "## Pareto front (validation accuracy vs MACs)",
         "",
-        *_table(front),
+        *_table(front, run.val_size),
+        "",
+        interval_legend(run.val_size),
         "",
         "![accuracy vs MACs](pareto.png)",
         "",

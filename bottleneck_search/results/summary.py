@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from bottleneck_search.flops.report import human
 from bottleneck_search.results.pareto import pareto_front
+from bottleneck_search.rundir.run import validation_images
 from bottleneck_search.rundir.trial_log import (
     TrialRecord,
     completed,
@@ -14,15 +15,18 @@ from bottleneck_search.rundir.trial_log import (
     status_counts,
 )
 from bottleneck_search.space.architecture import short_form
+from bottleneck_search.stats import interval_legend, with_interval
 
 
-def _table(records: list[TrialRecord]) -> list[str]:
+def _table(records: list[TrialRecord], val_size: int | None) -> list[str]:
+    width = 22 if val_size else 7
     lines = [
-        f"{'trial':>6}  {'MACs':>9}  {'params':>8}  {'val_acc':>7}  {'score':>6}  architecture"
+        f"{'trial':>6}  {'MACs':>9}  {'params':>8}  {'val_acc':>{width}}  {'score':>6}  architecture"
     ]
     for r in records:
+        accuracy = with_interval(r.val_accuracy, val_size)
         lines.append(
-            f"{r.trial_id:>6}  {human(r.macs):>9}  {human(r.params):>8}  {r.val_accuracy:>7.3f}  {r.score:>6.3f}  {short_form(r.architecture)}"
+            f"{r.trial_id:>6}  {human(r.macs):>9}  {human(r.params):>8}  {accuracy:>{width}}  {r.score:>6.3f}  {short_form(r.architecture)}"
         )
     return lines
 
@@ -45,6 +49,12 @@ def search_summary(run_dir: str, records: Sequence[TrialRecord], top: int = 5) -
     if not finished:
         lines.append("no trial completed; nothing to rank.")
         return "\n".join(lines)
-    lines += ["", f"best {min(top, len(finished))} by score:", *_table(ranked(records)[:top])]
-    lines += ["", "Pareto front (val accuracy vs MACs):", *_table(pareto_front(records))]
+    val_size = validation_images(run_dir)
+    lines += [
+        "",
+        f"best {min(top, len(finished))} by score:",
+        *_table(ranked(records)[:top], val_size),
+    ]
+    lines += ["", "Pareto front (val accuracy vs MACs):", *_table(pareto_front(records), val_size)]
+    lines += ["", interval_legend(val_size)]
     return "\n".join(lines)

@@ -38,6 +38,9 @@ DEFINING = (
     "max_macs",
     "seed",
     "batch_size",
+    "learning_rate",
+    "schedule",
+    "score_epochs",
 )
 
 
@@ -60,6 +63,7 @@ class SearchConfig:
         run_dir: the run directory; `runs/<space>-<time>` when None.
         seed: seeds the tuner, the data split and Keras.
         batch_size: training batch size.
+        learning_rate, schedule, score_epochs: the trials' `TrainingRecipe`.
         data_dir: where to look first for the Keras-named data sets; TFDS' data directory.
         download: let `keras.datasets` or TFDS download a data set that is not on disk.
         resume: continue the run in `run_dir`.
@@ -94,6 +98,9 @@ class SearchConfig:
     run_dir: str | None = None
     seed: int = 0
     batch_size: int = 32
+    learning_rate: float = 2e-3
+    schedule: str = "cosine"
+    score_epochs: int = 1
     data_dir: str | None = None
     download: bool = False
     resume: bool = False
@@ -158,6 +165,15 @@ class SearchConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")
+        self.recipe()  # checks its own arguments
+
+    def recipe(self):
+        """The trials' `TrainingRecipe`."""
+        from bottleneck_search.recipe import TrainingRecipe
+
+        return TrainingRecipe(
+            learning_rate=self.learning_rate, schedule=self.schedule, score_epochs=self.score_epochs
+        )
 
     def load_data(self, input_shape, download: bool | None = None):
         """The config's data set adapted to `input_shape` (see `load_dataset`); `download`

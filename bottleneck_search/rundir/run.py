@@ -50,6 +50,11 @@ class Run:
         """Completed trials, best score first (ties: lower MACs first)."""
         return ranked(self.records)
 
+    @property
+    def val_size(self) -> int | None:
+        """The number of validation images the trials were scored on, when recorded."""
+        return _recorded_val_size(self.config)
+
     def checkpoint(self, trial_id: str) -> str:
         """Keras Tuner's best-epoch weights of a trial, in whichever directory holds them."""
         candidates = [
@@ -145,3 +150,16 @@ def require_completed(run: Run) -> list[TrialRecord]:
             "(--resume) first."
         )
     return run.completed
+
+
+def _recorded_val_size(config: dict[str, Any] | None) -> int | None:
+    size = ((config or {}).get("dataset") or {}).get("val")
+    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+
+
+def validation_images(run_dir: str) -> int | None:
+    """The validation images recorded in a run directory's `config.json` (None if unknown)."""
+    try:
+        return _recorded_val_size(read_run_config(run_dir))
+    except SearchConfigError:
+        return None

@@ -13,7 +13,8 @@ from bottleneck_search.space.architecture import Architecture
 
 
 class CostMetrics(keras.callbacks.Callback):
-    """Adds `val_score`, `macs`, `flops` and `params` to every epoch's logs.
+    """Adds the penalised score (`val_score` unless `score_key` says otherwise), `macs`, `flops`
+    and `params` to every epoch's logs.
 
     Keras passes one `logs` dict to every callback in order, so callbacks after this one (Keras
     Tuner's reporting and checkpointing, History, TensorBoard) see the added metrics.
@@ -22,6 +23,7 @@ class CostMetrics(keras.callbacks.Callback):
         architecture: the trained architecture, with its costs.
         penalty: a resolved `FlopPenalty` (its `target_macs` set).
         accuracy_metric: the epoch-log key that holds validation accuracy.
+        score_key: the epoch-log key the score goes to.
 
     Example:
 
@@ -41,11 +43,13 @@ class CostMetrics(keras.callbacks.Callback):
         architecture: Architecture,
         penalty: FlopPenalty,
         accuracy_metric: str = "val_accuracy",
+        score_key: str = OBJECTIVE,
     ):
         super().__init__()
         self.architecture = architecture
         self.penalty = penalty
         self.accuracy_metric = accuracy_metric
+        self.score_key = score_key
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
@@ -57,7 +61,7 @@ class CostMetrics(keras.callbacks.Callback):
                 "metrics=['accuracy'], or set accuracy_metric."
             )
         accuracy = float(logs[self.accuracy_metric])
-        logs[OBJECTIVE] = self.penalty.score(accuracy, self.architecture.macs)
+        logs[self.score_key] = self.penalty.score(accuracy, self.architecture.macs)
         logs["macs"] = float(self.architecture.macs)
         logs["flops"] = float(self.architecture.flops)
         logs["params"] = float(self.architecture.params)

@@ -1,8 +1,10 @@
-"""`BottleneckHyperModel`: a Keras Tuner `HyperModel` over a `SearchSpace`, whose `fit` puts the
-FLOP-penalised score and the architecture's cost into the epoch logs.
+"""`BottleneckHyperModel`: a Keras Tuner `HyperModel` over a `SearchSpace`, whose `fit` trains
+under a `TrainingRecipe` and returns the trial's FLOP-penalised score, read at the end of training.
 
-Because the score is an ordinary metric (`val_score`), every stock tuner, its best-epoch
-checkpointing, its results summary and its distributed mode work unchanged.
+Because the score is an ordinary metric (`val_score`) returned from `fit`, every stock tuner, its
+results summary and its distributed mode work unchanged. The epoch logs carry the per-epoch score
+as `val_epoch_score`, not as the objective, so Keras Tuner's checkpoint of a trial is the weights
+of its final epoch: the model that was scored.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 
 import keras
 import keras_tuner as kt
 
 from bottleneck_search.compat import is_hparams_callback, trial_of
 from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.recipe import TrainingRecipe
 from bottleneck_search.rundir.files import is_storage_error
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
 from bottleneck_search.search.callbacks import CostMetrics, StopWhenRequested, with_cost_hparams
@@ -28,6 +31,25 @@ from bottleneck_search.space.search_space import SearchSpace
 
 # A fixed hyperparameter holding the search's config hash, which distributed workers check.
 CONFIG_HP = "bottleneck_search/config"
+# The per-epoch penalised score in the epoch logs (the objective itself is the trial's, at the end).
+EPOCH_SCORE = "val_epoch_score"
+
+
+def steps_per_epoch(args, kwargs) -> int:
+    """The batches one epoch of `model.fit(*args, **kwargs)` runs."""
+    if kwargs.get("steps_per_epoch"):
+        return int(kwargs["steps_per_epoch"])
+    data = args[0] if args else kwargs.get("x")
+    cardinality = getattr(data, "cardinality", None)
+    if cardinality is not None:
+        count = int(cardinality())
+        return count if count > 0 else sum(1 for _ in data)
+    if isinstance(data, Sized):
+        return math.ceil(len(data) / kwargs.get("batch_size", 32))
+    raise SearchConfigError(
+        "Cannot tell how many batches an epoch has, which the learning-rate schedule needs. Pass "
+        "a tf.data.Dataset or arrays, or steps_per_epoch=..."
+    )
 
 
 class BottleneckHyperModel(kt.HyperModel):
@@ -35,15 +57,23 @@ class BottleneckHyperModel(kt.HyperModel):
 
     `build(hp)` declares `<site>/reduce` and the conditional `<site>/width` for every site, builds
     the chosen architecture, compiles it, and attaches the architecture (with its closed-form
-    MACs) as `model.bottleneck_architecture`. `fit(...)` trains it with `CostMetrics`, so the
-    epoch logs carry `val_score` (the tuner's objective), `macs`, `flops` and `params`.
+    MACs) as `model.bottleneck_architecture`. `fit(...)` trains it with `CostMetrics` (the epoch
+    logs carry `val_epoch_score`, `macs`, `flops` and `params`) and returns the final metrics,
+    `val_score` (the tuner's objective) among them: the penalised accuracy of the end of
+    training, as `recipe.final_accuracy` reads it.
+
+    The optimizer is the recipe's (Adam, warm-up and cosine decay over the trial's steps) unless
+    you pass your own `optimizer`, which is then used as it is (copied for every trial); the
+    recipe still decides which epochs score the trial.
 
     An architecture over `max_macs` is never trained: `build` returns a weightless stand-in and
     `fit` reports it at once with a score below any trained trial, so no tuner stalls or aborts.
 
     Args:
         space: the `SearchSpace`.
-        optimizer: an optimizer name or instance (an instance is copied for every trial).
+        optimizer: None for the recipe's optimizer, or your own optimizer name or instance (an
+            instance is copied for every trial).
+        recipe: the `TrainingRecipe`; its defaults when None.
         loss: the loss, as for `model.compile`.
         metrics: the metrics, as for `model.compile`; must produce `accuracy_metric`.
         penalty: the `FlopPenalty`; its target defaults to the space's reference MACs.
@@ -72,7 +102,7 @@ class BottleneckHyperModel(kt.HyperModel):
     def __init__(
         self,
         space: SearchSpace,
-        optimizer: str | keras.optimizers.Optimizer = "adam",
+        optimizer: str | keras.optimizers.Optimizer | None = None,
         loss="sparse_categorical_crossentropy",
         metrics: Sequence = ("accuracy",),
         penalty: FlopPenalty | None = None,
@@ -84,6 +114,7 @@ class BottleneckHyperModel(kt.HyperModel):
         name: str | None = None,
         tunable: bool = True,
         *,
+        recipe: TrainingRecipe | None = None,
         on_trial_end: Callable[[TrialRecord], None] | None = None,
         stop_requested: Callable[[], bool] | None = None,
     ):
@@ -92,6 +123,7 @@ class BottleneckHyperModel(kt.HyperModel):
             observer = observer_from_callables(on_trial_end, stop_requested)
         self.space = space
         self.optimizer = optimizer
+        self.recipe = recipe or TrainingRecipe()
         self.loss = loss
         self.metrics = list(metrics)
         self.penalty = (penalty or FlopPenalty()).resolve(space)
@@ -127,14 +159,27 @@ class BottleneckHyperModel(kt.HyperModel):
             config_hash=self.config_hash,
             name=self.name,
             tunable=self.tunable,
+            recipe=self.recipe,
         )
         arguments.update(changes)
         return BottleneckHyperModel(**arguments)
 
     def _new_optimizer(self):
+        if self.optimizer is None:  # replaced by the recipe's once `fit` knows the trial's steps
+            return keras.optimizers.Adam(self.recipe.learning_rate)
         if isinstance(self.optimizer, keras.optimizers.Optimizer):
             return self.optimizer.__class__.from_config(self.optimizer.get_config())
         return keras.optimizers.get(self.optimizer)
+
+    def _compile_with_recipe(self, model: keras.Model, args, kwargs) -> None:
+        """Recompiles `model` with the recipe's optimizer, scheduled over this fit's steps."""
+        epochs = kwargs.get("epochs", 1)
+        steps = steps_per_epoch(args, kwargs)
+        model.compile(
+            optimizer=self.recipe.optimizer(steps, epochs, kwargs.get("initial_epoch", 0)),
+            loss=self.loss,
+            metrics=list(self.metrics),
+        )
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         if self.observer.stop_requested():
@@ -181,8 +226,10 @@ class BottleneckHyperModel(kt.HyperModel):
         if build_error is not None:
             self._failed(trial_id, architecture, build_error, start)
             raise kt.errors.FailedTrialError(f"Trial {trial_id}: {build_error}")
+        if self.optimizer is None:
+            self._compile_with_recipe(model, args, kwargs)
         callbacks = [
-            CostMetrics(architecture, self.penalty, self.accuracy_metric),
+            CostMetrics(architecture, self.penalty, self.accuracy_metric, score_key=EPOCH_SCORE),
             *([StopWhenRequested(self.observer.stop_requested)] if self._can_stop else []),
             keras.callbacks.TerminateOnNaN(),
             *with_cost_hparams(callbacks, hp.values, architecture, trial_id),
@@ -209,20 +256,23 @@ class BottleneckHyperModel(kt.HyperModel):
             reason = f"the loss became NaN or infinite in epoch {bad + 1}"
             self._failed(trial_id, architecture, reason, start, epochs=len(losses))
             raise kt.errors.FailedTrialError(f"Trial {trial_id}: {reason}.")
-        scores = logs[OBJECTIVE]
-        best = max(range(len(scores)), key=scores.__getitem__)
+        accuracy = self.recipe.final_accuracy(logs[self.accuracy_metric])
+        score = self.penalty.score(accuracy, architecture.macs)
         self._record(
             TrialRecord.of(
                 trial_id,
                 TrialStatus.COMPLETED,
                 architecture,
                 start,
-                val_accuracy=float(logs[self.accuracy_metric][best]),
-                score=float(scores[best]),
-                epochs=len(scores),
+                val_accuracy=accuracy,
+                score=score,
+                epochs=len(losses),
             )
         )
-        return history
+        # What the tuner records: every metric at the final epoch, the accuracy and the score as
+        # the recipe reads them.
+        final = {key: float(values[-1]) for key, values in logs.items() if values}
+        return {**final, self.accuracy_metric: accuracy, OBJECTIVE: score}
 
     def _reject(
         self, model, architecture: Architecture, callbacks: list, trial_id, start: float

@@ -121,11 +121,12 @@ def run_search(
 
     log = TrialLog(os.path.join(config.run_dir, TRIAL_LOG))
     emit = on_progress or logger.info
-    progress = Progress(config, log, emit)
+    progress = Progress(config, log, emit, data.val_size)
     observer = _JobObserver(progress, stop_requested)
     hypermodel = BottleneckHyperModel(
         space,
         penalty=penalty,
+        recipe=config.recipe(),
         observer=observer,
         config_hash=config.digest() if config.distributed else None,
     )
@@ -257,6 +258,7 @@ def _config_record(
             "size": space.size,
         },
         "penalty": dataclasses.asdict(penalty),
+        "recipe": {**dataclasses.asdict(config.recipe()), "optimizer": "adam"},
         "reduction": dataclasses.asdict(space.reduction),
         "dataset": {
             "name": data.name,

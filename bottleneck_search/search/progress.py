@@ -9,6 +9,7 @@ from bottleneck_search.flops.report import human
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus, completed
 from bottleneck_search.space.architecture import short_form
+from bottleneck_search.stats import with_interval
 
 
 def clock(seconds: float) -> str:
@@ -25,17 +26,32 @@ class Progress:
         config: the search's arguments (its tuner and budget).
         log: the run's trial log (read for the count and the best score so far).
         emit: receives each line.
+        val_size: validation images, for the accuracy's 95% interval (none shown when None).
     """
 
-    def __init__(self, config: SearchConfig, log: TrialLog, emit: Callable[[str], None]):
+    def __init__(
+        self,
+        config: SearchConfig,
+        log: TrialLog,
+        emit: Callable[[str], None],
+        val_size: int | None = None,
+    ):
         self.total = config.fixed_trials
+        self.recipe = config.recipe()
+        self.val_size = val_size
         self.log = log
         self.emit = emit
         self.started = time.monotonic()
         self.done_here = 0
 
     def start(self) -> None:
-        """Starts the clock (after the set-up, so the estimate reflects training alone)."""
+        """Says how trials are trained and read, and starts the clock (after the set-up, so the
+        estimate reflects training alone)."""
+        self.emit(f"each trial: {self.recipe.describe()}")
+        if self.val_size:
+            self.emit(
+                f"val_acc [low, high]: its 95% interval from {self.val_size:,} validation images"
+            )
         self.started = time.monotonic()
 
     def trial_ended(self, record: TrialRecord) -> None:
@@ -52,7 +68,8 @@ class Progress:
             remaining = max(self.total - index, 0) * elapsed / self.done_here
             timing += f"  eta {clock(remaining)}"
         if record.status is TrialStatus.COMPLETED:
-            outcome = f"val_acc {record.val_accuracy:.3f}  score {record.score:.3f}"
+            accuracy = with_interval(record.val_accuracy, self.val_size)
+            outcome = f"val_acc {accuracy}  score {record.score:.3f}"
         else:
             outcome = f"{record.status.lower()}: {record.reason}"
         best_text = f"best {best:.3f}" if best is not None else "best -"
