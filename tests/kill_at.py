@@ -6,7 +6,7 @@ POINT is where the process kills itself, the N-th time (from 1) it gets there:
 
 - `epoch`: after the first epoch of the N-th trial, inside `fit` (during a trial).
 - `trial-end`: after Keras Tuner has ended and saved the N-th trial (between trials).
-- `trials-jsonl`: halfway through the N-th line written to `trials.jsonl`.
+- `trials-jsonl`, `confirmations-jsonl`: halfway through the N-th line written to that file.
 - `state:NAME`: after the N-th Keras Tuner state file called NAME (`oracle.json`, `trial.json`,
   ...) has been written to its temporary file, before it is renamed into place.
 - `export`: after the N-th trial folder of an export is complete, before the rest.
@@ -62,11 +62,12 @@ def _install(point: str, counter: _Counter) -> None:
                 _die()
 
         base_tuner.BaseTuner.on_trial_end = on_trial_end
-    elif point == "trials-jsonl":
+    elif point in ("trials-jsonl", "confirmations-jsonl"):
         original = os.write
+        suffix = point.replace("-", ".")
 
         def write(fd, data):
-            if os.readlink(f"/proc/self/fd/{fd}").endswith("trials.jsonl") and counter.reached():
+            if os.readlink(f"/proc/self/fd/{fd}").endswith(suffix) and counter.reached():
                 original(fd, data[: len(data) // 2])
                 _die()
             return original(fd, data)

@@ -36,6 +36,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 0 or a positive integer, got '{text}'"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got '{text}'")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -184,6 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=_DEFAULTS.score_epochs,
         help="score each trial on the mean validation accuracy of its last N epochs (default 1)",
     )
+    search.add_argument(
+        "--confirm",
+        type=_count,
+        metavar="K",
+        help="after the search, retrain the K best Pareto-front architectures, no bottleneck and "
+        "the reference from scratch with several seeds; 0: no confirmation (default 3, 2 on digits)",
+    )
+    search.add_argument(
+        "--confirm-seeds",
+        type=_positive_int,
+        metavar="S",
+        help="seeds per confirmed architecture (default 3, 2 on digits)",
+    )
     search.add_argument("--penalty", default=_DEFAULTS.penalty, choices=list(MODES))
     search.add_argument(
         "--target-macs",
@@ -268,6 +293,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an existing output folder"
     )
     export.set_defaults(handler=commands.export_command)
+
+    confirm = subcommands.add_parser(
+        "confirm",
+        help="retrain a run's best Pareto-front architectures and its baselines with several seeds",
+    )
+    confirm.add_argument("run", metavar="RUN", help="the run directory")
+    confirm.add_argument(
+        "--top", type=_positive_int, default=3, help="front architectures to confirm (default 3)"
+    )
+    confirm.add_argument(
+        "--seeds", type=_positive_int, default=3, help="seeds per architecture (default 3)"
+    )
+    confirm.set_defaults(handler=commands.confirm_command)
 
     report = subcommands.add_parser(
         "report", help="write trials.csv, pareto.png and report.md into a run directory"

@@ -110,7 +110,7 @@ def search_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    print(search_summary(result.run_dir, result.records))
+    print(search_summary(result.run_dir, result.records, confirmations=result.confirmations))
     if result.completed and not config.distributed:
         from bottleneck_search.results.report import write_report
 
@@ -191,6 +191,33 @@ def export_command(args: argparse.Namespace) -> int:
     print(
         f"{len(folders)} exported; listed in {os.path.join(os.path.dirname(folders[0]), 'exports.json')}"
     )
+    return 0
+
+
+def confirm_command(args: argparse.Namespace) -> int:
+    from bottleneck_search.results.confirmed import summarise
+    from bottleneck_search.results.report import write_report
+    from bottleneck_search.search.confirm import confirm_run
+
+    with _deferred_interrupt() as interrupted, _frozen_garbage():
+        try:
+            records = confirm_run(
+                args.run,
+                args.top,
+                args.seeds,
+                on_progress=lambda line: print(line, flush=True),
+                stop_requested=interrupted.is_set,
+            )
+        except KeyboardInterrupt:
+            print(
+                "bottleneck-search confirm: interrupted; finished runs are kept. Run the same "
+                "command again to continue.",
+                file=sys.stderr,
+            )
+            return 130
+    print("\n".join(["", *summarise(records).sentences()]))
+    report = write_report(args.run)
+    print(f"\nreport: {report.report_md}\nplot:   {report.pareto_png}")
     return 0
 
 

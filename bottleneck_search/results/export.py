@@ -14,9 +14,11 @@ import keras
 
 from bottleneck_search.errors import ResultsError
 from bottleneck_search.flops import count_flops
+from bottleneck_search.results.confirmed import ConfirmedArchitecture, summarise
 from bottleneck_search.results.onnx_export import onnx_unavailable, validation_images, write_onnx
 from bottleneck_search.results.pareto import pareto_front
 from bottleneck_search.rundir.config import library_versions
+from bottleneck_search.rundir.confirmations import ConfirmationLog, architecture_key
 from bottleneck_search.rundir.files import EXPORT, default_mode, trial_folder, write_atomically
 from bottleneck_search.rundir.run import Run, load_run, require_completed
 from bottleneck_search.rundir.trial_log import TrialRecord
@@ -40,8 +42,10 @@ def export_architectures(
 ) -> list[str]:
     """Exports the best trials of a run, one folder each, plus `exports.json` listing them.
 
-    Each `trial_<id>/` folder holds `model.keras` (the trial's best-epoch checkpoint, or the same
-    architecture retrained from scratch on train + validation data), `saved_model/` (for TF
+    Each `trial_<id>/` folder holds `model.keras` (the weights of the architecture's best
+    confirmation run by validation accuracy when the run has confirmed it, else the trial's
+    checkpoint, its final epoch; or, with `retrain_epochs`, the architecture retrained from
+    scratch on train + validation data), `saved_model/` (for TF
     Serving / `tf.saved_model.load`; on the TensorFlow and JAX backends, see
     `saved_model_unavailable`), `architecture.json` (decisions per site, costs, metrics,
     source space, reduction options, library versions; `apply_bottlenecks` takes it) and
@@ -100,6 +104,12 @@ def export_architectures(
             )
 
     space = run.space()
+    confirmation = summarise(ConfirmationLog(run.path).read())
+    confirmed = (
+        {architecture_key(row.architecture): row for row in confirmation.rows}
+        if confirmation
+        else {}
+    )
     data = _load_data(run, space) if retrain_epochs is not None or onnx else None
     images = validation_images(data.val) if onnx else None
     parent = os.path.dirname(os.path.abspath(out))
@@ -112,8 +122,9 @@ def export_architectures(
         for record in chosen:
             folder = os.path.join(staging, trial_folder(record.trial_id))
             os.makedirs(folder)
-            model = _trained_model(run, space, record, data, retrain_epochs)
-            _write_trial(folder, model, space, record, retrain_epochs)
+            row = None if retrain_epochs else confirmed.get(architecture_key(record.architecture))
+            model = _trained_model(run, space, record, data, retrain_epochs, row)
+            _write_trial(folder, model, space, record, _weights_note(retrain_epochs, row), row)
             checks.append(write_onnx(model, folder, images) if onnx else None)
             exported.append(trial_folder(record.trial_id))
         listing = {
@@ -195,23 +206,52 @@ def _load_data(run: Run, space: SearchSpace):
 
 
 def _trained_model(
-    run: Run, space: SearchSpace, record: TrialRecord, data, retrain_epochs: int | None
+    run: Run,
+    space: SearchSpace,
+    record: TrialRecord,
+    data,
+    retrain_epochs: int | None,
+    confirmed: ConfirmedArchitecture | None,
 ) -> keras.Model:
     keras.backend.clear_session()
     architecture = space.validate(record.architecture)
     model = space.build(architecture)
     if retrain_epochs is None:
+        weights = (
+            os.path.join(run.path, confirmed.best_run.weights)
+            if confirmed is not None
+            else run.checkpoint(record.trial_id)
+        )
         try:
-            model.load_weights(run.checkpoint(record.trial_id))
+            model.load_weights(weights)
         except (ValueError, OSError, KeyError) as error:
             raise ResultsError(
-                f"Trial {record.trial_id}: checkpoint '{run.checkpoint(record.trial_id)}' cannot be read ({error})."
+                f"Trial {record.trial_id}: weights '{weights}' cannot be read ({error})."
             ) from error
         return model
-    keras.utils.set_random_seed(run.search_config().seed)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(data.train.concatenate(data.val), epochs=retrain_epochs, verbose=0)
+    config = run.search_config()
+    keras.utils.set_random_seed(config.seed)
+    train = data.train.concatenate(data.val)
+    steps = sum(1 for _ in train)
+    model.compile(
+        config.recipe().optimizer(steps, retrain_epochs),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    model.fit(train, epochs=retrain_epochs, verbose=0)
     return model
+
+
+def _weights_note(retrain_epochs: int | None, confirmed: ConfirmedArchitecture | None) -> str:
+    if retrain_epochs:
+        return f"retrained {retrain_epochs} epochs on train + validation"
+    if confirmed is not None:
+        best = confirmed.best_run
+        return (
+            f"confirmation run with seed {best.seed} (validation {best.val_accuracy:.4f}, test "
+            f"{best.test_accuracy:.4f}; the best of {confirmed.seeds} seeds by validation)"
+        )
+    return "final epoch of the trial"
 
 
 def _write_trial(
@@ -219,7 +259,8 @@ def _write_trial(
     model: keras.Model,
     space: SearchSpace,
     record: TrialRecord,
-    retrain_epochs: int | None,
+    weights: str,
+    confirmed: ConfirmedArchitecture | None,
 ) -> None:
     model.save(os.path.join(folder, "model.keras"))
     if saved_model_unavailable() is None:
@@ -240,9 +281,20 @@ def _write_trial(
         "trial_id": record.trial_id,
         "val_accuracy": record.val_accuracy,
         "score": record.score,
-        "weights": f"retrained {retrain_epochs} epochs on train + validation"
-        if retrain_epochs
-        else "best epoch of the trial",
+        "weights": weights,
+        **(
+            {
+                "confirmed": {
+                    "seeds": confirmed.seeds,
+                    "val_mean": confirmed.val_mean,
+                    "val_std": confirmed.val_std,
+                    "test_mean": confirmed.test_mean,
+                    "test_std": confirmed.test_std,
+                }
+            }
+            if confirmed is not None
+            else {}
+        ),
         "space": {"name": space.name, **source},
         "reduction": dataclasses.asdict(space.reduction),
         "versions": library_versions(),

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from bottleneck_search.rundir.files import TRIAL_LOG
 from bottleneck_search.rundir.run import Run, load_run
-from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, completed
+from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, nondominated
 
 
 def pareto_front(run) -> list[TrialRecord]:
@@ -28,15 +28,7 @@ def pareto_front(run) -> list[TrialRecord]:
         print(record.macs, record.val_accuracy)
     ```
     """
-    finished = [r for r in completed(_records(run)) if r.val_accuracy is not None]
-    ordered = sorted(
-        enumerate(finished), key=lambda item: (item[1].macs, -item[1].val_accuracy, item[0])
-    )
-    front: list[TrialRecord] = []
-    for _, record in ordered:
-        if not front or record.val_accuracy > front[-1].val_accuracy:
-            front.append(record)
-    return front
+    return nondominated(_records(run))
 
 
 def _records(run) -> Iterable[TrialRecord]:

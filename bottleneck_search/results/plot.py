@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from bottleneck_search.results.confirmed import ConfirmedArchitecture
 from bottleneck_search.rundir.files import atomic_output
 from bottleneck_search.rundir.trial_log import TrialRecord, completed
 
@@ -12,8 +15,10 @@ def plot_pareto(
     path: str,
     marked: dict[str, TrialRecord] | None = None,
     title: str = "",
+    confirmed: Sequence[ConfirmedArchitecture] = (),
 ) -> None:
-    """Draws completed trials (log-scale MACs, accuracy), the front as a line, and marked trials.
+    """Draws completed trials (log-scale MACs, accuracy), the front as a line, marked trials, and
+    confirmed architectures as their validation mean with ± one standard deviation bars.
 
     Written through a temporary file and a rename, with matplotlib's Agg backend (no display).
     """
@@ -53,6 +58,20 @@ def plot_pareto(
             linewidths=2,
             label=label,
             zorder=4,
+        )
+    if confirmed:
+        axes.errorbar(
+            [row.macs for row in confirmed],
+            [row.val_mean for row in confirmed],
+            yerr=[row.val_std for row in confirmed],
+            fmt="o",
+            color="#edae49",
+            ecolor="#a0740f",
+            elinewidth=1.5,
+            capsize=4,
+            ms=7,
+            label="confirmed: mean ± 1 std over seeds",
+            zorder=5,
         )
     axes.set_xscale("log")
     axes.set_xlabel("multiply-accumulates per image (MACs, log scale)")

@@ -10,8 +10,10 @@ import os
 
 from bottleneck_search.flops import count_flops
 from bottleneck_search.flops.report import human
+from bottleneck_search.results.confirmed import Confirmation, summarise, table
 from bottleneck_search.results.pareto import pareto_front
 from bottleneck_search.results.plot import plot_pareto
+from bottleneck_search.rundir.confirmations import ConfirmationLog
 from bottleneck_search.rundir.files import PARETO_PNG, REPORT_MD, TRIALS_CSV, write_atomically
 from bottleneck_search.rundir.run import Run, load_run, require_completed
 from bottleneck_search.rundir.trial_log import (
@@ -70,6 +72,7 @@ def write_report(run: str | os.PathLike | list | Run) -> Report:
     counts = status_counts(run.records)
     space = run.space()
     marked = _marked_trials(run, space)
+    confirmation = summarise(ConfirmationLog(run.path).read())
 
     trials_csv = os.path.join(run.path, TRIALS_CSV)
     write_atomically(trials_csv, _trials_csv(run.records, run.val_size))
@@ -80,9 +83,10 @@ def write_report(run: str | os.PathLike | list | Run) -> Report:
         pareto_png,
         marked,
         title=f"{space.name}: validation accuracy vs MACs",
+        confirmed=confirmation.rows if confirmation else (),
     )
     report_md = os.path.join(run.path, REPORT_MD)
-    write_atomically(report_md, _markdown(run, space, best, front, counts))
+    write_atomically(report_md, _markdown(run, space, best, front, counts, confirmation))
     return Report(
         run.path, trials_csv, pareto_png, report_md, best, tuple(front), counts, run.val_size
     )
@@ -193,8 +197,36 @@ def _layer_comparison(space, best: TrialRecord) -> list[str]:
     return lines
 
 
+def _confirmed_section(confirmation: Confirmation | None, space) -> list[str]:
+    if confirmation is None:
+        return [
+            "## Confirmed results",
+            "",
+            "No confirmation runs: the accuracies above are single trials, one seed each. Run "
+            "`bottleneck-search confirm RUN` to retrain the best architectures with several seeds.",
+            "",
+        ]
+    return [
+        "## Confirmed results",
+        "",
+        "Each architecture retrained from scratch with several seeds (mean ± sample standard "
+        "deviation); the test split was never seen by the search. The recommendation is made on "
+        "validation means.",
+        "",
+        *table(confirmation, space.no_bottleneck().macs),
+        "",
+        *confirmation.sentences(),
+        "",
+    ]
+
+
 def _markdown(
-    run: Run, space, best: TrialRecord, front: list[TrialRecord], counts: dict[str, int]
+    run: Run,
+    space,
+    best: TrialRecord,
+    front: list[TrialRecord],
+    counts: dict[str, int],
+    confirmation: Confirmation | None,
 ) -> str:
     arguments = run.config.get("arguments", {})
     lines = [
@@ -207,6 +239,7 @@ def _markdown(
             {
                 "arguments": arguments,
                 "penalty": run.config.get("penalty"),
+                "recipe": run.config.get("recipe"),
                 "dataset": run.config.get("dataset"),
                 "versions": run.config.get("versions"),
             },
@@ -216,6 +249,7 @@ def _markdown(
         "",
         f"Trials: {sum(counts.values())} ({describe_counts(counts)}).",
         "",
+        *_confirmed_section(confirmation, space),
         "## Best trials by score",
         "",
         *_table(run.ranked()[:5], run.val_size),

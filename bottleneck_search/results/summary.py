@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bottleneck_search.flops.report import human
+from bottleneck_search.results.confirmed import summarise
 from bottleneck_search.results.pareto import pareto_front
+from bottleneck_search.rundir.confirmations import ConfirmationRecord
 from bottleneck_search.rundir.run import validation_images
 from bottleneck_search.rundir.trial_log import (
     TrialRecord,
@@ -31,8 +33,14 @@ def _table(records: list[TrialRecord], val_size: int | None) -> list[str]:
     return lines
 
 
-def search_summary(run_dir: str, records: Sequence[TrialRecord], top: int = 5) -> str:
-    """Counts per status, the best `top` trials by score, and the accuracy-vs-MACs Pareto front.
+def search_summary(
+    run_dir: str,
+    records: Sequence[TrialRecord],
+    top: int = 5,
+    confirmations: Sequence[ConfirmationRecord] = (),
+) -> str:
+    """Counts per status, the best `top` trials by score, the accuracy-vs-MACs Pareto front, and
+    what the confirmation runs found.
 
     Example:
 
@@ -57,4 +65,15 @@ def search_summary(run_dir: str, records: Sequence[TrialRecord], top: int = 5) -
     ]
     lines += ["", "Pareto front (val accuracy vs MACs):", *_table(pareto_front(records), val_size)]
     lines += ["", interval_legend(val_size)]
+    confirmation = summarise(list(confirmations))
+    if confirmation is not None:
+        seeds = max(row.seeds for row in confirmation.rows)
+        lines += ["", f"confirmed ({len(confirmation.rows)} architectures, up to {seeds} seeds):"]
+        lines += [
+            f"{human(row.macs):>9}  val {row.val_mean:.4f} ± {row.val_std:.4f}  test "
+            f"{row.test_mean:.4f} ± {row.test_std:.4f}  {', '.join(row.labels)}  "
+            f"[{short_form(row.architecture)}]"
+            for row in confirmation.rows
+        ]
+        lines += ["", *confirmation.sentences()]
     return "\n".join(lines)

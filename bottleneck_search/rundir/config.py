@@ -64,6 +64,10 @@ class SearchConfig:
         seed: seeds the tuner, the data split and Keras.
         batch_size: training batch size.
         learning_rate, schedule, score_epochs: the trials' `TrainingRecipe`.
+        confirm: after the search, retrain this many of the best Pareto-front architectures
+            (plus no bottleneck and the reference) from scratch; 0 turns the stage off. None:
+            3, or 2 on `digits` (see `confirmation`).
+        confirm_seeds: seeds per confirmed architecture. None: 3, or 2 on `digits`.
         data_dir: where to look first for the Keras-named data sets; TFDS' data directory.
         download: let `keras.datasets` or TFDS download a data set that is not on disk.
         resume: continue the run in `run_dir`.
@@ -101,6 +105,8 @@ class SearchConfig:
     learning_rate: float = 2e-3
     schedule: str = "cosine"
     score_epochs: int = 1
+    confirm: int | None = None
+    confirm_seeds: int | None = None
     data_dir: str | None = None
     download: bool = False
     resume: bool = False
@@ -166,6 +172,30 @@ class SearchConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")
         self.recipe()  # checks its own arguments
+        if self.confirm is not None and (
+            isinstance(self.confirm, bool) or not isinstance(self.confirm, int) or self.confirm < 0
+        ):
+            raise SearchConfigError(
+                f"confirm must be 0 (no confirmation) or a positive integer. Received: "
+                f"{self.confirm!r}."
+            )
+        if self.confirm_seeds is not None and (
+            isinstance(self.confirm_seeds, bool)
+            or not isinstance(self.confirm_seeds, int)
+            or self.confirm_seeds < 1
+        ):
+            raise SearchConfigError(
+                f"confirm_seeds must be a positive integer. Received: {self.confirm_seeds!r}."
+            )
+
+    @property
+    def confirmation(self) -> tuple[int, int]:
+        """`(architectures, seeds)` of the confirmation stage. On `digits`, the offline demo data,
+        2 x 2 keeps the default search within minutes; on real data 3 x 3."""
+        light = self.dataset == "digits"
+        top = self.confirm if self.confirm is not None else (2 if light else 3)
+        seeds = self.confirm_seeds if self.confirm_seeds is not None else (2 if light else 3)
+        return top, seeds
 
     def recipe(self):
         """The trials' `TrainingRecipe`."""

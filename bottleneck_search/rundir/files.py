@@ -4,6 +4,7 @@
 | --- | --- |
 | `config.json` | the search, once, before its first trial |
 | `trials.jsonl` | one appended line per finished trial |
+| `confirmations.jsonl`, `confirmed/<architecture>/seed-<n>.weights.h5` | the confirmation stage: a line and the weights per retraining |
 | `trial_<id>/checkpoint.weights.h5` | Keras Tuner: the trial's best-epoch weights |
 | `oracle.json`, `tuner0.json`, `trial_<id>/trial.json` | Keras Tuner's state |
 | `trials.csv`, `pareto.png`, `report.md` | the report |
@@ -25,6 +26,8 @@ from bottleneck_search.errors import SearchConfigError
 
 CONFIG = "config.json"
 TRIAL_LOG = "trials.jsonl"
+CONFIRMATION_LOG = "confirmations.jsonl"
+CONFIRMED = "confirmed"
 CHECKPOINT = "checkpoint.weights.h5"
 TRIALS_CSV = "trials.csv"
 PARETO_PNG = "pareto.png"
@@ -91,6 +94,37 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def append_line(path: str | os.PathLike, text: str) -> None:
+    """Appends `text` and a newline with one `write`, then syncs it to disk.
+
+    A line a crash cut short has no newline; the next append first terminates it, so a reader
+    that skips lines it cannot parse never mistakes the remains for a record.
+    """
+    line = (text + "\n").encode("utf-8")
+    directory = os.path.dirname(os.fspath(path))
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def complete_lines(path: str | os.PathLike) -> list[str]:
+    """The lines of a file written by `append_line`, without a last one a crash cut short."""
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    lines = text.split("\n")
+    return lines[:-1]  # after the final newline: "" when whole, a cut-short line otherwise
 
 
 def write_atomically(path: str | os.PathLike, data: str | bytes) -> None:

@@ -56,7 +56,8 @@ class Run:
         return _recorded_val_size(self.config)
 
     def checkpoint(self, trial_id: str) -> str:
-        """Keras Tuner's best-epoch weights of a trial, in whichever directory holds them."""
+        """Keras Tuner's checkpoint of a trial (its final epoch's weights: the objective is absent
+        from the epoch logs), in whichever directory holds them."""
         candidates = [
             os.path.join(p, trial_folder(trial_id), CHECKPOINT)
             for p in (self.paths or (self.path,))

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bottleneck_search.space.architecture import Architecture
 
+from bottleneck_search.rundir.files import append_line, complete_lines
+
 TRIAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -114,6 +116,20 @@ def ranked(records: Iterable[TrialRecord]) -> list[TrialRecord]:
     return sorted(completed(records), key=lambda r: (-r.score, r.macs))
 
 
+def nondominated(records: Iterable[TrialRecord]) -> list[TrialRecord]:
+    """The completed trials no other completed trial dominates (at most its MACs, at least its
+    accuracy, better in one), by MACs; of trials tied on both the first is kept."""
+    finished = [r for r in completed(records) if r.val_accuracy is not None]
+    ordered = sorted(
+        enumerate(finished), key=lambda item: (item[1].macs, -item[1].val_accuracy, item[0])
+    )
+    front: list[TrialRecord] = []
+    for _, record in ordered:
+        if not front or record.val_accuracy > front[-1].val_accuracy:
+            front.append(record)
+    return front
+
+
 def status_counts(records: Iterable[TrialRecord]) -> dict[TrialStatus, int]:
     """How many trials ended each way, every status listed (completed, infeasible, failed)."""
     counts = dict.fromkeys(TrialStatus, 0)
@@ -146,18 +162,7 @@ class TrialLog:
         self.path = os.fspath(path)
 
     def append(self, record: TrialRecord) -> None:
-        line = (record.to_json() + "\n").encode("utf-8")
-        directory = os.path.dirname(self.path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            if _ends_mid_line(fd):
-                line = b"\n" + line
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_line(self.path, record.to_json())
 
     def read(self) -> list[TrialRecord]:
         """The records in file order; a trial id seen twice (re-run after a crash) keeps its last line.
@@ -165,13 +170,9 @@ class TrialLog:
         Lines that are not a whole trial record (cut short by a crash, edited by hand, or with a
         trial id that is not a plain name) are skipped.
         """
-        if not os.path.exists(self.path):
-            return []
-        with open(self.path, encoding="utf-8") as handle:
-            text = handle.read()
         records: dict[Any, TrialRecord] = {}
         anonymous = []
-        for line in text.split("\n")[:-1] if not text.endswith("\n") else text.split("\n"):
+        for line in complete_lines(self.path):
             record = _parse(line)
             if record is None:
                 continue
@@ -185,13 +186,6 @@ class TrialLog:
     def read_by_id(self) -> dict:
         """`{trial_id: record}` of `read()`."""
         return {record.trial_id: record for record in self.read()}
-
-
-def _ends_mid_line(fd: int) -> bool:
-    size = os.fstat(fd).st_size
-    if size == 0:
-        return False
-    return os.pread(fd, 1, size - 1) != b"\n"
 
 
 def _parse(line: str) -> TrialRecord | None:

@@ -27,6 +27,7 @@ from bottleneck_search.rundir.config import (
     check_same_backend,
     library_versions,
 )
+from bottleneck_search.rundir.confirmations import ConfirmationRecord
 from bottleneck_search.rundir.files import (
     CONFIG,
     TRIAL_LOG,
@@ -37,6 +38,7 @@ from bottleneck_search.rundir.files import (
     write_atomically,
 )
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, completed, ranked
+from bottleneck_search.search.confirm import confirm_run
 from bottleneck_search.search.distributed import (
     Heartbeat,
     Watchdog,
@@ -62,11 +64,12 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class SearchResult:
-    """What a finished search leaves: the run directory and its trials."""
+    """What a finished search leaves: the run directory, its trials and its confirmation runs."""
 
     run_dir: str
     space: SearchSpace
     records: tuple[TrialRecord, ...]
+    confirmations: tuple[ConfirmationRecord, ...] = ()
 
     @property
     def completed(self) -> list[TrialRecord]:
@@ -87,7 +90,9 @@ def run_search(
 
     Checks everything it can before training: the arguments, the run directory, the space, the
     data, the budget and the disk. Writes `<run>/config.json`, Keras Tuner's state under `<run>/`,
-    and `<run>/trials.jsonl`. Prints nothing: progress lines go to `on_progress` (or the log).
+    and `<run>/trials.jsonl`; then, unless distributed or `config.confirm` is 0, the confirmation
+    stage (`confirm_run`) retrains the best front points and the baselines with several seeds.
+    Prints nothing: progress lines go to `on_progress` (or the log).
 
     Args:
         config: the job's arguments.
@@ -160,7 +165,18 @@ def run_search(
                 raise reason from error
         if config.worker is None:
             record_failures_from_oracle(tuner.oracle, log)
-    return SearchResult(run_dir=config.run_dir, space=space, records=tuple(log.read()))
+    confirmations: list[ConfirmationRecord] = []
+    top, seeds = config.confirmation
+    if top and not config.distributed and completed(log.read()):
+        confirmations = confirm_run(
+            config.run_dir, top, seeds, on_progress=emit, stop_requested=stop_requested
+        )
+    return SearchResult(
+        run_dir=config.run_dir,
+        space=space,
+        records=tuple(log.read()),
+        confirmations=tuple(confirmations),
+    )
 
 
 def _check_run_dir(config: SearchConfig) -> dict | None:

@@ -1,0 +1,152 @@
+"""`confirm_run`: the confirmation stage. After a search, the architectures it ends with are
+retrained from scratch with several seeds each, so that they are compared on means with a spread
+instead of one lucky trial each.
+
+Candidates: the `top` points of the Pareto front with the best scores, the no-bottleneck
+architecture, and the space's reference architecture when it has one. Each is retrained with
+`seeds` seeds (the search's seed + 1, + 2, ...) under the run's recipe, data and epochs, scored on
+the validation split and, once, on the test split the search never saw.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import keras
+
+from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.rundir.confirmations import (
+    FRONT,
+    NO_BOTTLENECK,
+    REFERENCE,
+    ConfirmationLog,
+    ConfirmationRecord,
+    architecture_key,
+)
+from bottleneck_search.rundir.files import atomic_output
+from bottleneck_search.rundir.run import Run, load_run, require_completed
+from bottleneck_search.rundir.trial_log import nondominated
+from bottleneck_search.search.callbacks import StopWhenRequested
+from bottleneck_search.search.progress import clock
+from bottleneck_search.search.training import train_architecture
+from bottleneck_search.space.architecture import Architecture, short_form
+from bottleneck_search.space.catalog import space_input_shape
+from bottleneck_search.stats import with_interval
+
+
+def confirm_run(
+    run: str | os.PathLike | Run,
+    top: int = 3,
+    seeds: int = 3,
+    on_progress: Callable[[str], None] | None = None,
+    stop_requested: Callable[[], bool] | None = None,
+) -> list[ConfirmationRecord]:
+    """Retrains a finished search's best front points and its baselines with several seeds.
+
+    Runs already recorded in `<run>/confirmations.jsonl` are kept, never retrained, so a
+    confirmation that was stopped continues where it stopped.
+
+    Args:
+        run: the run directory (or a loaded `Run`).
+        top: how many Pareto-front architectures to confirm, best score first.
+        seeds: retrainings per architecture.
+        on_progress: receives one line per retraining.
+        stop_requested: polled during training; once true, `KeyboardInterrupt` is raised.
+
+    Returns:
+        Every confirmation record of the run, old and new.
+
+    Raises:
+        SearchConfigError: `top` or `seeds` not positive.
+        ResultsError: not a run directory, or no completed trial.
+
+    Example:
+
+    ```python
+    records = confirm_run(run_dir, top=2, seeds=2)
+    print({(r.labels, r.seed): r.test_accuracy for r in records})
+    ```
+    """
+    for name, value in (("top", top), ("seeds", seeds)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SearchConfigError(
+                f"confirmation {name} must be a positive integer. Received: {value!r}."
+            )
+    run = run if isinstance(run, Run) else load_run(run)
+    require_completed(run)
+    config = run.search_config()
+    space = run.space()
+    log = ConfirmationLog(run.path)
+    done = log.done()
+    plan = [
+        (labels, architecture, trial_id, config.seed + index + 1)
+        for labels, architecture, trial_id in candidates(run, space, top)
+        for index in range(seeds)
+    ]
+    todo = [item for item in plan if (architecture_key(item[1].widths), item[3]) not in done]
+    emit = on_progress or (lambda line: None)
+    if not todo:
+        return log.read()
+    emit(
+        f"confirming {len(plan) // seeds} architectures x {seeds} seeds "
+        f"({len(plan) - len(todo)} of {len(plan)} runs already recorded)"
+    )
+    data = config.load_data(space_input_shape(space))
+    callbacks = [StopWhenRequested(stop_requested)] if stop_requested is not None else []
+    started = time.monotonic()
+    for number, (labels, architecture, trial_id, seed) in enumerate(todo, start=1):
+        keras.backend.clear_session()
+        result, model = train_architecture(
+            space, architecture, data, config.epochs, seed, config.recipe(), callbacks
+        )
+        weights = ConfirmationRecord.weights_path(architecture.widths, seed)
+        target = os.path.join(run.path, weights)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with atomic_output(target) as temporary:
+            model.save_weights(temporary)
+        log.append(
+            ConfirmationRecord(
+                architecture=architecture.widths,
+                labels=labels,
+                seed=seed,
+                val_accuracy=result.val_accuracy,
+                test_accuracy=result.test_accuracy,
+                macs=architecture.macs,
+                params=architecture.params,
+                epochs=config.epochs,
+                seconds=result.seconds,
+                weights=weights,
+                trial_id=trial_id,
+            )
+        )
+        emit(
+            f"confirm {number}/{len(todo)}  [{short_form(architecture.widths)}]  seed {seed}  "
+            f"val_acc {with_interval(result.val_accuracy, data.val_size)}  "
+            f"test_acc {result.test_accuracy:.3f}  elapsed {clock(time.monotonic() - started)}"
+        )
+    return log.read()
+
+
+def candidates(run: Run, space, top: int) -> list[tuple[tuple[str, ...], Architecture, str | None]]:
+    """`(labels, architecture, trial id)` of what a confirmation retrains, each architecture once."""
+    front = sorted(nondominated(run.records), key=lambda r: (-r.score, r.macs))[:top]
+    chosen: dict[str, tuple[list[str], Architecture, str | None]] = {}
+
+    def add(label: str, architecture: Architecture, trial_id: str | None = None) -> None:
+        key = architecture_key(architecture.widths)
+        if key in chosen:
+            chosen[key][0].append(label)
+        else:
+            chosen[key] = ([label], architecture, trial_id)
+
+    for record in front:
+        add(FRONT, space.validate(record.architecture), record.trial_id)
+    add(NO_BOTTLENECK, space.no_bottleneck())
+    if space.reference is not None:
+        add(REFERENCE, space.reference)
+    return [
+        (tuple(labels), architecture, trial_id)
+        for labels, architecture, trial_id in chosen.values()
+    ]
