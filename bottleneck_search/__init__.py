@@ -33,6 +33,7 @@ _EXPORTS = {
     "FlopPenalty": "bottleneck_search.search.objective",
     "TrainingRecipe": "bottleneck_search.recipe",
     "train_architecture": "bottleneck_search.search.training",
+    "confirm_run": "bottleneck_search.search.confirm",
     "TrialObserver": "bottleneck_search.search.observer",
     "TrialLog": "bottleneck_search.rundir.trial_log",
     "TrialRecord": "bottleneck_search.rundir.trial_log",

@@ -33,7 +33,9 @@ layers:
 
 
 def search_argv(space, run_dir, *extra, trials=2, epochs=1):
-    """`search --space SPACE --run-dir RUN_DIR --max-trials T --epochs E EXTRA...`."""
+    """`search --space SPACE --run-dir RUN_DIR --max-trials T --epochs E EXTRA...`, with
+    `--confirm 0` unless EXTRA says otherwise (tests/test_confirm.py tests the stage)."""
+    confirm = () if "--confirm" in extra else ("--confirm", "0")
     return [
         "search",
         "--space",
@@ -44,6 +46,7 @@ def search_argv(space, run_dir, *extra, trials=2, epochs=1):
         str(trials),
         "--epochs",
         str(epochs),
+        *confirm,
         *extra,
     ]
 
@@ -111,11 +114,13 @@ def tiny_space_path(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_space_path, tmp_path_factory):
-    """A finished 3-trial search of the tiny space on 8x8 digits (2 epochs a trial)."""
+    """A finished 3-trial search of the tiny space on 8x8 digits (2 epochs a trial), not confirmed."""
     from bottleneck_search import SearchConfig, run_search
 
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
     run_search(
-        SearchConfig(space=tiny_space_path, run_dir=str(run_dir), max_trials=3, epochs=2, seed=2)
+        SearchConfig(
+            space=tiny_space_path, run_dir=str(run_dir), max_trials=3, epochs=2, seed=2, confirm=0
+        )
     )
     return run_dir

@@ -36,7 +36,12 @@ def test_seed_makes_the_architecture_sequence_reproducible(tiny_space_path, tmp_
     def sequence(name):
         result = run_search(
             SearchConfig(
-                space=tiny_space_path, run_dir=str(tmp_path / name), max_trials=4, epochs=1, seed=11
+                space=tiny_space_path,
+                run_dir=str(tmp_path / name),
+                max_trials=4,
+                epochs=1,
+                seed=11,
+                confirm=0,
             )
         )
         return [r.architecture for r in result.records]

@@ -86,7 +86,19 @@ def test_the_installed_command_counts_and_searches_from_any_directory(installed,
     flops = _run([str(command), "flops", "--example"], tmp_path)
     assert "MACs 112,896,000" in flops and "MACs 5,268,480" in flops
     search = _run(
-        [str(command), "search", "--max-trials", "1", "--epochs", "1", "--run-dir", "run"], tmp_path
+        [
+            str(command),
+            "search",
+            "--max-trials",
+            "1",
+            "--epochs",
+            "1",
+            "--confirm",
+            "0",
+            "--run-dir",
+            "run",
+        ],
+        tmp_path,
     )
     assert "trial 1/1" in search and "1 completed" in search
     assert (

@@ -9,6 +9,7 @@ of its final epoch: the model that was scored.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -175,11 +176,15 @@ class BottleneckHyperModel(kt.HyperModel):
         """Recompiles `model` with the recipe's optimizer, scheduled over this fit's steps."""
         epochs = kwargs.get("epochs", 1)
         steps = steps_per_epoch(args, kwargs)
-        model.compile(
-            optimizer=self.recipe.optimizer(steps, epochs, kwargs.get("initial_epoch", 0)),
-            loss=self.loss,
-            metrics=list(self.metrics),
-        )
+        # The optimizer's variables belong where the model's are: in its tf.distribute strategy
+        # (`--strategy mirrored`), which only TensorFlow models have.
+        strategy = getattr(model, "distribute_strategy", None)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model.compile(
+                optimizer=self.recipe.optimizer(steps, epochs, kwargs.get("initial_epoch", 0)),
+                loss=self.loss,
+                metrics=list(self.metrics),
+            )
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         if self.observer.stop_requested():
