@@ -271,6 +271,11 @@ CASES = [
         "expected a positive integer, got '0'",
     ),
     (
+        "search_confirm_seeds_zero",
+        lambda t, s, r: search_argv(s, t / "run", "--confirm", "2", "--confirm-seeds", "0"),
+        "expected a positive integer, got '0'",
+    ),
+    (
         "search_train_size_above_the_data",
         lambda t, s, r: search_argv(s, t / "run", "--train-size", "5000"),
         "digits: train_size=5,000 is larger than the 1,527 training images there are",
