@@ -1,7 +1,8 @@
 """Search quality: the default search, confirmed, against no bottleneck and the reference widths.
 
 Usage: .venv/bin/python bench/search_quality.py [--dataset fashion_mnist] [--train-size 10000]
-           [--trials 10] [--epochs 6] [--confirm 3] [--seeds 3] [--run-dir DIR]
+           [--trials 10] [--epochs 6] [--confirm 3] [--seeds 3] [--penalty soft]
+           [--target-macs N] [--run-dir DIR]
 
 Runs the search job exactly as `bottleneck-search search` does (default recipe, then the
 confirmation stage, which retrains the best front points, the no-bottleneck and the reference
@@ -32,6 +33,8 @@ def main() -> None:
     parser.add_argument("--confirm", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--penalty", default="soft")
+    parser.add_argument("--target-macs", type=int, help="the penalty's target (default: reference)")
     parser.add_argument("--run-dir")
     args = parser.parse_args()
 
@@ -49,6 +52,8 @@ def main() -> None:
             seed=args.seed,
             confirm=args.confirm,
             confirm_seeds=args.seeds,
+            penalty=args.penalty,
+            target_macs=args.target_macs,
             run_dir=run_dir,
         ),
         on_progress=print,
@@ -58,8 +63,9 @@ def main() -> None:
     base = confirmation.baseline
     print(
         f"\n{args.dataset} (train size {args.train_size or 'all'}), {args.trials} trials x "
-        f"{args.epochs} epochs, confirmation {args.confirm} x {args.seeds} seeds, seed "
-        f"{args.seed}: {minutes:.0f} min; run {run_dir}"
+        f"{args.epochs} epochs, {args.penalty} penalty (target {args.target_macs or 'reference'}), "
+        f"confirmation {args.confirm} x {args.seeds} seeds, seed {args.seed}: {minutes:.0f} min; "
+        f"run {run_dir}"
     )
     print(
         f"noise margin on a difference of two {args.seeds}-seed validation means: "
