@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/search_quality.py [--dataset fashion_mnist] [--train-size 10000]
            [--trials 10] [--epochs 6] [--confirm 3] [--seeds 3] [--penalty soft]
-           [--target-macs N] [--run-dir DIR]
+           [--target-macs N] [--max-macs N] [--run-dir DIR]
 
 Runs the search job exactly as `bottleneck-search search` does (default recipe, then the
 confirmation stage, which retrains the best front points, the no-bottleneck and the reference
@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--penalty", default="soft")
     parser.add_argument("--target-macs", type=int, help="the penalty's target (default: reference)")
+    parser.add_argument("--max-macs", type=int, help="hard budget: never train above it")
     parser.add_argument("--run-dir")
     args = parser.parse_args()
 
@@ -54,6 +55,7 @@ def main() -> None:
             confirm_seeds=args.seeds,
             penalty=args.penalty,
             target_macs=args.target_macs,
+            max_macs=args.max_macs,
             run_dir=run_dir,
         ),
         on_progress=print,
@@ -64,6 +66,7 @@ def main() -> None:
     print(
         f"\n{args.dataset} (train size {args.train_size or 'all'}), {args.trials} trials x "
         f"{args.epochs} epochs, {args.penalty} penalty (target {args.target_macs or 'reference'}), "
+        f"max MACs {args.max_macs or 'none'}, "
         f"confirmation {args.confirm} x {args.seeds} seeds, seed {args.seed}: {minutes:.0f} min; "
         f"run {run_dir}"
     )
