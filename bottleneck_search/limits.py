@@ -2,7 +2,8 @@
 
 A typo such as `filters: 1000000000` or a 10^12-wide reduction would otherwise allocate absurd
 tensors; a spec or architecture file of many megabytes is not one. Every check that enforces a
-bound reads it from here, so the number and its message are the same everywhere.
+bound reads it from here, so the number and its message are the same everywhere; `is_count` is
+the one test of "an integer of at least N" that every argument check uses.
 """
 
 from __future__ import annotations
@@ -29,3 +30,8 @@ def file_too_large(kind: str, path: str) -> str:
         f"{kind} '{path}' is over {MAX_FILE_BYTES:,} bytes; such a file is a few kilobytes. "
         "Check the path."
     )
+
+
+def is_count(value: object, least: int = 1) -> bool:
+    """Whether `value` is an integer of at least `least` (`True` and `False` are not counts)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least

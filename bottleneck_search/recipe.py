@@ -15,6 +15,7 @@ import dataclasses
 import math
 
 from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.limits import is_count
 
 SCHEDULES = ("cosine", "constant")
 
@@ -59,11 +60,7 @@ class TrainingRecipe:
             raise SearchConfigError(
                 f"warmup_fraction must be in [0, 1). Received: {self.warmup_fraction!r}."
             )
-        if (
-            isinstance(self.score_epochs, bool)
-            or not isinstance(self.score_epochs, int)
-            or self.score_epochs < 1
-        ):
+        if not is_count(self.score_epochs):
             raise SearchConfigError(
                 f"score_epochs must be a positive integer. Received: {self.score_epochs!r}."
             )

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from bottleneck_search.errors import DatasetError
+from bottleneck_search.limits import is_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,11 +60,7 @@ class Split:
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise DatasetError(f"{name} must be in (0, 1). Received: {value}.")
-        if self.train_size is not None and (
-            isinstance(self.train_size, bool)
-            or not isinstance(self.train_size, int)
-            or self.train_size < 2
-        ):
+        if self.train_size is not None and not is_count(self.train_size, least=2):
             raise DatasetError(
                 f"train_size must be an integer of at least 2 (images to draw from the training "
                 f"split). Received: {self.train_size!r}."

@@ -23,6 +23,7 @@ from bottleneck_search.flops import operations as _operation_counters  # noqa: F
 from bottleneck_search.flops.registry import counter_for
 from bottleneck_search.flops.report import FlopReport, LayerRow
 from bottleneck_search.flops.trace import UntraceableLayer, traced_call
+from bottleneck_search.limits import is_count
 
 
 def count_flops(
@@ -72,7 +73,7 @@ def count_flops(
             f"count_flops() takes a keras.Model. Received: {type(model).__name__}. "
             "Wrap a single layer in a model: keras.Model(inputs, layer(inputs))."
         )
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+    if not is_count(batch_size):
         raise FlopCountError(
             f"batch_size must be a positive integer. Received: batch_size={batch_size!r}."
         )

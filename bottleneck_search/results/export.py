@@ -14,6 +14,7 @@ import keras
 
 from bottleneck_search.errors import ResultsError
 from bottleneck_search.flops import count_flops
+from bottleneck_search.limits import is_count
 from bottleneck_search.results.confirmed import ConfirmedArchitecture, summarise
 from bottleneck_search.results.onnx_export import onnx_unavailable, validation_images, write_onnx
 from bottleneck_search.results.pareto import pareto_front
@@ -80,7 +81,7 @@ def export_architectures(
     ```
     """
     run = run if isinstance(run, Run) else load_run(run)
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+    if not is_count(top):
         raise ResultsError(f"--top must be a positive integer. Received: {top!r}.")
     if retrain_epochs is not None and (not isinstance(retrain_epochs, int) or retrain_epochs < 1):
         raise ResultsError(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.limits import is_count
 from bottleneck_search.rundir.files import CONFIG
 
 DEFAULT_SPACE = "inception_mini"
@@ -169,21 +170,15 @@ class SearchConfig:
                 )
         for name in ("max_trials", "epochs", "batch_size", "max_consecutive_failures"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_count(value):
                 raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")
         self.recipe()  # checks its own arguments
-        if self.confirm is not None and (
-            isinstance(self.confirm, bool) or not isinstance(self.confirm, int) or self.confirm < 0
-        ):
+        if self.confirm is not None and not is_count(self.confirm, least=0):
             raise SearchConfigError(
                 f"confirm must be 0 (no confirmation) or a positive integer. Received: "
                 f"{self.confirm!r}."
             )
-        if self.confirm_seeds is not None and (
-            isinstance(self.confirm_seeds, bool)
-            or not isinstance(self.confirm_seeds, int)
-            or self.confirm_seeds < 1
-        ):
+        if self.confirm_seeds is not None and not is_count(self.confirm_seeds):
             raise SearchConfigError(
                 f"confirm_seeds must be a positive integer. Received: {self.confirm_seeds!r}."
             )

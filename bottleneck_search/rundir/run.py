@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from bottleneck_search.errors import BottleneckSearchError, ResultsError, SearchConfigError
+from bottleneck_search.limits import is_count
 from bottleneck_search.rundir.config import SearchConfig, read_run_config
 from bottleneck_search.rundir.files import CHECKPOINT, CONFIG, TRIAL_LOG, trial_folder
 from bottleneck_search.rundir.trial_log import (
@@ -155,7 +156,7 @@ def require_completed(run: Run) -> list[TrialRecord]:
 
 def _recorded_val_size(config: dict[str, Any] | None) -> int | None:
     size = ((config or {}).get("dataset") or {}).get("val")
-    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+    return size if is_count(size) else None
 
 
 def validation_images(run_dir: str) -> int | None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import keras
 
 from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.limits import is_count
 from bottleneck_search.rundir.confirmations import (
     FRONT,
     NO_BOTTLENECK,
@@ -70,7 +71,7 @@ def confirm_run(
     ```
     """
     for name, value in (("top", top), ("seeds", seeds)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_count(value):
             raise SearchConfigError(
                 f"confirmation {name} must be a positive integer. Received: {value!r}."
             )

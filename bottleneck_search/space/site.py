@@ -101,7 +101,7 @@ def resolve_widths(
         raise SearchSpaceError(
             f"{where}widths must be a list, e.g. [0.25, 0.5] or [16, 32]. Received: {specs!r}."
         )
-    if not isinstance(round_to, int) or isinstance(round_to, bool) or round_to < 1:
+    if not limits.is_count(round_to):
         raise SearchSpaceError(
             f"{where}round_to must be a positive integer. Received: {round_to!r}."
         )
