@@ -3,6 +3,7 @@ exports of confirmed weights, and the test split kept away from the search."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -19,6 +20,11 @@ from bottleneck_search.rundir.confirmations import (
 )
 from bottleneck_search.search.confirm import confirm_run
 from bottleneck_search.stats import mean_and_std
+
+
+def own_copy(run_dir, tmp_path):
+    """A copy of the session's shared run, so that confirming it changes no other test's run."""
+    return shutil.copytree(run_dir, tmp_path / "tiny")
 
 
 def record(widths, seed, val, test=0.5, macs=100, labels=("front",)):
@@ -73,7 +79,8 @@ def test_a_clear_winner_is_called_one():
 
 
 @pytest.mark.slow
-def test_confirming_a_run_retrains_each_candidate_per_seed_and_never_twice(tiny_run):
+def test_confirming_a_run_retrains_each_candidate_per_seed_and_never_twice(tiny_run, tmp_path):
+    tiny_run = own_copy(tiny_run, tmp_path)
     lines = []
     records = confirm_run(tiny_run, top=1, seeds=2, on_progress=lines.append)
     assert len(records) == 2 * len({r.key for r in records})
@@ -99,6 +106,7 @@ def test_confirming_a_run_retrains_each_candidate_per_seed_and_never_twice(tiny_
 
 @pytest.mark.slow
 def test_an_export_takes_the_confirmed_weights(tiny_run, tmp_path, cli):
+    tiny_run = own_copy(tiny_run, tmp_path)
     records = confirm_run(tiny_run, top=1, seeds=2)
     code, out, err = cli("export", tiny_run, "--top", "3", "--out", tmp_path / "out")
     assert code == 0, err
