@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sized
 
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.limits import is_count
@@ -111,3 +112,20 @@ class TrainingRecipe:
             else f"the mean of the last {self.score_epochs} epochs"
         )
         return f"{rate}; scored on {scored}"
+
+
+def steps_per_epoch(args, kwargs) -> int:
+    """The batches one epoch of `model.fit(*args, **kwargs)` runs, which the schedule needs."""
+    if kwargs.get("steps_per_epoch"):
+        return int(kwargs["steps_per_epoch"])
+    data = args[0] if args else kwargs.get("x")
+    cardinality = getattr(data, "cardinality", None)
+    if cardinality is not None:
+        count = int(cardinality())
+        return count if count > 0 else sum(1 for _ in data)
+    if isinstance(data, Sized):
+        return math.ceil(len(data) / kwargs.get("batch_size", 32))
+    raise SearchConfigError(
+        "Cannot tell how many batches an epoch has, which the learning-rate schedule needs. Pass "
+        "a tf.data.Dataset or arrays, or steps_per_epoch=..."
+    )

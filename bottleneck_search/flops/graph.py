@@ -264,13 +264,8 @@ def _graph_fits_call(operation, node) -> bool:
     """
     if not isinstance(operation, keras.Model):
         return False
-    if isinstance(operation, keras.Sequential):
-        graph = sequential_graph(operation)
-        if graph is None:
-            return False
-    else:
-        graph = operation
-    if nodes_by_depth(graph) is None:
+    graph = _functional_graph(operation)
+    if graph is None or nodes_by_depth(graph) is None:
         return False
     inner = keras.tree.flatten(graph.inputs)
     return len(inner) == len(node.input_tensors) and all(
@@ -279,15 +274,19 @@ def _graph_fits_call(operation, node) -> bool:
     )
 
 
+def _functional_graph(model: keras.Model):
+    """The graph holding a model's nodes: a `Sequential`'s inner one (None before it has an input
+    shape), else the model itself."""
+    return sequential_graph(model) if isinstance(model, keras.Sequential) else model
+
+
 def _nodes_in_order(model: keras.Model, prefix: str):
-    graph = model
-    if isinstance(model, keras.Sequential):
-        graph = sequential_graph(model)
-        if graph is None:
-            raise FlopCountError(
-                f"Sequential model '{prefix}{model.name}' has no input shape yet, so it has no "
-                "graph to count. Start it with keras.Input(shape) or call model.build(input_shape)."
-            )
+    graph = _functional_graph(model)
+    if graph is None:
+        raise FlopCountError(
+            f"Sequential model '{prefix}{model.name}' has no input shape yet, so it has no "
+            "graph to count. Start it with keras.Input(shape) or call model.build(input_shape)."
+        )
     depths = nodes_by_depth(graph)
     if depths is None:
         raise FlopCountError(

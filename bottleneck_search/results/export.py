@@ -15,6 +15,7 @@ import keras
 from bottleneck_search.errors import ResultsError
 from bottleneck_search.flops import count_flops
 from bottleneck_search.limits import is_count
+from bottleneck_search.recipe import steps_per_epoch
 from bottleneck_search.results.confirmed import ConfirmedArchitecture, summarise
 from bottleneck_search.results.onnx_export import onnx_unavailable, validation_images, write_onnx
 from bottleneck_search.results.pareto import pareto_front
@@ -233,9 +234,8 @@ def _trained_model(
     config = run.search_config()
     keras.utils.set_random_seed(config.seed)
     train = data.train.concatenate(data.val)
-    steps = sum(1 for _ in train)
     model.compile(
-        config.recipe().optimizer(steps, retrain_epochs),
+        config.recipe().optimizer(steps_per_epoch((train,), {}), retrain_epochs),
         "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )

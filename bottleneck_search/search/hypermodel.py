@@ -13,14 +13,14 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Callable, Sequence, Sized
+from collections.abc import Callable, Sequence
 
 import keras
 import keras_tuner as kt
 
 from bottleneck_search.compat import is_hparams_callback, trial_of
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.recipe import TrainingRecipe
+from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
 from bottleneck_search.rundir.files import is_storage_error
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
 from bottleneck_search.search.callbacks import CostMetrics, StopWhenRequested, with_cost_hparams
@@ -34,23 +34,6 @@ from bottleneck_search.space.search_space import SearchSpace
 CONFIG_HP = "bottleneck_search/config"
 # The per-epoch penalised score in the epoch logs (the objective itself is the trial's, at the end).
 EPOCH_SCORE = "val_epoch_score"
-
-
-def steps_per_epoch(args, kwargs) -> int:
-    """The batches one epoch of `model.fit(*args, **kwargs)` runs."""
-    if kwargs.get("steps_per_epoch"):
-        return int(kwargs["steps_per_epoch"])
-    data = args[0] if args else kwargs.get("x")
-    cardinality = getattr(data, "cardinality", None)
-    if cardinality is not None:
-        count = int(cardinality())
-        return count if count > 0 else sum(1 for _ in data)
-    if isinstance(data, Sized):
-        return math.ceil(len(data) / kwargs.get("batch_size", 32))
-    raise SearchConfigError(
-        "Cannot tell how many batches an epoch has, which the learning-rate schedule needs. Pass "
-        "a tf.data.Dataset or arrays, or steps_per_epoch=..."
-    )
 
 
 class BottleneckHyperModel(kt.HyperModel):

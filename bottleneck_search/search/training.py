@@ -10,7 +10,7 @@ import time
 import keras
 
 from bottleneck_search.data import Dataset
-from bottleneck_search.recipe import TrainingRecipe
+from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.search_space import SearchSpace
 
@@ -69,11 +69,8 @@ def train_architecture(
     start = time.monotonic()
     keras.utils.set_random_seed(seed)
     model = space.build(architecture)
-    steps = int(data.train.cardinality())
-    if steps <= 0:
-        steps = sum(1 for _ in data.train)
     model.compile(
-        optimizer=recipe.optimizer(steps, epochs),
+        optimizer=recipe.optimizer(steps_per_epoch((data.train,), {}), epochs),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
