@@ -13,26 +13,24 @@ M = keras_hub.models
 IMAGE = (64, 64, 3)
 SMALL = (32, 32, 3)
 
+
+def resnet(block_type: str, use_pre_activation: bool = False):
+    """A two-stage ResNet (KerasHub requires 64 filters in the first stage)."""
+    return M.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 32],
+        stackwise_num_blocks=[1, 1],
+        stackwise_num_strides=[1, 2],
+        block_type=block_type,
+        use_pre_activation=use_pre_activation,
+        image_shape=IMAGE,
+    )
+
+
 BACKBONES = {
-    "ResNet": lambda: M.ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[7],
-        stackwise_num_filters=[64, 32],
-        stackwise_num_blocks=[1, 1],
-        stackwise_num_strides=[1, 2],
-        block_type="basic_block",
-        image_shape=IMAGE,
-    ),
-    "ResNetV2": lambda: M.ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[7],
-        stackwise_num_filters=[64, 32],
-        stackwise_num_blocks=[1, 1],
-        stackwise_num_strides=[1, 2],
-        block_type="bottleneck_block",
-        use_pre_activation=True,
-        image_shape=IMAGE,
-    ),
+    "ResNet": lambda: resnet("basic_block"),
+    "ResNetV2": lambda: resnet("bottleneck_block", use_pre_activation=True),
     "VGG": lambda: M.VGGBackbone(
         stackwise_num_repeats=[1, 1], stackwise_num_filters=[8, 16], image_shape=IMAGE
     ),

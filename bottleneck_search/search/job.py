@@ -165,16 +165,17 @@ def run_search(
                 raise reason from error
         if config.worker is None:
             record_failures_from_oracle(tuner.oracle, log)
+    records = tuple(log.read())
     confirmations: list[ConfirmationRecord] = []
     top, seeds = config.confirmation
-    if top and not config.distributed and completed(log.read()):
+    if top and not config.distributed and completed(records):
         confirmations = confirm_run(
             config.run_dir, top, seeds, on_progress=emit, stop_requested=stop_requested
         )
     return SearchResult(
         run_dir=config.run_dir,
         space=space,
-        records=tuple(log.read()),
+        records=records,
         confirmations=tuple(confirmations),
     )
 
