@@ -196,6 +196,32 @@ def oracle_service_stub(channel):
     return protos.get_service_grpc().OracleStub(channel), protos.get_service().GetSpaceRequest()
 
 
+@contextlib.contextmanager
+def serve_oracle(oracle, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serves `oracle` over Keras Tuner's own gRPC protocol on a free port of `host` while open;
+    yields the `HOST:PORT` that workers (`KERASTUNER_ORACLE_IP`/`_PORT`) connect to.
+
+    Keras Tuner's chief serves its oracle only inside `Tuner.search`, which blocks until the whole
+    search has ended and cannot be stopped early; a search that supervises its own trainer
+    processes needs a server it can start and stop. This uses Keras Tuner's `OracleServicer`
+    unchanged (one request at a time, like its chief).
+    """
+    from concurrent import futures
+
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(oracle), server)
+    port = server.add_insecure_port(f"{host}:0")
+    server.start()
+    try:
+        yield f"{host}:{port}"
+    finally:
+        server.stop(grace=None)
+
+
 def trial_of(callbacks) -> object | None:
     """The Keras Tuner `Trial` that a tuner's `run_trial` hands to `HyperModel.fit` in `callbacks`.
 

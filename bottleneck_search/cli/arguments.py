@@ -7,7 +7,7 @@ import argparse
 
 from bottleneck_search.cli import commands
 from bottleneck_search.recipe import SCHEDULES
-from bottleneck_search.rundir.config import STRATEGIES, TUNERS, SearchConfig
+from bottleneck_search.rundir.config import STRATEGIES, TRIALS_PER_TRAINER, TUNERS, SearchConfig
 from bottleneck_search.search.objective import MODES
 
 _DEFAULTS = SearchConfig()
@@ -224,6 +224,26 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=_DEFAULTS.max_consecutive_failures,
         help=f"stop once this many trials in a row have failed (default {_DEFAULTS.max_consecutive_failures})",
+    )
+    search.add_argument(
+        "--trials-per-process",
+        type=_count,
+        metavar="N",
+        help="run the trials in trainer processes, a fresh one every N trials; 0: in this process "
+        f"(default {TRIALS_PER_TRAINER} for searches of more than {TRIALS_PER_TRAINER} trials or "
+        "with --trial-timeout or --trainer-memory, else 0)",
+    )
+    search.add_argument(
+        "--trial-timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="stop a trial (build and training) that takes longer, record it as failed and go on",
+    )
+    search.add_argument(
+        "--trainer-memory",
+        type=_positive_int,
+        metavar="MIB",
+        help="replace a trainer process once its peak resident memory has passed MIB",
     )
     search.add_argument(
         "-v", "--verbose", action="store_true", help="show Keras Tuner's and Keras' own progress"

@@ -24,6 +24,11 @@ TUNERS = {
     "grid": "GridSearch",
 }
 STRATEGIES = ("mirrored",)
+# Trials a trainer process runs before a fresh one replaces it, unless told otherwise. A
+# TensorFlow process keeps about 35 MiB of every model it has fitted (inception_mini), so 20
+# trials add at most about 0.7 GiB to a trainer; a new one starts in about 5 s, 2% of 20 default
+# trials (bench/long_search.py). Searches of at most this many trials train in their own process.
+TRIALS_PER_TRAINER = 20
 # Arguments that define a search: resuming with different ones would mix two searches, and
 # distributed workers must agree with their chief on them.
 DEFINING = (
@@ -81,6 +86,14 @@ class SearchConfig:
         strategy: `"mirrored"` trains each trial with `tf.distribute.MirroredStrategy`.
         max_consecutive_failures: the search stops once this many trials in a row have failed
             (Keras Tuner's `max_consecutive_failed_trials`); a failure alone never stops it.
+        trials_per_process: run the trials in trainer processes, each replaced by a fresh one
+            after this many trials; 0 trains in the search's own process. None: 20 for a search
+            of more than 20 trials or with `trial_timeout` or `trainer_memory`, else 0 (see
+            `trials_per_trainer`).
+        trial_timeout: seconds a trial (build and training) may take in its trainer process;
+            one that takes longer is stopped and recorded as failed.
+        trainer_memory: MiB; a trainer process whose peak resident memory has passed this is
+            replaced after its current trial.
 
     Example:
 
@@ -119,6 +132,9 @@ class SearchConfig:
     connect_timeout: float = 30.0
     strategy: str | None = None
     max_consecutive_failures: int = 3
+    trials_per_process: int | None = None
+    trial_timeout: float | None = None
+    trainer_memory: int | None = None
 
     @classmethod
     def from_arguments(cls, arguments: dict[str, Any]) -> SearchConfig:
@@ -136,6 +152,22 @@ class SearchConfig:
     def fixed_trials(self) -> int | None:
         """The number of trials the search runs, or None when the tuner decides (Hyperband)."""
         return None if self.tuner == "hyperband" else self.max_trials
+
+    @property
+    def trials_per_trainer(self) -> int:
+        """Trials each trainer process runs before it is replaced; 0: trials run in this process.
+
+        Trainer processes bound the search's memory (TensorFlow never gives back what a fitted
+        model kept) and survive a trial that crashes, runs out of memory or hangs. They are on by
+        default where that matters more than their start-up (about 5 s each): searches of more
+        than `TRIALS_PER_TRAINER` trials, or with a trial timeout or a memory limit.
+        """
+        if self.distributed:
+            return 0
+        if self.trials_per_process is not None:
+            return self.trials_per_process
+        limited = self.trial_timeout is not None or self.trainer_memory is not None
+        return TRIALS_PER_TRAINER if limited or self.trial_budget > TRIALS_PER_TRAINER else 0
 
     @property
     def trial_budget(self) -> int:
@@ -181,6 +213,47 @@ class SearchConfig:
         if self.confirm_seeds is not None and not is_count(self.confirm_seeds):
             raise SearchConfigError(
                 f"confirm_seeds must be a positive integer. Received: {self.confirm_seeds!r}."
+            )
+        self._check_trainers()
+
+    def _check_trainers(self) -> None:
+        """Checks the trainer-process arguments and that they fit the rest of the config."""
+        if self.trials_per_process is not None and not is_count(self.trials_per_process, least=0):
+            raise SearchConfigError(
+                "trials_per_process must be 0 (train in this process) or a positive integer. "
+                f"Received: {self.trials_per_process!r}."
+            )
+        timeout = self.trial_timeout
+        if timeout is not None and not (
+            isinstance(timeout, int | float)
+            and not isinstance(timeout, bool)
+            and 0 < timeout < float("inf")
+        ):
+            raise SearchConfigError(
+                f"trial_timeout must be a positive number of seconds. Received: {timeout!r}."
+            )
+        if self.trainer_memory is not None and not is_count(self.trainer_memory):
+            raise SearchConfigError(
+                f"trainer_memory must be a positive number of MiB. Received: {self.trainer_memory!r}."
+            )
+        limits = [
+            flag
+            for flag, value in (
+                ("--trial-timeout", timeout),
+                ("--trainer-memory", self.trainer_memory),
+            )
+            if value is not None
+        ]
+        if self.distributed and (limits or self.trials_per_process):
+            raise SearchConfigError(
+                f"{', '.join(limits) or '--trials-per-process'} supervise trainer processes of a "
+                "search on one machine; a distributed search's workers are processes of their own "
+                "(restart a worker to give its memory back). Drop the flag from --chief/--worker."
+            )
+        if limits and self.trials_per_process == 0:
+            raise SearchConfigError(
+                f"{' and '.join(limits)} need trials in trainer processes, and --trials-per-process "
+                "0 trains in this process. Drop one of them."
             )
 
     @property

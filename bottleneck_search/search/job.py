@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import keras
 import keras_tuner as kt
@@ -47,9 +48,10 @@ from bottleneck_search.search.distributed import (
 )
 from bottleneck_search.search.hypermodel import BottleneckHyperModel
 from bottleneck_search.search.objective import FlopPenalty
-from bottleneck_search.search.observer import FunctionObserver
+from bottleneck_search.search.observer import FunctionObserver, TrialObserver
 from bottleneck_search.search.progress import ChiefNews, Progress
 from bottleneck_search.search.stopping import record_failures_from_oracle, stop_reason
+from bottleneck_search.search.trainer_pool import TrainerPool
 from bottleneck_search.search.tuner_state import (
     atomic_tuner_state,
     check_tuner_state,
@@ -114,7 +116,7 @@ def run_search(
     config.check()
     penalty = FlopPenalty(config.penalty, target_macs=config.target_macs)
     saved = _check_run_dir(config)
-    space, data = _space_and_data(config)
+    space, data = space_and_data(config)
     penalty = penalty.resolve(space)
     create_run_dir(config.run_dir)
     check_free_space(
@@ -128,41 +130,21 @@ def run_search(
     emit = on_progress or logger.info
     progress = Progress(config, log, emit, data.val_size)
     observer = _JobObserver(progress, stop_requested)
-    hypermodel = BottleneckHyperModel(
-        space,
-        penalty=penalty,
-        recipe=config.recipe(),
-        observer=observer,
-        config_hash=config.digest() if config.distributed else None,
-    )
+    hypermodel = search_hypermodel(config, space, observer)
     keras.utils.set_random_seed(config.seed)
-    directory, project = os.path.split(os.path.abspath(config.run_dir))
     with distribution_environment(config), atomic_tuner_state():
-        tuner = make_tuner(
-            config.tuner,
-            hypermodel,
-            max_macs=config.max_macs,
-            directory=directory,
-            project_name=project,
-            **_tuner_arguments(config),
-        )
+        tuner = search_tuner(config, hypermodel)
         if saved is not None and config.worker is None:
             requeue_orphaned_trials(tuner.oracle)
         with _liveness(config, tuner.oracle, observer, ChiefNews(config, log, emit)):
             progress.start()
-            try:
-                tuner.search(
-                    data.train,
-                    validation_data=data.val,
-                    epochs=config.epochs,
-                    shuffle=False,
-                    verbose=1 if config.verbose else 0,
+            if config.trials_per_trainer:
+                pool = TrainerPool(config, tuner, log, progress, stop_requested)
+                run_tuner(pool.run, config, tuner.oracle, log)
+            else:
+                run_tuner(
+                    partial(search_in_process, tuner, data, config), config, tuner.oracle, log
                 )
-            except (kt.errors.FatalError, OSError, RuntimeError) as error:
-                reason = stop_reason(error, config, tuner.oracle, log)
-                if reason is None:
-                    raise
-                raise reason from error
         if config.worker is None:
             record_failures_from_oracle(tuner.oracle, log)
     records = tuple(log.read())
@@ -180,20 +162,56 @@ def run_search(
     )
 
 
-def _check_run_dir(config: SearchConfig) -> dict | None:
-    """Checks that the run directory may hold this search; returns its saved config, if any."""
-    if config.worker is not None:
-        return check_worker(config)
-    saved = check_run_dir(config.run_dir, config.resume)
-    if saved is not None:
-        config.check_same_search(saved.get("arguments", {}))
-        check_same_backend(saved, config.run_dir)
-        remove_stale_temporaries(config.run_dir)
-        check_tuner_state(config.run_dir)
-    return saved
+def search_hypermodel(
+    config: SearchConfig, space: SearchSpace, observer: TrialObserver | None = None
+) -> BottleneckHyperModel:
+    """The hypermodel a search trains: the config's penalty (resolved for `space`) and recipe."""
+    return BottleneckHyperModel(
+        space,
+        penalty=FlopPenalty(config.penalty, target_macs=config.target_macs).resolve(space),
+        recipe=config.recipe(),
+        observer=observer,
+        config_hash=config.digest() if config.distributed else None,
+    )
 
 
-def _space_and_data(config: SearchConfig) -> tuple[SearchSpace, Dataset]:
+def search_tuner(config: SearchConfig, hypermodel: BottleneckHyperModel) -> kt.Tuner:
+    """The config's Keras Tuner tuner over `hypermodel`, keeping its state in the run directory
+    (reloaded from there when it holds some)."""
+    directory, project = os.path.split(os.path.abspath(config.run_dir))
+    return make_tuner(
+        config.tuner,
+        hypermodel,
+        max_macs=config.max_macs,
+        directory=directory,
+        project_name=project,
+        **_tuner_arguments(config),
+    )
+
+
+def search_in_process(tuner: kt.Tuner, data: Dataset, config: SearchConfig) -> None:
+    """Runs Keras Tuner's search loop in this process: trials until the oracle has no more."""
+    tuner.search(
+        data.train,
+        validation_data=data.val,
+        epochs=config.epochs,
+        shuffle=False,
+        verbose=1 if config.verbose else 0,
+    )
+
+
+def run_tuner(search: Callable[[], None], config: SearchConfig, oracle, log: TrialLog) -> None:
+    """Calls `search()`, turning what stops it early into our errors (see `stop_reason`)."""
+    try:
+        search()
+    except (kt.errors.FatalError, OSError, RuntimeError) as error:
+        reason = stop_reason(error, config, oracle, log)
+        if reason is None:
+            raise
+        raise reason from error
+
+
+def space_and_data(config: SearchConfig) -> tuple[SearchSpace, Dataset]:
     """The space, with its classifier as wide as the data has classes, and the data."""
     space = load_search_space(config.space, config.model)
     data = config.load_data(space_input_shape(space))
@@ -206,6 +224,19 @@ def _space_and_data(config: SearchConfig) -> tuple[SearchSpace, Dataset]:
             f"predicts {classes}; use a model whose output matches the data."
         )
     return load_search_space(config.space, None, classes=data.num_classes), data
+
+
+def _check_run_dir(config: SearchConfig) -> dict | None:
+    """Checks that the run directory may hold this search; returns its saved config, if any."""
+    if config.worker is not None:
+        return check_worker(config)
+    saved = check_run_dir(config.run_dir, config.resume)
+    if saved is not None:
+        config.check_same_search(saved.get("arguments", {}))
+        check_same_backend(saved, config.run_dir)
+        remove_stale_temporaries(config.run_dir)
+        check_tuner_state(config.run_dir)
+    return saved
 
 
 def _tuner_arguments(config: SearchConfig) -> dict:

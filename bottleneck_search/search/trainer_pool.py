@@ -1,0 +1,281 @@
+"""Trials in trainer processes: a search whose memory stays bounded, and that outlives a trial
+that crashes, runs out of memory or hangs.
+
+The search's own process keeps Keras Tuner's oracle and serves it on loopback with Keras Tuner's
+chief/worker protocol (`compat.serve_oracle`). One trainer process at a time
+(`python -m bottleneck_search.cli.trainer`, see `search.trainer_process`) asks it for trials,
+trains them and writes their trial-log lines, like a distributed worker. A trainer retires after
+`config.trials_per_trainer` trials, after a failed trial, or once its peak memory has passed
+`config.trainer_memory`; the next trial then runs in a fresh process, so whatever TensorFlow kept
+of earlier models is given back. The pool watches its trainer: when one dies (SIGKILL, a
+segfault, the kernel's out-of-memory killer) or overruns `config.trial_timeout`, the pool records
+its trial as FAILED with that reason and starts the next trainer. Progress lines are printed
+here, as trials end, exactly as in a search that trains in its own process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import keras_tuner as kt
+
+from bottleneck_search import errors
+from bottleneck_search.compat import is_consecutive_failure_stop, oracle_lock, serve_oracle
+from bottleneck_search.rundir.config import SearchConfig
+from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
+from bottleneck_search.search.progress import Progress
+from bottleneck_search.space.hyperparameters import architecture_from_hp
+
+RETIRED = 75  # a trainer's exit code once it has run its share of trials (EX_TEMPFAIL)
+INTERRUPTED = 130
+TRAINER_ID = "trainer"  # Keras Tuner's tuner id of every trainer (one runs at a time)
+POLL_SECONDS = 0.1
+# Trainers in a row that end without a trial before the pool gives up (a start-up that fails).
+IDLE_TRAINERS = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerJob:
+    """What a trainer process is told, as JSON on its stdin.
+
+    Attributes:
+        config: the search's `SearchConfig`, as a dict.
+        address: `HOST:PORT` of the oracle.
+        index: the trainer's number in the search (0, 1, ...); it also offsets the seed.
+        trials: trials it trains before it retires.
+        memory_mib: it retires after a trial once its peak resident memory is above this.
+        report: the file where it writes the error that stopped it, if one did.
+    """
+
+    config: dict
+    address: str
+    index: int
+    trials: int
+    memory_mib: int | None
+    report: str
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainerJob:
+        return cls(**json.loads(text))
+
+
+class TrainerPool:
+    """Runs a search's trials in trainer processes, one at a time, until the oracle has no more.
+
+    Args:
+        config: the search's arguments.
+        tuner: the search's tuner; its oracle is served to the trainers, and only used here.
+        log: the run's trial log (trainers append to it; the pool adds the trials it fails).
+        progress: prints one line per ended trial.
+        stop_requested: polled; once true, the trainer is asked to stop at its next batch (as a
+            Ctrl-C would) and `run` raises `KeyboardInterrupt`.
+    """
+
+    def __init__(
+        self,
+        config: SearchConfig,
+        tuner: kt.Tuner,
+        log: TrialLog,
+        progress: Progress,
+        stop_requested: Callable[[], bool] | None = None,
+    ):
+        self.config = config
+        self.tuner = tuner
+        self.oracle = tuner.oracle
+        self.space = tuner.hypermodel.space
+        self.log = log
+        self.progress = progress
+        self.stop_requested = stop_requested or (lambda: False)
+        self.trials_ended = 0
+        self._started: dict[str, float] = {}  # trial id -> when a trainer was given it
+        self._stop_error: RuntimeError | None = None
+        self._listen()
+
+    def run(self) -> None:
+        """Starts trainers until one finds the oracle done; raises what stops the search early.
+
+        Raises:
+            KeyboardInterrupt: `stop_requested()` became true (the trial in progress is re-run
+                on `--resume`).
+            BottleneckSearchError: a trainer stopped on an error of ours (bad data, a full
+                disk), or trainers keep exiting before they finish a trial.
+            RuntimeError: Keras Tuner's stop after too many failed trials in a row.
+        """
+        self.progress.emit(
+            f"trials run in trainer processes, a fresh one every {self.config.trials_per_trainer} "
+            "trials or after a failure (about 5 s to start each); --trials-per-process 0 trains "
+            "in this process"
+        )
+        self.tuner.save()
+        with (
+            serve_oracle(self.oracle) as address,
+            tempfile.TemporaryDirectory(prefix="bottleneck-trainers-") as scratch,
+        ):
+            idle = 0
+            for index in range(sys.maxsize):
+                job = TrainerJob(
+                    config=dataclasses.asdict(self.config),
+                    address=address,
+                    index=index,
+                    trials=self.config.trials_per_trainer,
+                    memory_mib=self.config.trainer_memory,
+                    report=os.path.join(scratch, f"trainer-{index}.json"),
+                )
+                ended = self.trials_ended
+                code, timed_out = self._supervise(job)
+                if self._settle(job, code, timed_out):
+                    return
+                idle = idle + 1 if self.trials_ended == ended else 0
+                if idle >= IDLE_TRAINERS:
+                    raise errors.SearchStoppedError(
+                        f"Trainer processes keep exiting before they finish a trial (the last: "
+                        f"{_exit_reason(code, _read_report(job.report))}). Run with "
+                        "--trials-per-process 0 to see the error in this process, fix it, then "
+                        "rerun with --resume."
+                    )
+
+    def _supervise(self, job: TrainerJob) -> tuple[int, str | None]:
+        """Starts a trainer for `job` and waits for it to exit: returns its exit code, and the
+        trial id it was stopped for overrunning `trial_timeout` (or None)."""
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bottleneck_search.cli.trainer"],
+            stdin=subprocess.PIPE,
+            start_new_session=True,  # a terminal's Ctrl-C reaches the search; it tells the trainer
+        )
+        try:
+            process.stdin.write(job.to_json().encode("utf-8"))
+            process.stdin.close()
+            interrupted = False
+            timeout = self.config.trial_timeout
+            while process.poll() is None:
+                if not interrupted and self.stop_requested():
+                    process.send_signal(signal.SIGINT)
+                    interrupted = True
+                held = self.oracle.ongoing_trials.get(TRAINER_ID)
+                if held is not None and timeout is not None:
+                    started = self._started.get(held.trial_id, time.monotonic())
+                    if time.monotonic() - started > timeout:
+                        _kill(process)
+                        return process.returncode, held.trial_id
+                time.sleep(POLL_SECONDS)
+            return process.returncode, None
+        finally:
+            _kill(process)
+
+    def _settle(self, job: TrainerJob, code: int, timed_out: str | None) -> bool:
+        """Deals with a trainer that exited: fails the trial it held, raises what stops the
+        search. Returns whether the search is done."""
+        report = _read_report(job.report)
+        error_class = getattr(errors, (report or {}).get("error", ""), None)
+        if isinstance(error_class, type) and issubclass(error_class, errors.BottleneckSearchError):
+            raise error_class(report["message"])
+        if self._stop_error is not None:
+            raise self._stop_error
+        if code == INTERRUPTED or self.stop_requested():
+            raise KeyboardInterrupt
+        held = self.oracle.ongoing_trials.get(TRAINER_ID)
+        if held is not None:
+            if held.trial_id == timed_out:
+                reason = (
+                    f"exceeded --trial-timeout {self.config.trial_timeout:g} s; its trainer "
+                    "process was stopped"
+                )
+            else:
+                reason = _exit_reason(code, report)
+            self._fail(held, reason)
+        return code == 0
+
+    def _fail(self, trial, reason: str) -> None:
+        """Records a trial its trainer could not end, then ends it as FAILED in the oracle."""
+        started = self._started.pop(trial.trial_id, time.monotonic())
+        architecture = architecture_from_hp(self.space, trial.hyperparameters.copy())
+        self.log.append(
+            TrialRecord.of(trial.trial_id, TrialStatus.FAILED, architecture, started, reason=reason)
+        )
+        with oracle_lock(self.oracle):
+            trial.status = kt.engine.trial.TrialStatus.FAILED
+            trial.message = reason
+            self.oracle.end_trial(trial)
+
+    def _listen(self) -> None:
+        # Keras Tuner's oracle has no hook for a trial given out or ended; wrapping these two
+        # methods of this one oracle object sees every call its gRPC server forwards.
+        oracle = self.oracle
+        create, end = oracle.create_trial, oracle.end_trial
+
+        def create_trial(tuner_id):
+            trial = create(tuner_id)
+            if trial.status == kt.engine.trial.TrialStatus.RUNNING:
+                self._started.setdefault(trial.trial_id, time.monotonic())
+            return trial
+
+        def end_trial(trial):
+            try:
+                end(trial)
+            except RuntimeError as error:
+                if is_consecutive_failure_stop(error):
+                    self._stop_error = error
+                    self._report(trial.trial_id)
+                raise
+            if oracle.trials[trial.trial_id].status in (TrialStatus.COMPLETED, TrialStatus.FAILED):
+                self._report(trial.trial_id)  # not sent back for a retry
+
+        oracle.create_trial, oracle.end_trial = create_trial, end_trial
+
+    def _report(self, trial_id: str) -> None:
+        """Prints the progress line of an ended trial, from its trial-log line."""
+        self._started.pop(trial_id, None)
+        self.trials_ended += 1
+        record = self.log.read_by_id().get(trial_id)
+        if record is None:  # failed inside Keras Tuner itself, before our fit could log it
+            message = self.oracle.trials[trial_id].message or "failed"
+            record = TrialRecord.lost(trial_id, message.strip().splitlines()[-1])
+            self.log.append(record)
+        self.progress.trial_ended(record)
+
+
+def _kill(process: subprocess.Popen) -> None:
+    """Kills a trainer and everything it started, and reaps it; nothing if it has exited."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _read_report(path: str) -> dict | None:
+    """What a trainer wrote about the error that stopped it, or None."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            report = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def _exit_reason(code: int, report: dict | None) -> str:
+    """Why a trainer's trial failed, from its exit code and report."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        if -code == signal.SIGKILL:
+            return (
+                "its trainer process was killed by SIGKILL (the kernel's out-of-memory killer "
+                "sends it when memory runs out)"
+            )
+        return f"its trainer process died of {name}"
+    detail = f": {report['message']}" if report and report.get("message") else ""
+    return f"its trainer process exited with code {code}{detail}"
