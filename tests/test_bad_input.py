@@ -332,6 +332,30 @@ CASES = [
         "expected a positive integer, got '0'",
     ),
     (
+        "search_trial_timeout_zero",
+        lambda t, s, r: search_argv(s, t / "run", "--trial-timeout", "0"),
+        "expected a positive number, got '0'",
+    ),
+    (
+        "search_negative_trials_per_process",
+        lambda t, s, r: search_argv(s, t / "run", "--trials-per-process", "-1"),
+        "expected 0 or a positive integer, got '-1'",
+    ),
+    (
+        "search_timeout_without_trainers",
+        lambda t, s, r: search_argv(
+            s, t / "run", "--trial-timeout", "60", "--trials-per-process", "0"
+        ),
+        "need trials in trainer processes",
+    ),
+    (
+        "search_trainer_limits_in_a_distributed_search",
+        lambda t, s, r: search_argv(
+            s, t / "run", "--chief", "localhost:1", "--trainer-memory", "4000"
+        ),
+        "supervise trainer processes of a search on one machine",
+    ),
+    (
         "search_chief_and_worker",
         lambda t, s, r: search_argv(
             s, t / "run", "--chief", "localhost:1", "--worker", "localhost:2"

@@ -1,0 +1,163 @@
+"""Long searches: resident memory of every process of a search as trials accumulate, and the
+time a trial spends outside its training, with trials in trainer processes and in one process.
+
+Usage:
+    .venv/bin/python bench/long_search.py memory [--trials 300] [--trials-per-process 20]
+    .venv/bin/python bench/long_search.py memory --trials 150 --trials-per-process 0   # baseline
+    .venv/bin/python bench/long_search.py overhead [--trials 40] [--epochs 4]
+
+`memory` runs `bottleneck-search search` on digits with 1-epoch trials and samples, from /proc,
+the resident memory (RSS) of the search process and of its trainer process, printing both after
+10, 50, 150 and 300 trials. The space is `inception_mini` with six widths per site instead of
+three (2,401 architectures; the shipped 144 cannot make 300 distinct trials), so every trial is
+an inception_mini-sized model. Goal: RSS after 300 trials at most 1.3x that after 10.
+
+`overhead` runs the default search's trials (inception_mini, digits, 4 epochs) in trainer
+processes and in one process, and prints the share of the wall time spent outside the trials'
+own timed part (compile, fit, evaluation): start-up of trainers, Keras Tuner's bookkeeping, the
+oracle's round trips. Goal: under 5%.
+
+Timings are of this machine's CPUs, measured once; run nothing else meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPACE = ROOT / "search_spaces" / "inception_mini.yaml"
+MARKS = (10, 50, 150, 300)
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/statm") as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def trials_logged(run_dir: Path) -> int:
+    try:
+        return sum(1 for _ in open(run_dir / "trials.jsonl"))
+    except OSError:
+        return 0
+
+
+def search(run_dir: Path, space: Path, trials: int, epochs: int, per_process: int, on_sample=None):
+    """Runs a search; calls `on_sample(trials_done, search_rss, trainer_rss)` twice a second."""
+    argv = [
+        sys.executable, "-m", "bottleneck_search.cli", "search",
+        "--space", str(space), "--run-dir", str(run_dir), "--max-trials", str(trials),
+        "--epochs", str(epochs), "--confirm", "0", "--trials-per-process", str(per_process),
+    ]  # fmt: skip
+    started = time.monotonic()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(0.5):
+            trainers = [rss_mib(pid) for pid in children(process.pid)]
+            trainer = max((r for r in trainers if r is not None), default=None)
+            on_sample(trials_logged(run_dir), rss_mib(process.pid), trainer)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    if on_sample is not None:
+        sampler.start()
+    _, err = process.communicate()
+    stop.set()
+    if process.returncode != 0:
+        raise SystemExit(f"search failed ({process.returncode}):\n{err[-3000:]}")
+    return time.monotonic() - started
+
+
+def memory(args) -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-long-"))
+    space = work / "inception_mini_wide.yaml"
+    text = SPACE.read_text().replace(
+        "[0.125, 0.25, 0.5]", "[0.0625, 0.125, 0.1875, 0.25, 0.375, 0.5]"
+    )
+    space.write_text(text.replace("name: inception_mini", "name: inception_mini_wide"))
+    seen: dict[int, tuple[float | None, float | None]] = {}
+
+    def on_sample(done, search_rss, trainer_rss):
+        if done in MARKS:  # the last sample taken while `done` trials were logged
+            seen[done] = (search_rss, trainer_rss)
+
+    mode = (
+        f"trainer processes of {args.trials_per_process} trials"
+        if args.trials_per_process
+        else "one process"
+    )
+    print(f"resident memory, inception_mini (6 widths a site) on digits, 1-epoch trials, {mode}")
+    wall = search(work / "run", space, args.trials, 1, args.trials_per_process, on_sample)
+    print(f"  {'trials':>6}  {'search MiB':>10}  {'trainer MiB':>11}")
+    for mark in MARKS:
+        if mark in seen:
+            search_rss, trainer_rss = seen[mark]
+            trainer = f"{trainer_rss:11.0f}" if trainer_rss else f"{'-':>11}"
+            print(f"  {mark:>6}  {search_rss:10.0f}  {trainer}")
+    first, last = min(seen), max(seen)
+    top = [max(r or 0 for r in seen[m]) for m in (first, last)]
+    print(f"  largest process after {last} trials / after {first}: {top[1] / top[0]:.2f}x")
+    print(f"  wall {wall / 60:.1f} min, {wall / args.trials:.2f} s a trial")
+
+
+def overhead(args) -> None:
+    sys.path.insert(0, str(ROOT))
+    from bottleneck_search import TrialLog
+
+    work = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
+    print(
+        f"time outside the trials: inception_mini on digits, {args.trials} trials of {args.epochs} epochs"
+    )
+    for per_process in (args.trials_per_process, 0):
+        run_dir = work / f"run-{per_process}"
+        wall = search(run_dir, SPACE, args.trials, args.epochs, per_process)
+        inside = sum(r.seconds for r in TrialLog(run_dir / "trials.jsonl").read())
+        mode = f"trainers of {per_process} trials" if per_process else "one process      "
+        print(
+            f"  {mode}  wall {wall:7.1f} s  in trials {inside:7.1f} s  outside "
+            f"{wall - inside:6.1f} s ({100 * (wall - inside) / wall:.1f}%)  "
+            f"{wall / args.trials:.2f} s a trial"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("part", choices=("memory", "overhead"))
+    parser.add_argument("--trials", type=int)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--trials-per-process", type=int, default=20)
+    args = parser.parse_args()
+    if args.part == "memory":
+        args.trials = args.trials or 300
+        memory(args)
+    else:
+        args.trials = args.trials or 40
+        overhead(args)
+
+
+if __name__ == "__main__":
+    main()
