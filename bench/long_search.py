@@ -5,6 +5,7 @@ Usage:
     .venv/bin/python bench/long_search.py memory [--trials 300] [--trials-per-process 20]
     .venv/bin/python bench/long_search.py memory --trials 150 --trials-per-process 0   # baseline
     .venv/bin/python bench/long_search.py overhead [--trials 40] [--epochs 4]
+    .venv/bin/python bench/long_search.py release [--trials 20]
 
 `memory` runs `bottleneck-search search` on digits with 1-epoch trials and samples, from /proc,
 the resident memory (RSS) of the search process and of its trainer process, printing both after
@@ -16,6 +17,10 @@ an inception_mini-sized model. Goal: RSS after 300 trials at most 1.3x that afte
 processes and in one process, and prints the share of the wall time spent outside the trials'
 own timed part (compile, fit, evaluation): start-up of trainers, Keras Tuner's bookkeeping, the
 oracle's round trips. Goal: under 5%.
+
+`release` is why trainer processes exist: a plain Keras loop in one process that fits
+`inception_mini` architectures (3 batches each) and releases all it can after each
+(`keras.backend.clear_session(free_memory=True)`, `gc.collect()`), printing RSS every 5 models.
 
 Timings are of this machine's CPUs, measured once; run nothing else meanwhile.
 """
@@ -144,9 +149,36 @@ def overhead(args) -> None:
         )
 
 
+def release(args) -> None:
+    import gc
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path.insert(0, str(ROOT))
+    import keras
+
+    from bottleneck_search import SearchSpace, load_dataset
+
+    space = SearchSpace.from_yaml(str(SPACE))
+    data = load_dataset("digits", (32, 32, 3))
+    backend = keras.backend.backend()
+    print(
+        f"one process, {backend}: fit inception_mini architectures, clear_session + gc after each"
+    )
+    for index in range(1, args.trials + 1):
+        keras.backend.clear_session(free_memory=True)
+        gc.collect()
+        model = space.build(space.sample(index))
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(data.train.take(3), validation_data=data.val.take(2), epochs=1, verbose=0)
+        del model
+        gc.collect()
+        if index % 5 == 0:
+            print(f"  after {index:>3} models: {rss_mib(os.getpid()):6.0f} MiB", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=("memory", "overhead"))
+    parser.add_argument("part", choices=("memory", "overhead", "release"))
     parser.add_argument("--trials", type=int)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--trials-per-process", type=int, default=20)
@@ -154,9 +186,12 @@ def main() -> None:
     if args.part == "memory":
         args.trials = args.trials or 300
         memory(args)
-    else:
+    elif args.part == "overhead":
         args.trials = args.trials or 40
         overhead(args)
+    else:
+        args.trials = args.trials or 20
+        release(args)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,19 @@ def test_killed_out_of_memory_and_hung_trials_fail_and_the_search_goes_on(tmp_pa
     assert "failed: its trainer process was killed by SIGKILL" in lines[1]
 
 
+def test_trainers_killed_trial_after_trial_stop_the_search(tmp_path):
+    space = tmp_path / "wide.yaml"
+    space.write_text(WIDE_SPACE)
+    argv = search_argv(space, tmp_path / "run", "--trials-per-process", "3", trials=5)
+    search = _start(argv, BOTTLENECK_TEST_FAULTS="0:kill,1:kill,2:kill")
+    _, err = search.communicate(timeout=400)
+    assert search.returncode == 1, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("bottleneck-search search: error: Stopped: 3 trials in a row failed")
+    assert "The last (trial 2): its trainer process was killed by SIGKILL" in line
+    assert sorted(_records(tmp_path / "run")) == ["0", "1", "2"]
+
+
 def test_trainers_are_replaced_so_memory_stays_bounded(tmp_path):
     space = tmp_path / "wide.yaml"
     space.write_text(WIDE_SPACE)

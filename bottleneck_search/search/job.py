@@ -94,6 +94,8 @@ def run_search(
     data, the budget and the disk. Writes `<run>/config.json`, Keras Tuner's state under `<run>/`,
     and `<run>/trials.jsonl`; then, unless distributed or `config.confirm` is 0, the confirmation
     stage (`confirm_run`) retrains the best front points and the baselines with several seeds.
+    Trials train in this process, or in trainer processes (`config.trials_per_trainer`, see
+    `search.trainer_pool`) that keep memory bounded and survive a crashed or hung trial.
     Prints nothing: progress lines go to `on_progress` (or the log).
 
     Args:

@@ -152,11 +152,13 @@ class TrainerPool:
         process = subprocess.Popen(
             [sys.executable, "-m", "bottleneck_search.cli.trainer"],
             stdin=subprocess.PIPE,
+            env=_trainer_environment(),
             start_new_session=True,  # a terminal's Ctrl-C reaches the search; it tells the trainer
         )
         try:
-            process.stdin.write(job.to_json().encode("utf-8"))
-            process.stdin.close()
+            with contextlib.suppress(BrokenPipeError):  # a trainer that died at once: settled below
+                process.stdin.write(job.to_json().encode("utf-8"))
+                process.stdin.close()
             interrupted = False
             timeout = self.config.trial_timeout
             while process.poll() is None:
@@ -244,6 +246,14 @@ class TrainerPool:
             record = TrialRecord.lost(trial_id, message.strip().splitlines()[-1])
             self.log.append(record)
         self.progress.trial_ended(record)
+
+
+def _trainer_environment() -> dict[str, str]:
+    """This process' environment, with this copy of the package importable (it may have been
+    found through a `sys.path` entry made at run time, which a new interpreter would not have)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
 
 
 def _kill(process: subprocess.Popen) -> None:
