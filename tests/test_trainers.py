@@ -117,6 +117,21 @@ def test_trainers_are_replaced_so_memory_stays_bounded(tmp_path):
     assert peak[pids[-1]] <= 1.1 * peak[pids[0]]
 
 
+def test_a_trainer_over_its_memory_limit_is_replaced_after_its_trial(tmp_path):
+    space = tmp_path / "wide.yaml"
+    space.write_text(WIDE_SPACE)
+    rss_log = tmp_path / "rss.txt"
+    # Every trainer's peak is far above 100 MiB (TensorFlow alone), so each retires after one trial.
+    argv = search_argv(space, tmp_path / "run", "--trainer-memory", "100", trials=3)
+    search = _start(argv, BOTTLENECK_TEST_RSS=str(rss_log))
+    out, err = search.communicate(timeout=400)
+    assert search.returncode == 0, err
+    assert "trials run in trainer processes" in out  # --trainer-memory turns them on
+    pids = [line.split()[0] for line in rss_log.read_text().splitlines()]
+    assert len(pids) == 3 and len(set(pids)) == 3
+    assert all(r.status == "COMPLETED" for r in _records(tmp_path / "run").values())
+
+
 def test_the_search_process_can_be_killed_and_resumed(tmp_path):
     space = tmp_path / "wide.yaml"
     space.write_text(WIDE_SPACE)

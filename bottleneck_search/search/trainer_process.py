@@ -83,6 +83,8 @@ class _Share(TrialObserver):
         self.failed = self.failed or record.status is TrialStatus.FAILED
 
     def retire_if_done(self) -> None:
+        if not (self.trained or self.failed):  # a fresh trainer trains at least one trial
+            return
         memory = self.job.memory_mib
         if self.failed or self.trained >= self.job.trials or (memory and peak_rss_mib() > memory):
             raise TrainerRetired
