@@ -14,27 +14,24 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import search_argv
+from conftest import TINY_SPACE, search_argv
 
 from bottleneck_search import TrialLog
 
 pytestmark = pytest.mark.slow
 
 FAULTS = Path(__file__).resolve().parent / "trainer_faults"
-# Two sites with six widths each: 49 architectures, enough for trials that never repeat.
-WIDE_SPACE = """\
-name: wide
-input_shape: [8, 8, 1]
-classes: 10
-defaults:
-  widths: [2, 4, 6, 8, 10, 12]
-  batch_norm: true
-layers:
-  - conv: {name: stem, filters: 16, kernel: 3}
-  - conv: {name: body1, filters: 16, kernel: 3}
-  - conv: {name: body2, filters: 16, kernel: 3}
-  - global_pool: {name: gap}
-"""
+# conftest's tiny space with six widths a site: 49 architectures, enough for trials that never repeat.
+WIDE_SPACE = TINY_SPACE.replace("name: tiny", "name: wide").replace(
+    "[4, 8]", "[2, 4, 6, 8, 10, 12]"
+)
+
+
+@pytest.fixture
+def space(tmp_path):
+    path = tmp_path / "wide.yaml"
+    path.write_text(WIDE_SPACE)
+    return path
 
 
 def _environment(**variables) -> dict:
@@ -56,16 +53,14 @@ def _records(run_dir) -> dict:
     return TrialLog(Path(run_dir) / "trials.jsonl").read_by_id()
 
 
-def test_killed_out_of_memory_and_hung_trials_fail_and_the_search_goes_on(tmp_path):
-    space = tmp_path / "wide.yaml"
-    space.write_text(WIDE_SPACE)
+def test_killed_out_of_memory_and_hung_trials_fail_and_the_search_goes_on(tmp_path, space):
     argv = search_argv(
         space,
         tmp_path / "run",
         "--trials-per-process",
         "3",
         "--trial-timeout",
-        "25",
+        "15",
         trials=7,
         epochs=3,
     )
@@ -78,7 +73,7 @@ def test_killed_out_of_memory_and_hung_trials_fail_and_the_search_goes_on(tmp_pa
     assert sorted(failed) == ["1", "3", "5"], failed
     assert "killed by SIGKILL" in failed["1"]
     assert "MemoryError" in failed["3"]
-    assert "exceeded --trial-timeout 25 s" in failed["5"]
+    assert "exceeded --trial-timeout 15 s" in failed["5"]
     assert all(records[i].architecture for i in failed)  # each with the architecture it trained
     trained = [records[i] for i in ("0", "2", "4", "6")]
     assert all(r.status == "COMPLETED" for r in trained)
@@ -88,9 +83,7 @@ def test_killed_out_of_memory_and_hung_trials_fail_and_the_search_goes_on(tmp_pa
     assert "failed: its trainer process was killed by SIGKILL" in lines[1]
 
 
-def test_trainers_killed_trial_after_trial_stop_the_search(tmp_path):
-    space = tmp_path / "wide.yaml"
-    space.write_text(WIDE_SPACE)
+def test_trainers_killed_trial_after_trial_stop_the_search(tmp_path, space):
     argv = search_argv(space, tmp_path / "run", "--trials-per-process", "3", trials=5)
     search = _start(argv, BOTTLENECK_TEST_FAULTS="0:kill,1:kill,2:kill")
     _, err = search.communicate(timeout=400)
@@ -101,40 +94,37 @@ def test_trainers_killed_trial_after_trial_stop_the_search(tmp_path):
     assert sorted(_records(tmp_path / "run")) == ["0", "1", "2"]
 
 
-def test_trainers_are_replaced_so_memory_stays_bounded(tmp_path):
-    space = tmp_path / "wide.yaml"
-    space.write_text(WIDE_SPACE)
-    rss_log = tmp_path / "rss.txt"
-    argv = search_argv(space, tmp_path / "run", "--trials-per-process", "4", trials=16)
-    search = _start(argv, BOTTLENECK_TEST_RSS=str(rss_log))
-    _, err = search.communicate(timeout=400)
-    assert search.returncode == 0, err
-    samples = [line.split() for line in rss_log.read_text().splitlines()]
-    pids = list(dict.fromkeys(pid for pid, _, _ in samples))
-    assert len(pids) == 4 and all(sum(p == pid for p, _, _ in samples) == 4 for pid in pids)
-    peak = {pid: max(int(kib) for p, _, kib in samples if p == pid) for pid in pids}
+def test_trainers_are_replaced_so_memory_stays_bounded(tmp_path, space):
+    _, samples = _search_sampling_memory(tmp_path, space, "--trials-per-process", "3", trials=12)
+    pids = list(dict.fromkeys(pid for pid, _ in samples))
+    assert len(pids) == 4 and all(sum(p == pid for p, _ in samples) == 3 for pid in pids)
+    peak = {pid: max(kib for p, kib in samples if p == pid) for pid in pids}
     print("peak RSS of each trainer (MiB):", [round(peak[pid] / 1024) for pid in pids])
     assert peak[pids[-1]] <= 1.1 * peak[pids[0]]
 
 
-def test_a_trainer_over_its_memory_limit_is_replaced_after_its_trial(tmp_path):
-    space = tmp_path / "wide.yaml"
-    space.write_text(WIDE_SPACE)
-    rss_log = tmp_path / "rss.txt"
+def test_a_trainer_over_its_memory_limit_is_replaced_after_its_trial(tmp_path, space):
     # Every trainer's peak is far above 100 MiB (TensorFlow alone), so each retires after one trial.
-    argv = search_argv(space, tmp_path / "run", "--trainer-memory", "100", trials=3)
-    search = _start(argv, BOTTLENECK_TEST_RSS=str(rss_log))
-    out, err = search.communicate(timeout=400)
-    assert search.returncode == 0, err
+    out, samples = _search_sampling_memory(tmp_path, space, "--trainer-memory", "100", trials=3)
     assert "trials run in trainer processes" in out  # --trainer-memory turns them on
-    pids = [line.split()[0] for line in rss_log.read_text().splitlines()]
-    assert len(pids) == 3 and len(set(pids)) == 3
+    assert len(samples) == 3 and len({pid for pid, _ in samples}) == 3
     assert all(r.status == "COMPLETED" for r in _records(tmp_path / "run").values())
 
 
-def test_the_search_process_can_be_killed_and_resumed(tmp_path):
-    space = tmp_path / "wide.yaml"
-    space.write_text(WIDE_SPACE)
+def _search_sampling_memory(tmp_path, space, *extra, trials):
+    """Runs a search to its end; returns its output and each trial's (trainer pid, peak RSS KiB)."""
+    rss_log = tmp_path / "rss.txt"
+    search = _start(
+        search_argv(space, tmp_path / "run", *extra, trials=trials),
+        BOTTLENECK_TEST_RSS=str(rss_log),
+    )
+    out, err = search.communicate(timeout=400)
+    assert search.returncode == 0, err
+    samples = [line.split() for line in rss_log.read_text().splitlines()]
+    return out, [(pid, int(kib)) for pid, _, kib in samples]
+
+
+def test_the_search_process_can_be_killed_and_resumed(tmp_path, space):
     argv = search_argv(space, tmp_path / "run", "--trials-per-process", "2", trials=5)
     marker = f"kill-me-{os.getpid()}"
     search = _start(argv, BOTTLENECK_TEST_MARKER=marker)
@@ -157,9 +147,7 @@ def test_the_search_process_can_be_killed_and_resumed(tmp_path):
     assert all(r.status == "COMPLETED" for r in records.values())
 
 
-def test_ctrl_c_stops_the_trainer_and_the_search_resumes(tmp_path):
-    space = tmp_path / "wide.yaml"
-    space.write_text(WIDE_SPACE)
+def test_ctrl_c_stops_the_trainer_and_the_search_resumes(tmp_path, space):
     argv = search_argv(space, tmp_path / "run", "--trials-per-process", "2", trials=4, epochs=3)
     search = _start(argv)
     deadline = time.monotonic() + 300
