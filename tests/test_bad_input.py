@@ -332,6 +332,21 @@ CASES = [
         "expected a positive integer, got '0'",
     ),
     (
+        "search_population_of_one",
+        lambda t, s, r: search_argv(s, t / "run", "--tuner", "evolution", "--population-size", "1"),
+        "population_size must be from 2 to max_trials (2)",
+    ),
+    (
+        "search_population_above_the_budget",
+        lambda t, s, r: search_argv(s, t / "run", "--tuner", "evolution", "--population-size", "3"),
+        "population_size must be from 2 to max_trials (2). Received: 3",
+    ),
+    (
+        "search_population_without_evolution",
+        lambda t, s, r: search_argv(s, t / "run", "--population-size", "2"),
+        "--population-size is the evolution tuner's",
+    ),
+    (
         "search_trial_timeout_zero",
         lambda t, s, r: search_argv(s, t / "run", "--trial-timeout", "0"),
         "expected a positive number, got '0'",

@@ -11,7 +11,7 @@ import time
 import keras_tuner as kt
 import pytest
 
-from bottleneck_search import TrialLog, pareto_front
+from bottleneck_search import TrialLog, load_run, pareto_front
 from bottleneck_search.cli import main
 from bottleneck_search.search.distributed import Watchdog
 
@@ -151,6 +151,26 @@ def test_a_killed_worker_does_not_stall_the_search(tiny_space_path, tmp_path):
         r.status == "COMPLETED" for r in records
     )  # the lost trial was re-issued and finished
     assert "worker doomed stopped responding during trial" in (tmp_path / "log").read_text()
+
+
+def test_an_evolution_search_with_two_workers_finishes_its_budget(tiny_space_path, tmp_path):
+    run_dir = tmp_path / "shared"
+    common = ["--space", tiny_space_path, "--tuner", "evolution", "--population-size", "2"]
+    common += ["--max-trials", "5", "--epochs", "1", "--run-dir", str(run_dir)]
+    with open(tmp_path / "log", "w") as log:
+        chief, address = start_chief(*common, log=log)
+        workers = [
+            start(*common, "--worker", address, "--worker-id", f"w{i}", log=log) for i in (1, 2)
+        ]
+        assert [finish(p) for p in workers] == [0, 0], (tmp_path / "log").read_text()
+        assert finish(chief, timeout=120) == 0
+    run = load_run(run_dir)
+    assert sorted(r.trial_id for r in run.records) == ["0", "1", "2", "3", "4"]
+    assert all(r.status == "COMPLETED" for r in run.records)
+    initial = [r for r in run.records if r.mutation.startswith("initial: ")]
+    assert len(initial) == 2  # the chief's oracle made the population once, for both workers
+    ids = {r.trial_id for r in run.records}
+    assert all(r.parent_trial_id in ids for r in run.records if r not in initial)
 
 
 def _training_trial_of(run_dir, tuner_id):

@@ -161,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--tuner", default=_DEFAULTS.tuner, choices=list(TUNERS))
     search.add_argument("--max-trials", type=_positive_int, default=_DEFAULTS.max_trials)
     search.add_argument(
+        "--population-size",
+        type=_positive_int,
+        metavar="N",
+        help="--tuner evolution: trials in the initial and the living population (default 8, or "
+        "half of --max-trials when smaller; from 2 to --max-trials)",
+    )
+    search.add_argument(
         "--epochs",
         type=_positive_int,
         default=_DEFAULTS.epochs,

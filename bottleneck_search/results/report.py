@@ -123,6 +123,8 @@ def _trials_csv(records, val_size: int | None) -> str:
             "val_images",
             "score",
             "seconds",
+            "parent_trial_id",
+            "mutation",
         ]
     )
     for r in records:
@@ -144,6 +146,8 @@ def _trials_csv(records, val_size: int | None) -> str:
                 val_size or "",
                 r.score,
                 r.seconds,
+                r.parent_trial_id or "",
+                r.mutation or "",
             ]
         )
     return buffer.getvalue()
@@ -220,6 +224,30 @@ def _confirmed_section(confirmation: Confirmation | None, space) -> list[str]:
     ]
 
 
+def _lineage_section(run: Run, best: TrialRecord) -> list[str]:
+    """For an evolutionary search: the chain of mutations from the initial population to `best`."""
+    by_id = {r.trial_id: r for r in run.records}
+    chain = []
+    record = best
+    while record is not None and record.mutation is not None and record not in chain:
+        chain.append(record)
+        record = by_id.get(record.parent_trial_id)
+    if not chain:
+        return []
+    lines = [
+        f"## Lineage of trial {best.trial_id}",
+        "",
+        "| trial | how it came | architecture | MACs | val_acc |",
+        "| --- | --- | --- | ---: | ---: |",
+    ]
+    for r in reversed(chain):
+        accuracy = f"{r.val_accuracy:.3f}" if r.val_accuracy is not None else r.status.lower()
+        lines.append(
+            f"| {r.trial_id} | {r.mutation} | {short_form(r.architecture)} | {human(r.macs)} | {accuracy} |"
+        )
+    return [*lines, ""]
+
+
 def _markdown(
     run: Run,
     space,
@@ -266,5 +294,6 @@ def _markdown(
         "",
         *_layer_comparison(space, best),
         "",
+        *_lineage_section(run, best),
     ]
     return "\n".join(lines)

@@ -13,7 +13,6 @@ from typing import Any
 
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.limits import is_count
-from bottleneck_search.rundir.files import CONFIG
 
 DEFAULT_SPACE = "inception_mini"
 # `--tuner` names and the stock Keras Tuner class each one runs.
@@ -22,6 +21,7 @@ TUNERS = {
     "bayesian": "BayesianOptimization",
     "hyperband": "Hyperband",
     "grid": "GridSearch",
+    "evolution": "EvolutionOracle",  # ours (search.evolution), in a stock keras_tuner.Tuner
 }
 STRATEGIES = ("mirrored",)
 # Trials a trainer process runs before a fresh one replaces it, unless told otherwise. A
@@ -47,6 +47,7 @@ DEFINING = (
     "learning_rate",
     "schedule",
     "score_epochs",
+    "population_size",
 )
 
 
@@ -60,8 +61,9 @@ class SearchConfig:
         model: a `.keras` model to search instead of `space`.
         dataset: a data set spec (see `load_dataset`).
         train_size: train and validate on a stratified subsample of this many training images.
-        tuner: `random`, `bayesian`, `hyperband` or `grid`.
+        tuner: `random`, `bayesian`, `hyperband`, `grid` or `evolution`.
         max_trials: trials to run (Hyperband decides its own count from `epochs`).
+        population_size: `evolution`'s population (None: 8, or half of `max_trials` when smaller).
         epochs: epochs per trial (Hyperband: the most any trial gets).
         penalty: `soft`, `hard` or `linear` (see `FlopPenalty`).
         target_macs: the penalty's target; the space's reference MACs when None.
@@ -109,6 +111,7 @@ class SearchConfig:
     train_size: int | None = None
     tuner: str = "random"
     max_trials: int = 10
+    population_size: int | None = None
     epochs: int = 4
     penalty: str = "soft"
     target_macs: int | None = None
@@ -204,6 +207,13 @@ class SearchConfig:
             value = getattr(self, name)
             if not is_count(value):
                 raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")
+        if self.population_size is not None:
+            if self.tuner != "evolution":
+                raise SearchConfigError(
+                    f"--population-size is the evolution tuner's; this search uses --tuner "
+                    f"{self.tuner}. Add --tuner evolution or drop --population-size."
+                )
+            check_population(self.population_size, self.max_trials)
         self.recipe()  # checks its own arguments
         if self.confirm is not None and not is_count(self.confirm, least=0):
             raise SearchConfigError(
@@ -354,44 +364,14 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def read_run_config(run_dir: str) -> dict[str, Any] | None:
-    """The run's `config.json` as a dict, or None when the directory has none.
+def check_population(population_size: object, max_trials: int) -> None:
+    """Refuses an evolutionary population outside 2..`max_trials`.
 
     Raises:
-        SearchConfigError: the file cannot be read, or is not a JSON object (cut short, edited).
+        SearchConfigError: naming the bounds and the value.
     """
-    path = os.path.join(run_dir, CONFIG)
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            config = json.load(handle)
-    except OSError as error:
-        raise SearchConfigError(f"'{path}' cannot be read ({error.strerror or error}).") from error
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SearchConfigError(f"'{path}' is corrupted ({error}).") from error
-    if not isinstance(config, dict):
-        raise SearchConfigError(f"'{path}' is corrupted (not a JSON object).")
-    return config
-
-
-def check_run_dir(run_dir: str, resume: bool) -> dict[str, Any] | None:
-    """Checks that `run_dir` may be used, creating nothing; returns the saved config when resuming.
-
-    Raises:
-        SearchConfigError: a non-empty directory without `resume`, or nothing to resume.
-    """
-    exists = os.path.isdir(run_dir) and any(os.scandir(run_dir))
-    if exists and not resume:
+    if not (is_count(population_size, least=2) and population_size <= max_trials):
         raise SearchConfigError(
-            f"Run directory '{run_dir}' already holds a run. Pass --resume to continue it, or choose "
-            "another --run-dir; nothing is overwritten."
+            f"population_size must be from 2 to max_trials ({max_trials}). "
+            f"Received: {population_size!r}."
         )
-    if not resume:
-        return None
-    saved = read_run_config(run_dir)
-    if saved is None:
-        raise SearchConfigError(
-            f"Nothing to resume in '{run_dir}': it has no {CONFIG}. Start a new search without --resume."
-        )
-    return saved

@@ -4,6 +4,7 @@
 | --- | --- |
 | `config.json` | the search, once, before its first trial |
 | `trials.jsonl` | one appended line per finished trial |
+| `lineage.jsonl` | an evolutionary search: one appended line per proposed trial |
 | `confirmations.jsonl`, `confirmed/<architecture>/seed-<n>.weights.h5` | the confirmation stage: a line and the weights per retraining |
 | `trial_<id>/checkpoint.weights.h5` | Keras Tuner: the trial's best-epoch weights |
 | `oracle.json`, `tuner0.json`, `trial_<id>/trial.json` | Keras Tuner's state |
@@ -16,16 +17,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import json
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 from bottleneck_search.errors import SearchConfigError
 
 CONFIG = "config.json"
 TRIAL_LOG = "trials.jsonl"
+LINEAGE = "lineage.jsonl"  # an evolutionary search's parent and mutation of each trial
 CONFIRMATION_LOG = "confirmations.jsonl"
 CONFIRMED = "confirmed"
 CHECKPOINT = "checkpoint.weights.h5"
@@ -192,3 +196,46 @@ def check_free_space(run_dir: str, needed: int) -> None:
             f"{needed / 2**20:,.1f} MiB (checkpoints and tuner state). Free some space or choose another "
             "--run-dir."
         )
+
+
+def read_run_config(run_dir: str) -> dict[str, Any] | None:
+    """The run's `config.json` as a dict, or None when the directory has none.
+
+    Raises:
+        SearchConfigError: the file cannot be read, or is not a JSON object (cut short, edited).
+    """
+    path = os.path.join(run_dir, CONFIG)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except OSError as error:
+        raise SearchConfigError(f"'{path}' cannot be read ({error.strerror or error}).") from error
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SearchConfigError(f"'{path}' is corrupted ({error}).") from error
+    if not isinstance(config, dict):
+        raise SearchConfigError(f"'{path}' is corrupted (not a JSON object).")
+    return config
+
+
+def check_run_dir(run_dir: str, resume: bool) -> dict[str, Any] | None:
+    """Checks that `run_dir` may be used, creating nothing; returns the saved config when resuming.
+
+    Raises:
+        SearchConfigError: a non-empty directory without `resume`, or nothing to resume.
+    """
+    exists = os.path.isdir(run_dir) and any(os.scandir(run_dir))
+    if exists and not resume:
+        raise SearchConfigError(
+            f"Run directory '{run_dir}' already holds a run. Pass --resume to continue it, or choose "
+            "another --run-dir; nothing is overwritten."
+        )
+    if not resume:
+        return None
+    saved = read_run_config(run_dir)
+    if saved is None:
+        raise SearchConfigError(
+            f"Nothing to resume in '{run_dir}': it has no {CONFIG}. Start a new search without --resume."
+        )
+    return saved

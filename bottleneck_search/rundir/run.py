@@ -8,8 +8,15 @@ from typing import Any
 
 from bottleneck_search.errors import BottleneckSearchError, ResultsError, SearchConfigError
 from bottleneck_search.limits import is_count
-from bottleneck_search.rundir.config import SearchConfig, read_run_config
-from bottleneck_search.rundir.files import CHECKPOINT, CONFIG, TRIAL_LOG, trial_folder
+from bottleneck_search.rundir.config import SearchConfig
+from bottleneck_search.rundir.files import (
+    CHECKPOINT,
+    CONFIG,
+    LINEAGE,
+    TRIAL_LOG,
+    read_run_config,
+    trial_folder,
+)
 from bottleneck_search.rundir.trial_log import (
     TrialLog,
     TrialRecord,
@@ -17,6 +24,7 @@ from bottleneck_search.rundir.trial_log import (
     completed,
     describe_counts,
     ranked,
+    read_lineage,
     status_counts,
 )
 from bottleneck_search.space.catalog import load_search_space
@@ -114,6 +122,7 @@ def load_run(paths) -> Run:
         raise ResultsError("No run directory given.")
     config = None
     merged: dict[str, TrialRecord] = {}
+    lineage: dict[str, tuple[str | None, str]] = {}
     logs = 0
     for path in paths:
         if not os.path.isdir(path):
@@ -130,11 +139,20 @@ def load_run(paths) -> Run:
                 known = merged.get(record.trial_id)
                 if known is None or record.outranks(known):
                     merged[record.trial_id] = record
+        lineage.update(read_lineage(os.path.join(path, LINEAGE)))
     if config is None:
         raise ResultsError(f"'{paths[0]}' is not a run directory: it has no {CONFIG}.")
     if logs == 0:
         raise ResultsError(f"Run '{paths[0]}' has no {TRIAL_LOG}: no trial has finished yet.")
-    return Run(path=paths[0], config=config, records=tuple(merged.values()), paths=tuple(paths))
+    records = tuple(
+        dataclasses.replace(
+            r, parent_trial_id=lineage[r.trial_id][0], mutation=lineage[r.trial_id][1]
+        )
+        if r.trial_id in lineage
+        else r
+        for r in merged.values()
+    )
+    return Run(path=paths[0], config=config, records=records, paths=tuple(paths))
 
 
 def require_completed(run: Run) -> list[TrialRecord]:

@@ -46,6 +46,9 @@ class TrialRecord:
         epochs: epochs trained.
         seconds: wall time of the trial.
         reason: why a trial failed or was rejected.
+        parent_trial_id, mutation: for an evolutionary search, the trial this one mutated and
+            how (`mix1_3x3: off -> 16`), or how it joined the initial population (joined from
+            the run's `lineage.jsonl` when the run is read; see `read_lineage`).
     """
 
     trial_id: str | None
@@ -59,6 +62,8 @@ class TrialRecord:
     epochs: int
     seconds: float
     reason: str | None = None
+    parent_trial_id: str | None = None
+    mutation: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "status", TrialStatus(self.status))
@@ -200,3 +205,18 @@ def _parse(line: str) -> TrialRecord | None:
     if record.trial_id is not None and not TRIAL_ID.match(str(record.trial_id)):
         return None
     return record
+
+
+def read_lineage(path: str | os.PathLike) -> dict[str, tuple[str | None, str]]:
+    """`{trial_id: (parent_trial_id, mutation)}` from an evolutionary search's `lineage.jsonl`
+    (empty when there is none); lines that are not whole lineage records are skipped."""
+    lineage = {}
+    for line in complete_lines(os.fspath(path)):
+        try:
+            data = json.loads(line)
+            trial_id, parent, mutation = data["trial_id"], data["parent_trial_id"], data["mutation"]
+        except (json.JSONDecodeError, TypeError, KeyError):
+            continue
+        if isinstance(trial_id, str) and isinstance(mutation, str):
+            lineage[trial_id] = (parent if isinstance(parent, str) else None, mutation)
+    return lineage

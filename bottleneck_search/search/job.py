@@ -22,17 +22,13 @@ import keras_tuner as kt
 
 from bottleneck_search.data import Dataset
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.rundir.config import (
-    SearchConfig,
-    check_run_dir,
-    check_same_backend,
-    library_versions,
-)
+from bottleneck_search.rundir.config import SearchConfig, check_same_backend, library_versions
 from bottleneck_search.rundir.confirmations import ConfirmationRecord
 from bottleneck_search.rundir.files import (
     CONFIG,
     TRIAL_LOG,
     check_free_space,
+    check_run_dir,
     create_run_dir,
     estimated_bytes,
     remove_stale_temporaries,
@@ -252,6 +248,8 @@ def _tuner_arguments(config: SearchConfig) -> dict:
         arguments["max_epochs"] = config.epochs
     else:
         arguments["max_trials"] = config.max_trials
+    if config.tuner == "evolution":
+        arguments["population_size"] = config.population_size
     if config.distributed:
         arguments["max_retries_per_trial"] = 1  # a trial lost with its worker is re-issued once
     if config.strategy == "mirrored":

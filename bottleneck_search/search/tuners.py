@@ -8,7 +8,8 @@ import keras_tuner as kt
 
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.rundir.config import TUNERS
-from bottleneck_search.rundir.files import TRIAL_LOG
+from bottleneck_search.rundir.files import LINEAGE, TRIAL_LOG
+from bottleneck_search.search.evolution import EvolutionOracle
 from bottleneck_search.search.hypermodel import BottleneckHyperModel
 from bottleneck_search.search.objective import OBJECTIVE, FlopPenalty
 
@@ -30,12 +31,14 @@ def make_tuner(
     `results_summary()`.
 
     Args:
-        kind: `"random"`, `"bayesian"`, `"hyperband"` or `"grid"`.
+        kind: `"random"`, `"bayesian"`, `"hyperband"`, `"grid"`, or `"evolution"` (our
+            `EvolutionOracle` in a stock `keras_tuner.Tuner`).
         hypermodel: a `BottleneckHyperModel`.
         penalty: overrides the hypermodel's `FlopPenalty`.
         max_macs: overrides the hypermodel's hard MAC budget.
         directory, project_name: where Keras Tuner keeps its state (the run directory is their join).
-        **kt_kwargs: passed to the tuner (`max_trials`, `seed`, `overwrite`, `max_epochs` for Hyperband, ...).
+        **kt_kwargs: passed to the tuner (`max_trials`, `seed`, `overwrite`, `max_epochs` for
+            Hyperband, `population_size` for evolution, ...).
 
     Returns:
         The tuner.
@@ -67,10 +70,49 @@ def make_tuner(
     if kind == "hyperband":
         kt_kwargs.pop("max_trials", None)
         kt_kwargs.setdefault("max_epochs", 3)
+    if kind == "evolution":
+        return _evolution_tuner(hypermodel, directory, project_name, kt_kwargs)
+    kt_kwargs.pop("population_size", None)
     tuner_class = getattr(kt, TUNERS[kind])
     return tuner_class(
         hypermodel,
         objective=kt.Objective(OBJECTIVE, direction="max"),
+        directory=os.fspath(directory) if directory is not None else None,
+        project_name=project_name,
+        **kt_kwargs,
+    )
+
+
+# `keras_tuner.Oracle` arguments; the rest of `kt_kwargs` go to `keras_tuner.Tuner`.
+_ORACLE_ARGUMENTS = (
+    "max_trials",
+    "seed",
+    "population_size",
+    "tournament_size",
+    "max_retries_per_trial",
+    "max_consecutive_failed_trials",
+)
+
+
+def _evolution_tuner(
+    hypermodel: BottleneckHyperModel, directory, project_name, kt_kwargs
+) -> kt.Tuner:
+    oracle_arguments = {k: kt_kwargs.pop(k) for k in _ORACLE_ARGUMENTS if k in kt_kwargs}
+    oracle = EvolutionOracle(
+        objective=kt.Objective(OBJECTIVE, direction="max"),
+        space=hypermodel.space,
+        max_macs=hypermodel.max_macs,
+        accuracy_metric=hypermodel.accuracy_metric,
+        lineage_log=(
+            os.path.join(os.fspath(directory), project_name, LINEAGE)
+            if directory is not None and project_name is not None
+            else None
+        ),
+        **{"max_trials": 10, **oracle_arguments},
+    )
+    return kt.Tuner(
+        oracle=oracle,
+        hypermodel=hypermodel,
         directory=os.fspath(directory) if directory is not None else None,
         project_name=project_name,
         **kt_kwargs,

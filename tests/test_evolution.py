@@ -1,0 +1,157 @@
+"""The evolutionary tuner: Pareto ranking on hand-made fronts, mutations of one decision inside the
+space, no repeats, the MAC budget in closed form, resume, and the distributed mode."""
+
+import itertools
+import json
+import math
+import random
+import signal
+import subprocess
+import sys
+
+import keras_tuner as kt
+import pytest
+from conftest import ROOT, search_argv
+
+from bottleneck_search import BottleneckHyperModel, SearchSpace, load_run, make_tuner
+from bottleneck_search.cli import main
+from bottleneck_search.search.evolution import EvolutionOracle
+from bottleneck_search.search.selection import (
+    crowding_distances,
+    nondominated_fronts,
+    pareto_order,
+)
+from bottleneck_search.space.hyperparameters import architecture_from_hp
+
+
+def test_nondominated_fronts_of_a_hand_made_set():
+    points = [(0.90, 10), (0.80, 5), (0.70, 8), (0.95, 20), (0.60, 9), (0.80, 5)]
+    # 2 (0.70, 8) is dominated by 1 (0.80, 5); 4 (0.60, 9) by 1 and 2; 5 equals 1 (no domination).
+    assert nondominated_fronts(points) == [[0, 1, 3, 5], [2], [4]]
+
+
+def test_crowding_distance_keeps_the_ends_and_measures_the_gaps():
+    points = [(0.5, 1), (0.6, 2), (0.9, 3), (1.0, 10)]
+    distances = crowding_distances(points, [0, 1, 2, 3])
+    assert distances[0] == distances[3] == math.inf
+    # accuracy range 0.5, cost range 9: point 1 spans (0.9 - 0.5) / 0.5 + (3 - 1) / 9
+    assert distances[1] == pytest.approx(0.4 / 0.5 + 2 / 9)
+    assert distances[2] == pytest.approx(0.4 / 0.5 + 8 / 9)
+    order = pareto_order(points + [(0.4, 5)])
+    assert order[4][0] == 1 and all(order[i][0] == 0 for i in range(4))
+    assert order[1] > order[2]  # the more crowded of two front members ranks behind
+
+
+def _oracle(space, tmp_path, max_macs=None, **kwargs):
+    """The oracle of an evolution tuner over `space`, its hyperparameters declared."""
+    tuner = make_tuner(
+        "evolution",
+        BottleneckHyperModel(space),
+        max_macs=max_macs,
+        directory=tmp_path,
+        project_name="evolution",
+        seed=3,
+        **{"max_trials": 40, **kwargs},
+    )
+    return tuner.oracle
+
+
+def _decisions(space, values):
+    hp = kt.HyperParameters()
+    architecture_from_hp(space, hp)
+    hp.values = dict(values)
+    return architecture_from_hp(space, hp).widths
+
+
+def test_a_mutation_changes_one_site_decision_and_stays_in_the_space(tiny_space_path, tmp_path):
+    space = SearchSpace.from_yaml(tiny_space_path)
+    oracle = _oracle(space, tmp_path)
+    rng = random.Random(0)
+    for _ in range(200):
+        parent = oracle._complete({}, rng)
+        child, mutation = oracle.mutate(parent, rng)
+        before, after = _decisions(space, parent), _decisions(space, child)
+        changed = [site for site in before if before[site] != after[site]]
+        assert len(changed) == 1, (before, after)
+        site = changed[0]
+        assert mutation.startswith(f"{site}: ")
+        widths = next(s.widths for s in space.sites if s.name == site)
+        assert after[site] is None or after[site] in widths
+        if before[site] is not None and after[site] is not None:  # a width moves to a neighbour
+            assert abs(widths.index(before[site]) - widths.index(after[site])) == 1
+
+
+def test_a_users_own_hyperparameters_mutate_too():
+    oracle = EvolutionOracle(kt.Objective("val_score", "max"), max_trials=10, seed=1)
+    hp = kt.HyperParameters()  # as a user's build(hp) would declare them
+    hp.Choice("optimizer", ["sgd", "adam", "rmsprop"])
+    hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
+    oracle.update_space(hp)
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(100):
+        parent = {"optimizer": "adam", "learning_rate": 1e-3}
+        child, mutation = oracle.mutate(parent, rng)
+        changed = [name for name in parent if parent[name] != child[name]]
+        assert len(changed) == 1
+        seen.add(changed[0])
+        if changed[0] == "learning_rate":
+            assert child["learning_rate"] == pytest.approx(
+                1e-3 * math.sqrt(2) ** (1 if child["learning_rate"] > 1e-3 else -1)
+            )
+    assert seen == {"optimizer", "learning_rate"}
+
+
+def test_no_architecture_is_proposed_twice_and_none_over_the_budget(tiny_space_path, tmp_path):
+    space = SearchSpace.from_yaml(tiny_space_path)
+    every = [
+        space.validate(dict(zip([s.name for s in space.sites], choice, strict=True)))
+        for choice in itertools.product(*[[None, *s.widths] for s in space.sites])
+    ]
+    budget = sorted(a.macs for a in every)[5]
+    feasible = [a for a in every if a.macs <= budget]
+    oracle = _oracle(space, tmp_path, budget, population_size=2, max_trials=len(feasible) + 3)
+    proposed = []
+    for index in range(len(feasible) + 3):
+        trial = oracle.create_trial("tuner0")
+        if trial.status == "STOPPED":
+            break
+        proposed.append(_decisions(space, trial.hyperparameters.values))
+        oracle.update_trial(
+            trial.trial_id, {"val_score": 0.1 * index, "val_accuracy": 0.1 * index, "macs": 1.0}
+        )
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    keys = [json.dumps(p, sort_keys=True) for p in proposed]
+    assert len(keys) == len(set(keys)) == len(feasible)  # every feasible one once, then it stops
+    assert all(space.validate(p).macs <= budget for p in proposed)
+
+
+@pytest.mark.slow
+def test_a_killed_evolution_resumes_the_same_population(capsys, tiny_space_path, tmp_path):
+    run_dir = tmp_path / "run"
+    argv = search_argv(
+        tiny_space_path, run_dir, "--tuner", "evolution", "--population-size", "3", trials=6
+    )
+    killed = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "kill_at.py"), "trial-end", "4", "--", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    before = load_run(run_dir)
+    assert len(before.records) == 4
+
+    assert main([*argv, "--resume"]) == 0, capsys.readouterr().err
+    run = load_run(run_dir)
+    assert sorted(r.trial_id for r in run.records) == ["0", "1", "2", "3", "4", "5"]
+    initial = sorted(r.trial_id for r in run.records if r.mutation.startswith("initial: "))
+    assert initial == ["0", "1", "2"]  # the initial population was not sampled again
+    for record in run.records:
+        if record.trial_id not in initial:
+            assert record.parent_trial_id in {"0", "1", "2", "3", "4"}
+    architectures = [json.dumps(r.architecture, sort_keys=True) for r in run.records]
+    assert len(set(architectures)) == 6  # nothing proposed twice, across the kill
+    report = (run_dir / "report.md").read_text()
+    assert "## Lineage of trial" in report
