@@ -40,6 +40,7 @@ _EXPORTS = {
     "TrialStatus": "bottleneck_search.rundir.trial_log",
     "load_dataset": "bottleneck_search.data",
     "make_tuner": "bottleneck_search.search.tuners",
+    "EvolutionOracle": "bottleneck_search.search.evolution",
     "SearchConfig": "bottleneck_search.rundir.config",
     "run_search": "bottleneck_search.search.job",
     "load_run": "bottleneck_search.rundir.run",

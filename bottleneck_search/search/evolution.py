@@ -44,8 +44,8 @@ def default_population(max_trials: int) -> int:
     """8, or half the budget when that is smaller (at least 2).
 
     Real et al. (2019) ran populations of 100 for 20,000 trials; at this tool's budgets of 20 to
-    100 trials, a population of 8 leaves most of the budget to evolution, and a tournament of 3
-    among 8 keeps the selection pressure of their 25 among 100.
+    100 trials, a population of 8 leaves most of the budget to evolution. A tournament of 3 among
+    8 selects a little more strongly than their 25 among 100, which suits a short budget.
     """
     return max(2, min(8, max_trials // 2))
 
