@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import keras
 import keras_tuner as kt
 import pytest
 from conftest import ROOT, search_argv
@@ -155,3 +156,24 @@ def test_a_killed_evolution_resumes_the_same_population(capsys, tiny_space_path,
     assert len(set(architectures)) == 6  # nothing proposed twice, across the kill
     report = (run_dir / "report.md").read_text()
     assert "## Lineage of trial" in report
+
+
+def test_evolution_over_a_space_read_from_a_keras_model(tmp_path):
+    layers = keras.layers
+    inputs = keras.Input((16, 16, 8))
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="a")(inputs)
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="b")(x)
+    outputs = layers.Dense(10, activation="softmax")(layers.GlobalAveragePooling2D()(x))
+    space = SearchSpace.from_model(keras.Model(inputs, outputs), widths=[2, 4, 8])
+    oracle = _oracle(space, tmp_path, population_size=3, max_trials=8)
+    seen = []
+    for index in range(8):
+        trial = oracle.create_trial("tuner0")
+        seen.append(json.dumps(_decisions(space, trial.hyperparameters.values), sort_keys=True))
+        oracle.update_trial(trial.trial_id, {"val_score": 0.5, "val_accuracy": 0.5 + index / 100})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert len(set(seen)) == 8
+    origins = [oracle.lineage[str(i)]["mutation"] for i in range(8)]
+    assert origins[:3] == ["initial: no bottleneck", "initial: reference", "initial: cheapest"]
+    assert all(" -> " in m for m in origins[3:])  # mutations of a parent from then on
