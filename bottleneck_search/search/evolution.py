@@ -170,7 +170,7 @@ class EvolutionOracle(kt.Oracle):
         if self.space is not None:
             cheapest = architecture_to_hp(self.space, self.space.cheapest()).values
             yield self._complete(dict(cheapest), None), "cheapest"
-        while True:
+        for _ in range(ATTEMPTS):
             yield self._complete({}, rng), "random"
 
     def mutate(self, values: dict, rng: random.Random) -> tuple[dict | None, str]:
