@@ -103,7 +103,10 @@ def test_a_users_own_hyperparameters_mutate_too():
     assert seen == {"optimizer", "learning_rate"}
 
 
-def test_no_architecture_is_proposed_twice_and_none_over_the_budget(tiny_space_path, tmp_path):
+@pytest.mark.parametrize("evolving", [True, False], ids=["evolving", "initial_population_only"])
+def test_no_architecture_is_proposed_twice_and_none_over_the_budget(
+    tiny_space_path, tmp_path, evolving
+):
     space = SearchSpace.from_yaml(tiny_space_path)
     every = [
         space.validate(dict(zip([s.name for s in space.sites], choice, strict=True)))
@@ -111,7 +114,9 @@ def test_no_architecture_is_proposed_twice_and_none_over_the_budget(tiny_space_p
     ]
     budget = sorted(a.macs for a in every)[5]
     feasible = [a for a in every if a.macs <= budget]
-    oracle = _oracle(space, tmp_path, budget, population_size=2, max_trials=len(feasible) + 3)
+    trials = len(feasible) + 3
+    population = 2 if evolving else trials  # all initial: random samples until none is new
+    oracle = _oracle(space, tmp_path, budget, population_size=population, max_trials=trials)
     proposed = []
     for index in range(len(feasible) + 3):
         trial = oracle.create_trial("tuner0")
