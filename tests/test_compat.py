@@ -3,6 +3,7 @@ the installed versions: an upgrade that moves one fails here, by name, not deep 
 
 import importlib
 import json
+import socket
 import threading
 
 import grpc
@@ -145,6 +146,26 @@ def test_oracle_service_stub_builds_a_client_and_request():
         assert callable(stub.GetSpace) and type(request).__name__ == "GetSpaceRequest"
     finally:
         channel.close()
+
+
+def test_serve_oracle_answers_keras_tuners_protocol_until_closed():
+    oracle = kt.oracles.RandomSearchOracle(objective="loss", max_trials=1)
+    hp = kt.HyperParameters()
+    hp.Int("units", 1, 8)
+    oracle.update_space(hp)
+    with compat.serve_oracle(oracle) as address:
+        channel = grpc.insecure_channel(address)
+        try:
+            stub, request = compat.oracle_service_stub(channel)
+            response = stub.GetSpace(request, timeout=10)
+        finally:
+            channel.close()
+    assert [h.name for h in kt.HyperParameters.from_proto(response.hyperparameters).space] == [
+        "units"
+    ]
+    host, port = address.rsplit(":", 1)
+    with pytest.raises(OSError):  # stopped: nothing listens there any more
+        socket.create_connection((host, int(port)), timeout=1).close()
 
 
 def test_trial_of_finds_the_trial_in_a_tuners_callbacks():
