@@ -11,7 +11,7 @@ import os
 import sys
 
 from bottleneck_search.cli import _import_tensorflow_quietly
-from bottleneck_search.cli.commands import _deferred_interrupt
+from bottleneck_search.cli.commands import _deferred_interrupt, _frozen_garbage
 from bottleneck_search.errors import BottleneckSearchError
 from bottleneck_search.rundir.files import write_atomically
 
@@ -30,6 +30,7 @@ def main() -> int:
         with (
             _deferred_interrupt() as interrupted,
             keras_tuner_debug(verbose),
+            _frozen_garbage(),  # as in the search command: Keras Tuner's gc.collect()s stay cheap
             open(os.devnull, "w") as devnull,
             contextlib.redirect_stdout(sys.stdout if verbose else devnull),
         ):
