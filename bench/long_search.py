@@ -117,8 +117,12 @@ def memory(args) -> None:
     seen: dict[int, tuple[float | None, float | None]] = {}
 
     def on_sample(done, search_rss, trainer_rss):
-        if done in MARKS:  # the last sample taken while `done` trials were logged
-            seen[done] = (search_rss, trainer_rss)
+        # The last sample taken while the mark's trial ran or had just been logged (the trainer
+        # of the final trial exits at once, so its sample comes from while it trained).
+        for mark in (done, done + 1):
+            if mark in MARKS:
+                before = seen.get(mark, (None, None))
+                seen[mark] = (search_rss or before[0], trainer_rss or before[1])
 
     mode = (
         f"trainer processes of {args.trials_per_process} trials"
