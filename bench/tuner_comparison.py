@@ -116,7 +116,8 @@ def main() -> None:
             for seed in args.seeds:
                 done = [r for r in results[tuner][seed][:budget] if r.status == "COMPLETED"]
                 volumes.append(hypervolume([(r.val_accuracy, r.macs) for r in done], reference))
-            cells.append(f"{statistics.mean(volumes):.4f} +- {statistics.stdev(volumes):.4f}")
+            spread = statistics.stdev(volumes) if len(volumes) > 1 else 0.0
+            cells.append(f"{statistics.mean(volumes):.4f} +- {spread:.4f}")
             if budget == budgets[-1]:
                 per_seed = [f"{v:.4f}" for v in volumes]
         for seed in args.seeds:
