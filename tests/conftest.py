@@ -112,6 +112,16 @@ def tiny_space_path(tmp_path_factory):
     return str(path)
 
 
+@pytest.fixture
+def wide_space(tmp_path):
+    """The tiny space with six widths a site: 49 architectures, enough for trials that never repeat."""
+    path = tmp_path / "wide.yaml"
+    path.write_text(
+        TINY_SPACE.replace("name: tiny", "name: wide").replace("[4, 8]", "[2, 4, 6, 8, 10, 12]")
+    )
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tiny_space_path, tmp_path_factory):
     """A finished 3-trial search of the tiny space on 8x8 digits (2 epochs a trial), not confirmed."""

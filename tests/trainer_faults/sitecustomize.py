@@ -1,6 +1,6 @@
 """Test-only faults inside the trials of a search's trainer processes.
 
-tests/test_trainers.py puts this folder on the PYTHONPATH of the search it starts; Python's `site`
+tests/trainer_runs.py puts this folder on the PYTHONPATH of the search it starts; Python's `site`
 then imports this module in that process and in every trainer process it starts. Nothing happens
 unless one of these is set:
 
