@@ -7,7 +7,13 @@ import argparse
 
 from bottleneck_search.cli import commands
 from bottleneck_search.recipe import SCHEDULES
-from bottleneck_search.rundir.config import STRATEGIES, TRIALS_PER_TRAINER, TUNERS, SearchConfig
+from bottleneck_search.rundir.config import (
+    ONESHOT_EVALUATIONS,
+    STRATEGIES,
+    TRIALS_PER_TRAINER,
+    TUNERS,
+    SearchConfig,
+)
 from bottleneck_search.search.objective import MODES
 
 _DEFAULTS = SearchConfig()
@@ -276,7 +282,20 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--strategy",
         choices=list(STRATEGIES),
-        help="train each trial with tf.distribute.MirroredStrategy",
+        help="; ".join(f"{name}: {what}" for name, what in STRATEGIES.items())
+        + " (default: each trial trained on its own)",
+    )
+    search.add_argument(
+        "--supernet-epochs",
+        type=_positive_int,
+        help="--strategy oneshot: epochs the supernet trains (default twice --epochs)",
+    )
+    search.add_argument(
+        "--evaluate",
+        type=_positive_int,
+        metavar="N",
+        help=f"--strategy oneshot: evaluate every architecture of a space of at most N, else N "
+        f"chosen by evolution (default {ONESHOT_EVALUATIONS})",
     )
     search.set_defaults(handler=commands.search_command)
 

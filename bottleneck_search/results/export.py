@@ -19,8 +19,8 @@ from bottleneck_search.recipe import steps_per_epoch
 from bottleneck_search.results.confirmed import ConfirmedArchitecture, summarise
 from bottleneck_search.results.onnx_export import onnx_unavailable, validation_images, write_onnx
 from bottleneck_search.results.pareto import pareto_front
-from bottleneck_search.rundir.config import library_versions
 from bottleneck_search.rundir.confirmations import ConfirmationLog, architecture_key
+from bottleneck_search.rundir.environment import library_versions
 from bottleneck_search.rundir.files import EXPORT, default_mode, trial_folder, write_atomically
 from bottleneck_search.rundir.run import Run, load_run, require_completed
 from bottleneck_search.rundir.trial_log import TrialRecord

@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,14 @@ TUNERS = {
     "grid": "GridSearch",
     "evolution": "EvolutionOracle",  # ours (search.evolution), in a stock keras_tuner.Tuner
 }
-STRATEGIES = ("mirrored",)
+# `--strategy` names: how architectures are scored. The default (None) trains each trial on its own.
+STRATEGIES = {
+    "mirrored": "each trial trained with tf.distribute.MirroredStrategy on all of a machine's GPUs",
+    "oneshot": "one weight-sharing supernet trained, then architectures scored with its weights",
+}
+# `--evaluate`: a one-shot search evaluates every architecture of a space of at most this many,
+# else this many chosen by evolution. An evaluation takes about 0.3 s on inception_mini (2 cores).
+ONESHOT_EVALUATIONS = 1000
 # Trials a trainer process runs before a fresh one replaces it, unless told otherwise. A
 # TensorFlow process keeps about 35 MiB of every model it has fitted (inception_mini), so 20
 # trials add at most about 0.7 GiB to a trainer; a new one starts in about 5 s, 2% of 20 default
@@ -48,6 +54,9 @@ DEFINING = (
     "schedule",
     "score_epochs",
     "population_size",
+    "strategy",
+    "supernet_epochs",
+    "evaluate",
 )
 
 
@@ -85,7 +94,12 @@ class SearchConfig:
         worker_id: this worker's Keras Tuner id (default `worker-<host>-<pid>`).
         worker_timeout: seconds without news from a worker after which the chief re-issues its trial.
         connect_timeout: seconds a worker waits for its chief before giving up.
-        strategy: `"mirrored"` trains each trial with `tf.distribute.MirroredStrategy`.
+        strategy: None trains each trial on its own; `"mirrored"` trains each trial with
+            `tf.distribute.MirroredStrategy`; `"oneshot"` trains one weight-sharing supernet and
+            scores architectures with its weights (`search.oneshot`).
+        supernet_epochs: `oneshot`: epochs the supernet trains (None: twice `epochs`).
+        evaluate: `oneshot`: evaluate every architecture of a space of at most this many, else
+            this many chosen by evolution (None: `ONESHOT_EVALUATIONS`).
         max_consecutive_failures: the search stops once this many trials in a row have failed
             (Keras Tuner's `max_consecutive_failed_trials`); a failure alone never stops it.
         trials_per_process: run the trials in trainer processes, each replaced by a fresh one
@@ -134,6 +148,8 @@ class SearchConfig:
     worker_timeout: float = 60.0
     connect_timeout: float = 30.0
     strategy: str | None = None
+    supernet_epochs: int | None = None
+    evaluate: int | None = None
     max_consecutive_failures: int = 3
     trials_per_process: int | None = None
     trial_timeout: float | None = None
@@ -193,9 +209,9 @@ class SearchConfig:
             )
         if self.strategy not in (None, *STRATEGIES):
             raise SearchConfigError(
-                f"Unknown strategy '{self.strategy}'; the only one is 'mirrored'."
+                f"Unknown strategy '{self.strategy}'; expected one of {', '.join(STRATEGIES)}."
             )
-        if self.strategy is not None:
+        if self.strategy == "mirrored":
             import keras
 
             if keras.backend.backend() != "tensorflow":
@@ -203,6 +219,7 @@ class SearchConfig:
                     f"--strategy {self.strategy} is TensorFlow's tf.distribute; this process uses "
                     f"the {keras.backend.backend()} backend. Use --backend tensorflow with it."
                 )
+        self._check_oneshot()
         for name in ("max_trials", "epochs", "batch_size", "max_consecutive_failures"):
             value = getattr(self, name)
             if not is_count(value):
@@ -225,6 +242,44 @@ class SearchConfig:
                 f"confirm_seeds must be a positive integer. Received: {self.confirm_seeds!r}."
             )
         self._check_trainers()
+
+    def _check_oneshot(self) -> None:
+        """Checks `supernet_epochs` and `evaluate`, and that a one-shot search uses nothing of a
+        trial-by-trial search's machinery."""
+        for flag, value in (("supernet_epochs", self.supernet_epochs), ("evaluate", self.evaluate)):
+            if value is None:
+                continue
+            if self.strategy != "oneshot":
+                raise SearchConfigError(
+                    f"--{flag.replace('_', '-')} belongs to --strategy oneshot; add it or drop the flag."
+                )
+            if not is_count(value):
+                raise SearchConfigError(f"{flag} must be a positive integer. Received: {value!r}.")
+        if self.strategy != "oneshot":
+            return
+        unfit = [
+            flag
+            for flag, used in (
+                (f"--tuner {self.tuner}", self.tuner != "random"),
+                ("--chief/--worker", self.distributed),
+                ("--trials-per-process", self.trials_per_process is not None),
+                ("--trial-timeout", self.trial_timeout is not None),
+                ("--trainer-memory", self.trainer_memory is not None),
+            )
+            if used
+        ]
+        if unfit:
+            raise SearchConfigError(
+                f"--strategy oneshot trains one supernet in this process and chooses what to "
+                f"evaluate itself (every architecture, or evolution); {', '.join(unfit)} belong to "
+                "a trial-by-trial search. Drop them."
+            )
+
+    @property
+    def oneshot_budget(self) -> tuple[int, int]:
+        """`(supernet epochs, evaluations)` of a one-shot search, defaults applied."""
+        epochs = self.supernet_epochs if self.supernet_epochs is not None else 2 * self.epochs
+        return epochs, self.evaluate if self.evaluate is not None else ONESHOT_EVALUATIONS
 
     def _check_trainers(self) -> None:
         """Checks the trainer-process arguments and that they fit the rest of the config."""
@@ -326,42 +381,6 @@ class SearchConfig:
                 f"Cannot resume '{self.run_dir}' with different search arguments ({changes}). Resume "
                 "with the original arguments, or start a new run directory."
             )
-
-
-def check_same_backend(saved: dict[str, Any], run_dir: str) -> None:
-    """Refuses to resume, with this process' Keras backend, a run trained with another one
-    (runs written before the backend was recorded were TensorFlow's).
-
-    Raises:
-        SearchConfigError: naming both backends and how to pick the run's.
-    """
-    import keras
-
-    recorded = saved.get("backend", "tensorflow")
-    current = keras.backend.backend()
-    if recorded != current:
-        raise SearchConfigError(
-            f"Run '{run_dir}' was trained with the {recorded} backend, and this process uses "
-            f"{current}; its checkpoints and tuner state belong to {recorded}. Resume with "
-            f"--backend {recorded} (or KERAS_BACKEND={recorded})."
-        )
-
-
-def library_versions() -> dict[str, str]:
-    """The versions of Python and of the libraries that decide a run's results."""
-    import keras
-    import keras_tuner
-    import tensorflow
-
-    import bottleneck_search
-
-    return {
-        "python": platform.python_version(),
-        "bottleneck_search": bottleneck_search.__version__,
-        "tensorflow": tensorflow.__version__,
-        "keras": keras.__version__,
-        "keras_tuner": keras_tuner.__version__,
-    }
 
 
 def check_population(population_size: object, max_trials: int) -> None:

@@ -49,6 +49,9 @@ class TrialRecord:
         parent_trial_id, mutation: for an evolutionary search, the trial this one mutated and
             how (`mix1_3x3: off -> 16`), or how it joined the initial population (joined from
             the run's `lineage.jsonl` when the run is read; see `read_lineage`).
+        source: how `val_accuracy` was measured: None for a trial trained on its own, `supernet`
+            for an architecture scored with a one-shot search's supernet weights (an estimate;
+            `epochs` is then 0).
     """
 
     trial_id: str | None
@@ -64,6 +67,7 @@ class TrialRecord:
     reason: str | None = None
     parent_trial_id: str | None = None
     mutation: str | None = None
+    source: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "status", TrialStatus(self.status))

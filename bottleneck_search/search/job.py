@@ -22,8 +22,9 @@ import keras_tuner as kt
 
 from bottleneck_search.data import Dataset
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.rundir.config import SearchConfig, check_same_backend, library_versions
+from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.confirmations import ConfirmationRecord
+from bottleneck_search.rundir.environment import check_same_backend, library_versions
 from bottleneck_search.rundir.files import (
     CONFIG,
     TRIAL_LOG,
@@ -45,6 +46,7 @@ from bottleneck_search.search.distributed import (
 from bottleneck_search.search.hypermodel import BottleneckHyperModel
 from bottleneck_search.search.objective import FlopPenalty
 from bottleneck_search.search.observer import FunctionObserver, TrialObserver
+from bottleneck_search.search.oneshot import run_oneshot
 from bottleneck_search.search.progress import ChiefNews, Progress
 from bottleneck_search.search.stopping import record_failures_from_oracle, stop_reason
 from bottleneck_search.search.trainer_pool import TrainerPool
@@ -126,25 +128,11 @@ def run_search(
 
     log = TrialLog(os.path.join(config.run_dir, TRIAL_LOG))
     emit = on_progress or logger.info
-    progress = Progress(config, log, emit, data.val_size)
-    observer = _JobObserver(progress, stop_requested)
-    hypermodel = search_hypermodel(config, space, observer)
-    keras.utils.set_random_seed(config.seed)
-    with distribution_environment(config), atomic_tuner_state():
-        tuner = search_tuner(config, hypermodel)
-        if saved is not None and config.worker is None:
-            requeue_orphaned_trials(tuner.oracle)
-        with _liveness(config, tuner.oracle, observer, ChiefNews(config, log, emit)):
-            progress.start()
-            if config.trials_per_trainer:
-                pool = TrainerPool(config, tuner, log, progress, stop_requested)
-                run_tuner(pool.run, config, tuner.oracle, log)
-            else:
-                run_tuner(
-                    partial(search_in_process, tuner, data, config), config, tuner.oracle, log
-                )
-        if config.worker is None:
-            record_failures_from_oracle(tuner.oracle, log)
+    if config.strategy == "oneshot":
+        with atomic_tuner_state():
+            run_oneshot(config, space, data, penalty, log, emit, stop_requested)
+    else:
+        _run_trials(config, saved is not None, space, data, log, emit, stop_requested)
     records = tuple(log.read())
     confirmations: list[ConfirmationRecord] = []
     top, seeds = config.confirmation
@@ -158,6 +146,37 @@ def run_search(
         records=records,
         confirmations=tuple(confirmations),
     )
+
+
+def _run_trials(
+    config: SearchConfig,
+    resumed: bool,
+    space: SearchSpace,
+    data: Dataset,
+    log: TrialLog,
+    emit: Callable[[str], None],
+    stop_requested: Callable[[], bool] | None,
+) -> None:
+    """Runs the tuner's trials, each architecture trained on its own (here or in trainers)."""
+    progress = Progress(config, log, emit, data.val_size)
+    observer = _JobObserver(progress, stop_requested)
+    hypermodel = search_hypermodel(config, space, observer)
+    keras.utils.set_random_seed(config.seed)
+    with distribution_environment(config), atomic_tuner_state():
+        tuner = search_tuner(config, hypermodel)
+        if resumed and config.worker is None:
+            requeue_orphaned_trials(tuner.oracle)
+        with _liveness(config, tuner.oracle, observer, ChiefNews(config, log, emit)):
+            progress.start()
+            if config.trials_per_trainer:
+                pool = TrainerPool(config, tuner, log, progress, stop_requested)
+                run_tuner(pool.run, config, tuner.oracle, log)
+            else:
+                run_tuner(
+                    partial(search_in_process, tuner, data, config), config, tuner.oracle, log
+                )
+        if config.worker is None:
+            record_failures_from_oracle(tuner.oracle, log)
 
 
 def search_hypermodel(

@@ -130,7 +130,7 @@ def rewrite_model(
     return rewritten
 
 
-def _as_functional(model: keras.Model) -> keras.Model:
+def as_functional(model: keras.Model) -> keras.Model:
     if isinstance(model, keras.Sequential):
         return keras.Model(model.inputs, model.outputs, name=model.name)
     return model
@@ -150,23 +150,23 @@ def _clone_with_reductions(model: keras.Model, chosen: dict[str, int], reduction
         return layer(*args, **kwargs)
 
     return keras.models.clone_model(
-        _as_functional(model), clone_function=clone_layer, call_function=call_layer
+        as_functional(model), clone_function=clone_layer, call_function=call_layer
     )
 
 
-def _layers_by_path(model: keras.Model, prefix: str = "") -> dict[str, keras.layers.Layer]:
+def layers_by_path(model: keras.Model, prefix: str = "") -> dict[str, keras.layers.Layer]:
     found = {}
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            found.update(_layers_by_path(layer, f"{prefix}{layer.name}/"))
+            found.update(layers_by_path(layer, f"{prefix}{layer.name}/"))
         else:
             found[f"{prefix}{layer.name}"] = layer
     return found
 
 
 def _copy_matching_weights(source: keras.Model, target: keras.Model) -> None:
-    originals = _layers_by_path(source)
-    for path, layer in _layers_by_path(target).items():
+    originals = layers_by_path(source)
+    for path, layer in layers_by_path(target).items():
         original = originals.get(path)
         if original is None or not layer.weights:
             continue

@@ -1,0 +1,254 @@
+"""`run_oneshot`: the scoring step of `--strategy oneshot`. One weight-sharing `Supernet` is trained,
+then architectures are scored with its weights in seconds each.
+
+1. Train the supernet for `supernet_epochs` under the search's recipe. Keras' own
+   `BackupAndRestore` keeps the last finished epoch under `<run>/supernet_backup/`, so a killed
+   search resumes after it; the trained weights are then written atomically to
+   `<run>/supernet.weights.h5`, and a resume with that file skips training.
+2. Evaluate: every architecture of a space of at most `evaluate` architectures (those within
+   `max_macs`, by closed form), otherwise `evaluate` of them chosen by aging evolution
+   (`EvolutionOracle`, run by Keras Tuner with its state in the run directory). Each evaluation
+   recalibrates batch norm on the same training batches, scores the validation split, and is
+   appended to `<run>/trials.jsonl` as a trial with `source: "supernet"`; a resume evaluates only
+   what is not there yet.
+
+`run_search` then retrains the best of the estimated front from scratch (its confirmation stage),
+as after any search: the supernet's accuracies rank architectures, the retrained ones are the
+figures to quote.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable
+
+import keras
+import keras_tuner as kt
+
+from bottleneck_search.data import Dataset
+from bottleneck_search.recipe import steps_per_epoch
+from bottleneck_search.rundir.config import SearchConfig
+from bottleneck_search.rundir.files import LINEAGE, atomic_output
+from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
+from bottleneck_search.search.callbacks import StopWhenRequested
+from bottleneck_search.search.evolution import EvolutionOracle
+from bottleneck_search.search.objective import OBJECTIVE, FlopPenalty
+from bottleneck_search.search.progress import clock
+from bottleneck_search.search.tuner_state import requeue_orphaned_trials
+from bottleneck_search.space.architecture import Architecture, short_form
+from bottleneck_search.space.hyperparameters import architecture_from_hp
+from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.supernet import Supernet
+from bottleneck_search.supernet.supernet import CALIBRATION_BATCHES
+
+SUPERNET_WEIGHTS = "supernet.weights.h5"
+SUPERNET_BACKUP = "supernet_backup"
+SOURCE = "supernet"
+# Evaluations between two progress lines: about 20 lines in all.
+PROGRESS_LINES = 20
+
+
+def run_oneshot(
+    config: SearchConfig,
+    space: SearchSpace,
+    data: Dataset,
+    penalty: FlopPenalty,
+    log: TrialLog,
+    emit: Callable[[str], None],
+    stop_requested: Callable[[], bool] | None = None,
+) -> None:
+    """Trains (or reloads) the supernet and appends its evaluations to `log`."""
+    epochs, budget = config.oneshot_budget
+    keras.utils.set_random_seed(config.seed)
+    supernet = Supernet(space, seed=config.seed)
+    train_supernet(supernet, config, data, epochs, emit, stop_requested)
+    evaluate = _Evaluator(supernet, data, penalty, log, emit, stop_requested)
+    feasible = _within_budget(space, config.max_macs)
+    if feasible is not None and len(feasible) <= budget:
+        evaluate.every(feasible)
+    else:
+        evaluate.evolving(config, budget)
+
+
+def train_supernet(
+    supernet: Supernet,
+    config: SearchConfig,
+    data: Dataset,
+    epochs: int,
+    emit: Callable[[str], None],
+    stop_requested: Callable[[], bool] | None = None,
+) -> None:
+    """Trains `supernet` for `epochs`, resuming after its last finished epoch; a run that holds the
+    trained weights already only loads them."""
+    trained = os.path.join(config.run_dir, SUPERNET_WEIGHTS)
+    supernet.model.compile(
+        optimizer=config.recipe().optimizer(steps_per_epoch((data.train,), {}), epochs),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    if os.path.isfile(trained):
+        supernet.model.load_weights(trained)
+        emit(f"supernet: trained weights loaded from {trained}")
+        return
+    emit(
+        f"supernet: training {epochs} epochs over {supernet.space.size} architectures "
+        f"({len(supernet.space.sites)} sites)"
+    )
+    callbacks = [
+        keras.callbacks.BackupAndRestore(
+            os.path.join(config.run_dir, SUPERNET_BACKUP), double_checkpoint=True
+        ),
+        _EpochLines(epochs, emit),
+    ]
+    if stop_requested is not None:
+        callbacks.append(StopWhenRequested(stop_requested))
+    supernet.model.fit(data.train, epochs=epochs, callbacks=callbacks, verbose=0)
+    with atomic_output(trained) as temporary:
+        supernet.model.save_weights(temporary)
+
+
+class _EpochLines(keras.callbacks.Callback):
+    """One progress line per supernet epoch."""
+
+    def __init__(self, epochs: int, emit: Callable[[str], None]):
+        super().__init__()
+        self.epochs, self.emit = epochs, emit
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.emit(
+            f"supernet epoch {epoch + 1}/{self.epochs}  loss {logs.get('loss', float('nan')):.4f}  "
+            f"acc {logs.get('accuracy', float('nan')):.3f} (random architectures)  "
+            f"elapsed {clock(time.monotonic() - self.started)}"
+        )
+
+
+def _within_budget(space: SearchSpace, max_macs: int | None) -> list[Architecture] | None:
+    """Every architecture within `max_macs`, in a fixed order; None when the space is too large to
+    list (more than a million architectures)."""
+    if space.size > 1_000_000:
+        return None
+    names = [site.name for site in space.sites]
+    every = (
+        space.validate(dict(zip(names, widths, strict=True)))
+        for widths in itertools.product(*(site.choices for site in space.sites))
+    )
+    return [a for a in every if max_macs is None or a.macs <= max_macs]
+
+
+class _Evaluator:
+    """Scores architectures with the supernet and records each as a trial of `source: supernet`."""
+
+    def __init__(self, supernet, data, penalty, log, emit, stop_requested):
+        self.supernet, self.data, self.penalty, self.log = supernet, data, penalty, log
+        self.emit, self.stop_requested = emit, stop_requested or (lambda: False)
+        # The same training batches recalibrate every architecture, so their differences are the
+        # architectures', not the batches'.
+        self.calibration = list(itertools.islice(iter(data.train), CALIBRATION_BATCHES))
+        self.done = log.read_by_id()
+        self.total = 0
+        self.started = time.monotonic()
+        self.best: TrialRecord | None = None
+
+    def every(self, architectures: list[Architecture]) -> None:
+        """Evaluates each architecture once, trial ids `0, 1, ...` in the given order."""
+        self.total = len(architectures)
+        self.emit(f"evaluating all {self.total} architectures with the supernet's weights")
+        for index, architecture in enumerate(architectures):
+            self.record(str(index), architecture)
+
+    def evolving(self, config: SearchConfig, budget: int) -> None:
+        """Evaluates `budget` architectures proposed by aging evolution."""
+        self.total = budget
+        population = max(2, min(100, budget // 10))
+        self.emit(
+            f"evaluating {budget} of {self.supernet.space.size:.3g} architectures chosen by "
+            f"evolution (population {population})"
+        )
+        directory, project = os.path.split(os.path.abspath(config.run_dir))
+        oracle = EvolutionOracle(
+            kt.Objective(OBJECTIVE, direction="max"),
+            max_trials=budget,
+            population_size=population,
+            tournament_size=max(3, population // 4),
+            space=self.supernet.space,
+            max_macs=config.max_macs,
+            lineage_log=os.path.join(config.run_dir, LINEAGE),
+            seed=config.seed,
+        )
+        tuner = _SupernetTuner(
+            self,
+            oracle=oracle,
+            hypermodel=_SpaceHyperModel(self.supernet.space),
+            directory=directory,
+            project_name=project,
+            overwrite=False,
+        )
+        requeue_orphaned_trials(tuner.oracle)
+        tuner.search(verbose=0)
+
+    def record(self, trial_id: str, architecture: Architecture) -> TrialRecord:
+        """The trial's record: the one already in the log, or a new evaluation appended to it."""
+        if trial_id in self.done:
+            return self.done[trial_id]
+        if self.stop_requested():
+            raise KeyboardInterrupt
+        started = time.monotonic()
+        result = self.supernet.evaluate(
+            architecture, self.data.val, self.calibration, len(self.calibration)
+        )
+        record = TrialRecord.of(
+            trial_id,
+            TrialStatus.COMPLETED,
+            result.architecture,
+            started,
+            val_accuracy=result.accuracy,
+            score=self.penalty.score(result.accuracy, result.architecture.macs),
+            source=SOURCE,
+        )
+        self.log.append(record)
+        self.done[trial_id] = record
+        self._progress(record)
+        return record
+
+    def _progress(self, record: TrialRecord) -> None:
+        if self.best is None or record.score > self.best.score:
+            self.best = record
+        count = len(self.done)
+        if count == 1 or count >= self.total or count % max(1, self.total // PROGRESS_LINES) == 0:
+            self.emit(
+                f"evaluated {count}/{self.total}  best score {self.best.score:.4f} "
+                f"[{short_form(self.best.architecture)}] val_acc {self.best.val_accuracy:.3f} "
+                f"(estimated)  elapsed {clock(time.monotonic() - self.started)}"
+            )
+
+
+class _SpaceHyperModel(kt.HyperModel):
+    """Declares the space's hyperparameters for Keras Tuner; builds nothing (the supernet scores)."""
+
+    def __init__(self, space: SearchSpace):
+        super().__init__()
+        self.space = space
+
+    def build(self, hp):
+        architecture_from_hp(self.space, hp)
+
+
+class _SupernetTuner(kt.Tuner):
+    """A Keras Tuner tuner whose trials are supernet evaluations instead of trainings."""
+
+    def __init__(self, evaluator: _Evaluator, **kwargs):
+        super().__init__(**kwargs)
+        self.evaluator = evaluator
+
+    def run_trial(self, trial, *args, **kwargs):
+        architecture = architecture_from_hp(self.evaluator.supernet.space, trial.hyperparameters)
+        record = self.evaluator.record(trial.trial_id, architecture)
+        return {
+            OBJECTIVE: record.score,
+            "val_accuracy": record.val_accuracy,
+            "macs": float(record.macs),
+        }

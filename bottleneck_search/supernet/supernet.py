@@ -1,0 +1,259 @@
+"""`Supernet`: one weight-sharing network holding every architecture of a `SearchSpace`.
+
+Trained once with ordinary `fit`, it scores any architecture in seconds: fix the architecture,
+recalibrate the batch-norm statistics on a few training batches, evaluate. See
+`supernet.layer.SupernetSite` for how one site holds all its choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from collections.abc import Iterable, Mapping
+
+import keras
+
+from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.space.architecture import Architecture
+from bottleneck_search.space.from_model import as_functional, layers_by_path
+from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.supernet.layer import SAMPLED, SupernetSite
+
+# Training batches whose batch-norm statistics an architecture is scored with. Measured on
+# inception_mini / Fashion-MNIST (bench/oneshot_ranking.py): the ranking stops improving at about
+# 8 batches of 32; without recalibration the supernet's mixed statistics make it nearly random.
+CALIBRATION_BATCHES = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class SubnetEvaluation:
+    """One architecture scored with the supernet's weights.
+
+    Attributes:
+        architecture: the architecture, with its exact costs (`macs` is `space.macs(...)`).
+        metrics: what the supernet's compiled `evaluate` returned (`loss`, `accuracy`, ...).
+        seconds: wall time of the recalibration and the evaluation.
+    """
+
+    architecture: Architecture
+    metrics: dict[str, float]
+    seconds: float
+
+    @property
+    def accuracy(self) -> float:
+        """The `accuracy` metric (compile the supernet with `metrics=["accuracy"]`)."""
+        return self.metrics["accuracy"]
+
+
+class Supernet:
+    """Every architecture of a space in one Keras model whose sites share their weights.
+
+    Each site becomes a `SupernetSite`: the unreduced conv, the reduction at its widest width and a
+    conv for the reduced input, narrower widths being the first channels of the widest. While
+    training, each example of a batch takes its own architecture (uniform per site; with the
+    sandwich rule a quarter of the examples take the largest architecture and a quarter the
+    smallest), so `supernet.model` trains with an ordinary `compile` and `fit`, on any data
+    pipeline, with any callbacks. Layers that are not sites keep the weights of `space.build`
+    (for `SearchSpace.from_model`: the model's own weights, the sites' unreduced convs included).
+
+    Args:
+        space: the `SearchSpace`.
+        sandwich: give the largest and the smallest architecture a quarter of every batch each.
+        seed: seeds the per-example sampling.
+
+    Example:
+
+    ```python
+    supernet = Supernet(space)
+    supernet.model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    supernet.model.fit(data.train, epochs=5)
+    result = supernet.evaluate(space.cheapest(), data.val, data.train)
+    print(result.architecture.macs, result.accuracy)
+    ```
+    """
+
+    def __init__(self, space: SearchSpace, sandwich: bool = True, seed: int | None = None):
+        self.space = space
+        largest, smallest = space.most_expensive().widths, space.cheapest().widths
+        base = space.build(space.no_bottleneck())
+        made: dict[str, tuple[SupernetSite, keras.layers.Layer]] = {}
+
+        def make_site(layer):
+            site = next((s for s in space.sites if s.name == layer.name), None)
+            if site is None:
+                return layer
+            made[site.name] = (
+                SupernetSite(
+                    layer.get_config(),
+                    site.widths,
+                    largest=site.choices.index(largest[site.name]),
+                    smallest=site.choices.index(smallest[site.name]),
+                    activation=space.reduction.activation,
+                    batch_norm=space.reduction.batch_norm,
+                    use_bias=space.reduction.use_bias,
+                    sandwich=sandwich,
+                    seed=None if seed is None else seed + len(made),
+                    name=site.name,
+                ),
+                layer,
+            )
+            return made[site.name][0]
+
+        self.model = _clone(base, make_site)
+        for site_layer, original in made.values():
+            site_layer.full.set_weights(original.get_weights())
+        self.sites = {name: site_layer for name, (site_layer, _) in made.items()}
+
+    # -- the architecture the model computes ----------------------------------------------------
+    def set_architecture(
+        self, architecture: Architecture | Mapping[str, int | None]
+    ) -> Architecture:
+        """Makes the model compute `architecture` for every example; returns it validated."""
+        architecture = self.space.validate(architecture)
+        for site in self.space.sites:
+            self.sites[site.name].choice.assign(site.choices.index(architecture.widths[site.name]))
+        return architecture
+
+    def sample_architectures(self) -> None:
+        """Back to training mode's sampling: each example takes its own architecture."""
+        for site_layer in self.sites.values():
+            site_layer.choice.assign(SAMPLED)
+
+    # -- one architecture as a network of its own --------------------------------------------
+    def subnet(self, architecture: Architecture | Mapping[str, int | None]) -> keras.Model:
+        """`space.build(architecture)` carrying the supernet's weights (sliced at the sites).
+
+        The built model computes what the supernet computes with `architecture` set, batch-norm
+        statistics included, so it can be fine-tuned, exported or counted like any other.
+        """
+        architecture = self.space.validate(architecture)
+        model = self.space.build(architecture)
+        own = layers_by_path(self.model)
+        sliced = self._sliced_weights(architecture)
+        for path, layer in layers_by_path(model).items():
+            name = path.rsplit("/", 1)[-1]
+            if name in sliced:
+                layer.set_weights(sliced[name])
+            elif layer.weights:
+                layer.set_weights(own[path].get_weights())
+        return model
+
+    def _sliced_weights(self, architecture: Architecture) -> dict[str, list]:
+        """Weights of the layers `space.build` makes at the sites, by layer name."""
+        weights = {}
+        for name, site_layer in self.sites.items():
+            width = architecture.widths[name]
+            if width is None:
+                weights[name] = site_layer.full.get_weights()
+                continue
+            kernel, *bias = site_layer.reduced.get_weights()
+            weights[name] = [kernel[..., :width, :], *bias]
+            weights[f"{name}_reduce"] = [w[..., :width] for w in site_layer.reduce.get_weights()]
+            if site_layer.reduce_bn is not None:
+                weights[f"{name}_reduce_bn"] = [
+                    w[:width] for w in site_layer.reduce_bn.get_weights()
+                ]
+        return weights
+
+    # -- scoring ---------------------------------------------------------------------------
+    def recalibrate(self, calibration_data: Iterable, batches: int = CALIBRATION_BATCHES) -> int:
+        """Sets every batch-norm layer's moving statistics to those of `batches` training batches.
+
+        The batches' inputs run through the model once, together, in training mode (dropout off)
+        with every batch norm's momentum at 0: the moving statistics become the exact statistics
+        of those examples for the architecture set. One forward pass of `batches` x batch size
+        examples: lower `batches` for large inputs. Returns the number of batches used.
+        """
+        inputs = [_inputs(batch) for batch in itertools.islice(iter(calibration_data), batches)]
+        if not inputs:
+            return 0
+        layers = _layers(self.model)
+        norms = [n for n in layers if isinstance(n, keras.layers.BatchNormalization)]
+        dropouts = [d for d in layers if isinstance(d, keras.layers.Dropout)]
+        saved = [(n, "momentum", n.momentum) for n in norms] + [
+            (d, "rate", d.rate) for d in dropouts
+        ]
+        try:
+            for layer, attribute, _ in saved:
+                setattr(layer, attribute, 0.0)
+            self.model(keras.ops.concatenate(inputs, axis=0), training=True)
+        finally:
+            for layer, attribute, value in saved:
+                setattr(layer, attribute, value)
+        return len(inputs)
+
+    def evaluate(
+        self,
+        architecture: Architecture | Mapping[str, int | None],
+        validation_data: Iterable,
+        calibration_data: Iterable,
+        calibration_batches: int = CALIBRATION_BATCHES,
+    ) -> SubnetEvaluation:
+        """Scores one architecture with the supernet's weights: seconds, not a training.
+
+        Recalibrates the batch-norm statistics for the architecture on `calibration_batches`
+        batches of `calibration_data` (training data), runs the compiled `evaluate` on
+        `validation_data`, then restores the statistics and per-example sampling, so
+        evaluations never affect each other or later training.
+
+        Raises:
+            SearchConfigError: the supernet's model is not compiled.
+        """
+        if not self.model.compiled:
+            raise SearchConfigError(
+                "Supernet.evaluate() runs the model's compiled metrics; compile supernet.model "
+                'first, e.g. supernet.model.compile("adam", "sparse_categorical_crossentropy", '
+                'metrics=["accuracy"]).'
+            )
+        started = time.monotonic()
+        architecture = self.set_architecture(architecture)
+        norms = self._batch_norms()
+        statistics = [(n.moving_mean.numpy(), n.moving_variance.numpy()) for n in norms]
+        try:
+            self.recalibrate(calibration_data, calibration_batches)
+            metrics = self.model.evaluate(validation_data, verbose=0, return_dict=True)
+        finally:
+            for norm, (mean, variance) in zip(norms, statistics, strict=True):
+                norm.moving_mean.assign(mean)
+                norm.moving_variance.assign(variance)
+            self.sample_architectures()
+        return SubnetEvaluation(
+            architecture,
+            {key: float(value) for key, value in metrics.items()},
+            time.monotonic() - started,
+        )
+
+    def _batch_norms(self) -> list[keras.layers.BatchNormalization]:
+        return [
+            layer
+            for layer in _layers(self.model)
+            if isinstance(layer, keras.layers.BatchNormalization)
+        ]
+
+
+def _clone(model: keras.Model, make_site) -> keras.Model:
+    """Clones `model` (nested models too), replacing each site conv with `make_site(layer)`."""
+
+    def clone_layer(layer):
+        if isinstance(layer, keras.Model):
+            return _clone(layer, make_site)
+        return make_site(layer)
+
+    return keras.models.clone_model(as_functional(model), clone_function=clone_layer)
+
+
+def _layers(layer) -> list:
+    """`layer` and every layer inside it: nested models and the supernet sites' own layers."""
+    found = [layer]
+    if isinstance(layer, keras.Model):
+        for inner in layer.layers:
+            found.extend(_layers(inner))
+    elif isinstance(layer, SupernetSite) and layer.reduce_bn is not None:
+        found.append(layer.reduce_bn)
+    return found
+
+
+def _inputs(batch):
+    """The inputs of a data batch: `x` of `(x, y)` or `(x, y, sample_weight)`."""
+    return batch[0] if isinstance(batch, tuple | list) else batch
