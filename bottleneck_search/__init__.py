@@ -41,6 +41,7 @@ _EXPORTS = {
     "load_dataset": "bottleneck_search.data",
     "make_tuner": "bottleneck_search.search.tuners",
     "EvolutionOracle": "bottleneck_search.search.evolution",
+    "Supernet": "bottleneck_search.supernet",
     "SearchConfig": "bottleneck_search.rundir.config",
     "run_search": "bottleneck_search.search.job",
     "load_run": "bottleneck_search.rundir.run",

@@ -10,6 +10,7 @@ POINT is where the process kills itself, the N-th time (from 1) it gets there:
 - `state:NAME`: after the N-th Keras Tuner state file called NAME (`oracle.json`, `trial.json`,
   ...) has been written to its temporary file, before it is renamed into place.
 - `export`: after the N-th trial folder of an export is complete, before the rest.
+- `supernet-epoch`: after the N-th epoch of a one-shot search's supernet has been backed up.
 
 Nothing is simulated: the process really dies by SIGKILL at that point, with whatever it had
 written so far on disk.
@@ -94,6 +95,17 @@ def _install(point: str, counter: _Counter) -> None:
                 _die()
 
         export._write_trial = write_trial
+    elif point == "supernet-epoch":
+        from bottleneck_search.search import oneshot
+
+        original = oneshot._EpochLines.on_epoch_end
+
+        def on_epoch_end(self, epoch, logs=None):
+            original(self, epoch, logs)
+            if counter.reached():
+                _die()
+
+        oneshot._EpochLines.on_epoch_end = on_epoch_end
     else:
         raise SystemExit(f"kill_at.py: unknown point '{point}'")
 

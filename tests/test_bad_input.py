@@ -347,6 +347,26 @@ CASES = [
         "--population-size is the evolution tuner's",
     ),
     (
+        "search_oneshot_with_another_tuner",
+        lambda t, s, r: search_argv(s, t / "run", "--strategy", "oneshot", "--tuner", "bayesian"),
+        "--tuner bayesian belong to a trial-by-trial search",
+    ),
+    (
+        "search_unknown_strategy",
+        lambda t, s, r: search_argv(s, t / "run", "--strategy", "twoshot"),
+        "argument --strategy: invalid choice: 'twoshot'",
+    ),
+    (
+        "search_oneshot_evaluate_zero",
+        lambda t, s, r: search_argv(s, t / "run", "--strategy", "oneshot", "--evaluate", "0"),
+        "argument --evaluate: expected a positive integer, got '0'",
+    ),
+    (
+        "search_supernet_epochs_without_oneshot",
+        lambda t, s, r: search_argv(s, t / "run", "--supernet-epochs", "3"),
+        "--supernet-epochs belongs to --strategy oneshot",
+    ),
+    (
         "search_trial_timeout_zero",
         lambda t, s, r: search_argv(s, t / "run", "--trial-timeout", "0"),
         "expected a positive number, got '0'",

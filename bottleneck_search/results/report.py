@@ -125,6 +125,7 @@ def _trials_csv(records, val_size: int | None) -> str:
             "seconds",
             "parent_trial_id",
             "mutation",
+            "source",
         ]
     )
     for r in records:
@@ -148,6 +149,7 @@ def _trials_csv(records, val_size: int | None) -> str:
                 r.seconds,
                 r.parent_trial_id or "",
                 r.mutation or "",
+                r.source or "",
             ]
         )
     return buffer.getvalue()
@@ -248,6 +250,20 @@ def _lineage_section(run: Run, best: TrialRecord) -> list[str]:
     return [*lines, ""]
 
 
+def _estimated_note(run: Run) -> list[str]:
+    """For a one-shot search: which accuracies are the supernet's estimates."""
+    estimated = sum(r.source == "supernet" for r in run.records)
+    if not estimated:
+        return []
+    return [
+        f"{estimated} trials were never trained on their own: their accuracies are estimated with "
+        "the supernet's weights (`--strategy oneshot`, source `supernet` in trials.csv). They "
+        "rank architectures; the confirmed results, retrained from scratch, are the figures to "
+        "quote.",
+        "",
+    ]
+
+
 def _markdown(
     run: Run,
     space,
@@ -277,6 +293,7 @@ def _markdown(
         "",
         f"Trials: {sum(counts.values())} ({describe_counts(counts)}).",
         "",
+        *_estimated_note(run),
         *_confirmed_section(confirmation, space),
         "## Best trials by score",
         "",

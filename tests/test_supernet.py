@@ -1,0 +1,179 @@
+"""`Supernet`: with an architecture set, it computes exactly what that architecture built on its own
+computes with the sliced weights; sampling reaches every architecture; the sandwich rule; batch-norm
+recalibration; a trained supernet scores architectures above chance."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+from conftest import TINY_SPACE
+from test_from_model import nested_model
+
+from bottleneck_search import SearchConfigError, SearchSpace, count_flops
+from bottleneck_search.space import ReductionOptions
+from bottleneck_search.supernet import Supernet
+
+L = keras.layers
+# The tiny space with batch-normalised linear reductions and a dropout before the classifier.
+BN_SPACE = (
+    TINY_SPACE.replace(
+        "  batch_norm: true\n",
+        "  batch_norm: true\n  reduction: {batch_norm: true, activation: linear}\n",
+    )
+    + "  - dropout: {name: drop, rate: 0.5}\n"
+)
+
+
+def _space(tmp_path, text) -> SearchSpace:
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    return SearchSpace.from_yaml(path)
+
+
+def _every(space):
+    names = [s.name for s in space.sites]
+    for widths in itertools.product(*(s.choices for s in space.sites)):
+        yield space.validate(dict(zip(names, widths, strict=True)))
+
+
+def _randomise(model, seed=0):
+    """Random values in every weight (batch-norm statistics included), so no output is trivial."""
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        if weight.dtype == "int32":
+            continue
+        values = rng.normal(size=weight.shape).astype("float32")
+        if "variance" in weight.path:
+            values = np.abs(values) + 0.5
+        weight.assign(values)
+
+
+def _inputs(shape, batch=16, seed=1):
+    return np.random.default_rng(seed).normal(size=(batch, *shape)).astype("float32")
+
+
+@pytest.mark.parametrize("kind", ["yaml", "yaml_bn", "nested_model"])
+def test_each_architecture_equals_its_own_network_with_the_sliced_weights(tmp_path, kind):
+    if kind == "nested_model":
+        space = SearchSpace.from_model(
+            nested_model(), widths=[4, 8], reduction=ReductionOptions(batch_norm=True)
+        )
+    else:
+        space = _space(tmp_path, TINY_SPACE if kind == "yaml" else BN_SPACE)
+    supernet = Supernet(space, seed=0)
+    _randomise(supernet.model)
+    x = _inputs(space.source["input_shape"])
+    for architecture in _every(space):
+        supernet.set_architecture(architecture)
+        subnet = supernet.subnet(architecture)
+        np.testing.assert_allclose(
+            np.asarray(supernet.model(x, training=False)),
+            np.asarray(subnet(x, training=False)),
+            rtol=1e-5,
+            atol=1e-5,
+            err_msg=str(architecture.widths),
+        )
+        assert count_flops(subnet).macs == space.macs(architecture) == architecture.macs
+
+
+def test_no_reduction_bypasses_the_reduction_and_a_width_bypasses_the_full_conv(tmp_path):
+    space = _space(tmp_path, TINY_SPACE)
+    supernet = Supernet(space, seed=0)
+    x = _inputs((8, 8, 1))
+    site = supernet.sites["body1"]
+    supernet.set_architecture({"body1": None, "body2": 8})
+    before = np.asarray(supernet.model(x))
+    _randomise(site.reduce, seed=5)
+    _randomise(site.reduced, seed=6)
+    np.testing.assert_array_equal(before, np.asarray(supernet.model(x)))
+    supernet.set_architecture({"body1": 4, "body2": 8})
+    before = np.asarray(supernet.model(x))
+    _randomise(site.full, seed=7)
+    np.testing.assert_array_equal(before, np.asarray(supernet.model(x)))
+    # Channels beyond the chosen width carry nothing: changing the 5th..8th filters changes nothing.
+    kernel, bias = site.reduce.get_weights()
+    kernel[..., 4:] += 3.0
+    site.reduce.set_weights([kernel, bias])
+    np.testing.assert_array_equal(before, np.asarray(supernet.model(x)))
+
+
+def test_sampling_reaches_every_architecture_and_sandwiches_the_largest_and_smallest(tmp_path):
+    space = _space(tmp_path, TINY_SPACE)
+    supernet = Supernet(space, seed=3)
+    x = np.repeat(_inputs((8, 8, 1), batch=1), 256, axis=0)  # one image, 256 times
+    outputs = {}
+    for architecture in _every(space):
+        supernet.set_architecture(architecture)
+        outputs[tuple(architecture.widths.values())] = np.asarray(supernet.model(x[:1]))[0]
+    supernet.sample_architectures()
+    sampled = np.asarray(supernet.model(x))  # inference mode: each example still samples
+
+    def which(row):
+        matches = [k for k, out in outputs.items() if np.allclose(row, out, atol=1e-5)]
+        assert len(matches) == 1
+        return matches[0]
+
+    taken = [which(row) for row in sampled]
+    largest = tuple(space.most_expensive().widths.values())
+    smallest = tuple(space.cheapest().widths.values())
+    assert set(taken[0::4]) == {largest} and set(taken[1::4]) == {smallest}
+    assert set(taken) == set(outputs)  # all 9 architectures drawn among 128 uniform examples
+
+
+def test_recalibration_sets_the_statistics_and_evaluation_restores_them(tmp_path, digits):
+    space = _space(tmp_path, BN_SPACE)
+    supernet = Supernet(space, seed=0)
+    supernet.model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    norm = supernet.model.get_layer("body2_bn")
+    saved = norm.moving_mean.numpy().copy()
+    batches = list(digits.train.take(3))
+
+    result = supernet.evaluate({"body1": 4, "body2": None}, digits.val, batches, 3)
+    np.testing.assert_array_equal(norm.moving_mean.numpy(), saved)  # restored
+    assert all(s.choice.numpy() == -1 for s in supernet.sites.values())  # sampling again
+    assert result.architecture.macs == space.macs({"body1": 4})
+    assert set(result.metrics) == {"loss", "accuracy"}
+
+    supernet.set_architecture({"body1": 4, "body2": None})
+    assert supernet.recalibrate(batches, 3) == 3
+    # The moving mean is now the mean of body2's output over the 3 batches, channel by channel.
+    probe = keras.Model(supernet.model.inputs, supernet.model.get_layer("body2").output)
+    images = np.concatenate([x for x, _ in batches])  # one pass over all (as recalibration runs)
+    expected = np.asarray(probe(images, training=True))
+    np.testing.assert_allclose(norm.moving_mean.numpy(), expected.mean(axis=(0, 1, 2)), atol=1e-4)
+    assert not np.allclose(norm.moving_mean.numpy(), saved)
+    assert supernet.model.get_layer("drop").rate == 0.5  # dropout was off, and is back
+
+
+def test_evaluate_needs_a_compiled_supernet(tmp_path, digits):
+    supernet = Supernet(_space(tmp_path, TINY_SPACE))
+    with pytest.raises(SearchConfigError, match="compile supernet.model first"):
+        supernet.evaluate({}, digits.val, digits.train)
+
+
+def test_a_trained_supernet_scores_its_architectures_above_chance(tmp_path, digits):
+    space = _space(tmp_path, TINY_SPACE)
+    keras.utils.set_random_seed(0)
+    supernet = Supernet(space, seed=0)
+    supernet.model.compile(
+        keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    supernet.model.fit(digits.train, epochs=4, verbose=0)
+    calibration = list(digits.train.take(4))
+    scores = {
+        tuple(a.widths.values()): supernet.evaluate(a, digits.val, calibration).accuracy
+        for a in _every(space)
+    }
+    print(scores)
+    assert min(scores.values()) > 0.3  # 10 classes: chance is 0.1
+    # A subnet carries its supernet's accuracy when built on its own.
+    best = max(scores, key=scores.get)
+    architecture = dict(zip(["body1", "body2"], best, strict=True))
+    supernet.set_architecture(architecture)
+    supernet.recalibrate(calibration, 4)
+    subnet = supernet.subnet(architecture)
+    subnet.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert subnet.evaluate(digits.val, verbose=0, return_dict=True)["accuracy"] == pytest.approx(
+        scores[best], abs=1e-6
+    )
