@@ -1,5 +1,5 @@
 """The backend-independent core on JAX and on PyTorch (CPU): the counter (tracing included), the three kinds of
-search space, every stock tuner, a short search through the CLI, report, export and the refusal
+search space, every stock tuner, the supernet, a short search through the CLI, report, export and the refusal
 to resume with another backend.
 
 Each backend runs in its own process (Keras picks its backend once, at import). The CI's `make
@@ -65,6 +65,21 @@ for kind in ("bayesian", "hyperband", "grid"):  # random: the CLI search below
     records = TrialLog(f"{work}/{kind}/trials.jsonl").read()
     facts["tuners"][kind] = sorted({r.status.value for r in records}) + [len(records)]
 
+import numpy as np
+from bottleneck_search import Supernet
+
+supernet = Supernet(tiny_space, seed=0)
+keras.utils.set_random_seed(0)
+supernet.model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
+supernet.model.fit(data.train, epochs=3, verbose=0)
+chosen = tiny_space.validate({"body1": 4})
+images = next(iter(data.val))[0]
+supernet.set_architecture(chosen)
+numpy = keras.ops.convert_to_numpy
+gap = np.abs(numpy(supernet.model(images)) - numpy(supernet.subnet(chosen)(images)))
+scored = supernet.evaluate(chosen, data.val, list(data.train.take(2)))
+facts["supernet"] = [float(gap.max()), scored.accuracy]
+
 from bottleneck_search import SearchConfig, SearchConfigError
 
 try:
@@ -114,6 +129,7 @@ def test_the_core_runs_on_another_backend(backend, tiny_space_path, tmp_path):
         f"--strategy mirrored is TensorFlow's tf.distribute; this process uses the {backend} "
         "backend. Use --backend tensorflow with it."
     )
+    assert facts["supernet"][0] < 1e-5 and facts["supernet"][1] > 0.2  # chance is 0.1
     assert facts["search"] == 0 and facts["export"] == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["backend"] == backend

@@ -129,7 +129,8 @@ class SupernetSite(keras.layers.Layer):
             position = ops.arange(batch, dtype="int32") % 4
             sampled = ops.where(position == 0, self.largest, sampled)
             sampled = ops.where(position == 1, self.smallest, sampled)
-        return ops.where(self.choice >= 0, self.choice, sampled)
+        fixed = ops.convert_to_tensor(self.choice)
+        return ops.where(fixed >= 0, fixed, sampled)
 
     def _per_example(self, values):
         """`(batch, channels or 1)` values shaped to broadcast against a batched feature map."""
