@@ -143,7 +143,7 @@ def supernet(args) -> None:
     print(f"one stand-alone training now (the unit of cost): {unit:.1f} s", flush=True)
 
     keras.utils.set_random_seed(0)
-    net = Supernet(space, sandwich=not args.no_sandwich, seed=0)
+    net = Supernet(space, sandwich=not args.no_sandwich, seed=0, per_batch=args.per_batch)
     recipe = TrainingRecipe()
     net.model.compile(
         optimizer=recipe.optimizer(steps_per_epoch((data.train,), {}), args.supernet_epochs),
@@ -154,7 +154,8 @@ def supernet(args) -> None:
     net.model.fit(data.train, epochs=args.supernet_epochs, verbose=0)
     trained = time.monotonic() - started
     print(
-        f"supernet: {args.supernet_epochs} epochs, sandwich {'off' if args.no_sandwich else 'on'}: "
+        f"supernet: {args.supernet_epochs} epochs, sandwich {'off' if args.no_sandwich else 'on'}, "
+        f"one architecture per {'batch' if args.per_batch else 'example'}: "
         f"{trained:.1f} s = {trained / unit:.2f} stand-alone trainings",
         flush=True,
     )
@@ -209,6 +210,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--supernet-epochs", type=int, default=8)
     parser.add_argument("--no-sandwich", action="store_true")
+    parser.add_argument("--per-batch", action="store_true")
     parser.add_argument("--calibration", default="0,2,8,16")
     args = parser.parse_args()
     args.calibration = [int(c) for c in args.calibration.split(",")]

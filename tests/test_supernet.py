@@ -177,3 +177,26 @@ def test_a_trained_supernet_scores_its_architectures_above_chance(tmp_path, digi
     assert subnet.evaluate(digits.val, verbose=0, return_dict=True)["accuracy"] == pytest.approx(
         scores[best], abs=1e-6
     )
+
+
+def test_per_batch_sampling_gives_a_whole_batch_one_architecture_agreed_by_every_site(tmp_path):
+    space = _space(tmp_path, TINY_SPACE)
+    supernet = Supernet(space, seed=3, per_batch=True)
+    x = np.repeat(_inputs((8, 8, 1), batch=1), 8, axis=0)
+    outputs = {}
+    for architecture in _every(space):
+        supernet.set_architecture(architecture)
+        outputs[tuple(architecture.widths.values())] = np.asarray(supernet.model(x[:1]))[0]
+    supernet.sample_architectures()
+    taken = []
+    for _ in range(80):
+        batch = np.asarray(supernet.model(x))
+        assert np.allclose(batch, batch[0], atol=1e-6)  # one architecture for the whole batch
+        taken.append(next(k for k, out in outputs.items() if np.allclose(batch[0], out, atol=1e-5)))
+    largest = tuple(space.most_expensive().widths.values())
+    smallest = tuple(space.cheapest().widths.values())
+    assert set(taken) == set(outputs)  # every architecture drawn
+    # The sites agree on the sandwich draw: a quarter each for the largest and the smallest, plus
+    # their share of the uniform draws (1/2 x 1/9): about 30% each (24 of 80; 28 and 24 drawn
+    # here). Sites drawing on their own would reach both ends together in (5/12)^2, 17% (14).
+    assert taken.count(largest) >= 18 and taken.count(smallest) >= 18

@@ -45,8 +45,12 @@ class SupernetSite(keras.layers.Layer):
         largest, smallest: the choice indices of the site in the space's largest and smallest
             architecture (0: no reduction, `i`: the `i`-th width).
         activation, batch_norm, use_bias: the reduction's `ReductionOptions`.
-        sandwich: give the largest and the smallest architecture a quarter of every batch each.
-        seed: seeds the per-example sampling.
+        sandwich: give the largest and the smallest architecture a quarter of every batch each
+            (per example), or a quarter of the batches each (per batch).
+        seed: seeds this site's sampling.
+        per_batch: one architecture for a whole batch instead of one per example.
+        mode_seed: per batch: seeds the draw that decides largest, smallest or random; it must
+            be the same at every site, so that all sites agree on it.
     """
 
     def __init__(
@@ -60,6 +64,8 @@ class SupernetSite(keras.layers.Layer):
         use_bias: bool = True,
         sandwich: bool = True,
         seed: int | None = None,
+        per_batch: bool = False,
+        mode_seed: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -70,6 +76,10 @@ class SupernetSite(keras.layers.Layer):
         self.sandwich = sandwich
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.per_batch, self.mode_seed = per_batch, mode_seed
+        # Every site's generator starts at the same seed and draws once per call, so all sites
+        # draw the same value at every step.
+        self.mode_generator = keras.random.SeedGenerator(mode_seed)
         self.data_format = conv_config.get("data_format") or "channels_last"
         self._channel_axis = channel_axis(self.data_format)
 
@@ -122,13 +132,22 @@ class SupernetSite(keras.layers.Layer):
 
     def _choices(self, batch):
         """The choice index of every example of a batch of `batch` examples."""
-        sampled = keras.random.randint(
-            (batch,), 0, len(self.widths) + 1, dtype="int32", seed=self.seed_generator
-        )
-        if self.sandwich:
-            position = ops.arange(batch, dtype="int32") % 4
-            sampled = ops.where(position == 0, self.largest, sampled)
-            sampled = ops.where(position == 1, self.smallest, sampled)
+        choices = len(self.widths) + 1
+        mode = keras.random.uniform((), seed=self.mode_generator)
+        if self.per_batch:
+            sampled = keras.random.randint((), 0, choices, dtype="int32", seed=self.seed_generator)
+            if self.sandwich:
+                sampled = ops.where(mode < 0.25, self.largest, sampled)
+                sampled = ops.where((mode >= 0.25) & (mode < 0.5), self.smallest, sampled)
+            sampled = ops.broadcast_to(sampled, (batch,))
+        else:
+            sampled = keras.random.randint(
+                (batch,), 0, choices, dtype="int32", seed=self.seed_generator
+            )
+            if self.sandwich:
+                position = ops.arange(batch, dtype="int32") % 4
+                sampled = ops.where(position == 0, self.largest, sampled)
+                sampled = ops.where(position == 1, self.smallest, sampled)
         fixed = ops.convert_to_tensor(self.choice)
         return ops.where(fixed >= 0, fixed, sampled)
 
@@ -154,4 +173,6 @@ class SupernetSite(keras.layers.Layer):
             "use_bias": self.use_bias,
             "sandwich": self.sandwich,
             "seed": self.seed,
+            "per_batch": self.per_batch,
+            "mode_seed": self.mode_seed,
         }

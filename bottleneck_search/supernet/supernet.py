@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import random
 import time
 from collections.abc import Iterable, Mapping
 
@@ -59,8 +60,11 @@ class Supernet:
 
     Args:
         space: the `SearchSpace`.
-        sandwich: give the largest and the smallest architecture a quarter of every batch each.
-        seed: seeds the per-example sampling.
+        sandwich: give the largest and the smallest architecture a quarter of every batch each
+            (per batch: a quarter of the batches each).
+        seed: seeds the sampling.
+        per_batch: one architecture for a whole batch, the same at every site's choice of mode,
+            instead of one per example (see `SupernetSite`).
 
     Example:
 
@@ -73,11 +77,18 @@ class Supernet:
     ```
     """
 
-    def __init__(self, space: SearchSpace, sandwich: bool = True, seed: int | None = None):
+    def __init__(
+        self,
+        space: SearchSpace,
+        sandwich: bool = True,
+        seed: int | None = None,
+        per_batch: bool = False,
+    ):
         self.space = space
         largest, smallest = space.most_expensive().widths, space.cheapest().widths
         base = space.build(space.no_bottleneck())
         made: dict[str, tuple[SupernetSite, keras.layers.Layer]] = {}
+        mode_seed = seed if seed is not None else random.randrange(2**31)
 
         def make_site(layer):
             site = next((s for s in space.sites if s.name == layer.name), None)
@@ -94,6 +105,8 @@ class Supernet:
                     use_bias=space.reduction.use_bias,
                     sandwich=sandwich,
                     seed=None if seed is None else seed + len(made),
+                    per_batch=per_batch,
+                    mode_seed=mode_seed,
                     name=site.name,
                 ),
                 layer,
