@@ -29,12 +29,13 @@ def plot_pareto(
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     finished = completed(records)
+    estimated = any(r.source == "supernet" for r in finished)
     axes.scatter(
         [r.macs for r in finished],
         [r.val_accuracy for r in finished],
         s=28,
         color="#9aa5b1",
-        label="trials",
+        label="supernet estimates (not trained)" if estimated else "trials",
         zorder=2,
     )
     axes.plot(
@@ -44,7 +45,7 @@ def plot_pareto(
         color="#d1495b",
         lw=1.8,
         ms=6,
-        label="Pareto front",
+        label="estimated Pareto front" if estimated else "Pareto front",
         zorder=3,
     )
     for (label, record), marker in zip((marked or {}).items(), ("s", "D", "^"), strict=False):
