@@ -57,6 +57,7 @@ def test_every_architecture_is_scored_by_the_supernet_and_the_best_retrained(
     assert confirmations and all(c.epochs == 1 for c in confirmations)  # retrained from scratch
     report = (tmp_path / "run" / "report.md").read_text()
     assert "estimated with the supernet's weights" in report
+    assert "These accuracies are the supernet's estimates" in result.stdout
 
 
 def test_a_larger_space_is_searched_by_evolution_on_the_supernet(tmp_path, wide_space):

@@ -65,6 +65,11 @@ def search_summary(
     ]
     lines += ["", "Pareto front (val accuracy vs MACs):", *_table(pareto_front(records), val_size)]
     lines += ["", interval_legend(val_size)]
+    if any(r.source == "supernet" for r in finished):
+        lines += [
+            "These accuracies are the supernet's estimates (--strategy oneshot): they rank "
+            "architectures; quote the confirmed, retrained ones."
+        ]
     confirmation = summarise(list(confirmations))
     if confirmation is not None:
         seeds = max(row.seeds for row in confirmation.rows)
