@@ -38,7 +38,7 @@ def _architectures(records) -> list[str]:
 
 
 def test_every_architecture_is_scored_by_the_supernet_and_the_best_retrained(
-    tmp_path, tiny_space_path
+    tmp_path, tiny_space_path, cli
 ):
     argv = _oneshot_argv(
         tiny_space_path, tmp_path / "run", "--confirm", "1", "--confirm-seeds", "1"
@@ -58,6 +58,10 @@ def test_every_architecture_is_scored_by_the_supernet_and_the_best_retrained(
     report = (tmp_path / "run" / "report.md").read_text()
     assert "estimated with the supernet's weights" in report
     assert "These accuracies are the supernet's estimates" in result.stdout
+    # The best trial was retrained, so it exports; the other eight never were.
+    assert cli("export", tmp_path / "run")[0] == 0
+    code, _, err = cli("export", tmp_path / "run", "--top", "9", "--overwrite")
+    assert code == 2 and "scored with a one-shot search's supernet and never trained" in err
 
 
 def test_a_larger_space_is_searched_by_evolution_on_the_supernet(tmp_path, wide_space):

@@ -97,21 +97,22 @@ def export_architectures(
         raise ResultsError(
             f"Output folder '{out}' already exists; pass --overwrite to replace it, or choose another --out."
         )
-    for record in chosen:
-        checkpoint = run.checkpoint(record.trial_id)
-        if retrain_epochs is None and not os.path.isfile(checkpoint):
-            raise ResultsError(
-                f"Trial {record.trial_id} has no checkpoint at '{checkpoint}'; the run directory is incomplete. "
-                "Export other trials, or pass --retrain-epochs to train the architecture again."
-            )
-
-    space = run.space()
     confirmation = summarise(ConfirmationLog(run.path).read())
     confirmed = (
         {architecture_key(row.architecture): row for row in confirmation.rows}
         if confirmation
         else {}
     )
+    for record in chosen:
+        checkpoint = run.checkpoint(record.trial_id)
+        if (
+            retrain_epochs is None
+            and architecture_key(record.architecture) not in confirmed
+            and not os.path.isfile(checkpoint)
+        ):
+            raise ResultsError(_no_weights(record, checkpoint))
+
+    space = run.space()
     data = _load_data(run, space) if retrain_epochs is not None or onnx else None
     images = validation_images(data.val) if onnx else None
     parent = os.path.dirname(os.path.abspath(out))
@@ -205,6 +206,20 @@ def _load_data(run: Run, space: SearchSpace):
 
     # An export never downloads: the search that made the run had the data.
     return run.search_config().load_data(space_input_shape(space), download=False)
+
+
+def _no_weights(record: TrialRecord, checkpoint: str) -> str:
+    """Why a trial without `--retrain-epochs` cannot be exported, and what to do instead."""
+    if record.source == "supernet":
+        return (
+            f"Trial {record.trial_id} was scored with a one-shot search's supernet and never "
+            "trained on its own; confirm it first (bottleneck-search confirm RUN --top K), or "
+            "pass --retrain-epochs to train it."
+        )
+    return (
+        f"Trial {record.trial_id} has no checkpoint at '{checkpoint}'; the run directory is "
+        "incomplete. Export other trials, or pass --retrain-epochs to train the architecture again."
+    )
 
 
 def _trained_model(
