@@ -6,8 +6,9 @@ Usage:
     .venv/bin/python bench/oneshot_ranking.py supernet [--supernet-epochs 8 ...] [--no-sandwich]
         [--calibration 0,2,8,16]
 
-`truth` trains each of `--architectures` architectures of inception_mini (spread evenly over its
-MAC range) from scratch with each seed, scores them on the test split (10,000 images on
+`truth` trains each of `--architectures` architectures of the space (inception_mini unless
+`--space` names another, e.g. bench/spaces/inception_mini_narrow.yaml; spread evenly over its MAC
+range) from scratch with each seed, scores them on the test split (10,000 images on
 Fashion-MNIST: far less sampling noise than the validation split), and caches the result as JSON
 under bench/results/ with the command that made it. It runs once; it is the slow part.
 
@@ -40,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 from bench.signal_quality import spread_over_macs  # noqa: E402
 
 
-def cache_path(dataset: str) -> Path:
-    return ROOT / "bench" / "results" / f"oneshot_ground_truth_{dataset}.json"
+def cache_path(space: str, dataset: str) -> Path:
+    return ROOT / "bench" / "results" / f"oneshot_ground_truth_{Path(space).stem}_{dataset}.json"
 
 
 def load(args):
@@ -94,8 +95,8 @@ def truth(args) -> None:
         "seeds": args.seeds,
         "rows": rows,
     }
-    write_atomically(str(cache_path(args.dataset)), json.dumps(record, indent=1))
-    print(f"cached: {cache_path(args.dataset)}")
+    write_atomically(str(cache_path(args.space, args.dataset)), json.dumps(record, indent=1))
+    print(f"cached: {cache_path(args.space, args.dataset)}")
 
 
 def correlations(estimate, truth_means) -> str:
@@ -113,7 +114,7 @@ def supernet(args) -> None:
     from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
     from bottleneck_search.supernet import Supernet
 
-    cached = json.loads(cache_path(args.dataset).read_text())
+    cached = json.loads(cache_path(args.space, args.dataset).read_text())
     args.train_size, args.epochs = cached["train_size"], cached["epochs"]
     args.batch_size = cached["batch_size"]
     space, data = load(args)
