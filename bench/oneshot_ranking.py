@@ -185,6 +185,10 @@ def supernet(args) -> None:
             net.evaluate(r["architecture"], data.test, calibration, batches).accuracy for r in rows
         ]
         print(
+            f"  supernet on the test split, {batches:>2} calibration batches vs MACs: "
+            f"{correlations(estimate, [r['macs'] for r in rows])}"
+        )
+        print(
             f"  supernet on the test split, {batches:>2} calibration batches vs truth: "
             f"{correlations(estimate, means)}  (estimates {min(estimate):.4f}-{max(estimate):.4f})",
             flush=True,
