@@ -68,10 +68,10 @@ for kind in ("bayesian", "hyperband", "grid"):  # random: the CLI search below
 import numpy as np
 from bottleneck_search import Supernet
 
-supernet = Supernet(tiny_space, seed=0)
 keras.utils.set_random_seed(0)
+supernet = Supernet(tiny_space, seed=0)
 supernet.model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
-supernet.model.fit(data.train, epochs=3, verbose=0)
+supernet.model.fit(data.train, epochs=5, verbose=0)
 chosen = tiny_space.validate({"body1": 4})
 images = next(iter(data.val))[0]
 supernet.set_architecture(chosen)
@@ -129,7 +129,8 @@ def test_the_core_runs_on_another_backend(backend, tiny_space_path, tmp_path):
         f"--strategy mirrored is TensorFlow's tf.distribute; this process uses the {backend} "
         "backend. Use --backend tensorflow with it."
     )
-    assert facts["supernet"][0] < 1e-5 and facts["supernet"][1] > 0.2  # chance is 0.1
+    # Chance is 0.1; seeds 0-2 scored 0.44-0.65 on each backend.
+    assert facts["supernet"][0] < 1e-5 and facts["supernet"][1] > 0.3
     assert facts["search"] == 0 and facts["export"] == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["backend"] == backend

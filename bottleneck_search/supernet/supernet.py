@@ -21,9 +21,12 @@ from bottleneck_search.space.from_model import as_functional, layers_by_path
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.supernet.layer import SAMPLED, SupernetSite
 
-# Training batches whose batch-norm statistics an architecture is scored with. Measured on
-# inception_mini / Fashion-MNIST (bench/oneshot_ranking.py): the ranking stops improving at about
-# 8 batches of 32; without recalibration the supernet's mixed statistics make it nearly random.
+# Training batches an architecture's batch-norm statistics are recalibrated on. 8 batches of 32
+# give each channel's statistics 256 images x every spatial position (tens of thousands of
+# values), ample for stable values, in one forward pass of about 0.2 s on 2 cores
+# (inception_mini). Recalibration matters: the supernet's running statistics are a mixture over
+# architectures; on digits (inception_mini, 4 supernet epochs) four architectures scored
+# 0.66-0.83 without it and 0.90-0.93 with it. Counts other than 0, 2 and 8 were not compared.
 CALIBRATION_BATCHES = 8
 
 
