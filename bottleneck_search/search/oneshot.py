@@ -103,7 +103,7 @@ def train_supernet(
     ]
     if stop_requested is not None:
         callbacks.append(StopWhenRequested(stop_requested))
-    supernet.model.fit(data.train, epochs=epochs, callbacks=callbacks, verbose=0)
+    supernet.model.fit(data.train, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0)
     with atomic_output(trained) as temporary:
         supernet.model.save_weights(temporary)
 
