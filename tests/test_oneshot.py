@@ -74,25 +74,23 @@ def test_a_larger_space_is_searched_by_evolution_on_the_supernet(tmp_path, wide_
     assert len(lineage) == 6 and sum('"parent_trial_id": null' in line for line in lineage) == 2
 
 
-def test_kill_during_supernet_training_resumes_after_the_last_epoch(tmp_path, tiny_space_path):
-    argv = _oneshot_argv(tiny_space_path, tmp_path / "run", supernet_epochs=4)
+def test_kill_during_training_then_during_evaluation_resumes_after_the_last_step(
+    tmp_path, wide_space
+):
+    argv = _oneshot_argv(wide_space, tmp_path / "run", supernet_epochs=3)
     killed = _cli(argv, kill_at=("supernet-epoch", 2))
     assert killed.returncode == -signal.SIGKILL
-    assert "supernet epoch 2/4" in killed.stdout
+    assert "supernet epoch 2/3" in killed.stdout
     assert not (tmp_path / "run" / "supernet.weights.h5").exists()
-    resumed = _cli([*argv, "--resume"])
-    assert resumed.returncode == 0, resumed.stderr
-    epochs = [line.split()[2] for line in resumed.stdout.splitlines() if "supernet epoch" in line]
-    assert epochs == ["3/4", "4/4"]  # the two finished epochs were not trained again
-    assert len(TrialLog(tmp_path / "run" / "trials.jsonl").read()) == 9
 
-
-def test_kill_during_evaluation_resumes_with_the_trained_supernet(tmp_path, wide_space):
-    argv = _oneshot_argv(wide_space, tmp_path / "run", supernet_epochs=1)
-    killed = _cli(argv, kill_at=("trials-jsonl", 5))  # halfway through the 5th evaluation's line
+    # Resumed: trains the last epoch only, then is killed halfway through the 5th evaluation's line.
+    killed = _cli([*argv, "--resume"], kill_at=("trials-jsonl", 5))
     assert killed.returncode == -signal.SIGKILL
+    epochs = [line.split()[2] for line in killed.stdout.splitlines() if "supernet epoch" in line]
+    assert epochs == ["3/3"]  # the two finished epochs were not trained again
     log = TrialLog(tmp_path / "run" / "trials.jsonl")
     assert len(log.read()) == 4
+
     resumed = _cli([*argv, "--resume"])
     assert resumed.returncode == 0, resumed.stderr
     assert "trained weights loaded" in resumed.stdout and "supernet epoch" not in resumed.stdout

@@ -74,7 +74,7 @@ class Supernet:
     ```python
     supernet = Supernet(space)
     supernet.model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    supernet.model.fit(data.train, epochs=5)
+    supernet.model.fit(data.train, epochs=1)
     result = supernet.evaluate(space.cheapest(), data.val, data.train)
     print(result.architecture.macs, result.accuracy)
     ```
