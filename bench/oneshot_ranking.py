@@ -165,7 +165,7 @@ def supernet(args) -> None:
         batch for batch, _ in zip(data.train, range(max(args.calibration)), strict=False)
     ]
     started = time.monotonic()
-    every = [net.evaluate(a, data.val, calibration, 8) for a in _all_architectures(space)]
+    every = [net.evaluate(a, data.val, calibration, 8) for a in space.architectures()]
     evaluating = time.monotonic() - started
     print(
         f"evaluating all {len(every)} architectures (8 calibration batches, validation split): "
@@ -193,14 +193,6 @@ def supernet(args) -> None:
             f"{correlations(estimate, means)}  (estimates {min(estimate):.4f}-{max(estimate):.4f})",
             flush=True,
         )
-
-
-def _all_architectures(space):
-    import itertools
-
-    names = [s.name for s in space.sites]
-    for widths in itertools.product(*(s.choices for s in space.sites)):
-        yield space.validate(dict(zip(names, widths, strict=True)))
 
 
 def main() -> None:

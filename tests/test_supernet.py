@@ -2,8 +2,6 @@
 computes with the sliced weights; sampling reaches every architecture; the sandwich rule; batch-norm
 recalibration; a trained supernet scores architectures above chance."""
 
-import itertools
-
 import keras
 import numpy as np
 import pytest
@@ -29,12 +27,6 @@ def _space(tmp_path, text) -> SearchSpace:
     path = tmp_path / "space.yaml"
     path.write_text(text)
     return SearchSpace.from_yaml(path)
-
-
-def _every(space):
-    names = [s.name for s in space.sites]
-    for widths in itertools.product(*(s.choices for s in space.sites)):
-        yield space.validate(dict(zip(names, widths, strict=True)))
 
 
 def _randomise(model, seed=0):
@@ -64,7 +56,7 @@ def test_each_architecture_equals_its_own_network_with_the_sliced_weights(tmp_pa
     supernet = Supernet(space, seed=0)
     _randomise(supernet.model)
     x = _inputs(space.source["input_shape"])
-    for architecture in _every(space):
+    for architecture in space.architectures():
         supernet.set_architecture(architecture)
         subnet = supernet.subnet(architecture)
         np.testing.assert_allclose(
@@ -103,7 +95,7 @@ def test_sampling_reaches_every_architecture_and_sandwiches_the_largest_and_smal
     supernet = Supernet(space, seed=3)
     x = np.repeat(_inputs((8, 8, 1), batch=1), 256, axis=0)  # one image, 256 times
     outputs = {}
-    for architecture in _every(space):
+    for architecture in space.architectures():
         supernet.set_architecture(architecture)
         outputs[tuple(architecture.widths.values())] = np.asarray(supernet.model(x[:1]))[0]
     supernet.sample_architectures()
@@ -163,7 +155,7 @@ def test_a_trained_supernet_scores_its_architectures_above_chance(tmp_path, digi
     calibration = list(digits.train.take(4))
     scores = {
         tuple(a.widths.values()): supernet.evaluate(a, digits.val, calibration).accuracy
-        for a in _every(space)
+        for a in space.architectures()
     }
     print(scores)
     assert min(scores.values()) > 0.3  # 10 classes: chance is 0.1
@@ -184,7 +176,7 @@ def test_per_batch_sampling_gives_a_whole_batch_one_architecture_agreed_by_every
     supernet = Supernet(space, seed=3, per_batch=True)
     x = np.repeat(_inputs((8, 8, 1), batch=1), 8, axis=0)
     outputs = {}
-    for architecture in _every(space):
+    for architecture in space.architectures():
         supernet.set_architecture(architecture)
         outputs[tuple(architecture.widths.values())] = np.asarray(supernet.model(x[:1]))[0]
     supernet.sample_architectures()

@@ -210,7 +210,7 @@ def _load_data(run: Run, space: SearchSpace):
 
 def _no_weights(record: TrialRecord, checkpoint: str) -> str:
     """Why a trial without `--retrain-epochs` cannot be exported, and what to do instead."""
-    if record.source == "supernet":
+    if record.estimated:
         return (
             f"Trial {record.trial_id} was scored with a one-shot search's supernet and never "
             "trained on its own; confirm it first (bottleneck-search confirm RUN --top K), or "

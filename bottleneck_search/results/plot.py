@@ -29,7 +29,7 @@ def plot_pareto(
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     finished = completed(records)
-    estimated = any(r.source == "supernet" for r in finished)
+    estimated = any(r.estimated for r in finished)
     axes.scatter(
         [r.macs for r in finished],
         [r.val_accuracy for r in finished],

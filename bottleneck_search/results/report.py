@@ -252,7 +252,7 @@ def _lineage_section(run: Run, best: TrialRecord) -> list[str]:
 
 def _estimated_note(run: Run) -> list[str]:
     """For a one-shot search: which accuracies are the supernet's estimates."""
-    estimated = sum(r.source == "supernet" for r in run.records)
+    estimated = sum(r.estimated for r in run.records)
     if not estimated:
         return []
     return [

@@ -65,7 +65,7 @@ def search_summary(
     ]
     lines += ["", "Pareto front (val accuracy vs MACs):", *_table(pareto_front(records), val_size)]
     lines += ["", interval_legend(val_size)]
-    if any(r.source == "supernet" for r in finished):
+    if any(r.estimated for r in finished):
         lines += [
             "These accuracies are the supernet's estimates (--strategy oneshot): they rank "
             "architectures; quote the confirmed, retrained ones."

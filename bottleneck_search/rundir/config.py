@@ -28,7 +28,7 @@ STRATEGIES = {
     "oneshot": "one weight-sharing supernet trained, then architectures scored with its weights",
 }
 # `--evaluate`: a one-shot search evaluates every architecture of a space of at most this many,
-# else this many chosen by evolution. An evaluation takes about 0.3 s on inception_mini (2 cores).
+# else this many chosen by evolution. An evaluation takes about 0.5 s on inception_mini (2 cores).
 ONESHOT_EVALUATIONS = 1000
 # Trials a trainer process runs before a fresh one replaces it, unless told otherwise. A
 # TensorFlow process keeps about 35 MiB of every model it has fitted (inception_mini), so 20

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 from bottleneck_search.rundir.files import append_line, complete_lines
 
 TRIAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# `TrialRecord.source` of an architecture a one-shot search scored with its supernet's weights.
+SUPERNET_SOURCE = "supernet"
 
 
 class TrialStatus(enum.StrEnum):
@@ -71,6 +73,11 @@ class TrialRecord:
 
     def __post_init__(self):
         object.__setattr__(self, "status", TrialStatus(self.status))
+
+    @property
+    def estimated(self) -> bool:
+        """Whether `val_accuracy` is a supernet's estimate rather than a training's result."""
+        return self.source == SUPERNET_SOURCE
 
     @classmethod
     def of(

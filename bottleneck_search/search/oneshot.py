@@ -31,7 +31,12 @@ from bottleneck_search.data import Dataset
 from bottleneck_search.recipe import steps_per_epoch
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.files import LINEAGE, atomic_output
-from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
+from bottleneck_search.rundir.trial_log import (
+    SUPERNET_SOURCE,
+    TrialLog,
+    TrialRecord,
+    TrialStatus,
+)
 from bottleneck_search.search.callbacks import StopWhenRequested
 from bottleneck_search.search.evolution import EvolutionOracle
 from bottleneck_search.search.objective import OBJECTIVE, FlopPenalty
@@ -45,7 +50,6 @@ from bottleneck_search.supernet.supernet import CALIBRATION_BATCHES
 
 SUPERNET_WEIGHTS = "supernet.weights.h5"
 SUPERNET_BACKUP = "supernet_backup"
-SOURCE = "supernet"
 # Evaluations between two progress lines: about 20 lines in all.
 PROGRESS_LINES = 20
 
@@ -66,7 +70,8 @@ def run_oneshot(
     train_supernet(supernet, config, data, epochs, emit, stop_requested)
     evaluate = _Evaluator(supernet, data, penalty, log, emit, stop_requested)
     if space.size <= budget:
-        evaluate.every(_every_architecture(space, config.max_macs))
+        max_macs = config.max_macs
+        evaluate.every([a for a in space.architectures() if max_macs is None or a.macs <= max_macs])
     else:
         evaluate.evolving(config, budget)
 
@@ -123,16 +128,6 @@ class _EpochLines(keras.callbacks.Callback):
             f"acc {logs.get('accuracy', float('nan')):.3f} (random architectures)  "
             f"elapsed {clock(time.monotonic() - self.started)}"
         )
-
-
-def _every_architecture(space: SearchSpace, max_macs: int | None) -> list[Architecture]:
-    """Every architecture of the space within `max_macs`, in a fixed order."""
-    names = [site.name for site in space.sites]
-    every = (
-        space.validate(dict(zip(names, widths, strict=True)))
-        for widths in itertools.product(*(site.choices for site in space.sites))
-    )
-    return [a for a in every if max_macs is None or a.macs <= max_macs]
 
 
 class _Evaluator:
@@ -203,7 +198,7 @@ class _Evaluator:
             started,
             val_accuracy=result.accuracy,
             score=self.penalty.score(result.accuracy, result.architecture.macs),
-            source=SOURCE,
+            source=SUPERNET_SOURCE,
         )
         self.log.append(record)
         self.done[trial_id] = record

@@ -131,6 +131,7 @@ def rewrite_model(
 
 
 def as_functional(model: keras.Model) -> keras.Model:
+    """`model` as a functional model (a Sequential is wrapped; anything else is returned as is)."""
     if isinstance(model, keras.Sequential):
         return keras.Model(model.inputs, model.outputs, name=model.name)
     return model
@@ -155,6 +156,7 @@ def _clone_with_reductions(model: keras.Model, chosen: dict[str, int], reduction
 
 
 def layers_by_path(model: keras.Model, prefix: str = "") -> dict[str, keras.layers.Layer]:
+    """Every non-model layer by its path through nested models, e.g. `inner/inner_conv`."""
     found = {}
     for layer in model.layers:
         if isinstance(layer, keras.Model):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -166,6 +167,20 @@ class SearchSpace:
         if not isinstance(rng, random.Random):
             rng = random.Random(rng)
         return self._with_costs({site.name: rng.choice(site.choices) for site in self.sites})
+
+    def architectures(self) -> Iterator[Architecture]:
+        """Every architecture of the space, with its costs, in a fixed order (the first site's
+        choices vary slowest). There are `size` of them: mind large spaces.
+
+        Example:
+
+        ```python
+        cheap = [a for a in space.architectures() if a.macs <= 5_000_000]
+        ```
+        """
+        names = [site.name for site in self.sites]
+        for widths in itertools.product(*(site.choices for site in self.sites)):
+            yield self._with_costs(dict(zip(names, widths, strict=True)))
 
     def validate(self, architecture: Architecture | Mapping[str, int | None]) -> Architecture:
         """Checks an architecture against the space and returns it complete, in site order, with costs.

@@ -133,8 +133,8 @@ class SupernetSite(keras.layers.Layer):
     def _choices(self, batch):
         """The choice index of every example of a batch of `batch` examples."""
         choices = len(self.widths) + 1
-        mode = keras.random.uniform((), seed=self.mode_generator)
         if self.per_batch:
+            mode = keras.random.uniform((), seed=self.mode_generator)
             sampled = keras.random.randint((), 0, choices, dtype="int32", seed=self.seed_generator)
             if self.sandwich:
                 sampled = ops.where(mode < 0.25, self.largest, sampled)

@@ -92,9 +92,10 @@ class Supernet:
         base = space.build(space.no_bottleneck())
         made: dict[str, tuple[SupernetSite, keras.layers.Layer]] = {}
         mode_seed = seed if seed is not None else random.randrange(2**31)
+        sites = {site.name: site for site in space.sites}
 
         def make_site(layer):
-            site = next((s for s in space.sites if s.name == layer.name), None)
+            site = sites.get(layer.name)
             if site is None:
                 return layer
             made[site.name] = (
