@@ -11,6 +11,7 @@ from test_from_model import nested_model
 from bottleneck_search import SearchConfigError, SearchSpace, count_flops
 from bottleneck_search.space import ReductionOptions
 from bottleneck_search.supernet import Supernet
+from bottleneck_search.supernet.distillation import InPlaceDistillation
 
 L = keras.layers
 # The tiny space with batch-normalised linear reductions and a dropout before the classifier.
@@ -144,10 +145,11 @@ def test_evaluate_needs_a_compiled_supernet(tmp_path, digits):
         supernet.evaluate({}, digits.val, digits.train)
 
 
-def test_a_trained_supernet_scores_its_architectures_above_chance(tmp_path, digits):
+@pytest.mark.parametrize("distill", [False, True])
+def test_a_trained_supernet_scores_its_architectures_above_chance(tmp_path, digits, distill):
     space = _space(tmp_path, TINY_SPACE)
     keras.utils.set_random_seed(0)
-    supernet = Supernet(space, seed=0)
+    supernet = Supernet(space, seed=0, distill=distill)
     supernet.model.compile(
         keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"]
     )
@@ -158,7 +160,14 @@ def test_a_trained_supernet_scores_its_architectures_above_chance(tmp_path, digi
         for a in space.architectures()
     }
     print(scores)
-    assert min(scores.values()) > 0.3  # 10 classes: chance is 0.1
+    largest = tuple(space.most_expensive().widths.values())
+    others = [score for widths, score in scores.items() if widths != largest]
+    if distill:  # 10 classes: chance is 0.1
+        # The largest learns from the labels on every example; the others, from its predictions,
+        # lag behind after 4 epochs (0.18-0.52 seen, largest ~0.93).
+        assert scores[largest] > 0.8 and np.mean(others) > 0.2
+    else:
+        assert min(scores.values()) > 0.3
     # A subnet carries its supernet's accuracy when built on its own.
     best = max(scores, key=scores.get)
     architecture = dict(zip(["body1", "body2"], best, strict=True))
@@ -192,3 +201,45 @@ def test_per_batch_sampling_gives_a_whole_batch_one_architecture_agreed_by_every
     # their share of the uniform draws (1/2 x 1/9): about 30% each (24 of 80; 28 and 24 drawn
     # here). Sites drawing on their own would reach both ends together in (5/12)^2, 17% (14).
     assert taken.count(largest) >= 18 and taken.count(smallest) >= 18
+
+
+def test_distillation_pairs_each_example_with_the_largest_architecture_as_its_teacher(tmp_path):
+    space = _space(tmp_path, TINY_SPACE)
+    supernet = Supernet(space, seed=3, distill=True)
+    x = np.repeat(_inputs((8, 8, 1), batch=1), 256, axis=0)
+    outputs = {}
+    for architecture in space.architectures():
+        supernet.set_architecture(architecture)
+        outputs[tuple(architecture.widths.values())] = np.asarray(supernet.model(x[:1]))[0]
+    supernet.sample_architectures()
+    # The network itself, in inference mode, on the pairs the training-mode model makes.
+    sampled = np.asarray(supernet.body(x))
+    taken = [
+        next(k for k, out in outputs.items() if np.allclose(row, out, atol=1e-5)) for row in sampled
+    ]
+    largest = tuple(space.most_expensive().widths.values())
+    smallest = tuple(space.cheapest().widths.values())
+    teachers, students = taken[0::2], taken[1::2]
+    assert set(teachers) == {largest}
+    assert set(students[1::4]) == {smallest}  # the sandwich rule, among the students
+    assert set(students) == set(outputs)
+    # Training mode pairs the examples: 256 in, 256 out, and the students' loss is added.
+    assert supernet.model(x, training=True).shape[0] == 256
+    assert len(supernet.model.losses) == 1
+
+
+def test_distillation_returns_the_teachers_predictions_and_adds_the_students_divergence():
+    rng = np.random.default_rng(0)
+    predictions = rng.dirichlet(np.ones(5), size=6).astype("float32")  # 3 pairs
+    layer = InPlaceDistillation(weight=0.5)
+    teachers = np.asarray(layer(predictions, training=True))
+    np.testing.assert_array_equal(teachers, predictions[0::2])
+    t, s = predictions[0::2], predictions[1::2]
+    expected = 0.5 * np.mean(np.sum(t * (np.log(t) - np.log(s)), axis=-1))
+    assert float(layer.losses[0]) == pytest.approx(expected, rel=1e-5)
+    np.testing.assert_array_equal(np.asarray(layer(predictions)), predictions)  # inference
+
+
+def test_distillation_needs_one_architecture_per_example(tmp_path):
+    with pytest.raises(ValueError, match="per_batch=False"):
+        Supernet(_space(tmp_path, TINY_SPACE), per_batch=True, distill=True)

@@ -20,6 +20,11 @@ and many random architectures at once, with ordinary `fit` and any data pipeline
 the unreduced and the reduced conv for every example is what makes this possible; a step costs
 about as much as the largest architecture plus the widest reduction.
 
+With in-place distillation (`supernet.distillation`) every example comes twice, at positions `2i`
+and `2i + 1`: even positions take the largest architecture (the teacher); the odd ones follow the
+rule above by their example's number `i` (with the sandwich rule `i` = 1, 5, 9, ... the smallest,
+the rest uniform; the largest is not drawn twice).
+
 A fixed choice (`choice` >= 0: 0 for no reduction, `i` for the `i`-th width) overrides sampling
 for every example; `Supernet.set_architecture` sets it.
 """
@@ -51,6 +56,7 @@ class SupernetSite(keras.layers.Layer):
         per_batch: one architecture for a whole batch instead of one per example.
         mode_seed: per batch: seeds the draw that decides largest, smallest or random; it must
             be the same at every site, so that all sites agree on it.
+        distill: examples come in pairs, teacher then student (per example only).
     """
 
     def __init__(
@@ -66,6 +72,7 @@ class SupernetSite(keras.layers.Layer):
         seed: int | None = None,
         per_batch: bool = False,
         mode_seed: int = 0,
+        distill: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -77,6 +84,12 @@ class SupernetSite(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.per_batch, self.mode_seed = per_batch, mode_seed
+        if distill and per_batch:
+            raise ValueError(
+                "In-place distillation pairs each example with its teacher inside a batch, so it "
+                "needs one architecture per example: pass per_batch=False."
+            )
+        self.distill = distill
         # Every site's generator starts at the same seed and draws once per call, so all sites
         # draw the same value at every step.
         self.mode_generator = keras.random.SeedGenerator(mode_seed)
@@ -144,10 +157,15 @@ class SupernetSite(keras.layers.Layer):
             sampled = keras.random.randint(
                 (batch,), 0, choices, dtype="int32", seed=self.seed_generator
             )
+            position = ops.arange(batch, dtype="int32")
+            if self.distill:
+                teacher, position = position % 2 == 0, position // 2
             if self.sandwich:
-                position = ops.arange(batch, dtype="int32") % 4
-                sampled = ops.where(position == 0, self.largest, sampled)
-                sampled = ops.where(position == 1, self.smallest, sampled)
+                if not self.distill:
+                    sampled = ops.where(position % 4 == 0, self.largest, sampled)
+                sampled = ops.where(position % 4 == 1, self.smallest, sampled)
+            if self.distill:
+                sampled = ops.where(teacher, self.largest, sampled)
         fixed = ops.convert_to_tensor(self.choice)
         return ops.where(fixed >= 0, fixed, sampled)
 
@@ -175,4 +193,5 @@ class SupernetSite(keras.layers.Layer):
             "seed": self.seed,
             "per_batch": self.per_batch,
             "mode_seed": self.mode_seed,
+            "distill": self.distill,
         }

@@ -19,6 +19,7 @@ from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.from_model import as_functional, layers_by_path
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.supernet.distillation import InPlaceDistillation, PairExamples
 from bottleneck_search.supernet.layer import SAMPLED, SupernetSite
 
 # Training batches an architecture's batch-norm statistics are recalibrated on. 8 batches of 32
@@ -60,6 +61,8 @@ class Supernet:
     smallest), so `supernet.model` trains with an ordinary `compile` and `fit`, on any data
     pipeline, with any callbacks. Layers that are not sites keep the weights of `space.build`
     (for `SearchSpace.from_model`: the model's own weights, the sites' unreduced convs included).
+    With `distill=True` each example trains the largest architecture on its label and a sampled
+    one on the largest one's prediction (`supernet.distillation`; twice the computation a step).
 
     Args:
         space: the `SearchSpace`.
@@ -68,6 +71,8 @@ class Supernet:
         seed: seeds the sampling.
         per_batch: one architecture for a whole batch, the same at every site's choice of mode,
             instead of one per example (see `SupernetSite`).
+        distill: in-place distillation (per example only). `model` then wraps `body`, the
+            network itself, between the layers that pair examples and add the student's loss.
 
     Example:
 
@@ -86,6 +91,7 @@ class Supernet:
         sandwich: bool = True,
         seed: int | None = None,
         per_batch: bool = False,
+        distill: bool = False,
     ):
         self.space = space
         largest, smallest = space.most_expensive().widths, space.cheapest().widths
@@ -111,13 +117,15 @@ class Supernet:
                     seed=None if seed is None else seed + len(made),
                     per_batch=per_batch,
                     mode_seed=mode_seed,
+                    distill=distill,
                     name=site.name,
                 ),
                 layer,
             )
             return made[site.name][0]
 
-        self.model = _clone(base, make_site)
+        self.body = _clone(base, make_site)
+        self.model = _distilling(self.body) if distill else self.body
         for site_layer, original in made.values():
             site_layer.full.set_weights(original.get_weights())
         self.sites = {name: site_layer for name, (site_layer, _) in made.items()}
@@ -146,7 +154,7 @@ class Supernet:
         """
         architecture = self.space.validate(architecture)
         model = self.space.build(architecture)
-        own = layers_by_path(self.model)
+        own = layers_by_path(self.body)
         sliced = self._sliced_weights(architecture)
         for path, layer in layers_by_path(model).items():
             name = path.rsplit("/", 1)[-1]
@@ -194,7 +202,7 @@ class Supernet:
         try:
             for layer, attribute, _ in saved:
                 setattr(layer, attribute, 0.0)
-            self.model(keras.ops.concatenate(inputs, axis=0), training=True)
+            self.body(keras.ops.concatenate(inputs, axis=0), training=True)
         finally:
             for layer, attribute, value in saved:
                 setattr(layer, attribute, value)
@@ -258,6 +266,18 @@ def _clone(model: keras.Model, make_site) -> keras.Model:
         return make_site(layer)
 
     return keras.models.clone_model(as_functional(model), clone_function=clone_layer)
+
+
+def _distilling(body: keras.Model) -> keras.Model:
+    """`body` between `PairExamples` and `InPlaceDistillation` (see `supernet.distillation`)."""
+    if len(body.inputs) != 1 or len(body.outputs) != 1:
+        raise SearchConfigError(
+            f"In-place distillation needs a model with one input and one output; "
+            f"{body.name!r} has {len(body.inputs)} and {len(body.outputs)}. Pass distill=False."
+        )
+    inputs = keras.Input(shape=body.inputs[0].shape[1:], dtype=body.inputs[0].dtype)
+    outputs = InPlaceDistillation(name="distillation")(body(PairExamples(name="pairs")(inputs)))
+    return keras.Model(inputs, outputs, name=f"{body.name}_distilling")
 
 
 def _layers(layer) -> list:
