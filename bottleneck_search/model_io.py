@@ -12,13 +12,16 @@ import keras
 from bottleneck_search.errors import ModelLoadError, UnsafeModelError
 
 
-def load_model(path: str | os.PathLike, unsafe_load: bool = False) -> keras.Model:
+def load_model(
+    path: str | os.PathLike, unsafe_load: bool = False, compile: bool = True
+) -> keras.Model:
     """Loads a `.keras` (or legacy `.h5`) model, with `safe_mode=True` unless told otherwise.
 
     Args:
         path: the model file.
         unsafe_load: load with `safe_mode=False`, which runs code stored in the file (Python
             lambdas). Only for files you trust.
+        compile: restore the model's optimizer, loss and metrics too (Keras' `compile`).
 
     Returns:
         The loaded `keras.Model`.
@@ -51,7 +54,7 @@ def load_model(path: str | os.PathLike, unsafe_load: bool = False) -> keras.Mode
             f"'{path}' is not a Keras model file (a .keras file is a zip archive)."
         )
     try:
-        model = keras.saving.load_model(path, safe_mode=not unsafe_load)
+        model = keras.saving.load_model(path, compile=compile, safe_mode=not unsafe_load)
     except ValueError as error:
         message = str(error)
         if "safe_mode" in message:

@@ -324,7 +324,7 @@ CASES = [
     (
         "search_unsafe_model",
         lambda t, s, r: ["search", "--model", _lambda_model(t), "--run-dir", str(t / "run")],
-        "search, export and report never run code from a model file",
+        "never run code from a model file",
     ),
     (
         "search_zero_trials",

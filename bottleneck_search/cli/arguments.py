@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from bottleneck_search.cli import commands
+from bottleneck_search.compress.config import CompressConfig
 from bottleneck_search.recipe import SCHEDULES
 from bottleneck_search.rundir.config import (
     ONESHOT_EVALUATIONS,
@@ -65,6 +66,78 @@ def _macs_count(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive MAC count, got '{text}'")
     return int(value)
+
+
+def _parse_widths(text: str) -> tuple:
+    """Parses 0.25,0.5,16: fractions of a site's input channels (with a point) or counts."""
+    try:
+        widths = tuple(float(w) if "." in w else int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated fractions or channel counts like 0.25,0.5,16, got '{text}'"
+        ) from None
+    if not widths or any(w <= 0 for w in widths):
+        raise argparse.ArgumentTypeError(f"widths must be positive, got '{text}'")
+    return widths
+
+
+def _add_compress_parser(subcommands) -> None:
+    defaults = CompressConfig(model="")
+    compress = subcommands.add_parser(
+        "compress",
+        help="compress a trained .keras model to a MAC budget: warm-started reductions, fine-tuning",
+    )
+    compress.add_argument("model", metavar="MODEL", help="the trained .keras model")
+    compress.add_argument(
+        "--dataset",
+        default=defaults.dataset,
+        help="the data the model was trained on (same names as search --dataset)",
+    )
+    budget = compress.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--max-macs", type=_macs_count, help="the budget: MACs per image")
+    budget.add_argument(
+        "--macs-ratio",
+        type=_positive_float,
+        metavar="R",
+        help="the budget: R times fewer MACs than the model (R > 1)",
+    )
+    compress.add_argument(
+        "--finetune-epochs",
+        type=_count,
+        default=defaults.finetune_epochs,
+        metavar="E",
+        help=f"epochs each candidate is fine-tuned; 0: the warm start as is "
+        f"(default {defaults.finetune_epochs})",
+    )
+    compress.add_argument(
+        "--candidates",
+        type=_positive_int,
+        default=defaults.candidates,
+        metavar="K",
+        help=f"candidates fine-tuned; the best by validation wins (default {defaults.candidates})",
+    )
+    compress.add_argument(
+        "--widths",
+        type=_parse_widths,
+        default=defaults.widths,
+        help="reduction widths offered: fractions of a site's input channels or counts "
+        f"(default {','.join(str(w) for w in defaults.widths)})",
+    )
+    compress.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        default=defaults.learning_rate,
+        help=f"fine-tuning's peak learning rate (default {defaults.learning_rate:g})",
+    )
+    compress.add_argument("--train-size", type=_positive_int, metavar="N")
+    compress.add_argument("--run-dir", help="run directory (default runs/compress-<model>-<time>)")
+    compress.add_argument("--seed", type=int, default=defaults.seed)
+    compress.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
+    compress.add_argument("--data-dir", help="where to look first for the data set")
+    compress.add_argument(
+        "--download", action="store_true", help="let keras.datasets or TFDS download the data"
+    )
+    compress.set_defaults(handler=commands.compress_command)
 
 
 def _add_runs_argument(parser: argparse.ArgumentParser) -> None:
@@ -340,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds", type=_positive_int, default=3, help="seeds per architecture (default 3)"
     )
     confirm.set_defaults(handler=commands.confirm_command)
+
+    _add_compress_parser(subcommands)
 
     report = subcommands.add_parser(
         "report", help="write trials.csv, pareto.png and report.md into a run directory"

@@ -171,6 +171,16 @@ def _resume_command(run_dir: str) -> str:
     return shlex.join(["bottleneck-search", *words, "--resume"])
 
 
+def compress_command(args: argparse.Namespace) -> int:
+    from bottleneck_search.compress import CompressConfig, compress_model
+
+    fields = dataclasses.fields(CompressConfig)
+    config = CompressConfig(**{field.name: getattr(args, field.name) for field in fields})
+    result = compress_model(config, on_progress=lambda line: print(line, flush=True))
+    print(result.describe())
+    return 0
+
+
 def export_command(args: argparse.Namespace) -> int:
     from bottleneck_search.results.export import export_architectures, saved_model_unavailable
 

@@ -10,6 +10,7 @@ import os
 
 from bottleneck_search.flops import count_flops
 from bottleneck_search.flops.report import human
+from bottleneck_search.results.compression import compression_section
 from bottleneck_search.results.confirmed import Confirmation, summarise, table
 from bottleneck_search.results.pareto import pareto_front
 from bottleneck_search.results.plot import plot_pareto
@@ -294,6 +295,7 @@ def _markdown(
         f"Trials: {sum(counts.values())} ({describe_counts(counts)}).",
         "",
         *_estimated_note(run),
+        *compression_section(run.path),
         *_confirmed_section(confirmation, space),
         "## Best trials by score",
         "",

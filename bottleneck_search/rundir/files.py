@@ -36,6 +36,12 @@ CHECKPOINT = "checkpoint.weights.h5"
 TRIALS_CSV = "trials.csv"
 PARETO_PNG = "pareto.png"
 REPORT_MD = "report.md"
+# A compress run's own files: before and after (`compress.job`), the per-site sensitivity table
+# (`rundir.sensitivity`) and its plot.
+COMPRESSION_JSON = "compression.json"
+SENSITIVITY_JSON = "sensitivity.json"
+SENSITIVITY_CSV = "sensitivity.csv"
+SENSITIVITY_PNG = "sensitivity.png"
 EXPORT = "export"
 
 # Prefixes of the files this package writes before renaming them into place.

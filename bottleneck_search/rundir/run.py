@@ -29,6 +29,7 @@ from bottleneck_search.rundir.trial_log import (
 )
 from bottleneck_search.space.catalog import load_search_space
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.space.site import ReductionOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,8 +82,16 @@ class Run:
         """Rebuilds the run's search space from its recorded arguments (with the data's class count)."""
         config = self.search_config()
         classes = self.config.get("dataset", {}).get("classes")
+        options = {}
+        if config.model is not None:  # the widths and reductions the run's space was made with
+            recorded = self.config.get("space", {})
+            if "widths" in recorded:
+                options["widths"] = recorded["widths"]
+                options["skip_reduced"] = recorded.get("skip_reduced", False)
+            if "reduction" in self.config:
+                options["reduction"] = ReductionOptions(**self.config["reduction"])
         try:
-            space = load_search_space(config.space, config.model, classes=classes)
+            space = load_search_space(config.space, config.model, classes=classes, **options)
         except BottleneckSearchError as error:
             raise ResultsError(
                 f"Run '{self.path}': its search space cannot be rebuilt: {error}"

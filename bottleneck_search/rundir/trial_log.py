@@ -20,6 +20,8 @@ from bottleneck_search.rundir.files import append_line, complete_lines
 TRIAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # `TrialRecord.source` of an architecture a one-shot search scored with its supernet's weights.
 SUPERNET_SOURCE = "supernet"
+# `TrialRecord.source` of a candidate of `compress`: fine-tuned from a trained model's warm start.
+COMPRESS_SOURCE = "compress"
 
 
 class TrialStatus(enum.StrEnum):
@@ -53,7 +55,8 @@ class TrialRecord:
             the run's `lineage.jsonl` when the run is read; see `read_lineage`).
         source: how `val_accuracy` was measured: None for a trial trained on its own, `supernet`
             for an architecture scored with a one-shot search's supernet weights (an estimate;
-            `epochs` is then 0).
+            `epochs` is then 0), `compress` for a candidate of `compress`: warm-started from a
+            trained model and fine-tuned for `epochs` epochs (0: the warm start as it is).
     """
 
     trial_id: str | None

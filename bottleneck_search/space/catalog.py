@@ -6,9 +6,13 @@ from __future__ import annotations
 import importlib.resources
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bottleneck_search.errors import SearchSpaceError, UnsafeModelError
 from bottleneck_search.space.search_space import SearchSpace
+
+if TYPE_CHECKING:
+    import keras
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MODEL_SUFFIXES = (".keras", ".h5")
@@ -77,22 +81,36 @@ def load_space(
     return SearchSpace.from_yaml(find_space_file(spec), classes=classes)
 
 
-def load_search_space(space: str, model: str | None, classes: int | None = None) -> SearchSpace:
+def load_search_space(
+    space: str, model: str | None, classes: int | None = None, **from_model_options
+) -> SearchSpace:
     """The space of a search: its `.keras` `model` (loaded in safe mode) if given, else `space`.
 
     Searches, and the exports and reports of their runs, never run code stored in a model file:
     there is no `--unsafe-load` for them, because a run directory's `config.json` would otherwise
-    decide for whoever exports it later.
+    decide for whoever exports it later. `from_model_options` go to `SearchSpace.from_model`.
     """
     if model is None:
         return SearchSpace.from_yaml(find_space_file(space), classes=classes)
+    return SearchSpace.from_model(load_run_model(model), **from_model_options)
+
+
+def load_run_model(path: str) -> keras.Model:
+    """A model file a run works on, in safe mode, refusing one that holds code (see above).
+
+    Loaded uncompiled: a run compiles what it trains, and the models built from this one (clones)
+    would otherwise inherit its optimizer, whose state no checkpoint of theirs holds.
+    """
+    from bottleneck_search.model_io import load_model
+
     try:
-        return load_space(model)
+        return load_model(path, compile=False)
     except UnsafeModelError as error:
         raise UnsafeModelError(
-            f"'{model}' contains Python code (e.g. a Lambda layer) that would run on loading; "
-            "search, export and report never run code from a model file. Replace the Lambda with a "
-            "registered layer class (keras.saving.register_keras_serializable) and save the model again."
+            f"'{path}' contains Python code (e.g. a Lambda layer) that would run on loading; "
+            "runs (search, compress, export, report) never run code from a model file. Replace "
+            "the Lambda with a registered layer class (keras.saving.register_keras_serializable) "
+            "and save the model again."
         ) from error
 
 

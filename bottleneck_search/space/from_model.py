@@ -125,9 +125,37 @@ def rewrite_model(
     reduction change their kernel's input channels and start from fresh initial values).
     """
     chosen = {name: width for name, width in widths.items() if width is not None}
-    rewritten = _clone_with_reductions(model, chosen, reduction)
-    _copy_matching_weights(model, rewritten)
-    return rewritten
+
+    def reduce(layer, x):
+        if layer.name not in chosen or not isinstance(layer, SPATIAL_CONVS):
+            return x
+        return apply_reduction(x, layer.name, chosen[layer.name], reduction, layer.data_format)
+
+    return clone_with_inputs_mapped(model, reduce)
+
+
+def clone_with_inputs_mapped(model: keras.Model, map_input) -> keras.Model:
+    """Clones `model` (nested models too), passing each layer's first input through
+    `map_input(layer, x)` first; every layer whose weight shapes are unchanged keeps its weights."""
+
+    def clone_layer(layer):
+        if isinstance(layer, keras.Model):
+            return _clone(layer)
+        return layer.__class__.from_config(layer.get_config())
+
+    def call_layer(layer, *args, **kwargs):
+        if args:
+            args = (map_input(layer, args[0]), *args[1:])
+        return layer(*args, **kwargs)
+
+    def _clone(inner):
+        return keras.models.clone_model(
+            as_functional(inner), clone_function=clone_layer, call_function=call_layer
+        )
+
+    clone = _clone(model)
+    _copy_matching_weights(model, clone)
+    return clone
 
 
 def as_functional(model: keras.Model) -> keras.Model:
@@ -135,24 +163,6 @@ def as_functional(model: keras.Model) -> keras.Model:
     if isinstance(model, keras.Sequential):
         return keras.Model(model.inputs, model.outputs, name=model.name)
     return model
-
-
-def _clone_with_reductions(model: keras.Model, chosen: dict[str, int], reduction: ReductionOptions):
-    def clone_layer(layer):
-        if isinstance(layer, keras.Model):
-            return _clone_with_reductions(layer, chosen, reduction)
-        return layer.__class__.from_config(layer.get_config())
-
-    def call_layer(layer, *args, **kwargs):
-        width = chosen.get(layer.name)
-        if width is not None and isinstance(layer, SPATIAL_CONVS):
-            reduced = apply_reduction(args[0], layer.name, width, reduction, layer.data_format)
-            return layer(reduced, *args[1:], **kwargs)
-        return layer(*args, **kwargs)
-
-    return keras.models.clone_model(
-        as_functional(model), clone_function=clone_layer, call_function=call_layer
-    )
 
 
 def layers_by_path(model: keras.Model, prefix: str = "") -> dict[str, keras.layers.Layer]:

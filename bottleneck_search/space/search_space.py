@@ -7,8 +7,8 @@ import itertools
 import math
 import os
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import keras
 
@@ -16,6 +16,9 @@ from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.reduction import reduction_delta
 from bottleneck_search.space.site import DEFAULT_ROUND_TO, ReductionOptions, Site
+
+if TYPE_CHECKING:
+    from bottleneck_search.space.lowrank import LowRankInit
 
 
 class SearchSpace:
@@ -48,6 +51,7 @@ class SearchSpace:
         source: Mapping[str, Any],
         base_model: keras.Model | None = None,
         block_names: Sequence[str] = (),
+        warm_start: LowRankInit | None = None,
     ):
         if not sites:
             raise SearchSpaceError(
@@ -63,6 +67,7 @@ class SearchSpace:
         self._base_model = base_model
         self._by_name = {site.name: site for site in self.sites}
         self.block_names = tuple(block_names)
+        self.warm_start = warm_start
 
     # -- constructors -----------------------------------------------------------------------
     @classmethod
@@ -105,24 +110,72 @@ class SearchSpace:
         widths: Sequence[float | int] | None = None,
         round_to: int = DEFAULT_ROUND_TO,
         reduction: ReductionOptions | None = None,
+        init: str = "random",
+        init_data: Iterable | None = None,
     ) -> SearchSpace:
         """A space over an existing functional or Sequential model (see `find_sites` for the filters).
 
         Building an architecture clones the model with the reductions inserted and carries over
-        the weights of every layer whose shapes did not change.
+        the weights of every layer whose shapes did not change. With `init="random"` (for
+        untrained models) a reduction and the conv after it start from fresh initial values; with
+        `init="lowrank"` (for trained ones) they start as a low-rank factorisation of the trained
+        conv along its input channels (`space.lowrank`): the reduced model starts close to the
+        trained one, exactly it at full width. Low-rank reductions are linear 1x1 convs without
+        bias, batch norm or activation (`LINEAR_REDUCTION`).
+
+        Args:
+            init: `random` or `lowrank`.
+            init_data: with `lowrank`, batches of the user's (training) data: the factorisation
+                then fits the conv's outputs on the first `MOMENT_BATCHES` of them instead of the
+                kernel alone.
+
+        Example:
+
+        ```python
+        space = SearchSpace.from_model(trained, init="lowrank", init_data=data.train)
+        reduced = space.build(space.cheapest())   # starts near `trained`, no training yet
+        ```
         """
         from bottleneck_search.space.from_model import find_sites, rewrite_model
+        from bottleneck_search.space.lowrank import (
+            LINEAR_REDUCTION,
+            MOMENT_BATCHES,
+            LowRankInit,
+            channel_moments,
+        )
 
         if not isinstance(model, keras.Model):
             raise SearchSpaceError(
                 f"from_model() takes a keras.Model. Received: {type(model).__name__}."
             )
+        if init not in ("random", "lowrank"):
+            raise SearchSpaceError(f"init must be 'random' or 'lowrank'. Received: {init!r}.")
+        if init == "lowrank" and reduction not in (None, LINEAR_REDUCTION):
+            raise SearchSpaceError(
+                f"init='lowrank' makes linear reductions (no bias, batch norm or activation); "
+                f"it cannot honour reduction={reduction}. Leave reduction unset."
+            )
         sites = find_sites(model, min_kernel_size, name_pattern, skip_reduced, widths, round_to)
+        warm_start = None
+        if init == "lowrank":
+            reduction = LINEAR_REDUCTION
+            moments = None
+            if init_data is not None and sites:
+                batches = itertools.islice(iter(init_data), MOMENT_BATCHES)
+                moments = channel_moments(model, [site.name for site in sites], batches)
+            warm_start = LowRankInit(model, moments)
         reduction = reduction or ReductionOptions()
+
+        def build(chosen):
+            built = rewrite_model(model, chosen, reduction)
+            if warm_start is not None:
+                warm_start.apply(built, chosen)
+            return built
+
         return cls(
             name=model.name,
             sites=sites,
-            build_function=lambda chosen: rewrite_model(model, chosen, reduction),
+            build_function=build,
             reduction=reduction,
             source={
                 "kind": "model",
@@ -131,6 +184,7 @@ class SearchSpace:
                 "classes": model.outputs[0].shape[-1],
             },
             base_model=model,
+            warm_start=warm_start,
         )
 
     # -- architectures ----------------------------------------------------------------------

@@ -8,13 +8,13 @@ recalibrate the batch-norm statistics on a few training batches, evaluate. See
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import random
 import time
 from collections.abc import Iterable, Mapping
 
 import keras
 
+from bottleneck_search.calibration import every_layer, recalibrate_batch_norms
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.from_model import as_functional, layers_by_path
@@ -60,7 +60,8 @@ class Supernet:
     sandwich rule a quarter of the examples take the largest architecture and a quarter the
     smallest), so `supernet.model` trains with an ordinary `compile` and `fit`, on any data
     pipeline, with any callbacks. Layers that are not sites keep the weights of `space.build`
-    (for `SearchSpace.from_model`: the model's own weights, the sites' unreduced convs included).
+    (for `SearchSpace.from_model`: the model's own weights, the sites' unreduced convs included;
+    with `init="lowrank"` the reductions and reduced convs start as its warm starts too).
     With `distill=True` each example trains the largest architecture on its label and a sampled
     one on the largest one's prediction (`supernet.distillation`; twice the computation a step).
 
@@ -126,8 +127,12 @@ class Supernet:
 
         self.body = _clone(base, make_site)
         self.model = _distilling(self.body) if distill else self.body
-        for site_layer, original in made.values():
+        for name, (site_layer, original) in made.items():
             site_layer.full.set_weights(original.get_weights())
+            if space.warm_start is not None:  # every width's warm start is a prefix of the widest
+                reduce, conv = space.warm_start.factors(name, site_layer.widths[-1])
+                site_layer.reduce.set_weights([reduce])
+                site_layer.reduced.set_weights([conv, *original.get_weights()[1:]])
         self.sites = {name: site_layer for name, (site_layer, _) in made.items()}
 
     # -- the architecture the model computes ----------------------------------------------------
@@ -183,30 +188,9 @@ class Supernet:
 
     # -- scoring ---------------------------------------------------------------------------
     def recalibrate(self, calibration_data: Iterable, batches: int = CALIBRATION_BATCHES) -> int:
-        """Sets every batch-norm layer's moving statistics to those of `batches` training batches.
-
-        The batches' inputs run through the model once, together, in training mode (dropout off)
-        with every batch norm's momentum at 0: the moving statistics become the exact statistics
-        of those examples for the architecture set. One forward pass of `batches` x batch size
-        examples: lower `batches` for large inputs. Returns the number of batches used.
-        """
-        inputs = [_inputs(batch) for batch in itertools.islice(iter(calibration_data), batches)]
-        if not inputs:
-            return 0
-        layers = _layers(self.model)
-        norms = [n for n in layers if isinstance(n, keras.layers.BatchNormalization)]
-        dropouts = [d for d in layers if isinstance(d, keras.layers.Dropout)]
-        saved = [(n, "momentum", n.momentum) for n in norms] + [
-            (d, "rate", d.rate) for d in dropouts
-        ]
-        try:
-            for layer, attribute, _ in saved:
-                setattr(layer, attribute, 0.0)
-            self.body(keras.ops.concatenate(inputs, axis=0), training=True)
-        finally:
-            for layer, attribute, value in saved:
-                setattr(layer, attribute, value)
-        return len(inputs)
+        """Sets every batch-norm layer's moving statistics to those of `batches` training batches
+        for the architecture set (see `recalibrate_batch_norms`). Returns the batches used."""
+        return recalibrate_batch_norms(self.body, calibration_data, batches, _layers(self.model))
 
     def evaluate(
         self,
@@ -280,17 +264,11 @@ def _distilling(body: keras.Model) -> keras.Model:
     return keras.Model(inputs, outputs, name=f"{body.name}_distilling")
 
 
-def _layers(layer) -> list:
-    """`layer` and every layer inside it: nested models and the supernet sites' own layers."""
-    found = [layer]
-    if isinstance(layer, keras.Model):
-        for inner in layer.layers:
-            found.extend(_layers(inner))
-    elif isinstance(layer, SupernetSite) and layer.reduce_bn is not None:
-        found.append(layer.reduce_bn)
-    return found
-
-
-def _inputs(batch):
-    """The inputs of a data batch: `x` of `(x, y)` or `(x, y, sample_weight)`."""
-    return batch[0] if isinstance(batch, tuple | list) else batch
+def _layers(model) -> list:
+    """Every layer of `model`, nested models' and the supernet sites' own batch norms included."""
+    found = every_layer(model)
+    return found + [
+        layer.reduce_bn
+        for layer in found
+        if isinstance(layer, SupernetSite) and layer.reduce_bn is not None
+    ]

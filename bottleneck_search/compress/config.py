@@ -1,0 +1,110 @@
+"""`CompressConfig`: the arguments of `bottleneck-search compress`, checked before any work."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from pathlib import Path
+
+from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.limits import is_count
+
+# Reduction widths offered at every site, as fractions of its input channels: finer than a
+# search's default, since a compression budget is met by trimming many sites a little.
+COMPRESS_WIDTHS = (0.25, 0.375, 0.5, 0.625, 0.75)
+# Adam's peak learning rate for fine-tuning: a quarter of a from-scratch trial's, since the
+# network starts close to a trained one (chosen by bench/compress.py, see the README).
+FINETUNE_LEARNING_RATE = 5e-4
+
+
+@dataclasses.dataclass(frozen=True)
+class CompressConfig:
+    """What to compress, to which budget, and how.
+
+    Attributes:
+        model: the trained `.keras` model (loaded in safe mode).
+        dataset, train_size, data_dir, download, batch_size: its data (see `load_dataset`);
+            validation and test splits score the model before and after.
+        max_macs: the budget, MACs per image; or
+        macs_ratio: the budget as a fraction of the model's MACs: `MACs / macs_ratio` (> 1).
+        finetune_epochs: epochs each candidate is fine-tuned (0: the warm start as it is).
+        candidates: how many candidates are fine-tuned; the best by validation accuracy wins.
+        widths: reduction widths offered (fractions of a site's input channels, or counts).
+        learning_rate: fine-tuning's peak learning rate (warm-up, cosine decay).
+        seed: seeds sampling, fine-tuning and the data split.
+        run_dir: the output directory; `runs/compress-<model>-<time>` by default.
+
+    Example:
+
+    ```python
+    config = CompressConfig(model=model_path, macs_ratio=2.0, finetune_epochs=1)
+    config.check()
+    ```
+    """
+
+    model: str
+    dataset: str = "digits"
+    max_macs: int | None = None
+    macs_ratio: float | None = None
+    finetune_epochs: int = 1
+    candidates: int = 2
+    widths: tuple = COMPRESS_WIDTHS
+    learning_rate: float = FINETUNE_LEARNING_RATE
+    seed: int = 0
+    batch_size: int = 32
+    train_size: int | None = None
+    data_dir: str | None = None
+    download: bool = False
+    run_dir: str | None = None
+
+    def check(self) -> None:
+        """Checks the arguments that need no file or data.
+
+        Raises:
+            SearchConfigError: naming the argument, what it was and what is expected.
+        """
+        if (self.max_macs is None) == (self.macs_ratio is None):
+            raise SearchConfigError(
+                "compress needs one budget: --max-macs X (MACs per image) or --macs-ratio R "
+                "(R times fewer MACs than the model)."
+            )
+        if self.max_macs is not None and not is_count(self.max_macs):
+            raise SearchConfigError(
+                f"--max-macs must be a positive integer. Received: {self.max_macs!r}."
+            )
+        if self.macs_ratio is not None and not (
+            isinstance(self.macs_ratio, int | float) and self.macs_ratio > 1
+        ):
+            raise SearchConfigError(
+                f"--macs-ratio must be above 1 (2 halves the MACs). Received: {self.macs_ratio!r}."
+            )
+        if not is_count(self.finetune_epochs, least=0):
+            raise SearchConfigError(
+                f"--finetune-epochs must be 0 or a positive integer. Received: "
+                f"{self.finetune_epochs!r}."
+            )
+        for name in ("candidates", "batch_size"):
+            if not is_count(getattr(self, name)):
+                raise SearchConfigError(
+                    f"{name} must be a positive integer. Received: {getattr(self, name)!r}."
+                )
+        if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
+            raise SearchConfigError(
+                f"learning_rate must be a positive number. Received: {self.learning_rate!r}."
+            )
+
+    def budget(self, model_macs: int) -> int:
+        """The MAC budget for a model of `model_macs` MACs per image."""
+        if self.max_macs is not None:
+            return self.max_macs
+        return math.floor(model_macs / self.macs_ratio)
+
+    def with_default_run_dir(self) -> CompressConfig:
+        """This config with `run_dir` set: as given, or `runs/compress-<model>-<YYYYmmdd-HHMMSS>`."""
+        if self.run_dir:
+            return self
+        stem = Path(self.model).stem
+        name = f"compress-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        return dataclasses.replace(self, run_dir=os.path.join("runs", name))

@@ -1,0 +1,305 @@
+"""`compress_model`: the job behind `bottleneck-search compress`, told as a story.
+
+1. Load the trained model (safe mode) and its data; score it on the validation and test splits.
+2. Make its space with low-rank warm starts fitted on a few training batches
+   (`SearchSpace.from_model(init="lowrank")`) and a `Supernet` over it.
+3. Measure every site's sensitivity (`compress.sensitivity`): `sensitivity.json` / `.csv`.
+4. Allocate widths under the budget (`compress.allocation`): `RESCORED` x `candidates` proposals,
+   each scored again with all its reductions together (warm-started, recalibrated, no training).
+5. Fine-tune the best `candidates` of them, each built warm-started from the trained weights; each
+   is a trial of the run (`trials.jsonl`, its weights as the trial's checkpoint), so `report` and
+   `export` read the run like a search's.
+6. Write `compression.json` (before and after, on both splits), the report, and export the best.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable
+
+import keras
+
+from bottleneck_search.calibration import recalibrate_batch_norms
+from bottleneck_search.compress.allocation import allocate, check_budget
+from bottleneck_search.compress.config import CompressConfig
+from bottleneck_search.compress.sensitivity import measure_sensitivity
+from bottleneck_search.data import Dataset, load_dataset
+from bottleneck_search.errors import DatasetError, SearchSpaceError
+from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
+from bottleneck_search.rundir.config import SearchConfig
+from bottleneck_search.rundir.environment import library_versions
+from bottleneck_search.rundir.files import (
+    CHECKPOINT,
+    COMPRESSION_JSON,
+    CONFIG,
+    SENSITIVITY_CSV,
+    SENSITIVITY_JSON,
+    TRIAL_LOG,
+    atomic_output,
+    check_run_dir,
+    create_run_dir,
+    trial_folder,
+    write_atomically,
+)
+from bottleneck_search.rundir.trial_log import COMPRESS_SOURCE, TrialLog, TrialRecord, TrialStatus
+from bottleneck_search.space.architecture import Architecture, short_form
+from bottleneck_search.space.catalog import load_run_model
+from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.supernet import Supernet
+from bottleneck_search.supernet.supernet import CALIBRATION_BATCHES
+
+# Allocation proposals scored jointly per candidate fine-tuned.
+RESCORED = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class CompressionResult:
+    """What `compress_model` leaves: the run directory and its figures (`compression.json`)."""
+
+    run_dir: str
+    summary: dict
+
+    def describe(self) -> str:
+        """What the `compress` command prints."""
+        before, after = self.summary["before"], self.summary["after"]
+        return "\n".join(
+            [
+                f"compressed {self.summary['model']}: {before['macs']:,} -> {after['macs']:,} MACs "
+                f"({before['macs'] / after['macs']:.2f}x fewer; budget {self.summary['budget']:,})",
+                f"validation accuracy {before['val_accuracy']:.4f} -> {after['val_accuracy']:.4f}, "
+                f"test {before['test_accuracy']:.4f} -> {after['test_accuracy']:.4f}",
+                f"architecture: {after['architecture']}",
+                f"run directory: {self.run_dir}",
+            ]
+        )
+
+
+def compress_model(
+    config: CompressConfig, on_progress: Callable[[str], None] | None = None
+) -> CompressionResult:
+    """Compresses a trained model to a MAC budget: warm-started reductions, then fine-tuning.
+
+    Args:
+        config: the job's arguments.
+        on_progress: receives one line per step (the CLI prints them).
+
+    Returns:
+        A `CompressionResult`; the compressed model is exported to `<run>/export/`.
+
+    Raises:
+        SearchConfigError: bad arguments, a used run directory, or a budget below the cheapest
+            architecture.
+        SearchSpaceError: a model with no site left to reduce.
+        UnsafeModelError: a model file holding code.
+
+    Example:
+
+    ```python
+    result = compress_model(CompressConfig(model=model_path, macs_ratio=1.5, run_dir=f"{tmp}/c"))
+    print(result.describe())
+    ```
+    """
+    from bottleneck_search.results.export import export_architectures
+    from bottleneck_search.results.report import write_report
+
+    config = config.with_default_run_dir()
+    config.check()
+    emit = on_progress or (lambda line: None)
+    check_run_dir(config.run_dir, resume=False)
+    model = load_run_model(config.model)
+    data = _load_data(config, model)
+    started = time.monotonic()
+    emit(f"compress: scoring {model.name} on {data.val_size} validation images")
+    before = _scores(model, data)
+
+    space = _space(config, model, data)
+    budget = config.budget(space.no_bottleneck().macs)
+    check_budget(space, budget)
+    create_run_dir(config.run_dir)
+    record = _config_record(config, space, data, budget)
+    write_atomically(os.path.join(config.run_dir, CONFIG), json.dumps(record, indent=2))
+
+    keras.utils.set_random_seed(config.seed)
+    supernet = Supernet(space, seed=config.seed)
+    supernet.model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    calibration = list(data.train.take(CALIBRATION_BATCHES))
+    table = measure_sensitivity(supernet, data.val, calibration, emit)
+    write_atomically(
+        os.path.join(config.run_dir, SENSITIVITY_JSON), json.dumps(table.to_json(), indent=1)
+    )
+    write_atomically(os.path.join(config.run_dir, SENSITIVITY_CSV), table.to_csv())
+
+    proposals = allocate(space, table, budget, RESCORED * config.candidates)
+    joint = {}
+    for architecture in proposals:
+        joint[short_form(architecture.widths)] = supernet.evaluate(
+            architecture, data.val, calibration
+        ).accuracy
+    chosen = sorted(proposals, key=lambda a: -joint[short_form(a.widths)])[: config.candidates]
+    emit(
+        f"allocation: {len(proposals)} architectures within {budget:,} MACs, warm-started "
+        f"accuracy {min(joint.values()):.4f}-{max(joint.values()):.4f}; fine-tuning the best "
+        f"{len(chosen)} for {config.finetune_epochs} epochs"
+    )
+    del supernet
+    keras.backend.clear_session()
+
+    log = TrialLog(os.path.join(config.run_dir, TRIAL_LOG))
+    finished = []
+    for number, architecture in enumerate(chosen):
+        trial_id = f"{number:02d}"
+        tuned = _fine_tune(config, space, architecture, data, calibration, trial_id, log)
+        finished.append(
+            {**tuned, "warm_start_val_accuracy": joint[short_form(architecture.widths)]}
+        )
+        emit(
+            f"candidate {number + 1}/{len(chosen)}: {architecture.macs:,} MACs, validation "
+            f"{tuned['val_accuracy']:.4f}, test {tuned['test_accuracy']:.4f}"
+        )
+    best = max(finished, key=lambda row: row["val_accuracy"])
+    summary = {
+        "model": config.model,
+        "budget": budget,
+        "method": space.warm_start.method,
+        "before": {"macs": space.no_bottleneck().macs, **before},
+        "after": best,
+        "candidates": finished,
+        "sensitivity_seconds": table.seconds,
+        "seconds": time.monotonic() - started,
+    }
+    write_atomically(os.path.join(config.run_dir, COMPRESSION_JSON), json.dumps(summary, indent=2))
+    write_report(config.run_dir)
+    export_architectures(config.run_dir, top=1)
+    return CompressionResult(config.run_dir, summary)
+
+
+def _load_data(config: CompressConfig, model: keras.Model) -> Dataset:
+    data = load_dataset(
+        config.dataset,
+        tuple(model.inputs[0].shape[1:]),
+        config.batch_size,
+        seed=config.seed,
+        data_dir=config.data_dir,
+        download=config.download,
+        train_size=config.train_size,
+    )
+    classes = model.outputs[0].shape[-1]
+    if classes != data.num_classes:
+        raise DatasetError(
+            f"Model '{model.name}' predicts {classes} classes; data set '{config.dataset}' has "
+            f"{data.num_classes}. Compress a model with the data it was trained on."
+        )
+    return data
+
+
+def _space(config: CompressConfig, model: keras.Model, data: Dataset) -> SearchSpace:
+    try:
+        return SearchSpace.from_model(
+            model,
+            widths=list(config.widths),
+            skip_reduced=True,
+            init="lowrank",
+            init_data=data.train,
+        )
+    except SearchSpaceError as error:
+        if "no candidate sites" not in str(error):
+            raise
+        raise SearchSpaceError(
+            f"'{config.model}' has nothing to compress: no conv with a kernel of 3 or more whose "
+            "input is wider than its narrowest offered width and not already reduced by a 1x1 "
+            "conv. Offer narrower --widths, or compress another model."
+        ) from error
+
+
+def _scores(model: keras.Model, data: Dataset) -> dict[str, float]:
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    _, val = model.evaluate(data.val, verbose=0)
+    _, test = model.evaluate(data.test, verbose=0)
+    return {"val_accuracy": float(val), "test_accuracy": float(test)}
+
+
+def _fine_tune(
+    config: CompressConfig,
+    space: SearchSpace,
+    architecture: Architecture,
+    data: Dataset,
+    calibration: list,
+    trial_id: str,
+    log: TrialLog,
+) -> dict:
+    """Builds `architecture` warm-started, recalibrates, fine-tunes, scores and records it."""
+    started = time.monotonic()
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config.seed)
+    model = space.build(architecture)
+    recalibrate_batch_norms(model, calibration, len(calibration))
+    recipe = TrainingRecipe(learning_rate=config.learning_rate)
+    epochs = config.finetune_epochs
+    model.compile(
+        optimizer=recipe.optimizer(steps_per_epoch((data.train,), {}), max(epochs, 1)),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    if epochs:
+        model.fit(data.train, epochs=epochs, shuffle=False, verbose=0)
+    scores = _scores(model, data)
+    folder = os.path.join(config.run_dir, trial_folder(trial_id))
+    os.makedirs(folder, exist_ok=True)
+    with atomic_output(os.path.join(folder, CHECKPOINT)) as temporary:
+        model.save_weights(temporary)
+    log.append(
+        TrialRecord.of(
+            trial_id,
+            TrialStatus.COMPLETED,
+            architecture,
+            started,
+            val_accuracy=scores["val_accuracy"],
+            score=scores["val_accuracy"],
+            epochs=epochs,
+            source=COMPRESS_SOURCE,
+        )
+    )
+    return {
+        "trial_id": trial_id,
+        "architecture": short_form(architecture.widths),
+        "macs": architecture.macs,
+        **scores,
+        "seconds": time.monotonic() - started,
+    }
+
+
+def _config_record(config: CompressConfig, space: SearchSpace, data: Dataset, budget: int) -> dict:
+    """`config.json`: the search-shaped record `report` and `export` read, plus `compress`."""
+    arguments = SearchConfig(
+        model=os.path.abspath(config.model),
+        dataset=config.dataset,
+        train_size=config.train_size,
+        epochs=max(config.finetune_epochs, 1),
+        max_macs=budget,
+        run_dir=config.run_dir,
+        seed=config.seed,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        data_dir=config.data_dir,
+    )
+    return {
+        "arguments": dataclasses.asdict(arguments),
+        "compress": {**dataclasses.asdict(config), "widths": list(config.widths)},
+        "space": {
+            **space.source,
+            "name": space.name,
+            "sites": len(space.sites),
+            "size": space.size,
+            "widths": list(config.widths),
+            "skip_reduced": True,
+        },
+        "reduction": dataclasses.asdict(space.reduction),
+        "recipe": {**dataclasses.asdict(TrainingRecipe(learning_rate=config.learning_rate))},
+        "dataset": {"name": data.name, "classes": data.num_classes, **data.sizes()},
+        "backend": keras.backend.backend(),
+        "versions": library_versions(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
