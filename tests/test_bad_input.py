@@ -45,6 +45,18 @@ def _lambda_model(tmp: Path) -> str:
     return str(tmp / "m.keras")
 
 
+def _digits_model(tmp: Path, reduced: bool = False) -> str:
+    """An untrained conv net on 8x8 digits; `reduced`: each 3x3 conv follows a 1x1 conv."""
+    inputs = keras.Input((8, 8, 1))
+    x = L.Conv2D(16, 3, padding="same", name="c1")(inputs)
+    if reduced:
+        x = L.Conv2D(8, 1, name="c2_reduce")(x)
+    x = L.Conv2D(32, 3, padding="same", name="c2")(x)
+    outputs = L.Dense(10, activation="softmax")(L.GlobalAveragePooling2D()(x))
+    keras.Model(inputs, outputs).save(tmp / "m.keras")
+    return str(tmp / "m.keras")
+
+
 def _lstm_model(tmp: Path) -> str:
     inputs = keras.Input((5, 3))
     keras.Model(inputs, L.LSTM(2, name="rnn")(inputs)).save(tmp / "m.keras")
@@ -324,6 +336,34 @@ CASES = [
     (
         "search_unsafe_model",
         lambda t, s, r: ["search", "--model", _lambda_model(t), "--run-dir", str(t / "run")],
+        "never run code from a model file",
+    ),
+    (
+        "compress_no_budget",
+        lambda t, s, r: ["compress", _digits_model(t), "--run-dir", str(t / "run")],
+        "one of the arguments --max-macs --macs-ratio is required",
+    ),
+    (
+        "compress_ratio_one",
+        lambda t, s, r: ["compress", _digits_model(t), "--macs-ratio", "1"],
+        "--macs-ratio must be above 1",
+    ),
+    (
+        "compress_budget_below_cheapest",
+        lambda t, s, r: ["compress", _digits_model(t), "--max-macs", "1000"]
+        + ["--run-dir", str(t / "run")],
+        "is below the cheapest architecture",
+    ),
+    (
+        "compress_no_sites",
+        lambda t, s, r: ["compress", _digits_model(t, reduced=True), "--macs-ratio", "2"]
+        + ["--run-dir", str(t / "run")],
+        "has nothing to compress",
+    ),
+    (
+        "compress_unsafe_model",
+        lambda t, s, r: ["compress", _lambda_model(t), "--macs-ratio", "2"]
+        + ["--run-dir", str(t / "run")],
         "never run code from a model file",
     ),
     (

@@ -6,7 +6,14 @@ from __future__ import annotations
 import argparse
 
 from bottleneck_search.cli import commands
-from bottleneck_search.compress.config import CompressConfig
+from bottleneck_search.cli.compress_arguments import add_compress_parser
+from bottleneck_search.cli.values import (
+    macs_count,
+    non_negative_int,
+    parse_shape,
+    positive_float,
+    positive_int,
+)
 from bottleneck_search.recipe import SCHEDULES
 from bottleneck_search.rundir.config import (
     ONESHOT_EVALUATIONS,
@@ -19,125 +26,6 @@ from bottleneck_search.search.objective import MODES
 
 _DEFAULTS = SearchConfig()
 BACKENDS = ("tensorflow", "jax", "torch")
-
-
-def _parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers like 224,224,3, got '{text}'"
-        ) from None
-    if not shape or any(d <= 0 for d in shape):
-        raise argparse.ArgumentTypeError(f"dimensions must be positive, got '{text}'")
-    return shape
-
-
-def _number_parser(convert, accepts, expected: str):
-    """An argparse `type`: `convert(text)`, refused unless `accepts(value)`, as "expected ..."."""
-
-    def parse(text: str):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'") from None
-        if not accepts(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'")
-        return value
-
-    return parse
-
-
-_positive_int = _number_parser(int, lambda value: value >= 1, "a positive integer")
-_count = _number_parser(int, lambda value: value >= 0, "0 or a positive integer")
-_positive_float = _number_parser(float, lambda value: 0 < value < float("inf"), "a positive number")
-
-
-def _macs_count(text: str) -> int:
-    """Parses 5000000, 5e6, 5M or 1.5G."""
-    scale = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}.get(text[-1:].upper(), 1)
-    number = text[:-1] if scale != 1 else text
-    try:
-        value = float(number) * scale
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a MAC count like 5000000, 5e6, 5M or 1.5G, got '{text}'"
-        ) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive MAC count, got '{text}'")
-    return int(value)
-
-
-def _parse_widths(text: str) -> tuple:
-    """Parses 0.25,0.5,16: fractions of a site's input channels (with a point) or counts."""
-    try:
-        widths = tuple(float(w) if "." in w else int(w) for w in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated fractions or channel counts like 0.25,0.5,16, got '{text}'"
-        ) from None
-    if not widths or any(w <= 0 for w in widths):
-        raise argparse.ArgumentTypeError(f"widths must be positive, got '{text}'")
-    return widths
-
-
-def _add_compress_parser(subcommands) -> None:
-    defaults = CompressConfig(model="")
-    compress = subcommands.add_parser(
-        "compress",
-        help="compress a trained .keras model to a MAC budget: warm-started reductions, fine-tuning",
-    )
-    compress.add_argument("model", metavar="MODEL", help="the trained .keras model")
-    compress.add_argument(
-        "--dataset",
-        default=defaults.dataset,
-        help="the data the model was trained on (same names as search --dataset)",
-    )
-    budget = compress.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--max-macs", type=_macs_count, help="the budget: MACs per image")
-    budget.add_argument(
-        "--macs-ratio",
-        type=_positive_float,
-        metavar="R",
-        help="the budget: R times fewer MACs than the model (R > 1)",
-    )
-    compress.add_argument(
-        "--finetune-epochs",
-        type=_count,
-        default=defaults.finetune_epochs,
-        metavar="E",
-        help=f"epochs each candidate is fine-tuned; 0: the warm start as is "
-        f"(default {defaults.finetune_epochs})",
-    )
-    compress.add_argument(
-        "--candidates",
-        type=_positive_int,
-        default=defaults.candidates,
-        metavar="K",
-        help=f"candidates fine-tuned; the best by validation wins (default {defaults.candidates})",
-    )
-    compress.add_argument(
-        "--widths",
-        type=_parse_widths,
-        default=defaults.widths,
-        help="reduction widths offered: fractions of a site's input channels or counts "
-        f"(default {','.join(str(w) for w in defaults.widths)})",
-    )
-    compress.add_argument(
-        "--learning-rate",
-        type=_positive_float,
-        default=defaults.learning_rate,
-        help=f"fine-tuning's peak learning rate (default {defaults.learning_rate:g})",
-    )
-    compress.add_argument("--train-size", type=_positive_int, metavar="N")
-    compress.add_argument("--run-dir", help="run directory (default runs/compress-<model>-<time>)")
-    compress.add_argument("--seed", type=int, default=defaults.seed)
-    compress.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
-    compress.add_argument("--data-dir", help="where to look first for the data set")
-    compress.add_argument(
-        "--download", action="store_true", help="let keras.datasets or TFDS download the data"
-    )
-    compress.set_defaults(handler=commands.compress_command)
 
 
 def _add_runs_argument(parser: argparse.ArgumentParser) -> None:
@@ -180,14 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     flops.add_argument(
         "--input-shape",
-        type=_parse_shape,
+        type=parse_shape,
         metavar="H,W,C",
         help="the shape of one example: for --application, or to fill a model's free dimensions",
     )
     flops.add_argument(
         "--example", action="store_true", help="the GoogLeNet 5x5 seed example of the README"
     )
-    flops.add_argument("--batch-size", type=_positive_int, default=1)
+    flops.add_argument("--batch-size", type=positive_int, default=1)
     flops.add_argument("--json", action="store_true", help="print the report as JSON")
     flops.add_argument(
         "--lenient",
@@ -233,28 +121,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--train-size",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="train and validate on a stratified, seeded subsample of N training images",
     )
     search.add_argument("--tuner", default=_DEFAULTS.tuner, choices=list(TUNERS))
-    search.add_argument("--max-trials", type=_positive_int, default=_DEFAULTS.max_trials)
+    search.add_argument("--max-trials", type=positive_int, default=_DEFAULTS.max_trials)
     search.add_argument(
         "--population-size",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="--tuner evolution: trials in the initial and the living population (default 8, or "
         "half of --max-trials when smaller; from 2 to --max-trials)",
     )
     search.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=positive_int,
         default=_DEFAULTS.epochs,
         help="epochs per trial (Hyperband: the maximum)",
     )
     search.add_argument(
         "--learning-rate",
-        type=_positive_float,
+        type=positive_float,
         default=_DEFAULTS.learning_rate,
         help=f"Adam's peak learning rate (default {_DEFAULTS.learning_rate:g})",
     )
@@ -266,35 +154,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--score-epochs",
-        type=_positive_int,
+        type=positive_int,
         default=_DEFAULTS.score_epochs,
         help="score each trial on the mean validation accuracy of its last N epochs (default 1)",
     )
     search.add_argument(
         "--confirm",
-        type=_count,
+        type=non_negative_int,
         metavar="K",
         help="after the search, retrain the K best Pareto-front architectures, no bottleneck and "
         "the reference from scratch with several seeds; 0: no confirmation (default 3, 2 on digits)",
     )
     search.add_argument(
         "--confirm-seeds",
-        type=_positive_int,
+        type=positive_int,
         metavar="S",
         help="seeds per confirmed architecture (default 3, 2 on digits)",
     )
     search.add_argument("--penalty", default=_DEFAULTS.penalty, choices=list(MODES))
     search.add_argument(
         "--target-macs",
-        type=_macs_count,
+        type=macs_count,
         help="penalty target (default: the space's reference MACs)",
     )
     search.add_argument(
-        "--max-macs", type=_macs_count, help="hard budget: architectures above it are never trained"
+        "--max-macs", type=macs_count, help="hard budget: architectures above it are never trained"
     )
     search.add_argument("--run-dir", help="run directory (default runs/<space>-<time>)")
     search.add_argument("--seed", type=int, default=_DEFAULTS.seed)
-    search.add_argument("--batch-size", type=_positive_int, default=_DEFAULTS.batch_size)
+    search.add_argument("--batch-size", type=positive_int, default=_DEFAULTS.batch_size)
     search.add_argument(
         "--data-dir",
         help="where to look first for fashion_mnist, mnist, cifar10, cifar100; TFDS' data directory",
@@ -307,13 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     search.add_argument(
         "--max-consecutive-failures",
-        type=_positive_int,
+        type=positive_int,
         default=_DEFAULTS.max_consecutive_failures,
         help=f"stop once this many trials in a row have failed (default {_DEFAULTS.max_consecutive_failures})",
     )
     search.add_argument(
         "--trials-per-process",
-        type=_count,
+        type=non_negative_int,
         metavar="N",
         help="run the trials in trainer processes, a fresh one every N trials; 0: in this process "
         f"(default {TRIALS_PER_TRAINER} for searches of more than {TRIALS_PER_TRAINER} trials or "
@@ -321,13 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--trial-timeout",
-        type=_positive_float,
+        type=positive_float,
         metavar="SECONDS",
         help="stop a trial (build and training) that takes longer, record it as failed and go on",
     )
     search.add_argument(
         "--trainer-memory",
-        type=_positive_int,
+        type=positive_int,
         metavar="MIB",
         help="replace a trainer process once its peak resident memory has passed MIB",
     )
@@ -360,12 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--supernet-epochs",
-        type=_positive_int,
+        type=positive_int,
         help="--strategy oneshot: epochs the supernet trains (default twice --epochs)",
     )
     search.add_argument(
         "--evaluate",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"--strategy oneshot: evaluate every architecture of a space of at most N, else N "
         f"chosen by evolution (default {ONESHOT_EVALUATIONS})",
@@ -378,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs_argument(export)
     chosen = export.add_mutually_exclusive_group()
     chosen.add_argument(
-        "--top", type=_positive_int, default=1, help="export the K best trials by score (default 1)"
+        "--top", type=positive_int, default=1, help="export the K best trials by score (default 1)"
     )
     chosen.add_argument(
         "--pareto", action="store_true", help="export every trial on the Pareto front"
@@ -407,14 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     confirm.add_argument("run", metavar="RUN", help="the run directory")
     confirm.add_argument(
-        "--top", type=_positive_int, default=3, help="front architectures to confirm (default 3)"
+        "--top", type=positive_int, default=3, help="front architectures to confirm (default 3)"
     )
     confirm.add_argument(
-        "--seeds", type=_positive_int, default=3, help="seeds per architecture (default 3)"
+        "--seeds", type=positive_int, default=3, help="seeds per architecture (default 3)"
     )
     confirm.set_defaults(handler=commands.confirm_command)
 
-    _add_compress_parser(subcommands)
+    add_compress_parser(subcommands)
 
     report = subcommands.add_parser(
         "report", help="write trials.csv, pareto.png and report.md into a run directory"

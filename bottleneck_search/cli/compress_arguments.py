@@ -1,0 +1,73 @@
+"""The `bottleneck-search compress` sub-command's arguments; defaults come from `CompressConfig`."""
+
+from __future__ import annotations
+
+from bottleneck_search.cli import commands
+from bottleneck_search.cli.values import (
+    macs_count,
+    non_negative_int,
+    parse_widths,
+    positive_float,
+    positive_int,
+)
+from bottleneck_search.compress.config import CompressConfig
+
+
+def add_compress_parser(subcommands) -> None:
+    """Adds `compress` to the sub-command parsers."""
+    defaults = CompressConfig(model="")
+    compress = subcommands.add_parser(
+        "compress",
+        help="compress a trained .keras model to a MAC budget: warm-started reductions, fine-tuning",
+    )
+    compress.add_argument("model", metavar="MODEL", help="the trained .keras model")
+    compress.add_argument(
+        "--dataset",
+        default=defaults.dataset,
+        help="the data the model was trained on (same names as search --dataset)",
+    )
+    budget = compress.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--max-macs", type=macs_count, help="the budget: MACs per image")
+    budget.add_argument(
+        "--macs-ratio",
+        type=positive_float,
+        metavar="R",
+        help="the budget: R times fewer MACs than the model (R > 1)",
+    )
+    compress.add_argument(
+        "--finetune-epochs",
+        type=non_negative_int,
+        default=defaults.finetune_epochs,
+        metavar="E",
+        help=f"epochs each candidate is fine-tuned; 0: the warm start as is "
+        f"(default {defaults.finetune_epochs})",
+    )
+    compress.add_argument(
+        "--candidates",
+        type=positive_int,
+        default=defaults.candidates,
+        metavar="K",
+        help=f"candidates fine-tuned; the best by validation wins (default {defaults.candidates})",
+    )
+    compress.add_argument(
+        "--widths",
+        type=parse_widths,
+        default=defaults.widths,
+        help="reduction widths offered: fractions of a site's input channels or counts "
+        f"(default {','.join(str(w) for w in defaults.widths)})",
+    )
+    compress.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=defaults.learning_rate,
+        help=f"fine-tuning's peak learning rate (default {defaults.learning_rate:g})",
+    )
+    compress.add_argument("--train-size", type=positive_int, metavar="N")
+    compress.add_argument("--run-dir", help="run directory (default runs/compress-<model>-<time>)")
+    compress.add_argument("--seed", type=int, default=defaults.seed)
+    compress.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    compress.add_argument("--data-dir", help="where to look first for the data set")
+    compress.add_argument(
+        "--download", action="store_true", help="let keras.datasets or TFDS download the data"
+    )
+    compress.set_defaults(handler=commands.compress_command)

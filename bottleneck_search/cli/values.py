@@ -1,0 +1,66 @@
+"""Argument types of the `bottleneck-search` parser: each turns text into a value or refuses it
+with what was expected."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers like 224,224,3, got '{text}'"
+        ) from None
+    if not shape or any(d <= 0 for d in shape):
+        raise argparse.ArgumentTypeError(f"dimensions must be positive, got '{text}'")
+    return shape
+
+
+def number_parser(convert, accepts, expected: str):
+    """An argparse `type`: `convert(text)`, refused unless `accepts(value)`, as "expected ..."."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'")
+        return value
+
+    return parse
+
+
+positive_int = number_parser(int, lambda value: value >= 1, "a positive integer")
+non_negative_int = number_parser(int, lambda value: value >= 0, "0 or a positive integer")
+positive_float = number_parser(float, lambda value: 0 < value < float("inf"), "a positive number")
+
+
+def macs_count(text: str) -> int:
+    """Parses 5000000, 5e6, 5M or 1.5G."""
+    scale = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}.get(text[-1:].upper(), 1)
+    number = text[:-1] if scale != 1 else text
+    try:
+        value = float(number) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a MAC count like 5000000, 5e6, 5M or 1.5G, got '{text}'"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive MAC count, got '{text}'")
+    return int(value)
+
+
+def parse_widths(text: str) -> tuple:
+    """Parses 0.25,0.5,16: fractions of a site's input channels (with a point) or counts."""
+    try:
+        widths = tuple(float(w) if "." in w else int(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated fractions or channel counts like 0.25,0.5,16, got '{text}'"
+        ) from None
+    if not widths or any(w <= 0 for w in widths):
+        raise argparse.ArgumentTypeError(f"widths must be positive, got '{text}'")
+    return widths
