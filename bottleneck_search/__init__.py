@@ -42,6 +42,8 @@ _EXPORTS = {
     "make_tuner": "bottleneck_search.search.tuners",
     "EvolutionOracle": "bottleneck_search.search.evolution",
     "Supernet": "bottleneck_search.supernet",
+    "CompressConfig": "bottleneck_search.compress.config",
+    "compress_model": "bottleneck_search.compress.job",
     "SearchConfig": "bottleneck_search.rundir.config",
     "run_search": "bottleneck_search.search.job",
     "load_run": "bottleneck_search.rundir.run",

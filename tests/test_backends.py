@@ -88,8 +88,10 @@ try:
 except SearchConfigError as error:
     facts["mirrored"] = str(error)
 
+# No confirmation stage: its retraining is the same training code the trials ran (and on JAX
+# every new model compiles, which made it the longest part of this test).
 facts["search"] = main(["search", "--space", tiny, "--max-trials", "2", "--epochs", "1",
-                        "--run-dir", f"{work}/run", "--seed", "2"])
+                        "--run-dir", f"{work}/run", "--seed", "2", "--confirm", "0"])
 facts["export"] = main(["export", f"{work}/run"])
 json.dump(facts, open(f"{work}/facts.json", "w"))
 """

@@ -350,20 +350,24 @@ CASES = [
     ),
     (
         "compress_budget_below_cheapest",
-        lambda t, s, r: ["compress", _digits_model(t), "--max-macs", "1000"]
-        + ["--run-dir", str(t / "run")],
+        lambda t, s, r: (
+            ["compress", _digits_model(t), "--max-macs", "1000"] + ["--run-dir", str(t / "run")]
+        ),
         "is below the cheapest architecture",
     ),
     (
         "compress_no_sites",
-        lambda t, s, r: ["compress", _digits_model(t, reduced=True), "--macs-ratio", "2"]
-        + ["--run-dir", str(t / "run")],
+        lambda t, s, r: (
+            ["compress", _digits_model(t, reduced=True), "--macs-ratio", "2"]
+            + ["--run-dir", str(t / "run")]
+        ),
         "has nothing to compress",
     ),
     (
         "compress_unsafe_model",
-        lambda t, s, r: ["compress", _lambda_model(t), "--macs-ratio", "2"]
-        + ["--run-dir", str(t / "run")],
+        lambda t, s, r: (
+            ["compress", _lambda_model(t), "--macs-ratio", "2"] + ["--run-dir", str(t / "run")]
+        ),
         "never run code from a model file",
     ),
     (

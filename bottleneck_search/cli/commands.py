@@ -172,7 +172,8 @@ def _resume_command(run_dir: str) -> str:
 
 
 def compress_command(args: argparse.Namespace) -> int:
-    from bottleneck_search.compress import CompressConfig, compress_model
+    from bottleneck_search.compress.config import CompressConfig
+    from bottleneck_search.compress.job import compress_model
 
     fields = dataclasses.fields(CompressConfig)
     config = CompressConfig(**{field.name: getattr(args, field.name) for field in fields})

@@ -1,7 +1,6 @@
 """Compressing a trained model: reductions warm-started from its own weights, per-site
-sensitivity, widths allocated under a MAC budget, fine-tuning."""
+sensitivity, widths allocated under a MAC budget, fine-tuning (`job.compress_model`).
 
-from bottleneck_search.compress.config import CompressConfig
-from bottleneck_search.compress.job import CompressionResult, compress_model
-
-__all__ = ["CompressConfig", "CompressionResult", "compress_model"]
+Nothing is imported here, so the CLI can read `config.CompressConfig`'s defaults without loading
+TensorFlow; the public names are exported lazily by `bottleneck_search`.
+"""
