@@ -1,0 +1,233 @@
+"""Compressing a trained model: warm start against random initialisation and a from-scratch search.
+
+Usage:
+    .venv/bin/python bench/compress.py [--space vgg_small] [--dataset fashion_mnist]
+        [--train-size 6000] [--epochs 8] [--seeds 0 1 2] [--ratios 2 3] [--finetune 0,1,3]
+
+For each seed: train the space's network without reductions (at the data's own image size) for
+`--epochs` epochs, the original; measure the per-site sensitivity (timed against one training
+epoch); then for each MAC ratio allocate widths as `compress` does (the best architecture by
+warm-started validation accuracy among the allocation's proposals) and fine-tune it for each of
+`--finetune` epochs twice: warm-started from the original (`init="lowrank"`, data-aware) and with
+the same reductions randomly initialised (every other layer trained). It also compares the
+warm-start methods (`svd`, `output`, `pca`) before any fine-tuning, and runs the default search
+(`search --model` with the hard budget, random tuner, 4 epochs a trial) for about the wall-clock
+time `compress --finetune-epochs 1` took. Accuracies are on the test split (10,000 images on
+Fashion-MNIST, from the Debian package dataset-fashion-mnist; digits when it is absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def original_model(args, seed, data):
+    """The space's network without reductions, built for the data's images, trained."""
+    import keras
+
+    from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
+    from bottleneck_search.space.catalog import find_space_file
+    from bottleneck_search.space.yaml_spec import load_backbone
+
+    backbone = dataclasses.replace(
+        load_backbone(find_space_file(args.space)), input_shape=args.input_shape
+    )
+    keras.utils.set_random_seed(seed)
+    model = backbone.build({})
+    model.compile(
+        TrainingRecipe().optimizer(steps_per_epoch((data.train,), {}), args.epochs),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    started = time.monotonic()
+    model.fit(data.train, epochs=args.epochs, verbose=0, shuffle=False)
+    epoch_seconds = (time.monotonic() - started) / args.epochs
+    return model, epoch_seconds
+
+
+def fine_tuned(space, architecture, data, epochs, seed):
+    """Test accuracy of `architecture` built from `space`, recalibrated, fine-tuned `epochs`."""
+    import keras
+
+    from bottleneck_search.calibration import recalibrate_batch_norms
+    from bottleneck_search.compress.config import FINETUNE_LEARNING_RATE
+    from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
+
+    keras.utils.set_random_seed(seed)
+    model = space.build(architecture)
+    recalibrate_batch_norms(model, data.train, 8)
+    model.compile(
+        TrainingRecipe(learning_rate=FINETUNE_LEARNING_RATE).optimizer(
+            steps_per_epoch((data.train,), {}), max(epochs, 1)
+        ),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    if epochs:
+        model.fit(data.train, epochs=epochs, verbose=0, shuffle=False)
+    return model.evaluate(data.test, verbose=0, return_dict=True)["accuracy"]
+
+
+def one_seed(args, seed, results):
+    import keras
+
+    from bottleneck_search import SearchConfig, SearchSpace, Supernet, load_dataset, run_search
+    from bottleneck_search.calibration import recalibrate_batch_norms
+    from bottleneck_search.compress.allocation import allocate
+    from bottleneck_search.compress.config import COMPRESS_WIDTHS
+    from bottleneck_search.compress.job import RESCORED
+    from bottleneck_search.compress.sensitivity import measure_sensitivity
+    from bottleneck_search.space.lowrank import LINEAR_REDUCTION, METHODS, LowRankInit
+
+    data = load_dataset(args.dataset, args.input_shape, 32, seed=seed, train_size=args.train_size)
+    model, epoch_seconds = original_model(args, seed, data)
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    base = model.evaluate(data.test, verbose=0, return_dict=True)["accuracy"]
+    results.setdefault("original", []).append(base)
+    print(f"seed {seed}: original {base:.4f} test; one epoch {epoch_seconds:.1f} s", flush=True)
+
+    started = time.monotonic()
+    space = SearchSpace.from_model(
+        model, widths=list(COMPRESS_WIDTHS), init="lowrank", init_data=data.train
+    )
+    random_space = SearchSpace.from_model(
+        model, widths=list(COMPRESS_WIDTHS), reduction=LINEAR_REDUCTION
+    )
+    supernet = Supernet(space, seed=seed)
+    supernet.model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    calibration = list(data.train.take(8))
+    table = measure_sensitivity(supernet, data.val, calibration)
+    sensitivity_seconds = time.monotonic() - started
+    results.setdefault("sensitivity / epoch", []).append(sensitivity_seconds / epoch_seconds)
+    print(
+        f"  sensitivity: {len(table.rows)} entries over {len(space.sites)} sites, "
+        f"{sensitivity_seconds:.1f} s with the statistics and supernet "
+        f"({table.seconds:.1f} s scoring) = {sensitivity_seconds / epoch_seconds:.2f} epochs",
+        flush=True,
+    )
+    moments = space.warm_start.moments
+    for ratio in args.ratios:
+        budget = int(space.no_bottleneck().macs / ratio)
+        started = time.monotonic()
+        proposals = allocate(space, table, budget, RESCORED * 2)
+        joint = [supernet.evaluate(a, data.val, calibration).accuracy for a in proposals]
+        chosen = proposals[joint.index(max(joint))]
+        choosing = time.monotonic() - started + sensitivity_seconds
+        print(
+            f"  {ratio}x ({chosen.macs:,} of {budget:,} MACs): {dict(chosen.widths)}; "
+            f"allocation scored {len(proposals)} ({choosing:.1f} s with sensitivity)",
+            flush=True,
+        )
+        for method in METHODS:
+            warm_start = LowRankInit(model, moments if method != "svd" else None, method)
+            method_space = SearchSpace.from_model(
+                model, widths=list(COMPRESS_WIDTHS), reduction=LINEAR_REDUCTION
+            )
+            built = method_space.build(chosen.widths)
+            warm_start.apply(built, chosen.widths)
+            recalibrate_batch_norms(built, calibration, len(calibration))
+            built.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            accuracy = built.evaluate(data.test, verbose=0, return_dict=True)["accuracy"]
+            results.setdefault(f"{ratio}x warm start {method}, no fine-tuning", []).append(accuracy)
+            keras.backend.clear_session()
+        for epochs in args.finetune:
+            for label, source in (("warm start", space), ("random init", random_space)):
+                started = time.monotonic()
+                accuracy = fine_tuned(source, chosen, data, epochs, seed)
+                seconds = time.monotonic() - started
+                results.setdefault(f"{ratio}x {label}, {epochs} epochs", []).append(accuracy)
+                results.setdefault(f"{ratio}x {label}, {epochs} epochs: seconds", []).append(
+                    seconds
+                )
+                print(
+                    f"    {label}, {epochs} fine-tuning epochs: {accuracy:.4f} test "
+                    f"({seconds:.0f} s)",
+                    flush=True,
+                )
+                if label == "warm start" and epochs == 1:
+                    compress_seconds = choosing + 2 * seconds  # `compress` fine-tunes 2
+                keras.backend.clear_session()
+        if 1 in args.finetune and args.search:
+            with tempfile.TemporaryDirectory() as folder:
+                path = os.path.join(folder, "original.keras")
+                model.save(path)
+                # As many 4-epoch trials as fit in compress's time; the random tuner draws
+                # over-budget architectures too (recorded infeasible, never trained), so it
+                # gets as many more draws as their share of the search's space asks.
+                trials = max(1, round(compress_seconds / (4 * epoch_seconds)))
+                default_space = SearchSpace.from_model(model)
+                feasible = sum(a.macs <= budget for a in default_space.architectures())
+                draws = round(trials * default_space.size / max(feasible, 1))
+                started = time.monotonic()
+                result = run_search(
+                    SearchConfig(
+                        model=path,
+                        dataset=args.dataset,
+                        train_size=args.train_size,
+                        max_macs=budget,
+                        max_trials=draws,
+                        epochs=4,
+                        seed=seed,
+                        confirm=0,
+                        run_dir=os.path.join(folder, "run"),
+                    )
+                )
+                searched = time.monotonic() - started
+                trials = len(result.completed)
+                if not trials:
+                    print(f"    default search: no architecture within {budget:,} MACs drawn")
+                    continue
+                best = result.best(1)[0]
+                trained = result.space.build(best.architecture)
+                trained.load_weights(
+                    os.path.join(folder, "run", f"trial_{best.trial_id}", "checkpoint.weights.h5")
+                )
+                trained.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                accuracy = trained.evaluate(data.test, verbose=0, return_dict=True)["accuracy"]
+            results.setdefault(f"{ratio}x default search, equal time", []).append(accuracy)
+            print(
+                f"    default search, {trials} trials x 4 epochs ({searched:.0f} s against "
+                f"compress's {compress_seconds:.0f} s): best {best.macs:,} MACs, "
+                f"{accuracy:.4f} test",
+                flush=True,
+            )
+            keras.backend.clear_session()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default="vgg_small")
+    parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--input-shape", default="28,28,1")
+    parser.add_argument("--train-size", type=int, default=6000)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--ratios", type=float, nargs="+", default=[2.0, 3.0])
+    parser.add_argument("--finetune", default="0,1,3")
+    parser.add_argument("--no-search", dest="search", action="store_false")
+    args = parser.parse_args()
+    args.input_shape = tuple(int(d) for d in args.input_shape.split(","))
+    args.finetune = [int(e) for e in args.finetune.split(",")]
+    print("$ .venv/bin/python bench/compress.py " + " ".join(sys.argv[1:]), flush=True)
+    results: dict[str, list[float]] = {}
+    for seed in args.seeds:
+        one_seed(args, seed, results)
+    print(f"\nsummary over seeds {args.seeds} (test accuracy: mean ± standard deviation):")
+    for name, values in results.items():
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(f"  {name:<55} {statistics.mean(values):.4f} ± {spread:.4f}  (n={len(values)})")
+
+
+if __name__ == "__main__":
+    main()
