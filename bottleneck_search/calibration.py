@@ -38,7 +38,8 @@ def recalibrate_batch_norms(
     Example:
 
     ```python
-    recalibrate_batch_norms(model, data.train, batches=8)
+    model = space.build(space.cheapest())
+    recalibrate_batch_norms(model, data.train, batches=2)
     ```
     """
     inputs = [_inputs(batch) for batch in itertools.islice(iter(calibration_data), batches)]

@@ -210,3 +210,23 @@ def test_compress_meets_its_budget_and_exports_what_it_reports(trained, tmp_path
         ("c3", 16),
         ("c3", 24),
     }
+
+
+@pytest.mark.parametrize("kind", ["nested", "sequential"])
+def test_warm_starts_work_in_nested_and_sequential_models(kind):
+    model = nested_model()
+    if kind == "sequential":
+        model = keras.Sequential(
+            [
+                keras.Input((8, 8, 16)),
+                L.Conv2D(16, 3, padding="same", name="s1"),
+                L.Conv2D(8, 3, padding="same", name="s2"),
+            ]
+        )
+    x = np.random.default_rng(2).normal(size=(6, 8, 8, 16)).astype("float32")
+    space = SearchSpace.from_model(model, widths=[1.0, 8], init="lowrank", init_data=[x[:3], x[3:]])
+    full = {site.name: site.in_channels for site in space.sites}
+    assert len(full) == (3 if kind == "nested" else 2)
+    np.testing.assert_allclose(np.asarray(space.build(full)(x)), np.asarray(model(x)), atol=1e-4)
+    narrow = np.asarray(space.build({name: 8 for name in full})(x))
+    assert np.abs(narrow - np.asarray(model(x))).max() > 0  # an approximation below full width

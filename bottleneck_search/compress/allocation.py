@@ -37,12 +37,6 @@ def allocate(
 
     Raises:
         SearchConfigError: the budget is below the space's cheapest architecture.
-
-    Example:
-
-    ```python
-    candidates = allocate(space, table, max_macs=space.no_bottleneck().macs // 2, count=4)
-    ```
     """
     check_budget(space, max_macs)
     unreduced = space.no_bottleneck()

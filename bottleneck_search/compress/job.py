@@ -98,7 +98,8 @@ def compress_model(
     Example:
 
     ```python
-    result = compress_model(CompressConfig(model=model_path, macs_ratio=1.5, run_dir=f"{tmp}/c"))
+    config = CompressConfig(model=model_path, macs_ratio=1.5, finetune_epochs=0, run_dir=f"{tmp}/c")
+    result = compress_model(config)
     print(result.describe())
     ```
     """

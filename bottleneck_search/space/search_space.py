@@ -132,8 +132,8 @@ class SearchSpace:
         Example:
 
         ```python
-        space = SearchSpace.from_model(trained, init="lowrank", init_data=data.train)
-        reduced = space.build(space.cheapest())   # starts near `trained`, no training yet
+        space = SearchSpace.from_model(my_model, widths=[8, 16], init="lowrank")
+        reduced = space.build({"conv2": 16})   # starts near my_model's own conv2, no training
         ```
         """
         from bottleneck_search.space.from_model import find_sites, rewrite_model
