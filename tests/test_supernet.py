@@ -42,6 +42,17 @@ def _randomise(model, seed=0):
         weight.assign(values)
 
 
+def _outputs_by_architecture(supernet, image) -> dict:
+    """What each architecture of the supernet's space outputs for one image, by its widths; the
+    supernet samples again afterwards."""
+    outputs = {}
+    for architecture in supernet.space.architectures():
+        supernet.set_architecture(architecture)
+        outputs[tuple(architecture.widths.values())] = np.asarray(supernet.model(image))[0]
+    supernet.sample_architectures()
+    return outputs
+
+
 def _inputs(shape, batch=16, seed=1):
     return np.random.default_rng(seed).normal(size=(batch, *shape)).astype("float32")
 
@@ -95,11 +106,7 @@ def test_sampling_reaches_every_architecture_and_sandwiches_the_largest_and_smal
     space = _space(tmp_path, TINY_SPACE)
     supernet = Supernet(space, seed=3)
     x = np.repeat(_inputs((8, 8, 1), batch=1), 256, axis=0)  # one image, 256 times
-    outputs = {}
-    for architecture in space.architectures():
-        supernet.set_architecture(architecture)
-        outputs[tuple(architecture.widths.values())] = np.asarray(supernet.model(x[:1]))[0]
-    supernet.sample_architectures()
+    outputs = _outputs_by_architecture(supernet, x[:1])
     sampled = np.asarray(supernet.model(x))  # inference mode: each example still samples
 
     def which(row):
@@ -184,11 +191,7 @@ def test_per_batch_sampling_gives_a_whole_batch_one_architecture_agreed_by_every
     space = _space(tmp_path, TINY_SPACE)
     supernet = Supernet(space, seed=3, per_batch=True)
     x = np.repeat(_inputs((8, 8, 1), batch=1), 8, axis=0)
-    outputs = {}
-    for architecture in space.architectures():
-        supernet.set_architecture(architecture)
-        outputs[tuple(architecture.widths.values())] = np.asarray(supernet.model(x[:1]))[0]
-    supernet.sample_architectures()
+    outputs = _outputs_by_architecture(supernet, x[:1])
     taken = []
     for _ in range(80):
         batch = np.asarray(supernet.model(x))
@@ -207,11 +210,7 @@ def test_distillation_pairs_each_example_with_the_largest_architecture_as_its_te
     space = _space(tmp_path, TINY_SPACE)
     supernet = Supernet(space, seed=3, distill=True)
     x = np.repeat(_inputs((8, 8, 1), batch=1), 256, axis=0)
-    outputs = {}
-    for architecture in space.architectures():
-        supernet.set_architecture(architecture)
-        outputs[tuple(architecture.widths.values())] = np.asarray(supernet.model(x[:1]))[0]
-    supernet.sample_architectures()
+    outputs = _outputs_by_architecture(supernet, x[:1])
     # The network itself, in inference mode, on the pairs the training-mode model makes.
     sampled = np.asarray(supernet.body(x))
     taken = [

@@ -8,6 +8,7 @@ import argparse
 from bottleneck_search.cli import commands
 from bottleneck_search.cli.compress_arguments import add_compress_parser
 from bottleneck_search.cli.values import (
+    add_data_arguments,
     macs_count,
     non_negative_int,
     parse_shape,
@@ -113,18 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a YAML backbone, or a shipped one by name (default {_DEFAULTS.space})",
     )
     source.add_argument("--model", help="a .keras model to search instead of a YAML backbone")
-    search.add_argument(
-        "--dataset",
-        default=_DEFAULTS.dataset,
-        help=f"{_DEFAULTS.dataset} (default), fashion_mnist, mnist, cifar10, cifar100, "
-        "tfds:NAME[SPLIT] or folder:PATH",
-    )
-    search.add_argument(
-        "--train-size",
-        type=positive_int,
-        metavar="N",
-        help="train and validate on a stratified, seeded subsample of N training images",
-    )
+    add_data_arguments(search, _DEFAULTS)
     search.add_argument("--tuner", default=_DEFAULTS.tuner, choices=list(TUNERS))
     search.add_argument("--max-trials", type=positive_int, default=_DEFAULTS.max_trials)
     search.add_argument(
@@ -181,17 +171,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-macs", type=macs_count, help="hard budget: architectures above it are never trained"
     )
     search.add_argument("--run-dir", help="run directory (default runs/<space>-<time>)")
-    search.add_argument("--seed", type=int, default=_DEFAULTS.seed)
-    search.add_argument("--batch-size", type=positive_int, default=_DEFAULTS.batch_size)
-    search.add_argument(
-        "--data-dir",
-        help="where to look first for fashion_mnist, mnist, cifar10, cifar100; TFDS' data directory",
-    )
-    search.add_argument(
-        "--download",
-        action="store_true",
-        help="let keras.datasets or TFDS download a data set that is not on disk",
-    )
     search.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     search.add_argument(
         "--max-consecutive-failures",

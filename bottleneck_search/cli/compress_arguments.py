@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bottleneck_search.cli import commands
 from bottleneck_search.cli.values import (
+    add_data_arguments,
     macs_count,
     non_negative_int,
     parse_widths,
@@ -21,11 +22,7 @@ def add_compress_parser(subcommands) -> None:
         help="compress a trained .keras model to a MAC budget: warm-started reductions, fine-tuning",
     )
     compress.add_argument("model", metavar="MODEL", help="the trained .keras model")
-    compress.add_argument(
-        "--dataset",
-        default=defaults.dataset,
-        help="the data the model was trained on (same names as search --dataset)",
-    )
+    add_data_arguments(compress, defaults)
     budget = compress.add_mutually_exclusive_group(required=True)
     budget.add_argument("--max-macs", type=macs_count, help="the budget: MACs per image")
     budget.add_argument(
@@ -62,12 +59,5 @@ def add_compress_parser(subcommands) -> None:
         default=defaults.learning_rate,
         help=f"fine-tuning's peak learning rate (default {defaults.learning_rate:g})",
     )
-    compress.add_argument("--train-size", type=positive_int, metavar="N")
     compress.add_argument("--run-dir", help="run directory (default runs/compress-<model>-<time>)")
-    compress.add_argument("--seed", type=int, default=defaults.seed)
-    compress.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
-    compress.add_argument("--data-dir", help="where to look first for the data set")
-    compress.add_argument(
-        "--download", action="store_true", help="let keras.datasets or TFDS download the data"
-    )
     compress.set_defaults(handler=commands.compress_command)

@@ -1,5 +1,5 @@
-"""Argument types of the `bottleneck-search` parser: each turns text into a value or refuses it
-with what was expected."""
+"""Argument types of the `bottleneck-search` parser (each turns text into a value or refuses it
+with what was expected), and the data flags `search` and `compress` share."""
 
 from __future__ import annotations
 
@@ -64,3 +64,31 @@ def parse_widths(text: str) -> tuple:
     if not widths or any(w <= 0 for w in widths):
         raise argparse.ArgumentTypeError(f"widths must be positive, got '{text}'")
     return widths
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, defaults) -> None:
+    """Adds `--dataset`, `--train-size`, `--seed`, `--batch-size`, `--data-dir`, `--download`,
+    with `defaults` (a `SearchConfig` or `CompressConfig`) giving their default values."""
+    parser.add_argument(
+        "--dataset",
+        default=defaults.dataset,
+        help=f"{defaults.dataset} (default), fashion_mnist, mnist, cifar10, cifar100, "
+        "tfds:NAME[SPLIT] or folder:PATH",
+    )
+    parser.add_argument(
+        "--train-size",
+        type=positive_int,
+        metavar="N",
+        help="train and validate on a stratified, seeded subsample of N training images",
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    parser.add_argument(
+        "--data-dir",
+        help="where to look first for fashion_mnist, mnist, cifar10, cifar100; TFDS' data directory",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="let keras.datasets or TFDS download a data set that is not on disk",
+    )
