@@ -38,7 +38,7 @@ def test_seed_makes_the_architecture_sequence_reproducible(tiny_space_path, tmp_
             SearchConfig(
                 space=tiny_space_path,
                 run_dir=str(tmp_path / name),
-                max_trials=4,
+                max_trials=3,
                 epochs=1,
                 seed=11,
                 confirm=0,

@@ -159,7 +159,8 @@ def compress_model(
             f"candidate {number + 1}/{len(chosen)}: {architecture.macs:,} MACs, validation "
             f"{tuned['val_accuracy']:.4f}, test {tuned['test_accuracy']:.4f}"
         )
-    best = max(finished, key=lambda row: row["val_accuracy"])
+    # As `export` and `report` rank trials: validation accuracy, then fewer MACs on a tie.
+    best = max(finished, key=lambda row: (row["val_accuracy"], -row["macs"]))
     summary = {
         "model": config.model,
         "budget": budget,

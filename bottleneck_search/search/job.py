@@ -108,7 +108,7 @@ def run_search(
     Example:
 
     ```python
-    result = run_search(SearchConfig(space=tiny_space, max_trials=2, epochs=1, run_dir=f"{tmp}/run"))
+    result = run_search(SearchConfig(space=tiny_space, max_trials=2, epochs=1, confirm=0, run_dir=f"{tmp}/run"))
     print(result.best(1)[0].architecture)
     ```
     """
