@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The other Keras backends the suite runs its backend-independent core on (tests/test_backends.py).
+# The other Keras backends the suite runs its backend-independent core on (tests/backend_core.py).
 # PyTorch as its CPU build, which this project's machines are offered; elsewhere run
 # `make test TORCH=torch` (or the CPU wheel from PyTorch's own index).
 TORCH ?= torch==2.13.0+cpu

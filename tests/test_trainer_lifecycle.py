@@ -50,7 +50,7 @@ def _search_sampling_memory(tmp_path, wide_space, *extra, trials):
 
 def test_the_search_can_be_interrupted_killed_and_resumed(tmp_path, wide_space):
     argv = search_argv(
-        wide_space, tmp_path / "run", "--trials-per-process", "2", trials=5, epochs=2
+        wide_space, tmp_path / "run", "--trials-per-process", "2", trials=5, epochs=1
     )
     marker = f"kill-me-{os.getpid()}"
 

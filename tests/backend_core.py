@@ -2,8 +2,9 @@
 search space, every stock tuner, the supernet, a short search through the CLI, report, export and the refusal
 to resume with another backend.
 
-Each backend runs in its own process (Keras picks its backend once, at import). The CI's `make
-test` installs `jax` and the CPU build of `torch` for this.
+Each backend runs in its own process (Keras picks its backend once, at import), from its own test
+file (tests/test_backend_jax.py, tests/test_backend_torch.py), so the two can run on both pytest
+workers at once. The CI's `make test` installs `jax` and the CPU build of `torch` for this.
 """
 
 import json
@@ -11,10 +12,7 @@ import os
 import subprocess
 import sys
 
-import pytest
 from conftest import SPACES
-
-pytestmark = pytest.mark.slow
 
 # Runs in a fresh process with KERAS_BACKEND set: library calls, then the CLI in-process.
 SCRIPT = """
@@ -97,8 +95,8 @@ json.dump(facts, open(f"{work}/facts.json", "w"))
 """
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_the_core_runs_on_another_backend(backend, tiny_space_path, tmp_path):
+def check_the_core_on(backend, tiny_space_path, tmp_path):
+    """Runs SCRIPT with `backend` in a fresh process and checks every fact it gathered."""
     environment = {"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     run = subprocess.run(
         [
