@@ -15,7 +15,8 @@ from bottleneck_search.limits import is_count
 # search's default, since a compression budget is met by trimming many sites a little.
 COMPRESS_WIDTHS = (0.25, 0.375, 0.5, 0.625, 0.75)
 # Adam's peak learning rate for fine-tuning: a quarter of a from-scratch trial's, since the
-# network starts close to a trained one (chosen by bench/compress.py, see the README).
+# network starts close to a trained one. A judgement, not a measurement: bench/compress.py uses it
+# as it is and compared no other rate.
 FINETUNE_LEARNING_RATE = 5e-4
 
 
