@@ -61,24 +61,12 @@ def original_model(args, seed, data):
 
 def fine_tuned(space, architecture, data, epochs, seed):
     """Test accuracy of `architecture` built from `space`, recalibrated, fine-tuned `epochs`."""
-    import keras
-
-    from bottleneck_search.calibration import recalibrate_batch_norms
     from bottleneck_search.compress.config import FINETUNE_LEARNING_RATE
-    from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
+    from bottleneck_search.compress.job import fine_tuned_model
 
-    keras.utils.set_random_seed(seed)
-    model = space.build(architecture)
-    recalibrate_batch_norms(model, data.train, 8)
-    model.compile(
-        TrainingRecipe(learning_rate=FINETUNE_LEARNING_RATE).optimizer(
-            steps_per_epoch((data.train,), {}), max(epochs, 1)
-        ),
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    model = fine_tuned_model(
+        space, architecture, data, epochs, seed, FINETUNE_LEARNING_RATE, data.train, 8
     )
-    if epochs:
-        model.fit(data.train, epochs=epochs, verbose=0, shuffle=False)
     return model.evaluate(data.test, verbose=0, return_dict=True)["accuracy"]
 
 
@@ -147,10 +135,7 @@ def one_seed(args, seed, results):
             )
         for method in METHODS:
             warm_start = LowRankInit(model, moments if method != "svd" else None, method)
-            method_space = SearchSpace.from_model(
-                model, widths=list(COMPRESS_WIDTHS), reduction=LINEAR_REDUCTION
-            )
-            built = method_space.build(chosen.widths)
+            built = random_space.build(chosen.widths)  # then every reduction warm-started
             warm_start.apply(built, chosen.widths)
             recalibrate_batch_norms(built, calibration, len(calibration))
             built.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -222,6 +222,34 @@ def _scores(model: keras.Model, data: Dataset) -> dict[str, float]:
     return {"val_accuracy": float(val), "test_accuracy": float(test)}
 
 
+def fine_tuned_model(
+    space: SearchSpace,
+    architecture: Architecture,
+    data: Dataset,
+    epochs: int,
+    seed: int,
+    learning_rate: float,
+    calibration_data,
+    calibration_batches: int = CALIBRATION_BATCHES,
+) -> keras.Model:
+    """`architecture` built warm-started from `space`, batch norm recalibrated on
+    `calibration_batches` batches of `calibration_data`, fine-tuned `epochs` epochs on
+    `data.train` under the recipe at `learning_rate` (0 epochs: the warm start as it is)."""
+    keras.utils.set_random_seed(seed)
+    model = space.build(architecture)
+    recalibrate_batch_norms(model, calibration_data, calibration_batches)
+    model.compile(
+        optimizer=TrainingRecipe(learning_rate=learning_rate).optimizer(
+            steps_per_epoch((data.train,), {}), max(epochs, 1)
+        ),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    if epochs:
+        model.fit(data.train, epochs=epochs, shuffle=False, verbose=0)
+    return model
+
+
 def _fine_tune(
     config: CompressConfig,
     space: SearchSpace,
@@ -231,21 +259,20 @@ def _fine_tune(
     trial_id: str,
     log: TrialLog,
 ) -> dict:
-    """Builds `architecture` warm-started, recalibrates, fine-tunes, scores and records it."""
+    """Fine-tunes `architecture` (`fine_tuned_model`), scores it and records it as a trial."""
     started = time.monotonic()
     keras.backend.clear_session()
-    keras.utils.set_random_seed(config.seed)
-    model = space.build(architecture)
-    recalibrate_batch_norms(model, calibration, len(calibration))
-    recipe = TrainingRecipe(learning_rate=config.learning_rate)
     epochs = config.finetune_epochs
-    model.compile(
-        optimizer=recipe.optimizer(steps_per_epoch((data.train,), {}), max(epochs, 1)),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    model = fine_tuned_model(
+        space,
+        architecture,
+        data,
+        epochs,
+        config.seed,
+        config.learning_rate,
+        calibration,
+        len(calibration),
     )
-    if epochs:
-        model.fit(data.train, epochs=epochs, shuffle=False, verbose=0)
     scores = _scores(model, data)
     folder = os.path.join(config.run_dir, trial_folder(trial_id))
     os.makedirs(folder, exist_ok=True)
