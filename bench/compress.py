@@ -63,9 +63,10 @@ def fine_tuned(space, architecture, data, epochs, seed):
     """Test accuracy of `architecture` built from `space`, recalibrated, fine-tuned `epochs`."""
     from bottleneck_search.compress.config import FINETUNE_LEARNING_RATE
     from bottleneck_search.compress.job import fine_tuned_model
+    from bottleneck_search.training import Task
 
     model = fine_tuned_model(
-        space, architecture, data, epochs, seed, FINETUNE_LEARNING_RATE, data.train, 8
+        space, Task(), architecture, data, epochs, seed, FINETUNE_LEARNING_RATE, data.train, 8
     )
     return model.evaluate(data.test, verbose=0, return_dict=True)["accuracy"]
 
@@ -93,7 +94,7 @@ def one_seed(args, seed, results):
         model, widths=list(COMPRESS_WIDTHS), init="lowrank", init_data=data.train
     )
     random_space = SearchSpace.from_model(
-        model, widths=list(COMPRESS_WIDTHS), reduction=LINEAR_REDUCTION
+        model, widths=list(COMPRESS_WIDTHS), reduction=LINEAR_REDUCTION, init="carry"
     )
     supernet = Supernet(space, seed=seed)
     supernet.model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])

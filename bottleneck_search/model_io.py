@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import zipfile
 from collections.abc import Sequence
@@ -74,6 +75,27 @@ def load_model(
     if not isinstance(model, keras.Model):
         raise ModelLoadError(f"'{path}' holds a {type(model).__name__}, not a keras.Model.")
     return model
+
+
+def compile_config(path: str | os.PathLike | None) -> dict | None:
+    """The loss, metrics and optimizer a compiled `.keras` file was saved with (its
+    `compile_config`, read as JSON: nothing is deserialised or run), or None.
+
+    Example:
+
+    ```python
+    config = compile_config(model_path)   # None: the file was saved uncompiled
+    ```
+    """
+    if path is None or not os.fspath(path).endswith(".keras") or not zipfile.is_zipfile(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            saved = json.loads(archive.read("config.json"))
+    except (KeyError, json.JSONDecodeError, zipfile.BadZipFile) as error:
+        raise ModelLoadError(f"'{path}' has no readable config.json ({error}).") from error
+    found = saved.get("compile_config") if isinstance(saved, dict) else None
+    return found if isinstance(found, dict) and found.get("loss") is not None else None
 
 
 def application_names() -> list[str]:

@@ -34,7 +34,7 @@ def test_resnet50_sites_follow_an_independent_rule(resnet50):
 
 @pytest.mark.slow
 def test_resnet50_rewrite_trains_and_keeps_unchanged_weights(resnet50):
-    space = SearchSpace.from_model(resnet50)
+    space = SearchSpace.from_model(resnet50, init="carry")
     architecture = space.sample(random.Random(3))
     assert architecture.reduced > 0
     model = space.build(architecture)
@@ -123,7 +123,7 @@ def test_top_level_sequential_model():
         ],
         name="seq",
     )
-    space = SearchSpace.from_model(model, widths=[8])
+    space = SearchSpace.from_model(model, widths=[8], init="carry")
     assert [s.name for s in space.sites] == ["first", "second"]
     architecture = space.validate({"second": 8})
     rebuilt = space.build(architecture)

@@ -9,6 +9,7 @@ from bottleneck_search.cli import commands
 from bottleneck_search.cli.compress_arguments import add_compress_parser
 from bottleneck_search.cli.values import (
     add_data_arguments,
+    add_task_arguments,
     macs_count,
     non_negative_int,
     parse_shape,
@@ -115,6 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source.add_argument("--model", help="a .keras model to search instead of a YAML backbone")
     add_data_arguments(search, _DEFAULTS)
+    add_task_arguments(search, _DEFAULTS)
+    search.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="--model: start every architecture from the model's trained weights (low-rank "
+        "reductions); default: every architecture from scratch, frozen layers kept",
+    )
+    search.add_argument(
+        "--include-frozen",
+        action="store_true",
+        help="--model: let frozen convs be sites too (a reduced one is made trainable)",
+    )
     search.add_argument("--tuner", default=_DEFAULTS.tuner, choices=list(TUNERS))
     search.add_argument("--max-trials", type=positive_int, default=_DEFAULTS.max_trials)
     search.add_argument(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bottleneck_search.cli import commands
 from bottleneck_search.cli.values import (
     add_data_arguments,
+    add_task_arguments,
     macs_count,
     non_negative_int,
     parse_widths,
@@ -23,6 +24,7 @@ def add_compress_parser(subcommands) -> None:
     )
     compress.add_argument("model", metavar="MODEL", help="the trained .keras model")
     add_data_arguments(compress, defaults)
+    add_task_arguments(compress, defaults)
     budget = compress.add_mutually_exclusive_group(required=True)
     budget.add_argument("--max-macs", type=macs_count, help="the budget: MACs per image")
     budget.add_argument(

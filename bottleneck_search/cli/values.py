@@ -92,3 +92,25 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults) -> None:
         action="store_true",
         help="let keras.datasets or TFDS download a data set that is not on disk",
     )
+
+
+def add_task_arguments(parser: argparse.ArgumentParser, defaults) -> None:
+    """Adds `--loss`, `--metric`, `--input-range`: what a model is trained and scored with, and
+    the pixel range it is fed (see `training`), overriding what is read from the model."""
+    parser.add_argument(
+        "--loss",
+        metavar="NAME",
+        help="a Keras loss name, instead of the model's compiled loss or what its output implies",
+    )
+    parser.add_argument(
+        "--metric",
+        metavar="NAME",
+        help="a Keras metric name that scores architectures (default: accuracy for classifiers)",
+    )
+    parser.add_argument(
+        "--input-range",
+        choices=("auto", "unit", "raw"),
+        default=defaults.input_range,
+        help="pixels fed in [0, 1] (unit) or 0-255 (raw); auto (default): raw for a model that "
+        "rescales its input itself (Rescaling, Normalization)",
+    )

@@ -7,6 +7,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.limits import is_count
@@ -25,9 +26,13 @@ class CompressConfig:
     """What to compress, to which budget, and how.
 
     Attributes:
-        model: the trained `.keras` model (loaded in safe mode).
-        dataset, train_size, data_dir, download, batch_size: its data (see `load_dataset`);
-            validation and test splits score the model before and after.
+        model: the trained `.keras` model (loaded in safe mode), or from Python the
+            `keras.Model` itself (saved into the run directory as `original.keras`).
+        dataset, train_size, data_dir, download, batch_size: its data (see `load_dataset`: a
+            name, or from Python `(x, y)` arrays or an unbatched `tf.data.Dataset`); validation
+            and test splits score the model before and after.
+        loss, metric, input_range: override the task read from the model (see `Task`,
+            `training.inputs`; `--loss`, `--metric`, `--input-range`).
         max_macs: the budget, MACs per image; or
         macs_ratio: the budget as a fraction of the model's MACs: `MACs / macs_ratio` (> 1).
         finetune_epochs: epochs each candidate is fine-tuned (0: the warm start as it is).
@@ -45,8 +50,8 @@ class CompressConfig:
     ```
     """
 
-    model: str
-    dataset: str = "digits"
+    model: Any
+    dataset: Any = "digits"
     max_macs: int | None = None
     macs_ratio: float | None = None
     finetune_epochs: int = 1
@@ -59,6 +64,9 @@ class CompressConfig:
     data_dir: str | None = None
     download: bool = False
     run_dir: str | None = None
+    loss: str | None = None
+    metric: str | None = None
+    input_range: str = "auto"
 
     def check(self) -> None:
         """Checks the arguments that need no file or data.
@@ -106,6 +114,8 @@ class CompressConfig:
         """This config with `run_dir` set: as given, or `runs/compress-<model>-<YYYYmmdd-HHMMSS>`."""
         if self.run_dir:
             return self
-        stem = Path(self.model).stem
+        stem = (
+            Path(self.model).stem if isinstance(self.model, str | os.PathLike) else self.model.name
+        )
         name = f"compress-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         return dataclasses.replace(self, run_dir=os.path.join("runs", name))

@@ -27,7 +27,8 @@ from bottleneck_search.compress.allocation import allocate, check_budget
 from bottleneck_search.compress.config import CompressConfig
 from bottleneck_search.compress.sensitivity import measure_sensitivity
 from bottleneck_search.data import Dataset, load_dataset
-from bottleneck_search.errors import DatasetError, SearchSpaceError
+from bottleneck_search.errors import SearchSpaceError
+from bottleneck_search.model_io import compile_config
 from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.environment import library_versions
@@ -35,6 +36,7 @@ from bottleneck_search.rundir.files import (
     CHECKPOINT,
     COMPRESSION_JSON,
     CONFIG,
+    ORIGINAL_MODEL,
     SENSITIVITY_CSV,
     SENSITIVITY_JSON,
     TRIAL_LOG,
@@ -44,12 +46,17 @@ from bottleneck_search.rundir.files import (
     trial_folder,
     write_atomically,
 )
+from bottleneck_search.rundir.task import check_output_fits
 from bottleneck_search.rundir.trial_log import COMPRESS_SOURCE, TrialLog, TrialRecord, TrialStatus
 from bottleneck_search.space.architecture import Architecture, short_form
 from bottleneck_search.space.catalog import load_run_model
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.supernet import Supernet
 from bottleneck_search.supernet.supernet import CALIBRATION_BATCHES
+from bottleneck_search.training.fit import compile_model, evaluate_model, fit_model, prepared
+from bottleneck_search.training.inference import task_from_model
+from bottleneck_search.training.inputs import resolve_input_range
+from bottleneck_search.training.task import Task
 
 # Allocation proposals scored jointly per candidate fine-tuned.
 RESCORED = 4
@@ -110,21 +117,28 @@ def compress_model(
     config.check()
     emit = on_progress or (lambda line: None)
     check_run_dir(config.run_dir, resume=False)
-    model = load_run_model(config.model)
-    data = _load_data(config, model)
+    model = config.model if isinstance(config.model, keras.Model) else load_run_model(config.model)
+    task = _task(config, model)
+    data = _load_data(config, model, task)
     started = time.monotonic()
     space = _space(config, model, data)
     budget = config.budget(space.no_bottleneck().macs)
     check_budget(space, budget)
+    emit(task.describe())
     emit(f"compress: scoring {model.name} on {data.val_size} validation images")
-    before = _scores(model, data)
+    before = _scores(model, task, data)
     create_run_dir(config.run_dir)
-    record = _config_record(config, space, data, budget)
+    if isinstance(config.model, keras.Model):  # report and export rebuild the space from a file
+        path = os.path.join(config.run_dir, ORIGINAL_MODEL)
+        with atomic_output(path) as temporary:
+            model.save(temporary)
+        config = dataclasses.replace(config, model=path)
+    record = _config_record(config, space, data, budget, task)
     write_atomically(os.path.join(config.run_dir, CONFIG), json.dumps(record, indent=2))
 
     keras.utils.set_random_seed(config.seed)
     supernet = Supernet(space, seed=config.seed)
-    supernet.model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    compile_model(supernet.model, task)
     calibration = list(data.train.take(CALIBRATION_BATCHES))
     table = measure_sensitivity(supernet, data.val, calibration, emit)
     write_atomically(
@@ -151,13 +165,15 @@ def compress_model(
     finished = []
     for number, architecture in enumerate(chosen):
         trial_id = f"{number:02d}"
-        tuned = _fine_tune(config, space, architecture, data, calibration, trial_id, log)
-        finished.append(
-            {**tuned, "warm_start_val_accuracy": joint[short_form(architecture.widths)]}
+        tuned = _fine_tune(
+            config, space, task, architecture, data, calibration, trial_id, log, emit
         )
+        finished.append({**tuned, "estimated_val_accuracy": joint[short_form(architecture.widths)]})
         emit(
             f"candidate {number + 1}/{len(chosen)}: {architecture.macs:,} MACs, validation "
-            f"{tuned['val_accuracy']:.4f}, test {tuned['test_accuracy']:.4f}"
+            f"{tuned['warm_start_val_accuracy']:.4f} warm-started, "
+            f"{tuned['fine_tuned_val_accuracy']:.4f} fine-tuned; kept the {tuned['kept']} "
+            f"(test {tuned['test_accuracy']:.4f})"
         )
     # As `export` and `report` rank trials: validation accuracy, then fewer MACs on a tie.
     best = max(finished, key=lambda row: (row["val_accuracy"], -row["macs"]))
@@ -177,7 +193,15 @@ def compress_model(
     return CompressionResult(config.run_dir, summary)
 
 
-def _load_data(config: CompressConfig, model: keras.Model) -> Dataset:
+def _task(config: CompressConfig, model: keras.Model) -> Task:
+    """The model's task (its compiled loss and metrics, else its output), and its input range."""
+    saved = compile_config(config.model) if not isinstance(config.model, keras.Model) else None
+    task = task_from_model(model, saved, config.loss, config.metric)
+    input_range, reason = resolve_input_range(config.input_range, model)
+    return dataclasses.replace(task, input_range=input_range, input_reason=reason)
+
+
+def _load_data(config: CompressConfig, model: keras.Model, task: Task) -> Dataset:
     data = load_dataset(
         config.dataset,
         tuple(model.inputs[0].shape[1:]),
@@ -186,14 +210,10 @@ def _load_data(config: CompressConfig, model: keras.Model) -> Dataset:
         data_dir=config.data_dir,
         download=config.download,
         train_size=config.train_size,
+        value_range=task.input_range,
     )
-    classes = model.outputs[0].shape[-1]
-    if classes != data.num_classes:
-        raise DatasetError(
-            f"Model '{model.name}' predicts {classes} classes; data set '{config.dataset}' has "
-            f"{data.num_classes}. Compress a model with the data it was trained on."
-        )
-    return data
+    check_output_fits(task, model.name, list(model.outputs[0].shape[1:]), data)
+    return prepared(data, task)
 
 
 def _space(config: CompressConfig, model: keras.Model, data: Dataset) -> SearchSpace:
@@ -215,15 +235,19 @@ def _space(config: CompressConfig, model: keras.Model, data: Dataset) -> SearchS
         ) from error
 
 
-def _scores(model: keras.Model, data: Dataset) -> dict[str, float]:
-    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    _, val = model.evaluate(data.val, verbose=0)
-    _, test = model.evaluate(data.test, verbose=0)
-    return {"val_accuracy": float(val), "test_accuracy": float(test)}
+def _scores(model: keras.Model, task: Task, data: Dataset) -> dict[str, float]:
+    """Validation and test values of the task's scoring metric (an accuracy: the CLI's data)."""
+    compile_model(model, task)
+    metric = task.score.removeprefix("val_")
+    return {
+        "val_accuracy": evaluate_model(model, data.val)[metric],
+        "test_accuracy": evaluate_model(model, data.test)[metric],
+    }
 
 
-def fine_tuned_model(
+def warm_started_model(
     space: SearchSpace,
+    task: Task,
     architecture: Architecture,
     data: Dataset,
     epochs: int,
@@ -233,38 +257,66 @@ def fine_tuned_model(
     calibration_batches: int = CALIBRATION_BATCHES,
 ) -> keras.Model:
     """`architecture` built warm-started from `space`, batch norm recalibrated on
-    `calibration_batches` batches of `calibration_data`, fine-tuned `epochs` epochs on
-    `data.train` under the recipe at `learning_rate` (0 epochs: the warm start as it is)."""
+    `calibration_batches` batches of `calibration_data`, compiled with `task` and the recipe's
+    optimizer at `learning_rate` for `epochs` epochs of `data.train`, not yet fine-tuned."""
     keras.utils.set_random_seed(seed)
     model = space.build(architecture)
     recalibrate_batch_norms(model, calibration_data, calibration_batches)
-    model.compile(
-        optimizer=TrainingRecipe(learning_rate=learning_rate).optimizer(
-            steps_per_epoch((data.train,), {}), max(epochs, 1)
-        ),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    optimizer = TrainingRecipe(learning_rate=learning_rate).optimizer(
+        steps_per_epoch((data.train,), {}), max(epochs, 1)
+    )
+    compile_model(model, task, optimizer)
+    return model
+
+
+def fine_tuned_model(
+    space: SearchSpace,
+    task: Task,
+    architecture: Architecture,
+    data: Dataset,
+    epochs: int,
+    seed: int,
+    learning_rate: float,
+    calibration_data,
+    calibration_batches: int = CALIBRATION_BATCHES,
+    on_progress: Callable[[str], None] | None = None,
+) -> keras.Model:
+    """`warm_started_model` fine-tuned `epochs` epochs on `data.train` (0: the warm start)."""
+    model = warm_started_model(
+        space,
+        task,
+        architecture,
+        data,
+        epochs,
+        seed,
+        learning_rate,
+        calibration_data,
+        calibration_batches,
     )
     if epochs:
-        model.fit(data.train, epochs=epochs, shuffle=False, verbose=0)
+        fit_model(model, data.train, epochs=epochs, on_progress=on_progress, label="fine-tuning")
     return model
 
 
 def _fine_tune(
     config: CompressConfig,
     space: SearchSpace,
+    task: Task,
     architecture: Architecture,
     data: Dataset,
     calibration: list,
     trial_id: str,
     log: TrialLog,
+    emit: Callable[[str], None],
 ) -> dict:
-    """Fine-tunes `architecture` (`fine_tuned_model`), scores it and records it as a trial."""
+    """Fine-tunes `architecture`, scores it, and records it as a trial: fine-tuned, or the warm
+    start itself when fine-tuning did not beat it on validation."""
     started = time.monotonic()
     keras.backend.clear_session()
     epochs = config.finetune_epochs
-    model = fine_tuned_model(
+    model = warm_started_model(
         space,
+        task,
         architecture,
         data,
         epochs,
@@ -273,7 +325,18 @@ def _fine_tune(
         calibration,
         len(calibration),
     )
-    scores = _scores(model, data)
+    metric = task.score.removeprefix("val_")
+    warm = evaluate_model(model, data.val)[metric]
+    tuned, kept = warm, "warm start"
+    if epochs:
+        warm_weights = model.get_weights()
+        fit_model(model, data.train, epochs=epochs, on_progress=emit, label=f"candidate {trial_id}")
+        tuned = evaluate_model(model, data.val)[metric]
+        if task.better(tuned, warm):
+            kept = "fine-tuned model"
+        else:
+            model.set_weights(warm_weights)
+    scores = _scores(model, task, data)
     folder = os.path.join(config.run_dir, trial_folder(trial_id))
     os.makedirs(folder, exist_ok=True)
     with atomic_output(os.path.join(folder, CHECKPOINT)) as temporary:
@@ -294,12 +357,17 @@ def _fine_tune(
         "trial_id": trial_id,
         "architecture": short_form(architecture.widths),
         "macs": architecture.macs,
+        "warm_start_val_accuracy": warm,
+        "fine_tuned_val_accuracy": tuned,
+        "kept": kept,
         **scores,
         "seconds": time.monotonic() - started,
     }
 
 
-def _config_record(config: CompressConfig, space: SearchSpace, data: Dataset, budget: int) -> dict:
+def _config_record(
+    config: CompressConfig, space: SearchSpace, data: Dataset, budget: int, task: Task
+) -> dict:
     """`config.json`: the search-shaped record `report` and `export` read, plus `compress`."""
     arguments = SearchConfig(
         model=os.path.abspath(config.model),
@@ -315,7 +383,12 @@ def _config_record(config: CompressConfig, space: SearchSpace, data: Dataset, bu
     )
     return {
         "arguments": dataclasses.asdict(arguments),
-        "compress": {**dataclasses.asdict(config), "widths": list(config.widths)},
+        "compress": {
+            **dataclasses.asdict(config),
+            "widths": list(config.widths),
+            "dataset": config.dataset if isinstance(config.dataset, str) else "(Python data)",
+        },
+        "task": task.to_json(),
         "space": {
             **space.source,
             "name": space.name,

@@ -54,6 +54,7 @@ class Split:
     test_fraction: float = 0.15
     train_size: int | None = None
     seed: int = 0
+    value_range: tuple[float, float] = (0.0, 1.0)
 
     def check(self) -> None:
         for name in ("val_fraction", "test_fraction"):
@@ -67,11 +68,15 @@ class Split:
             )
 
 
-def adapter(height: int, width: int, channels: int, scale: float):
-    """A `map` function: to float in [0, 1] (dividing by `scale`), 1 <-> 3 channels, resized."""
+def adapter(height: int, width: int, channels: int, scale: float, value_range=(0.0, 1.0)):
+    """A `map` function: to float in [0, 1] (dividing by `scale`) mapped onto `value_range`,
+    1 <-> 3 channels, resized."""
+    low, high = value_range
 
     def adapt(image, label):
         image = tf.cast(image, tf.float32) / scale
+        if (low, high) != (0.0, 1.0):
+            image = image * (high - low) + low
         if image.shape.rank == 2:
             image = image[..., tf.newaxis]
         have = image.shape[-1]

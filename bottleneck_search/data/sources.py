@@ -45,11 +45,13 @@ def load_dataset(
     download: bool = False,
     train_size: int | None = None,
     test_fraction: float = 0.15,
+    value_range: tuple[float, float] = (0.0, 1.0),
 ) -> Dataset:
     """Loads a data set, splits it three ways and adapts it to `input_shape`.
 
-    Images become float32 in [0, 1], resized to the space's height and width, grey <-> RGB as
-    needed. The test split is the data set's own where it has one, else a held-out
+    Images become float32 in [0, 1] (or `value_range`: raw pixels `(0, 255)` for a model that
+    rescales them itself), resized bilinearly to the space's height and width, grey <-> RGB as
+    needed (grey copied to the three channels; RGB to grey by ITU-R 601 luma). The test split is the data set's own where it has one, else a held-out
     `test_fraction`; validation is `val_fraction` of the (subsampled) training data. Every cut is
     seeded, and stratified by label for data held in memory.
 
@@ -65,6 +67,7 @@ def load_dataset(
         train_size: train and validate on this many images of the training split only (a
             seeded, stratified subsample) to keep searches short.
         test_fraction: share held out for testing where the data set has no test split.
+        value_range: `(low, high)` the pixels are mapped to: [0, 1] scaled linearly onto it.
 
     Returns:
         A `Dataset`.
@@ -82,7 +85,7 @@ def load_dataset(
     ```
     """
     shape = check_input_shape(input_shape)
-    split = Split(batch_size, val_fraction, test_fraction, train_size, seed)
+    split = Split(batch_size, val_fraction, test_fraction, train_size, seed, tuple(value_range))
     split.check()
     if isinstance(spec, tuple) and len(spec) == 2:
         x, y = (np.asarray(a) for a in spec)
@@ -135,7 +138,7 @@ def _from_arrays(x, y, num_classes, name, shape, split: Split, test=None) -> Dat
         tf.data.Dataset.from_tensor_slices((images, labels))
         for images, labels in ((x[train], y[train]), (x[val], y[val]), (x_test, y_test))
     ]
-    streams = pipelines(*parts, adapter(*shape, scale), split, len(train))
+    streams = pipelines(*parts, adapter(*shape, scale, split.value_range), split, len(train))
     return Dataset(*streams, num_classes, name, len(train), len(val), len(y_test))
 
 
@@ -163,7 +166,7 @@ def _from_dataset(dataset, test, name, shape, split: Split, num_classes=None) ->
         _pick(dataset, train),
         _pick(dataset, val),
         test,
-        adapter(*shape, scale),
+        adapter(*shape, scale, split.value_range),
         split,
         min(len(train), 10_000),
     )
@@ -216,7 +219,12 @@ def _folder(path, shape, split: Split) -> Dataset:
         )
 
     streams = pipelines(
-        decoded(train), decoded(val), decoded(test), adapter(*shape, 255.0), split, len(train)
+        decoded(train),
+        decoded(val),
+        decoded(test),
+        adapter(*shape, 255.0, split.value_range),
+        split,
+        len(train),
     )
     return Dataset(*streams, len(classes), f"folder:{path}", len(train), len(val), len(test))
 

@@ -25,6 +25,7 @@ from bottleneck_search.rundir.files import EXPORT, default_mode, trial_folder, w
 from bottleneck_search.rundir.run import Run, load_run, require_completed
 from bottleneck_search.rundir.trial_log import TrialRecord
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.training.fit import compile_model, fit_model
 
 EXPORTS = "exports.json"
 # The Keras backends whose models `model.export` can write as a TF SavedModel.
@@ -113,7 +114,7 @@ def export_architectures(
             raise ResultsError(_no_weights(record, checkpoint))
 
     space = run.space()
-    data = _load_data(run, space) if retrain_epochs is not None or onnx else None
+    data = run.data() if retrain_epochs is not None or onnx else None
     images = validation_images(data.val) if onnx else None
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
@@ -201,13 +202,6 @@ def _replace(staging: str, out: str, overwrite: bool) -> None:
         os.rename(staging, out)
 
 
-def _load_data(run: Run, space: SearchSpace):
-    from bottleneck_search.space.catalog import space_input_shape
-
-    # An export never downloads: the search that made the run had the data.
-    return run.search_config().load_data(space_input_shape(space), download=False)
-
-
 def _no_weights(record: TrialRecord, checkpoint: str) -> str:
     """Why a trial without `--retrain-epochs` cannot be exported, and what to do instead."""
     if record.estimated:
@@ -233,6 +227,7 @@ def _trained_model(
     keras.backend.clear_session()
     architecture = space.validate(record.architecture)
     model = space.build(architecture)
+    task = run.task()
     if retrain_epochs is None:
         weights = (
             os.path.join(run.path, confirmed.best_run.weights)
@@ -245,16 +240,16 @@ def _trained_model(
             raise ResultsError(
                 f"Trial {record.trial_id}: weights '{weights}' cannot be read ({error})."
             ) from error
+        # Saved compiled with the run's task, so `evaluate` works on the loaded file at once.
+        compile_model(model, task)
         return model
     config = run.search_config()
     keras.utils.set_random_seed(config.seed)
     train = data.train.concatenate(data.val)
-    model.compile(
-        config.recipe().optimizer(steps_per_epoch((train,), {}), retrain_epochs),
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    compile_model(
+        model, task, config.recipe().optimizer(steps_per_epoch((train,), {}), retrain_epochs)
     )
-    model.fit(train, epochs=retrain_epochs, verbose=0)
+    fit_model(model, train, epochs=retrain_epochs)
     return model
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.limits import is_count
+from bottleneck_search.rundir.config_checks import check_oneshot, check_population, check_trainers
 
 DEFAULT_SPACE = "inception_mini"
 # `--tuner` names and the stock Keras Tuner class each one runs.
@@ -57,6 +58,11 @@ DEFINING = (
     "strategy",
     "supernet_epochs",
     "evaluate",
+    "loss",
+    "metric",
+    "input_range",
+    "warm_start",
+    "include_frozen",
 )
 
 
@@ -110,6 +116,13 @@ class SearchConfig:
             one that takes longer is stopped and recorded as failed.
         trainer_memory: MiB; a trainer process whose peak resident memory has passed this is
             replaced after its current trial.
+        loss, metric: override the loss and the scoring metric (Keras names) that a `--model`'s
+            compile settings or output imply (see `training.inference`).
+        input_range: `auto` (from the model's own preprocessing), `unit` ([0, 1]) or `raw`
+            (0-255): the range images are fed in (see `training.inputs`).
+        warm_start: start every architecture of a `--model` search from the model's trained
+            weights (low-rank reductions, as `compress`); off: every architecture from scratch.
+        include_frozen: let a `--model`'s frozen convs be sites (a reduced one then trains).
 
     Example:
 
@@ -154,6 +167,11 @@ class SearchConfig:
     trials_per_process: int | None = None
     trial_timeout: float | None = None
     trainer_memory: int | None = None
+    loss: str | None = None
+    metric: str | None = None
+    input_range: str = "auto"
+    warm_start: bool = False
+    include_frozen: bool = False
 
     @classmethod
     def from_arguments(cls, arguments: dict[str, Any]) -> SearchConfig:
@@ -219,7 +237,7 @@ class SearchConfig:
                     f"--strategy {self.strategy} is TensorFlow's tf.distribute; this process uses "
                     f"the {keras.backend.backend()} backend. Use --backend tensorflow with it."
                 )
-        self._check_oneshot()
+        check_oneshot(self)
         for name in ("max_trials", "epochs", "batch_size", "max_consecutive_failures"):
             value = getattr(self, name)
             if not is_count(value):
@@ -241,85 +259,13 @@ class SearchConfig:
             raise SearchConfigError(
                 f"confirm_seeds must be a positive integer. Received: {self.confirm_seeds!r}."
             )
-        self._check_trainers()
-
-    def _check_oneshot(self) -> None:
-        """Checks `supernet_epochs` and `evaluate`, and that a one-shot search uses nothing of a
-        trial-by-trial search's machinery."""
-        for flag, value in (("supernet_epochs", self.supernet_epochs), ("evaluate", self.evaluate)):
-            if value is None:
-                continue
-            if self.strategy != "oneshot":
-                raise SearchConfigError(
-                    f"--{flag.replace('_', '-')} belongs to --strategy oneshot; add it or drop the flag."
-                )
-            if not is_count(value):
-                raise SearchConfigError(f"{flag} must be a positive integer. Received: {value!r}.")
-        if self.strategy != "oneshot":
-            return
-        unfit = [
-            flag
-            for flag, used in (
-                (f"--tuner {self.tuner}", self.tuner != "random"),
-                ("--chief/--worker", self.distributed),
-                ("--trials-per-process", self.trials_per_process is not None),
-                ("--trial-timeout", self.trial_timeout is not None),
-                ("--trainer-memory", self.trainer_memory is not None),
-            )
-            if used
-        ]
-        if unfit:
-            raise SearchConfigError(
-                f"--strategy oneshot trains one supernet in this process and chooses what to "
-                f"evaluate itself (every architecture, or evolution); {', '.join(unfit)} belong to "
-                "a trial-by-trial search. Drop them."
-            )
+        check_trainers(self)
 
     @property
     def oneshot_budget(self) -> tuple[int, int]:
         """`(supernet epochs, evaluations)` of a one-shot search, defaults applied."""
         epochs = self.supernet_epochs if self.supernet_epochs is not None else 2 * self.epochs
         return epochs, self.evaluate if self.evaluate is not None else ONESHOT_EVALUATIONS
-
-    def _check_trainers(self) -> None:
-        """Checks the trainer-process arguments and that they fit the rest of the config."""
-        if self.trials_per_process is not None and not is_count(self.trials_per_process, least=0):
-            raise SearchConfigError(
-                "trials_per_process must be 0 (train in this process) or a positive integer. "
-                f"Received: {self.trials_per_process!r}."
-            )
-        timeout = self.trial_timeout
-        if timeout is not None and not (
-            isinstance(timeout, int | float)
-            and not isinstance(timeout, bool)
-            and 0 < timeout < float("inf")
-        ):
-            raise SearchConfigError(
-                f"trial_timeout must be a positive number of seconds. Received: {timeout!r}."
-            )
-        if self.trainer_memory is not None and not is_count(self.trainer_memory):
-            raise SearchConfigError(
-                f"trainer_memory must be a positive number of MiB. Received: {self.trainer_memory!r}."
-            )
-        limits = [
-            flag
-            for flag, value in (
-                ("--trial-timeout", timeout),
-                ("--trainer-memory", self.trainer_memory),
-            )
-            if value is not None
-        ]
-        if self.distributed and (limits or self.trials_per_process):
-            raise SearchConfigError(
-                f"{', '.join(limits) or '--trials-per-process'} supervise trainer processes of a "
-                "search on one machine; a distributed search's workers are processes of their own "
-                "(restart a worker to give its memory back). Drop the flag from --chief/--worker."
-            )
-        if limits and self.trials_per_process == 0:
-            raise SearchConfigError(
-                f"{' and '.join(limits)} need trials in trainer processes, and --trials-per-process "
-                "0 trains in this process. Drop one of them."
-            )
 
     @property
     def confirmation(self) -> tuple[int, int]:
@@ -338,9 +284,9 @@ class SearchConfig:
             learning_rate=self.learning_rate, schedule=self.schedule, score_epochs=self.score_epochs
         )
 
-    def load_data(self, input_shape, download: bool | None = None):
-        """The config's data set adapted to `input_shape` (see `load_dataset`); `download`
-        overrides the config's own."""
+    def load_data(self, input_shape, download: bool | None = None, value_range=(0.0, 1.0)):
+        """The config's data set adapted to `input_shape` with pixels in `value_range` (see
+        `load_dataset`); `download` overrides the config's own."""
         from bottleneck_search.data import load_dataset
 
         return load_dataset(
@@ -351,6 +297,7 @@ class SearchConfig:
             data_dir=self.data_dir,
             download=self.download if download is None else download,
             train_size=self.train_size,
+            value_range=value_range,
         )
 
     def with_default_run_dir(self) -> SearchConfig:
@@ -381,16 +328,3 @@ class SearchConfig:
                 f"Cannot resume '{self.run_dir}' with different search arguments ({changes}). Resume "
                 "with the original arguments, or start a new run directory."
             )
-
-
-def check_population(population_size: object, max_trials: int) -> None:
-    """Refuses an evolutionary population outside 2..`max_trials`.
-
-    Raises:
-        SearchConfigError: naming the bounds and the value.
-    """
-    if not (is_count(population_size, least=2) and population_size <= max_trials):
-        raise SearchConfigError(
-            f"population_size must be from 2 to max_trials ({max_trials}). "
-            f"Received: {population_size!r}."
-        )

@@ -39,6 +39,8 @@ REPORT_MD = "report.md"
 # A compress run's own files: before and after (`compress.job`), the per-site sensitivity table
 # (`rundir.sensitivity`) and its plot.
 COMPRESSION_JSON = "compression.json"
+# A model compressed from Python (`CompressConfig(model=keras.Model)`), saved for report and export.
+ORIGINAL_MODEL = "original.keras"
 SENSITIVITY_JSON = "sensitivity.json"
 SENSITIVITY_CSV = "sensitivity.csv"
 SENSITIVITY_PNG = "sensitivity.png"

@@ -6,6 +6,7 @@ import dataclasses
 import os
 from typing import Any
 
+from bottleneck_search.data import Dataset
 from bottleneck_search.errors import BottleneckSearchError, ResultsError, SearchConfigError
 from bottleneck_search.limits import is_count
 from bottleneck_search.rundir.config import SearchConfig
@@ -17,6 +18,7 @@ from bottleneck_search.rundir.files import (
     read_run_config,
     trial_folder,
 )
+from bottleneck_search.rundir.task import search_space_options, task_data
 from bottleneck_search.rundir.trial_log import (
     TrialLog,
     TrialRecord,
@@ -30,6 +32,7 @@ from bottleneck_search.rundir.trial_log import (
 from bottleneck_search.space.catalog import load_search_space
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.space.site import ReductionOptions
+from bottleneck_search.training.task import Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,11 +81,22 @@ class Run:
         """The run's recorded arguments as a `SearchConfig` (defaults for any not recorded)."""
         return SearchConfig.from_arguments(self.config.get("arguments", {}))
 
+    def task(self) -> Task:
+        """The `Task` the run's architectures were trained with (`config.json`'s `task`; a
+        softmax classifier's for runs recorded before tasks were)."""
+        recorded = self.config.get("task")
+        return Task.from_json(recorded) if isinstance(recorded, dict) else Task()
+
+    def data(self) -> Dataset:
+        """The run's data set as its trials saw it (input range, label form); never downloaded:
+        the job that made the run had the data."""
+        return task_data(self.search_config(), self.space(), self.task(), download=False)
+
     def space(self) -> SearchSpace:
         """Rebuilds the run's search space from its recorded arguments (with the data's class count)."""
         config = self.search_config()
         classes = self.config.get("dataset", {}).get("classes")
-        options = {}
+        options = search_space_options(config)
         if config.model is not None:  # the widths and reductions the run's space was made with
             recorded = self.config.get("space", {})
             if "widths" in recorded:

@@ -53,6 +53,8 @@ class TrialRecord:
         parent_trial_id, mutation: for an evolutionary search, the trial this one mutated and
             how (`mix1_3x3: off -> 16`), or how it joined the initial population (joined from
             the run's `lineage.jsonl` when the run is read; see `read_lineage`).
+        metric: for a task scored on something else than accuracy (a loss, MAE: Python's
+            `Task`), `{"name", "value", "direction"}` of that metric; `val_accuracy` is then None.
         source: how `val_accuracy` was measured: None for a trial trained on its own, `supernet`
             for an architecture scored with a one-shot search's supernet weights (an estimate;
             `epochs` is then 0), `compress` for a candidate of `compress`: warm-started from a
@@ -73,6 +75,7 @@ class TrialRecord:
     parent_trial_id: str | None = None
     mutation: str | None = None
     source: str | None = None
+    metric: dict | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "status", TrialStatus(self.status))
@@ -131,8 +134,23 @@ def completed(records: Iterable[TrialRecord]) -> list[TrialRecord]:
 
 
 def ranked(records: Iterable[TrialRecord]) -> list[TrialRecord]:
-    """The completed trials, best score first; of equal scores the one with fewer MACs first."""
-    return sorted(completed(records), key=lambda r: (-r.score, r.macs))
+    """The completed trials, best score first (lowest for a metric to minimise); of equal scores
+    the one with fewer MACs first."""
+    return sorted(
+        completed(records), key=lambda r: (r.score if _minimised(r) else -r.score, r.macs)
+    )
+
+
+def _minimised(record: TrialRecord) -> bool:
+    return record.metric is not None and record.metric.get("direction") == "min"
+
+
+def scored_value(task, value: float) -> dict:
+    """The `TrialRecord` fields holding a trial's scoring-metric `value` under a `Task`:
+    `val_accuracy` for an accuracy, else `metric`."""
+    if task.scores_accuracy:
+        return {"val_accuracy": value}
+    return {"metric": {"name": task.score, "value": value, "direction": task.direction}}
 
 
 def nondominated(records: Iterable[TrialRecord]) -> list[TrialRecord]:

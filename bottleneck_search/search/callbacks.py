@@ -10,6 +10,7 @@ from bottleneck_search.compat import is_hparams_callback
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.search.objective import OBJECTIVE, FlopPenalty
 from bottleneck_search.space.architecture import Architecture
+from bottleneck_search.training.task import Task
 
 
 class CostMetrics(keras.callbacks.Callback):
@@ -22,7 +23,8 @@ class CostMetrics(keras.callbacks.Callback):
     Args:
         architecture: the trained architecture, with its costs.
         penalty: a resolved `FlopPenalty` (its `target_macs` set).
-        accuracy_metric: the epoch-log key that holds validation accuracy.
+        task: the `Task` whose scoring metric (`task.score`, e.g. `val_accuracy`) is penalised,
+            in its direction.
         score_key: the epoch-log key the score goes to.
 
     Example:
@@ -30,10 +32,10 @@ class CostMetrics(keras.callbacks.Callback):
     ```python
     arch = space.no_bottleneck()
     model = space.build(arch)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    compile_model(model, Task())
     penalty = FlopPenalty("soft").resolve(space)
     history = model.fit(data.train, validation_data=data.val, epochs=1, verbose=0,
-                        callbacks=[CostMetrics(arch, penalty)])
+                        callbacks=[CostMetrics(arch, penalty, Task())])
     print(history.history["val_score"], history.history["macs"])
     ```
     """
@@ -42,26 +44,28 @@ class CostMetrics(keras.callbacks.Callback):
         self,
         architecture: Architecture,
         penalty: FlopPenalty,
-        accuracy_metric: str = "val_accuracy",
+        task: Task,
         score_key: str = OBJECTIVE,
     ):
         super().__init__()
         self.architecture = architecture
         self.penalty = penalty
-        self.accuracy_metric = accuracy_metric
+        self.task = task
         self.score_key = score_key
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        if self.accuracy_metric not in logs:
+        score = self.task.score
+        if score not in logs:
             raise SearchConfigError(
-                f"The epoch logs have no '{self.accuracy_metric}' (found: {', '.join(sorted(logs))}). "
-                "Pass validation data to search(validation_data=...) and compile with "
-                "metrics=['accuracy'], or set accuracy_metric."
+                f"The epoch logs have no '{score}', the metric that scores a trial (found: "
+                f"{', '.join(sorted(logs))}). Pass validation data (validation_data=...), and a "
+                "Task whose metrics log it or whose score names one they do."
             )
-        accuracy = float(logs[self.accuracy_metric])
-        logs[self.score_key] = self.penalty.score(accuracy, self.architecture.macs)
+        logs[self.score_key] = self.penalty.score(
+            float(logs[score]), self.architecture.macs, self.task.direction
+        )
         logs["macs"] = float(self.architecture.macs)
         logs["flops"] = float(self.architecture.flops)
         logs["params"] = float(self.architecture.params)

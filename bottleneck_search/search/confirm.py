@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 
 import keras
 
@@ -30,11 +31,10 @@ from bottleneck_search.rundir.files import atomic_output
 from bottleneck_search.rundir.run import Run, load_run, require_completed
 from bottleneck_search.rundir.trial_log import nondominated
 from bottleneck_search.search.callbacks import StopWhenRequested
-from bottleneck_search.search.progress import clock
 from bottleneck_search.search.training import train_architecture
 from bottleneck_search.space.architecture import Architecture, short_form
-from bottleneck_search.space.catalog import space_input_shape
 from bottleneck_search.stats import with_interval
+from bottleneck_search.training.fit import clock
 
 
 def confirm_run(
@@ -94,13 +94,21 @@ def confirm_run(
         f"confirming {len(plan) // seeds} architectures x {seeds} seeds "
         f"({len(plan) - len(todo)} of {len(plan)} runs already recorded)"
     )
-    data = config.load_data(space_input_shape(space))
+    data, task = run.data(), run.task()
     callbacks = [StopWhenRequested(stop_requested)] if stop_requested is not None else []
     started = time.monotonic()
     for number, (labels, architecture, trial_id, seed) in enumerate(todo, start=1):
         keras.backend.clear_session()
         result, model = train_architecture(
-            space, architecture, data, config.epochs, seed, config.recipe(), callbacks
+            space,
+            architecture,
+            data,
+            config.epochs,
+            seed,
+            config.recipe(),
+            callbacks,
+            task,
+            on_progress=partial(_prefixed, emit, f"confirm {number}/{len(todo)}"),
         )
         weights = ConfirmationRecord.weights_path(architecture.widths, seed)
         target = os.path.join(run.path, weights)
@@ -128,6 +136,10 @@ def confirm_run(
             f"test_acc {result.test_accuracy:.3f}  elapsed {clock(time.monotonic() - started)}"
         )
     return log.read()
+
+
+def _prefixed(emit: Callable[[str], None], prefix: str, line: str) -> None:
+    emit(f"{prefix}  {line}")
 
 
 def candidates(run: Run, space, top: int) -> list[tuple[tuple[str, ...], Architecture, str | None]]:

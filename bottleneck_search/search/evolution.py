@@ -28,7 +28,7 @@ import random
 
 import keras_tuner as kt
 
-from bottleneck_search.rundir.config import check_population
+from bottleneck_search.rundir.config_checks import check_population
 from bottleneck_search.rundir.files import append_line
 from bottleneck_search.search.selection import pareto_order
 from bottleneck_search.space.hyperparameters import architecture_from_hp, architecture_to_hp

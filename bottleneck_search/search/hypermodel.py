@@ -9,11 +9,10 @@ of its final epoch: the model that was scored.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import keras
 import keras_tuner as kt
@@ -22,13 +21,15 @@ from bottleneck_search.compat import is_hparams_callback, trial_of
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
 from bottleneck_search.rundir.files import is_storage_error
-from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
+from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus, scored_value
 from bottleneck_search.search.callbacks import CostMetrics, StopWhenRequested, with_cost_hparams
 from bottleneck_search.search.objective import OBJECTIVE, FlopPenalty
 from bottleneck_search.search.observer import TrialObserver, observer_from_callables
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.training.fit import EpochProgress, compile_model
+from bottleneck_search.training.task import Task
 
 # A fixed hyperparameter holding the search's config hash, which distributed workers check.
 CONFIG_HP = "bottleneck_search/config"
@@ -46,6 +47,10 @@ class BottleneckHyperModel(kt.HyperModel):
     `val_score` (the tuner's objective) among them: the penalised accuracy of the end of
     training, as `recipe.final_accuracy` reads it.
 
+    What is learned comes from `task` (a `Task`: loss, metrics, the scoring metric and its
+    direction); the default is a softmax classifier on class indices scored on `val_accuracy`.
+    Use `task_from_model(my_model)` for the task a user's model was built for.
+
     The optimizer is the recipe's (Adam, warm-up and cosine decay over the trial's steps) unless
     you pass your own `optimizer`, which is then used as it is (copied for every trial); the
     recipe still decides which epochs score the trial.
@@ -58,11 +63,10 @@ class BottleneckHyperModel(kt.HyperModel):
         optimizer: None for the recipe's optimizer, or your own optimizer name or instance (an
             instance is copied for every trial).
         recipe: the `TrainingRecipe`; its defaults when None.
-        loss: the loss, as for `model.compile`.
-        metrics: the metrics, as for `model.compile`; must produce `accuracy_metric`.
+        task: the `Task`: loss, metrics, and the metric (`task.score`, e.g. `val_accuracy` or
+            `val_mae`) that, penalised by MACs, scores a trial in `task.direction`.
         penalty: the `FlopPenalty`; its target defaults to the space's reference MACs.
         max_macs: hard budget; architectures above it are recorded as infeasible, never trained.
-        accuracy_metric: the epoch-log key that holds validation accuracy.
         trial_log: path of a `trials.jsonl` to append every finished trial to, or None.
         observer: a `TrialObserver` told of every trial (progress, stop requests, liveness).
         config_hash: declared as the fixed hyperparameter `bottleneck_search/config`, so that
@@ -87,11 +91,9 @@ class BottleneckHyperModel(kt.HyperModel):
         self,
         space: SearchSpace,
         optimizer: str | keras.optimizers.Optimizer | None = None,
-        loss="sparse_categorical_crossentropy",
-        metrics: Sequence = ("accuracy",),
+        task: Task | None = None,
         penalty: FlopPenalty | None = None,
         max_macs: int | None = None,
-        accuracy_metric: str = "val_accuracy",
         trial_log: str | os.PathLike | None = None,
         observer: TrialObserver | None = None,
         config_hash: str | None = None,
@@ -108,8 +110,7 @@ class BottleneckHyperModel(kt.HyperModel):
         self.space = space
         self.optimizer = optimizer
         self.recipe = recipe or TrainingRecipe()
-        self.loss = loss
-        self.metrics = list(metrics)
+        self.task = task or Task()
         self.penalty = (penalty or FlopPenalty()).resolve(space)
         self.max_macs = max_macs
         if max_macs is not None:
@@ -120,24 +121,21 @@ class BottleneckHyperModel(kt.HyperModel):
                     f"'{space.name}' ({cheapest:,} MACs), so nothing could be trained. Raise it to "
                     f"at least {cheapest:,}."
                 )
-        self.accuracy_metric = accuracy_metric
         self.trial_log = TrialLog(trial_log) if trial_log is not None else None
         self.observer = observer or TrialObserver()
         # A per-batch callback only for an observer that can ask to stop: it runs every batch.
         self._can_stop = type(self.observer).stop_requested is not TrialObserver.stop_requested
         self.config_hash = config_hash
-        self._floor = self.penalty.floor(space.most_expensive().macs)
+        self._floor = self.penalty.floor(space.most_expensive().macs, self.task.direction)
 
     def replace(self, **changes) -> BottleneckHyperModel:
         """A copy with some constructor arguments changed, validated like a new one."""
         arguments = dict(
             space=self.space,
             optimizer=self.optimizer,
-            loss=self.loss,
-            metrics=self.metrics,
+            task=self.task,
             penalty=self.penalty,
             max_macs=self.max_macs,
-            accuracy_metric=self.accuracy_metric,
             trial_log=self.trial_log.path if self.trial_log is not None else None,
             observer=self.observer,
             config_hash=self.config_hash,
@@ -159,15 +157,9 @@ class BottleneckHyperModel(kt.HyperModel):
         """Recompiles `model` with the recipe's optimizer, scheduled over this fit's steps."""
         epochs = kwargs.get("epochs", 1)
         steps = steps_per_epoch(args, kwargs)
-        # The optimizer's variables belong where the model's are: in its tf.distribute strategy
-        # (`--strategy mirrored`), which only TensorFlow models have.
-        strategy = getattr(model, "distribute_strategy", None)
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            model.compile(
-                optimizer=self.recipe.optimizer(steps, epochs, kwargs.get("initial_epoch", 0)),
-                loss=self.loss,
-                metrics=list(self.metrics),
-            )
+        compile_model(
+            model, self.task, self.recipe.optimizer(steps, epochs, kwargs.get("initial_epoch", 0))
+        )
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         if self.observer.stop_requested():
@@ -182,9 +174,7 @@ class BottleneckHyperModel(kt.HyperModel):
             return model
         try:
             model = self.space.build(architecture)
-            model.compile(
-                optimizer=self._new_optimizer(), loss=self.loss, metrics=list(self.metrics)
-            )
+            compile_model(model, self.task, self._new_optimizer())
         except (KeyboardInterrupt, SearchConfigError):
             raise
         except Exception as error:
@@ -217,11 +207,15 @@ class BottleneckHyperModel(kt.HyperModel):
         if self.optimizer is None:
             self._compile_with_recipe(model, args, kwargs)
         callbacks = [
-            CostMetrics(architecture, self.penalty, self.accuracy_metric, score_key=EPOCH_SCORE),
+            CostMetrics(architecture, self.penalty, self.task, score_key=EPOCH_SCORE),
             *([StopWhenRequested(self.observer.stop_requested)] if self._can_stop else []),
             keras.callbacks.TerminateOnNaN(),
             *with_cost_hparams(callbacks, hp.values, architecture, trial_id),
         ]
+        if not kwargs.get("verbose"):
+            callbacks.append(
+                EpochProgress(self.observer.progress, kwargs.get("epochs", 1), f"trial {trial_id}")
+            )
         self.observer.training_started(trial_id)
         try:
             history = model.fit(*args, callbacks=callbacks, **kwargs)
@@ -244,23 +238,23 @@ class BottleneckHyperModel(kt.HyperModel):
             reason = f"the loss became NaN or infinite in epoch {bad + 1}"
             self._failed(trial_id, architecture, reason, start, epochs=len(losses))
             raise kt.errors.FailedTrialError(f"Trial {trial_id}: {reason}.")
-        accuracy = self.recipe.final_accuracy(logs[self.accuracy_metric])
-        score = self.penalty.score(accuracy, architecture.macs)
+        value = self.recipe.final_accuracy(logs[self.task.score])
+        score = self.penalty.score(value, architecture.macs, self.task.direction)
         self._record(
             TrialRecord.of(
                 trial_id,
                 TrialStatus.COMPLETED,
                 architecture,
                 start,
-                val_accuracy=accuracy,
                 score=score,
                 epochs=len(losses),
+                **scored_value(self.task, value),
             )
         )
-        # What the tuner records: every metric at the final epoch, the accuracy and the score as
-        # the recipe reads them.
+        # What the tuner records: every metric at the final epoch, the scoring metric and the
+        # score as the recipe reads them.
         final = {key: float(values[-1]) for key, values in logs.items() if values}
-        return {**final, self.accuracy_metric: accuracy, OBJECTIVE: score}
+        return {**final, self.task.score: value, OBJECTIVE: score}
 
     def _reject(
         self, model, architecture: Architecture, callbacks: list, trial_id, start: float
@@ -273,7 +267,6 @@ class BottleneckHyperModel(kt.HyperModel):
         """
         logs = {
             OBJECTIVE: self._floor,
-            self.accuracy_metric: 0.0,
             "macs": float(architecture.macs),
             "flops": float(architecture.flops),
             "params": float(architecture.params),

@@ -21,7 +21,6 @@ import keras
 import keras_tuner as kt
 
 from bottleneck_search.data import Dataset
-from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.confirmations import ConfirmationRecord
 from bottleneck_search.rundir.environment import check_same_backend, library_versions
@@ -34,6 +33,12 @@ from bottleneck_search.rundir.files import (
     estimated_bytes,
     remove_stale_temporaries,
     write_atomically,
+)
+from bottleneck_search.rundir.task import (
+    check_trainable_on,
+    search_space_options,
+    search_task,
+    task_data,
 )
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, completed, ranked
 from bottleneck_search.search.confirm import confirm_run
@@ -58,6 +63,8 @@ from bottleneck_search.search.tuner_state import (
 from bottleneck_search.search.tuners import make_tuner
 from bottleneck_search.space.catalog import load_search_space, space_input_shape
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.training.fit import prepared
+from bottleneck_search.training.task import Task
 
 logger = logging.getLogger(__name__)
 
@@ -116,21 +123,22 @@ def run_search(
     config.check()
     penalty = FlopPenalty(config.penalty, target_macs=config.target_macs)
     saved = _check_run_dir(config)
-    space, data = space_and_data(config)
+    space, task, data = space_and_data(config)
     penalty = penalty.resolve(space)
     create_run_dir(config.run_dir)
     check_free_space(
         config.run_dir, estimated_bytes(config.trial_budget, space.most_expensive().params)
     )
     if saved is None:
-        record = _config_record(config, space, penalty, data)
+        record = _config_record(config, space, penalty, data, task)
         write_atomically(os.path.join(config.run_dir, CONFIG), json.dumps(record, indent=2))
 
     log = TrialLog(os.path.join(config.run_dir, TRIAL_LOG))
     emit = on_progress or logger.info
+    emit(task.describe())
     if config.strategy == "oneshot":
         with atomic_tuner_state():
-            run_oneshot(config, space, data, penalty, log, emit, stop_requested)
+            run_oneshot(config, space, task, data, penalty, log, emit, stop_requested)
     else:
         _run_trials(config, saved is not None, space, data, log, emit, stop_requested)
     records = tuple(log.read())
@@ -159,7 +167,7 @@ def _run_trials(
 ) -> None:
     """Runs the tuner's trials, each architecture trained on its own (here or in trainers)."""
     progress = Progress(config, log, emit, data.val_size)
-    observer = _JobObserver(progress, stop_requested)
+    observer = _JobObserver(progress, stop_requested, emit)
     hypermodel = search_hypermodel(config, space, observer)
     keras.utils.set_random_seed(config.seed)
     with distribution_environment(config), atomic_tuner_state():
@@ -182,9 +190,11 @@ def _run_trials(
 def search_hypermodel(
     config: SearchConfig, space: SearchSpace, observer: TrialObserver | None = None
 ) -> BottleneckHyperModel:
-    """The hypermodel a search trains: the config's penalty (resolved for `space`) and recipe."""
+    """The hypermodel a search trains: the config's task, penalty (resolved for `space`) and
+    recipe."""
     return BottleneckHyperModel(
         space,
+        task=search_task(config, space),
         penalty=FlopPenalty(config.penalty, target_macs=config.target_macs).resolve(space),
         recipe=config.recipe(),
         observer=observer,
@@ -228,19 +238,23 @@ def run_tuner(search: Callable[[], None], config: SearchConfig, oracle, log: Tri
         raise reason from error
 
 
-def space_and_data(config: SearchConfig) -> tuple[SearchSpace, Dataset]:
-    """The space, with its classifier as wide as the data has classes, and the data."""
-    space = load_search_space(config.space, config.model)
-    data = config.load_data(space_input_shape(space))
-    classes = space.source.get("classes")
-    if classes == data.num_classes:
-        return space, data
-    if config.model is not None:
-        raise SearchConfigError(
-            f"Data set '{data.name}' has {data.num_classes} classes but model '{space.name}' "
-            f"predicts {classes}; use a model whose output matches the data."
-        )
-    return load_search_space(config.space, None, classes=data.num_classes), data
+def space_and_data(config: SearchConfig) -> tuple[SearchSpace, Task, Dataset]:
+    """The space (a YAML space's classifier as wide as the data has classes), its task, and the
+    data in the task's input range and label form.
+
+    Raises:
+        SearchConfigError: a model whose output cannot be trained on the data's labels.
+    """
+    space = load_search_space(config.space, config.model, **search_space_options(config))
+    if config.model is None:
+        data = config.load_data(space_input_shape(space))
+        if space.source.get("classes") != data.num_classes:
+            space = load_search_space(config.space, None, classes=data.num_classes)
+        task = search_task(config, space)
+        check_trainable_on(task, space, data)
+        return space, task, prepared(data, task)
+    task = search_task(config, space)
+    return space, task, task_data(config, space, task)
 
 
 def _check_run_dir(config: SearchConfig) -> dict | None:
@@ -298,11 +312,21 @@ def _liveness(
 
 
 class _JobObserver(FunctionObserver):
-    """The job's view of its trials: a progress line each, a deferred Ctrl-C, a worker's heartbeat."""
+    """The job's view of its trials: a progress line each (and per epoch of a long one), a
+    deferred Ctrl-C, a worker's heartbeat."""
 
-    def __init__(self, progress: Progress, stop_requested: Callable[[], bool] | None):
+    def __init__(
+        self,
+        progress: Progress,
+        stop_requested: Callable[[], bool] | None,
+        emit: Callable[[str], None],
+    ):
         super().__init__(progress.trial_ended, stop_requested)
         self.heartbeat: Heartbeat | None = None
+        self.emit = emit
+
+    def progress(self, line: str) -> None:
+        self.emit(line)
 
     def training_started(self, trial_id: str | None) -> None:
         if self.heartbeat is not None:
@@ -314,7 +338,7 @@ class _JobObserver(FunctionObserver):
 
 
 def _config_record(
-    config: SearchConfig, space: SearchSpace, penalty: FlopPenalty, data: Dataset
+    config: SearchConfig, space: SearchSpace, penalty: FlopPenalty, data: Dataset, task: Task
 ) -> dict:
     return {
         "arguments": dataclasses.asdict(config),
@@ -324,6 +348,7 @@ def _config_record(
             "sites": len(space.sites),
             "size": space.size,
         },
+        "task": task.to_json(),
         "penalty": dataclasses.asdict(penalty),
         "recipe": {**dataclasses.asdict(config.recipe()), "optimizer": "adam"},
         "reduction": dataclasses.asdict(space.reduction),

@@ -6,6 +6,9 @@
 | `hard` | `acc` if `macs <= target`, else `acc * (macs / target) ** w` (MnasNet's hard constraint) | `w = -1.0` |
 | `linear` | `acc - w * macs / target` | `w = 0.1` |
 
+A metric to minimise (a loss, MAE) is penalised the other way round: `value * (macs / target) **
+-w` (soft, hard) or `value + w * macs / target` (linear), so more MACs always make a score worse.
+
 The default target is the MACs of the space's reference architecture (the hand-designed widths,
 e.g. GoogLeNet's paper widths): the search then looks for networks at least as good per MAC as
 the design it starts from. A space without a reference uses its no-bottleneck architecture.
@@ -22,6 +25,9 @@ from bottleneck_search.errors import SearchConfigError
 OBJECTIVE = "val_score"
 MODES = ("soft", "hard", "linear")
 DEFAULT_WEIGHTS = {"soft": -0.07, "hard": -1.0, "linear": 0.1}
+# The score of a rejected architecture when lower is better: a loss has no upper bound, so a
+# finite value far above any a training reaches (JSON has no infinity).
+UNTRAINED_MIN_SCORE = 1e30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,19 +77,24 @@ class FlopPenalty:
         default = space.reference if space.reference is not None else space.no_bottleneck()
         return dataclasses.replace(self, target_macs=default.macs)
 
-    def score(self, accuracy: float, macs: int) -> float:
-        """The penalised score of an architecture with `macs` that reached `accuracy`."""
+    def score(self, accuracy: float, macs: int, direction: str = "max") -> float:
+        """The penalised score of an architecture with `macs` that reached `accuracy` (or any
+        metric value; `direction="min"` for one where lower is better)."""
         if self.target_macs is None:
             raise SearchConfigError(
                 "FlopPenalty.score() needs target_macs; call resolve(space) first."
             )
         ratio = macs / self.target_macs
+        sign = 1 if direction == "max" else -1
         if self.mode == "soft":
-            return accuracy * ratio**self.w
+            return accuracy * ratio ** (sign * self.w)
         if self.mode == "hard":
-            return accuracy if ratio <= 1 else accuracy * ratio**self.w
-        return accuracy - self.w * ratio
+            return accuracy if ratio <= 1 else accuracy * ratio ** (sign * self.w)
+        return accuracy - sign * self.w * ratio
 
-    def floor(self, max_macs: int) -> float:
-        """A score below that of any trained architecture up to `max_macs`: given to rejected ones."""
+    def floor(self, max_macs: int, direction: str = "max") -> float:
+        """A score worse than that of any trained architecture up to `max_macs`, given to rejected
+        ones: below any accuracy's, or (`direction="min"`) `UNTRAINED_MIN_SCORE`."""
+        if direction == "min":
+            return UNTRAINED_MIN_SCORE
         return min(0.0, self.score(0.0, max_macs)) - 1.0

@@ -39,6 +39,10 @@ class TrialObserver:
     def trial_ended(self, record: TrialRecord) -> None:
         """A trial finished (completed, failed or infeasible) and `record` was written."""
 
+    def progress(self, line: str) -> None:
+        """A line about a trial in training: one per epoch once the trial has trained a few
+        seconds (`training.fit.EpochProgress`)."""
+
 
 class FunctionObserver(TrialObserver):
     """A `TrialObserver` made of two functions: `on_trial_end(record)` and `stop_requested()`.

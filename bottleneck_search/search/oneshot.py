@@ -40,13 +40,14 @@ from bottleneck_search.rundir.trial_log import (
 from bottleneck_search.search.callbacks import StopWhenRequested
 from bottleneck_search.search.evolution import EvolutionOracle
 from bottleneck_search.search.objective import OBJECTIVE, FlopPenalty
-from bottleneck_search.search.progress import clock
 from bottleneck_search.search.tuner_state import requeue_orphaned_trials
 from bottleneck_search.space.architecture import Architecture, short_form
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.supernet import Supernet
 from bottleneck_search.supernet.supernet import CALIBRATION_BATCHES
+from bottleneck_search.training.fit import clock, compile_model
+from bottleneck_search.training.task import Task
 
 SUPERNET_WEIGHTS = "supernet.weights.h5"
 SUPERNET_BACKUP = "supernet_backup"
@@ -57,6 +58,7 @@ PROGRESS_LINES = 20
 def run_oneshot(
     config: SearchConfig,
     space: SearchSpace,
+    task: Task,
     data: Dataset,
     penalty: FlopPenalty,
     log: TrialLog,
@@ -67,7 +69,7 @@ def run_oneshot(
     epochs, budget = config.oneshot_budget
     keras.utils.set_random_seed(config.seed)
     supernet = Supernet(space, seed=config.seed)
-    train_supernet(supernet, config, data, epochs, emit, stop_requested)
+    train_supernet(supernet, config, task, data, epochs, emit, stop_requested)
     evaluate = _Evaluator(supernet, data, penalty, log, emit, stop_requested)
     if space.size <= budget:
         max_macs = config.max_macs
@@ -79,6 +81,7 @@ def run_oneshot(
 def train_supernet(
     supernet: Supernet,
     config: SearchConfig,
+    task: Task,
     data: Dataset,
     epochs: int,
     emit: Callable[[str], None],
@@ -87,10 +90,8 @@ def train_supernet(
     """Trains `supernet` for `epochs`, resuming after its last finished epoch; a run that holds the
     trained weights already only loads them."""
     trained = os.path.join(config.run_dir, SUPERNET_WEIGHTS)
-    supernet.model.compile(
-        optimizer=config.recipe().optimizer(steps_per_epoch((data.train,), {}), epochs),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    compile_model(
+        supernet.model, task, config.recipe().optimizer(steps_per_epoch((data.train,), {}), epochs)
     )
     if os.path.isfile(trained):
         supernet.model.load_weights(trained)

@@ -10,12 +10,7 @@ from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus, completed
 from bottleneck_search.space.architecture import short_form
 from bottleneck_search.stats import with_interval
-
-
-def clock(seconds: float) -> str:
-    """`m:ss`, e.g. `clock(75) == "1:15"`."""
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
+from bottleneck_search.training.fit import clock
 
 
 class Progress:

@@ -44,7 +44,7 @@ def run_trainer(job: TrainerJob, stop_requested: Callable[[], bool]) -> int:
     """
     _exit_with_parent()
     config = SearchConfig.from_arguments(job.config)
-    space, data = space_and_data(config)
+    space, _, data = space_and_data(config)
     keras.utils.set_random_seed(config.seed + job.index)
     share = _Share(job, stop_requested)
     hypermodel = search_hypermodel(config, space, share)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 
 import keras
 
@@ -13,6 +14,8 @@ from bottleneck_search.data import Dataset
 from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.training.fit import compile_model, evaluate_model, fit_model
+from bottleneck_search.training.task import Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,9 +23,10 @@ class TrainingRun:
     """One architecture trained once.
 
     Attributes:
-        val_accuracy: validation accuracy as the recipe reads it (end of training).
-        test_accuracy: accuracy on the test split, which the search never sees.
-        val_history: validation accuracy after every epoch.
+        val_accuracy: the scoring metric (`task.score`; validation accuracy by default) as the
+            recipe reads it (end of training).
+        test_accuracy: the same metric on the test split, which the search never sees.
+        val_history: the scoring metric after every epoch.
         seed: the seed of the weights' initialisation and the data order.
         seconds: wall time of training and evaluation (not a benchmark figure: CPU time is
             shared with whatever else runs).
@@ -43,6 +47,8 @@ def train_architecture(
     seed: int,
     recipe: TrainingRecipe | None = None,
     callbacks: list | None = None,
+    task: Task | None = None,
+    on_progress: Callable[[str], None] | None = None,
 ) -> tuple[TrainingRun, keras.Model]:
     """Trains `architecture` from scratch on `data.train` and scores it on `data.val` and `data.test`.
 
@@ -54,6 +60,9 @@ def train_architecture(
         seed: seeds Keras (weights, dropout) and the data order.
         recipe: the `TrainingRecipe` (its defaults when None), as in a search's trials.
         callbacks: more Keras callbacks for `fit` (e.g. one that stops on request).
+        task: the `Task` (loss, metrics, scoring metric); a softmax classifier's by default.
+            `data`'s labels must be in the form it takes (see `training.fit.prepared`).
+        on_progress: receives a line per epoch once the training runs for a few seconds.
 
     Returns:
         The `TrainingRun` and the trained model.
@@ -66,27 +75,24 @@ def train_architecture(
     ```
     """
     recipe = recipe or TrainingRecipe()
+    task = task or Task()
     start = time.monotonic()
     keras.utils.set_random_seed(seed)
     model = space.build(architecture)
-    model.compile(
-        optimizer=recipe.optimizer(steps_per_epoch((data.train,), {}), epochs),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    history = model.fit(
+    compile_model(model, task, recipe.optimizer(steps_per_epoch((data.train,), {}), epochs))
+    history = fit_model(
+        model,
         data.train,
         validation_data=data.val,
         epochs=epochs,
-        shuffle=False,  # the pipeline shuffles
-        verbose=0,
         callbacks=list(callbacks or []),
+        on_progress=on_progress,
     )
-    val_history = tuple(float(value) for value in history.history["val_accuracy"])
-    _, test_accuracy = model.evaluate(data.test, verbose=0)
+    val_history = tuple(float(value) for value in history.history[task.score])
+    test = evaluate_model(model, data.test)[task.score.removeprefix("val_")]
     run = TrainingRun(
         val_accuracy=recipe.final_accuracy(val_history),
-        test_accuracy=float(test_accuracy),
+        test_accuracy=test,
         val_history=val_history,
         seed=seed,
         seconds=time.monotonic() - start,

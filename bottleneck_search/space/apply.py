@@ -61,7 +61,8 @@ def apply_bottlenecks(
     chosen = {name: width for name, width in architecture.decisions if width is not None}
     if not chosen:
         return rewrite_model(model_or_space, {}, reduction)
-    convs = {site.name: site for site in find_sites(model_or_space, min_kernel_size=1, widths=[1])}
+    sites, _ = find_sites(model_or_space, min_kernel_size=1, widths=[1], include_frozen=True)
+    convs = {site.name: site for site in sites}
     for name, width in chosen.items():
         site = convs.get(name)
         if site is None:

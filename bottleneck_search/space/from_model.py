@@ -25,12 +25,16 @@ def find_sites(
     skip_reduced: bool = False,
     widths=None,
     round_to: int = DEFAULT_ROUND_TO,
-) -> tuple[Site, ...]:
+    include_frozen: bool = False,
+) -> tuple[tuple[Site, ...], Counter]:
     """Finds the candidate sites of a functional or Sequential model (nested models included).
 
     A site is a Conv1D/2D/3D layer, called once, with `groups == 1`, a kernel of at least
     `min_kernel_size` in some spatial dimension, whose name matches `name_pattern` (a regular
-    expression, `re.search`), and for which at least one width fits its input channels.
+    expression, `re.search`), trainable (it and every model around it; unless `include_frozen`:
+    a frozen backbone is a pretrained one), and for which at least one width fits its input
+    channels. Every other convolution is counted under the reason it was passed over (see
+    `PASSED_OVER`).
 
     Args:
         model: the model.
@@ -39,27 +43,41 @@ def find_sites(
         skip_reduced: skip convs whose input already comes from a 1x1 conv.
         widths: width specs (see `resolve_widths`); fractions of the input channels by default.
         round_to: multiple that fractional widths round to.
+        include_frozen: let frozen convs be sites too (a reduced one is then made trainable).
 
     Returns:
-        The sites in execution order.
+        `(sites in execution order, Counter of the convolutions passed over by reason)`.
     """
     pattern = _compile(name_pattern)
     calls = list(layer_calls(model))
     times_called = Counter(id(node.operation) for _, node in calls)
+    frozen = frozen_layer_ids(model)
     sites: list[Site] = []
+    passed_over: Counter = Counter()
     for _, node in calls:
         layer = node.operation
         if not isinstance(layer, SPATIAL_CONVS):
+            kind = _other_conv_kind(layer)
+            if kind is not None:
+                passed_over[kind] += 1
             continue
-        if (
-            times_called[id(layer)] > 1
-            or layer.groups != 1
-            or max(layer.kernel_size) < min_kernel_size
-        ):
-            continue
-        if pattern is not None and not pattern.search(layer.name):
-            continue
-        if skip_reduced and _fed_by_pointwise_conv(node):
+        reason = None
+        if max(layer.kernel_size) < min_kernel_size:
+            if max(layer.kernel_size) == 1:  # a pointwise conv is no candidate: not counted
+                continue
+            reason = "kernel below --min-kernel-size"
+        elif times_called[id(layer)] > 1:
+            reason = "shared"
+        elif layer.groups != 1:
+            reason = "grouped"
+        elif pattern is not None and not pattern.search(layer.name):
+            reason = "name pattern"
+        elif skip_reduced and _fed_by_pointwise_conv(node):
+            reason = "already after a 1x1"
+        elif id(layer) in frozen and not include_frozen:
+            reason = "frozen"
+        if reason is not None:
+            passed_over[reason] += 1
             continue
         in_shape, out_shape = node.input_tensors[0].shape, node.output_tensors[0].shape
         in_channels, in_size = split_shape(in_shape, layer.data_format)
@@ -71,6 +89,7 @@ def find_sites(
             )
         offered = resolve_widths(widths, in_channels, round_to, where=f"layer '{layer.name}': ")
         if not offered:
+            passed_over["too narrow"] += 1
             continue
         sites.append(
             Site(
@@ -90,7 +109,83 @@ def find_sites(
             f"Layer names {duplicates} occur in more than one nested model; site names must be "
             "unique. Rename the layers (name=...) so each conv has its own name."
         )
-    return tuple(sites)
+    return tuple(sites), passed_over
+
+
+# Convolutions a reduction is not put before, and why (README, "Your own model").
+PASSED_OVER = {
+    "grouped": "grouped convs (groups > 1): a reduction would have to keep the channel groups",
+    "depthwise": "depthwise convs: each channel is filtered alone, so there is nothing to reduce",
+    "separable": "separable convs: their pointwise step already is the 1x1",
+    "transposed": "transposed convs (decoders): not supported as sites",
+    "shared": "convs called more than once: one reduction would serve several inputs",
+    "already after a 1x1": "convs fed by a 1x1 conv (skip_reduced)",
+    "frozen": "frozen convs: a frozen backbone is a pretrained one (include_frozen)",
+    "too narrow": "convs whose input has fewer channels than the narrowest width",
+    "name pattern": "convs whose name does not match the name pattern",
+    "kernel below --min-kernel-size": "convs with a kernel smaller than min_kernel_size",
+}
+
+
+_OTHER_CONVS = (
+    ((keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D), "depthwise"),
+    ((keras.layers.SeparableConv1D, keras.layers.SeparableConv2D), "separable"),
+    (
+        (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose),
+        "transposed",
+    ),
+)
+
+
+def _other_conv_kind(layer) -> str | None:
+    return next((kind for classes, kind in _OTHER_CONVS if isinstance(layer, classes)), None)
+
+
+def describe_passed_over(passed_over: Counter) -> str:
+    """`3 frozen, 2 grouped` (empty when nothing was passed over)."""
+    return ", ".join(f"{count} {reason}" for reason, count in passed_over.most_common())
+
+
+# The options (Python; CLI flag) that would make a passed-over conv a site.
+_INCLUDED_BY = {
+    "frozen": "include_frozen=True (--include-frozen)",
+    "already after a 1x1": "skip_reduced=False",
+    "too narrow": "narrower widths (--widths)",
+    "name pattern": "another name_pattern",
+    "kernel below --min-kernel-size": "a smaller min_kernel_size (--min-kernel-size)",
+}
+
+
+def no_sites_message(name: str, passed_over: Counter) -> str:
+    """Why model `name` has no site: the convs passed over by reason, and what would include them."""
+    if not passed_over:
+        return (
+            f"'{name}' has no candidate sites: it has no convolution with a kernel of 3 or more "
+            "(only those take a 1x1 reduction in front)."
+        )
+    options = [_INCLUDED_BY[reason] for reason in passed_over if reason in _INCLUDED_BY]
+    unsupported = [r for r in passed_over if r not in _INCLUDED_BY]
+    advice = f" To include some, pass {' or '.join(options)}." if options else ""
+    if unsupported:
+        advice += (
+            f" {', '.join(unsupported)} convs cannot be sites (README, 'Your own model', says why)."
+        )
+    return (
+        f"'{name}' has no candidate sites: its convolutions were passed over "
+        f"({describe_passed_over(passed_over)}).{advice}"
+    )
+
+
+def frozen_layer_ids(model: keras.Model, enclosing_frozen: bool = False) -> set[int]:
+    """The ids of the layers that do not train: frozen themselves or inside a frozen model."""
+    found = set()
+    for layer in model.layers:
+        frozen = enclosing_frozen or not layer.trainable
+        if isinstance(layer, keras.Model):
+            found |= frozen_layer_ids(layer, frozen)
+        elif frozen:
+            found.add(id(layer))
+    return found
 
 
 def _compile(name_pattern: str | None):
@@ -117,12 +212,18 @@ def _fed_by_pointwise_conv(node) -> bool:
 
 
 def rewrite_model(
-    model: keras.Model, widths: dict[str, int | None], reduction: ReductionOptions
+    model: keras.Model,
+    widths: dict[str, int | None],
+    reduction: ReductionOptions,
+    carry_weights: bool = True,
 ) -> keras.Model:
     """Clones `model` with a reduction of `widths[name]` channels before each named conv.
 
-    Layers whose weights keep their shapes get the original weights (the convs that receive a
-    reduction change their kernel's input channels and start from fresh initial values).
+    With `carry_weights`, every layer whose weights keep their shapes gets the original weights;
+    without, only frozen layers do (a frozen part is a pretrained one) and the rest start from
+    fresh initial values. Either way a conv that receives a reduction starts fresh (its kernel's
+    input channels changed), so it is made trainable, and every other layer and nested model
+    keeps its `trainable` flag.
     """
     chosen = {name: width for name, width in widths.items() if width is not None}
 
@@ -131,12 +232,16 @@ def rewrite_model(
             return x
         return apply_reduction(x, layer.name, chosen[layer.name], reduction, layer.data_format)
 
-    return clone_with_inputs_mapped(model, reduce)
+    return clone_with_inputs_mapped(model, reduce, carry_weights, reinitialised=set(chosen))
 
 
-def clone_with_inputs_mapped(model: keras.Model, map_input) -> keras.Model:
+def clone_with_inputs_mapped(
+    model: keras.Model, map_input, carry_weights: bool = True, reinitialised: set = frozenset()
+) -> keras.Model:
     """Clones `model` (nested models too), passing each layer's first input through
-    `map_input(layer, x)` first; every layer whose weight shapes are unchanged keeps its weights."""
+    `map_input(layer, x)` first; weights are carried as `rewrite_model` says, `trainable` flags
+    are kept, and the layers named in `reinitialised` are made trainable (with the models
+    around them)."""
 
     def clone_layer(layer):
         if isinstance(layer, keras.Model):
@@ -154,7 +259,8 @@ def clone_with_inputs_mapped(model: keras.Model, map_input) -> keras.Model:
         )
 
     clone = _clone(model)
-    _copy_matching_weights(model, clone)
+    _copy_weights(model, clone, carry_weights)
+    _copy_trainable(model, clone, reinitialised)
     return clone
 
 
@@ -176,14 +282,49 @@ def layers_by_path(model: keras.Model, prefix: str = "") -> dict[str, keras.laye
     return found
 
 
-def _copy_matching_weights(source: keras.Model, target: keras.Model) -> None:
+def _copy_weights(source: keras.Model, target: keras.Model, carry_all: bool) -> None:
     originals = layers_by_path(source)
+    frozen = frozen_layer_ids(source)
     for path, layer in layers_by_path(target).items():
         original = originals.get(path)
         if original is None or not layer.weights:
+            continue
+        if not carry_all and id(original) not in frozen:
             continue
         old = original.get_weights()
         if len(old) == len(layer.weights) and all(
             a.shape == tuple(b.shape) for a, b in zip(old, layer.weights, strict=True)
         ):
             layer.set_weights(old)
+
+
+def _sublayers(model: keras.Model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _sublayers(layer)
+
+
+def _copy_trainable(source: keras.Model, target: keras.Model, reinitialised: set) -> bool:
+    """Gives every layer and nested model of `target` its `source` counterpart's `trainable`
+    flag, except that a layer named in `reinitialised` trains (and so the models around it);
+    returns whether `target` holds such a layer."""
+    originals = {layer.name: layer for layer in source.layers}
+    holds = False
+    for layer in target.layers:
+        original = originals.get(layer.name)
+        if isinstance(layer, keras.Model) and isinstance(original, keras.Model):
+            inner = _copy_trainable(original, layer, reinitialised)
+            # A model's flag is its layers' gate: set it without touching theirs (Keras' setter
+            # would set every sublayer), then put theirs back.
+            flags = [(sub, sub.trainable) for sub in _sublayers(layer)]
+            layer.trainable = original.trainable or inner
+            for sub, flag in flags:
+                sub.trainable = flag
+            holds = holds or inner
+        elif layer.name in reinitialised:
+            layer.trainable = True
+            holds = True
+        elif original is not None:
+            layer.trainable = original.trainable
+    return holds

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from bottleneck_search.space.lowrank import LowRankInit
 
 
+# How `from_model` initialises the architectures it builds.
+INITS = ("scratch", "carry", "lowrank")
+
+
 class SearchSpace:
     """Where 1x1 reductions may go in a network, and how wide they may be.
 
@@ -55,9 +59,8 @@ class SearchSpace:
     ):
         if not sites:
             raise SearchSpaceError(
-                f"'{name}' has no candidate sites: no convolution with a kernel of 3 or more whose "
-                "input has enough channels for a 1x1 reduction. Lower min_kernel_size, widen the "
-                "widths, or check the name pattern."
+                f"'{name}' has no candidate sites: no convolution with a kernel of 3 or more "
+                "offers a width that fits its input channels. Give such a conv narrower widths."
             )
         self.name = name
         self.sites = tuple(sites)
@@ -110,24 +113,39 @@ class SearchSpace:
         widths: Sequence[float | int] | None = None,
         round_to: int = DEFAULT_ROUND_TO,
         reduction: ReductionOptions | None = None,
-        init: str = "random",
+        init: str = "scratch",
         init_data: Iterable | None = None,
+        include_frozen: bool = False,
     ) -> SearchSpace:
         """A space over an existing functional or Sequential model (see `find_sites` for the filters).
 
-        Building an architecture clones the model with the reductions inserted and carries over
-        the weights of every layer whose shapes did not change. With `init="random"` (for
-        untrained models) a reduction and the conv after it start from fresh initial values; with
-        `init="lowrank"` (for trained ones) they start as a low-rank factorisation of the trained
-        conv along its input channels (`space.lowrank`): the reduced model starts close to the
-        trained one, exactly it at full width. Low-rank reductions are linear 1x1 convs without
-        bias, batch norm or activation (`LINEAR_REDUCTION`).
+        Building an architecture clones the model with the reductions inserted; every layer and
+        nested model keeps its `trainable` flag, and frozen layers are no sites (unless
+        `include_frozen`). What the clone starts from is `init`:
+
+        - `scratch` (default): fresh initial values everywhere but in frozen layers (a frozen part
+          is pretrained), so every architecture is compared from the same footing;
+        - `carry`: the trained weights of every layer whose shapes did not change; a reduction
+          and the conv after it start fresh (this favours architectures that change little);
+        - `lowrank` (for trained models): the trained weights, with each reduction and the conv
+          after it a low-rank factorisation of the trained conv along its input channels
+          (`space.lowrank`): the reduced model starts close to the trained one, exactly it at
+          full width. Low-rank reductions are linear 1x1 convs without bias, batch norm or
+          activation (`LINEAR_REDUCTION`).
+
+        A conv that receives a reduction always starts from new weights, so it is made trainable
+        even if it was frozen.
 
         Args:
-            init: `random` or `lowrank`.
+            init: `scratch`, `carry` or `lowrank`.
             init_data: with `lowrank`, batches of the user's (training) data: the factorisation
                 then fits the conv's outputs on the first `MOMENT_BATCHES` of them instead of the
                 kernel alone.
+            include_frozen: let frozen convs be sites too.
+
+        Raises:
+            SearchSpaceError: not a model, a bad option, or no conv can be a site (the message
+                counts the convs passed over by reason and names the options that include them).
 
         Example:
 
@@ -136,7 +154,7 @@ class SearchSpace:
         reduced = space.build({"conv2": 16})   # starts near my_model's own conv2, no training
         ```
         """
-        from bottleneck_search.space.from_model import find_sites, rewrite_model
+        from bottleneck_search.space.from_model import find_sites, no_sites_message, rewrite_model
         from bottleneck_search.space.lowrank import (
             LINEAR_REDUCTION,
             MOMENT_BATCHES,
@@ -148,14 +166,18 @@ class SearchSpace:
             raise SearchSpaceError(
                 f"from_model() takes a keras.Model. Received: {type(model).__name__}."
             )
-        if init not in ("random", "lowrank"):
-            raise SearchSpaceError(f"init must be 'random' or 'lowrank'. Received: {init!r}.")
+        if init not in INITS:
+            raise SearchSpaceError(f"init must be one of {', '.join(INITS)}. Received: {init!r}.")
         if init == "lowrank" and reduction not in (None, LINEAR_REDUCTION):
             raise SearchSpaceError(
                 f"init='lowrank' makes linear reductions (no bias, batch norm or activation); "
                 f"it cannot honour reduction={reduction}. Leave reduction unset."
             )
-        sites = find_sites(model, min_kernel_size, name_pattern, skip_reduced, widths, round_to)
+        sites, passed_over = find_sites(
+            model, min_kernel_size, name_pattern, skip_reduced, widths, round_to, include_frozen
+        )
+        if not sites:
+            raise SearchSpaceError(no_sites_message(model.name, passed_over))
         warm_start = None
         if init == "lowrank":
             reduction = LINEAR_REDUCTION
@@ -167,7 +189,7 @@ class SearchSpace:
         reduction = reduction or ReductionOptions()
 
         def build(chosen):
-            built = rewrite_model(model, chosen, reduction)
+            built = rewrite_model(model, chosen, reduction, carry_weights=init != "scratch")
             if warm_start is not None:
                 warm_start.apply(built, chosen)
             return built
@@ -182,12 +204,20 @@ class SearchSpace:
                 "name": model.name,
                 "input_shape": list(model.inputs[0].shape[1:]),
                 "classes": model.outputs[0].shape[-1],
+                "output_shape": list(model.outputs[0].shape[1:]),
+                "init": init,
+                "passed_over": dict(passed_over),
             },
             base_model=model,
             warm_start=warm_start,
         )
 
     # -- architectures ----------------------------------------------------------------------
+    @property
+    def base_model(self) -> keras.Model | None:
+        """The user's model a `from_model` space rewrites (None for a YAML space)."""
+        return self._base_model
+
     @property
     def size(self) -> int:
         """Number of architectures: the product of the choices (no reduction, or a width) per site."""

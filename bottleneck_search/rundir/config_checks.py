@@ -1,0 +1,94 @@
+"""The checks of a `SearchConfig` that concern one family of options: one-shot searches, trainer
+processes, the evolutionary population. `SearchConfig.check` runs them."""
+
+from __future__ import annotations
+
+from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.limits import is_count
+
+
+def check_oneshot(config) -> None:
+    """Checks `supernet_epochs` and `evaluate`, and that a one-shot search uses nothing of a
+    trial-by-trial search's machinery."""
+    for flag, value in (("supernet_epochs", config.supernet_epochs), ("evaluate", config.evaluate)):
+        if value is None:
+            continue
+        if config.strategy != "oneshot":
+            raise SearchConfigError(
+                f"--{flag.replace('_', '-')} belongs to --strategy oneshot; add it or drop the flag."
+            )
+        if not is_count(value):
+            raise SearchConfigError(f"{flag} must be a positive integer. Received: {value!r}.")
+    if config.strategy != "oneshot":
+        return
+    unfit = [
+        flag
+        for flag, used in (
+            (f"--tuner {config.tuner}", config.tuner != "random"),
+            ("--chief/--worker", config.distributed),
+            ("--trials-per-process", config.trials_per_process is not None),
+            ("--trial-timeout", config.trial_timeout is not None),
+            ("--trainer-memory", config.trainer_memory is not None),
+        )
+        if used
+    ]
+    if unfit:
+        raise SearchConfigError(
+            f"--strategy oneshot trains one supernet in this process and chooses what to "
+            f"evaluate itself (every architecture, or evolution); {', '.join(unfit)} belong to "
+            "a trial-by-trial search. Drop them."
+        )
+
+
+def check_trainers(config) -> None:
+    """Checks the trainer-process arguments and that they fit the rest of the config."""
+    if config.trials_per_process is not None and not is_count(config.trials_per_process, least=0):
+        raise SearchConfigError(
+            "trials_per_process must be 0 (train in this process) or a positive integer. "
+            f"Received: {config.trials_per_process!r}."
+        )
+    timeout = config.trial_timeout
+    if timeout is not None and not (
+        isinstance(timeout, int | float)
+        and not isinstance(timeout, bool)
+        and 0 < timeout < float("inf")
+    ):
+        raise SearchConfigError(
+            f"trial_timeout must be a positive number of seconds. Received: {timeout!r}."
+        )
+    if config.trainer_memory is not None and not is_count(config.trainer_memory):
+        raise SearchConfigError(
+            f"trainer_memory must be a positive number of MiB. Received: {config.trainer_memory!r}."
+        )
+    limits = [
+        flag
+        for flag, value in (
+            ("--trial-timeout", timeout),
+            ("--trainer-memory", config.trainer_memory),
+        )
+        if value is not None
+    ]
+    if config.distributed and (limits or config.trials_per_process):
+        raise SearchConfigError(
+            f"{', '.join(limits) or '--trials-per-process'} supervise trainer processes of a "
+            "search on one machine; a distributed search's workers are processes of their own "
+            "(restart a worker to give its memory back). Drop the flag from --chief/--worker."
+        )
+    if limits and config.trials_per_process == 0:
+        raise SearchConfigError(
+            f"{' and '.join(limits)} need trials in trainer processes, and --trials-per-process "
+            "0 trains in this process. Drop one of them."
+        )
+
+
+def check_population(population_size: object, max_trials: int) -> None:
+    """Refuses an evolutionary population outside 2..`max_trials`.
+
+    Raises:
+        SearchConfigError: naming the bounds and the value.
+    """
+    if not (is_count(population_size, least=2) and population_size <= max_trials):
+        raise SearchConfigError(
+            f"population_size must be from 2 to max_trials ({max_trials}). "
+            f"Received: {population_size!r}."
+        )

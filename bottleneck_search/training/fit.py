@@ -1,0 +1,111 @@
+"""Compile, fit and evaluate under a `Task`: the one place any model of the package is trained.
+
+Trials (`BottleneckHyperModel`), confirmation runs (`train_architecture`), export's retraining,
+compress' fine-tuning and the supernet all call these, so a loss or metric is never written out
+anywhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+
+import keras
+
+from bottleneck_search.training.task import Task
+
+# A training prints its per-epoch line only once it has run this long (tiny ones stay quiet).
+QUIET_SECONDS = 5.0
+
+
+def compile_model(model: keras.Model, task: Task, optimizer="adam") -> None:
+    """`model.compile` with the task's loss and fresh metrics, in the model's `tf.distribute`
+    strategy when it has one (the optimizer's variables must live where the model's do)."""
+    strategy = getattr(model, "distribute_strategy", None)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model.compile(optimizer=optimizer, loss=task.new_loss(), metrics=task.new_metrics())
+
+
+def fit_model(
+    model: keras.Model,
+    train,
+    *,
+    epochs: int,
+    validation_data=None,
+    callbacks: Sequence = (),
+    on_progress: Callable[[str], None] | None = None,
+    label: str = "",
+    **fit_kwargs,
+):
+    """`model.fit` (already compiled) with a line per epoch to `on_progress` once it runs long.
+
+    Returns:
+        Keras' `History`.
+    """
+    progress = [EpochProgress(on_progress, epochs, label)] if on_progress is not None else []
+    return model.fit(
+        train,
+        validation_data=validation_data,
+        epochs=epochs,
+        shuffle=False,  # our pipelines (and a user's tf.data) shuffle themselves
+        verbose=fit_kwargs.pop("verbose", 0),
+        callbacks=[*callbacks, *progress],
+        **fit_kwargs,
+    )
+
+
+def evaluate_model(model: keras.Model, data) -> dict[str, float]:
+    """The compiled metrics of `model` on `data`, by name (`loss`, `accuracy`, ...)."""
+    results = model.evaluate(data, verbose=0, return_dict=True)
+    return {name: float(value) for name, value in results.items()}
+
+
+def prepared(data, task: Task):
+    """A `Dataset` with its labels in the form `task` takes: one-hot for categorical losses, as
+    they are (class indices) otherwise."""
+    if task.labels != "one_hot":
+        return data
+    classes = task.classes or data.num_classes
+
+    def one_hot(images, labels):
+        return images, keras.ops.one_hot(labels, classes)
+
+    return dataclasses.replace(
+        data, **{part: getattr(data, part).map(one_hot) for part in ("train", "val", "test")}
+    )
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One line per epoch: `epoch k/E  loss ...  <val metrics>  elapsed m:ss  ETA m:ss`, once the
+    training has run `QUIET_SECONDS` (Keras' own bar needs a terminal and `verbose=1`)."""
+
+    def __init__(self, emit: Callable[[str], None], epochs: int, label: str = ""):
+        super().__init__()
+        self.emit = emit
+        self.epochs = epochs
+        self.label = f"{label}  " if label else ""
+
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.monotonic() - self.started
+        if elapsed < QUIET_SECONDS:
+            return
+        logs = logs or {}
+        done = epoch + 1
+        shown = [key for key in logs if key == "loss" or key.startswith("val_")][:4]
+        values = "  ".join(f"{key} {float(logs[key]):.4f}" for key in shown)
+        remaining = elapsed / done * (self.epochs - done)
+        self.emit(
+            f"{self.label}epoch {done}/{self.epochs}  {values}  elapsed {clock(elapsed)}  "
+            f"ETA {clock(remaining)}"
+        )
+
+
+def clock(seconds: float) -> str:
+    """`m:ss`, e.g. `clock(75) == "1:15"`."""
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"

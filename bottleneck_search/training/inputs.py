@@ -1,0 +1,96 @@
+"""`expected_input_range`: the pixel range a model was built to be fed.
+
+Keras' own image examples start their models with `Rescaling(1/255)` (or a `Normalization`
+adapted on raw images) and feed them raw 0-255 pixels. Feeding such a model images already in
+[0, 1] scales them twice, and nothing learns. The rule: run the preprocessing layers that come
+before the model's first layer with weights (`Rescaling`, `Normalization`, inside nested models
+too) on a black and a white 0-255 image. If they map the 0-255 span to at most `RAW_SPAN` (a
+range a network is built for: [0, 1], [-1, 1], a few standard deviations), the model expects raw
+pixels; otherwise, or with no such layer, [0, 1].
+
+Preprocessing written as `keras.ops` calls in the graph (as some `keras.applications`
+`preprocess_input` functions are) is not seen: say `--input-range raw` for such models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bottleneck_search.errors import SearchConfigError
+
+if TYPE_CHECKING:
+    import keras
+
+UNIT = (0.0, 1.0)
+RAW = (0.0, 255.0)
+RANGES = {"unit": UNIT, "raw": RAW}
+# The widest span of preprocessed values a 0-255 image may map to for the model to count as
+# built for raw pixels (Rescaling(1/255): 1; Rescaling(1/127.5, -1): 2; Normalization of raw
+# pixels: about 255 / 70 = 3.6; of [0, 1] images: about 255 / 0.3 = 850).
+RAW_SPAN = 20.0
+
+
+def expected_input_range(model: keras.Model) -> tuple[tuple[float, float], str]:
+    """`(range, reason)`: the pixel range `model` expects and why it was chosen.
+
+    Example:
+
+    ```python
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 3)(x))
+    assert expected_input_range(model)[0] == (0.0, 255.0)
+    ```
+    """
+    import keras
+
+    layers = list(_preprocessing_layers(model))
+    if not layers:
+        return UNIT, "no Rescaling or Normalization before the first weighted layer"
+    shape = (1, *(int(d) for d in model.inputs[0].shape[1:]))
+    low, high = np.zeros(shape, "float32"), np.full(shape, 255.0, "float32")
+    for layer in layers:
+        low, high = (keras.ops.convert_to_numpy(layer(x)) for x in (low, high))
+    span = float(np.max(np.abs(high - low)))
+    names = ", ".join(f"{type(layer).__name__} '{layer.name}'" for layer in layers)
+    if span <= RAW_SPAN:
+        return RAW, f"{names} map(s) 0-255 pixels to a span of {span:.3g}: fed raw 0-255"
+    return UNIT, f"{names} map(s) 0-255 pixels to a span of {span:.3g}: fed [0, 1]"
+
+
+def resolve_input_range(
+    choice: str | None, model: keras.Model | None
+) -> tuple[tuple[float, float], str]:
+    """The range for `--input-range`: `unit`, `raw`, or `auto`/None (from `model`; [0, 1] for
+    a YAML space, whose networks take [0, 1])."""
+    if choice in RANGES:
+        return RANGES[choice], f"--input-range {choice}"
+    if choice not in (None, "auto"):
+        raise SearchConfigError(f"--input-range must be auto, unit or raw. Received: {choice!r}.")
+    if model is None:
+        return UNIT, "a YAML space's network takes [0, 1]"
+    return expected_input_range(model)
+
+
+def _preprocessing_layers(model) -> Iterator:
+    """The `Rescaling` and `Normalization` layers met, in order, before any layer with weights."""
+    import keras
+
+    for layer in _flat_layers(model):
+        if isinstance(layer, keras.layers.Rescaling | keras.layers.Normalization):
+            yield layer
+        elif layer.weights:
+            return
+
+
+def _flat_layers(model) -> Iterator:
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _flat_layers(layer)
+        else:
+            yield layer

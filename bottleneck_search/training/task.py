@@ -1,0 +1,238 @@
+"""`Task`: what a model learns and how it is scored, read from the user's model.
+
+Every training path (trials, confirmation, export's retraining, compress' fine-tuning, the
+supernet) compiles through one `Task` (`training.fit`), so the loss, the metrics, the label form
+and the metric that scores an architecture are decided once. A task comes from:
+
+1. the model's own compile settings (a compiled model in memory, or the `compile_config` a
+   compiled `.keras` file keeps): its loss (with `from_logits`), its metrics, its label form
+   (categorical losses take one-hot labels);
+2. else the model's output: a softmax or sigmoid head is trained on probabilities, a linear head
+   with as many units as there are classes on logits (`from_logits=True`);
+3. overridden by the user: `--loss` / `--metric` (any Keras loss or metric name), or a `Task` of
+   one's own from Python.
+
+The scoring metric is the first accuracy among the metrics (the validation loss when there is
+none); its direction is Keras Tuner's (`infer_metric_direction`: accuracy up, loss or MAE down).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from bottleneck_search.errors import SearchConfigError
+
+# Metric names Keras logs for accuracies (the string "accuracy" logs as "accuracy").
+ACCURACIES = (
+    "accuracy",
+    "acc",
+    "sparse_categorical_accuracy",
+    "categorical_accuracy",
+    "binary_accuracy",
+)
+# Losses that take one-hot (or multi-hot) labels rather than class indices.
+_ONE_HOT_LOSSES = ("categorical_crossentropy", "categorical_focal_crossentropy", "kl_divergence")
+_CLASSIFICATION_LOSSES = (
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+    "categorical_focal_crossentropy",
+    "binary_crossentropy",
+    "binary_focal_crossentropy",
+)
+LABEL_FORMS = ("sparse", "one_hot", "binary", "given")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """The loss, metrics and labels a model trains with, and the metric that scores it.
+
+    Losses and metrics are kept serialised (names or Keras configs), so a task is plain JSON in
+    `config.json`, travels to trainer processes, and every `compile` gets fresh metric objects.
+
+    Attributes:
+        loss: a Keras loss: a name, a `keras.losses.Loss`, or its serialised config (a dict or
+            list of them for multi-output models).
+        metrics: Keras metrics (names, objects or configs).
+        score: the epoch-log key of the metric that scores an architecture, e.g. `val_accuracy`
+            or `val_mae`; None: the first accuracy among `metrics`, else `val_loss`.
+        direction: `"max"` or `"min"`; None: Keras Tuner's inference from `score`.
+        labels: the labels the loss takes: `sparse` (class indices), `one_hot`, `binary`, or
+            `given` (the user's data as it is; never converted).
+        classes: the number of classes of a classification head, else None.
+        source: where the task came from, for the progress header and the report.
+        input_range: the pixel range the model is fed, `(0, 1)` or `(0, 255)` (see
+            `training.inputs`); the data sets of a run are scaled to it.
+        input_reason: why that range was chosen.
+
+    Example:
+
+    ```python
+    task = Task(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert task.score == "val_accuracy" and task.direction == "max" and task.from_logits
+    regression = Task(loss="mae", metrics=["mae"], labels="given")
+    assert (regression.score, regression.direction) == ("val_mae", "min")
+    ```
+    """
+
+    loss: Any = "sparse_categorical_crossentropy"
+    metrics: Sequence = ("accuracy",)
+    score: str | None = None
+    direction: str | None = None
+    labels: str = "sparse"
+    classes: int | None = None
+    source: str = "default"
+    input_range: tuple[float, float] = (0.0, 1.0)
+    input_reason: str = "the default"
+
+    def __post_init__(self):
+        set_field = object.__setattr__
+        set_field(self, "loss", _serialised(self.loss, "loss"))
+        set_field(self, "metrics", tuple(_serialised(m, "metric") for m in self.metrics))
+        set_field(self, "input_range", tuple(float(v) for v in self.input_range))
+        if self.labels not in LABEL_FORMS:
+            raise SearchConfigError(
+                f"labels must be one of {', '.join(LABEL_FORMS)}. Received: {self.labels!r}."
+            )
+        if self.score is None:
+            names = [metric_name(m) for m in self.metrics]
+            accuracy = next((name for name in names if name in ACCURACIES), None)
+            set_field(self, "score", f"val_{accuracy}" if accuracy else "val_loss")
+        if self.direction is None:
+            set_field(self, "direction", _direction(self.score))
+        if self.direction not in ("max", "min"):
+            raise SearchConfigError(
+                f"direction must be 'max' or 'min'. Received: {self.direction!r}."
+            )
+
+    # -- what the rest of the package asks -------------------------------------------------
+    @property
+    def scores_accuracy(self) -> bool:
+        """Whether the scoring metric is an accuracy (a value in [0, 1], higher better)."""
+        return self.score.removeprefix("val_") in ACCURACIES
+
+    @property
+    def from_logits(self) -> bool:
+        """Whether the loss reads logits (a head without softmax or sigmoid)."""
+        losses = self.loss if isinstance(self.loss, list) else [self.loss]
+        return any(
+            isinstance(loss, dict) and loss.get("config", {}).get("from_logits") for loss in losses
+        )
+
+    def new_loss(self):
+        """A fresh Keras loss for `compile`."""
+        import keras
+
+        return keras.saving.deserialize_keras_object(self.loss)
+
+    def new_metrics(self) -> list:
+        """Fresh Keras metrics for `compile` (metric objects hold state; no two models share one)."""
+        import keras
+
+        return [keras.saving.deserialize_keras_object(metric) for metric in self.metrics]
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether score value `a` is strictly better than `b` in this task's direction."""
+        return a > b if self.direction == "max" else a < b
+
+    def describe(self) -> str:
+        """One line: the loss, the label form and the scoring metric, and where they came from."""
+        loss = self.loss if isinstance(self.loss, str) else _loss_label(self.loss)
+        head = f"{self.classes}-class, " if self.classes else ""
+        logits = " on logits" if self.from_logits else ""
+        low, high = self.input_range
+        return (
+            f"task ({self.source}): {head}{loss}{logits}, {self.labels} labels; scored on "
+            f"{self.score} ({self.direction}); inputs in [{low:g}, {high:g}] ({self.input_reason})"
+        )
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self) | {
+            "metrics": list(self.metrics),
+            "input_range": list(self.input_range),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Task:
+        fields = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in fields})
+
+
+def metric_name(metric) -> str:
+    """The epoch-log key (without `val_`) a serialised or live Keras metric logs under."""
+    if isinstance(metric, str):
+        return metric
+    if isinstance(metric, dict):
+        return metric.get("config", {}).get("name") or metric.get("class_name", "metric")
+    return getattr(metric, "name", type(metric).__name__)
+
+
+def _serialised(value, kind: str):
+    """A loss or metric as JSON: names stay names, objects become Keras configs."""
+    if value is None and kind == "loss":
+        raise SearchConfigError("A task needs a loss. Received: loss=None.")
+    if isinstance(value, str | dict) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_serialised(item, kind) for item in value]
+    import keras
+
+    try:
+        return keras.saving.serialize_keras_object(value)
+    except Exception as error:  # Keras raises several kinds for an object it cannot serialise
+        raise SearchConfigError(
+            f"The {kind} {value!r} cannot be serialised by Keras ({error}); pass a Keras {kind} "
+            "name, a keras.losses/keras.metrics object, or a registered class "
+            "(keras.saving.register_keras_serializable)."
+        ) from error
+
+
+def _direction(score: str) -> str:
+    from keras_tuner.engine.metrics_tracking import infer_metric_direction
+
+    direction = infer_metric_direction(score)
+    if direction is None:
+        raise SearchConfigError(
+            f"Cannot tell whether a higher or a lower '{score}' is better. Pass "
+            f"Task(score='{score}', direction='max' or 'min')."
+        )
+    return direction
+
+
+def _loss_label(loss) -> str:
+    if isinstance(loss, list):
+        return "[" + ", ".join(_loss_label(item) for item in loss) + "]"
+    if isinstance(loss, dict) and "config" not in loss:  # a loss per output name
+        return "{" + ", ".join(f"{k}: {_loss_label(v)}" for k, v in loss.items()) + "}"
+    if isinstance(loss, dict):
+        return loss["config"].get("name") or loss.get("class_name", "loss")
+    return str(loss)
+
+
+def loss_name(loss) -> str:
+    """The Keras name of a serialised single loss (`sparse_categorical_crossentropy`), or ''."""
+    if isinstance(loss, str):
+        return _ALIASES.get(loss, loss)
+    if isinstance(loss, dict) and "config" in loss:
+        return loss["config"].get("name") or ""
+    return ""
+
+
+_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "bce": "binary_crossentropy"}
+
+
+def is_classification_loss(loss) -> bool:
+    return loss_name(loss) in _CLASSIFICATION_LOSSES
+
+
+def labels_for(loss) -> str:
+    """The label form a single loss takes."""
+    name = loss_name(loss)
+    if name in _ONE_HOT_LOSSES:
+        return "one_hot"
+    if name.startswith("binary"):
+        return "binary"
+    if name == "sparse_categorical_crossentropy":
+        return "sparse"
+    return "given"
