@@ -62,7 +62,7 @@ def original_model(args, seed, data):
 def fine_tuned(space, architecture, data, epochs, seed):
     """Test accuracy of `architecture` built from `space`, recalibrated, fine-tuned `epochs`."""
     from bottleneck_search.compress.config import FINETUNE_LEARNING_RATE
-    from bottleneck_search.compress.job import fine_tuned_model
+    from bottleneck_search.compress.finetune import fine_tuned_model
     from bottleneck_search.training import Task
 
     model = fine_tuned_model(

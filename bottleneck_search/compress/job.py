@@ -22,18 +22,17 @@ from collections.abc import Callable
 
 import keras
 
-from bottleneck_search.calibration import recalibrate_batch_norms
 from bottleneck_search.compress.allocation import allocate, check_budget
 from bottleneck_search.compress.config import CompressConfig
+from bottleneck_search.compress.finetune import fine_tune, split_scores
 from bottleneck_search.compress.sensitivity import measure_sensitivity
 from bottleneck_search.data import Dataset, load_dataset
 from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.model_io import compile_config
-from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
+from bottleneck_search.recipe import TrainingRecipe
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.environment import library_versions
 from bottleneck_search.rundir.files import (
-    CHECKPOINT,
     COMPRESSION_JSON,
     CONFIG,
     ORIGINAL_MODEL,
@@ -43,17 +42,16 @@ from bottleneck_search.rundir.files import (
     atomic_output,
     check_run_dir,
     create_run_dir,
-    trial_folder,
     write_atomically,
 )
 from bottleneck_search.rundir.task import check_output_fits
-from bottleneck_search.rundir.trial_log import COMPRESS_SOURCE, TrialLog, TrialRecord, TrialStatus
-from bottleneck_search.space.architecture import Architecture, short_form
+from bottleneck_search.rundir.trial_log import TrialLog
+from bottleneck_search.space.architecture import short_form
 from bottleneck_search.space.catalog import load_run_model
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.supernet import Supernet
 from bottleneck_search.supernet.supernet import CALIBRATION_BATCHES
-from bottleneck_search.training.fit import compile_model, evaluate_model, fit_model, prepared
+from bottleneck_search.training.fit import compile_model, prepared
 from bottleneck_search.training.inference import task_from_model
 from bottleneck_search.training.inputs import resolve_input_range
 from bottleneck_search.training.task import Task
@@ -126,7 +124,7 @@ def compress_model(
     check_budget(space, budget)
     emit(task.describe())
     emit(f"compress: scoring {model.name} on {data.val_size} validation images")
-    before = _scores(model, task, data)
+    before = split_scores(model, task, data)
     create_run_dir(config.run_dir)
     if isinstance(config.model, keras.Model):  # report and export rebuild the space from a file
         path = os.path.join(config.run_dir, ORIGINAL_MODEL)
@@ -165,9 +163,7 @@ def compress_model(
     finished = []
     for number, architecture in enumerate(chosen):
         trial_id = f"{number:02d}"
-        tuned = _fine_tune(
-            config, space, task, architecture, data, calibration, trial_id, log, emit
-        )
+        tuned = fine_tune(config, space, task, architecture, data, calibration, trial_id, log, emit)
         finished.append({**tuned, "estimated_val_accuracy": joint[short_form(architecture.widths)]})
         emit(
             f"candidate {number + 1}/{len(chosen)}: {architecture.macs:,} MACs, validation "
@@ -233,136 +229,6 @@ def _space(config: CompressConfig, model: keras.Model, data: Dataset) -> SearchS
             "input is wider than its narrowest offered width and not already reduced by a 1x1 "
             "conv. Offer narrower --widths, or compress another model."
         ) from error
-
-
-def _scores(model: keras.Model, task: Task, data: Dataset) -> dict[str, float]:
-    """Validation and test values of the task's scoring metric (an accuracy: the CLI's data)."""
-    compile_model(model, task)
-    metric = task.score.removeprefix("val_")
-    return {
-        "val_accuracy": evaluate_model(model, data.val)[metric],
-        "test_accuracy": evaluate_model(model, data.test)[metric],
-    }
-
-
-def warm_started_model(
-    space: SearchSpace,
-    task: Task,
-    architecture: Architecture,
-    data: Dataset,
-    epochs: int,
-    seed: int,
-    learning_rate: float,
-    calibration_data,
-    calibration_batches: int = CALIBRATION_BATCHES,
-) -> keras.Model:
-    """`architecture` built warm-started from `space`, batch norm recalibrated on
-    `calibration_batches` batches of `calibration_data`, compiled with `task` and the recipe's
-    optimizer at `learning_rate` for `epochs` epochs of `data.train`, not yet fine-tuned."""
-    keras.utils.set_random_seed(seed)
-    model = space.build(architecture)
-    recalibrate_batch_norms(model, calibration_data, calibration_batches)
-    optimizer = TrainingRecipe(learning_rate=learning_rate).optimizer(
-        steps_per_epoch((data.train,), {}), max(epochs, 1)
-    )
-    compile_model(model, task, optimizer)
-    return model
-
-
-def fine_tuned_model(
-    space: SearchSpace,
-    task: Task,
-    architecture: Architecture,
-    data: Dataset,
-    epochs: int,
-    seed: int,
-    learning_rate: float,
-    calibration_data,
-    calibration_batches: int = CALIBRATION_BATCHES,
-    on_progress: Callable[[str], None] | None = None,
-) -> keras.Model:
-    """`warm_started_model` fine-tuned `epochs` epochs on `data.train` (0: the warm start)."""
-    model = warm_started_model(
-        space,
-        task,
-        architecture,
-        data,
-        epochs,
-        seed,
-        learning_rate,
-        calibration_data,
-        calibration_batches,
-    )
-    if epochs:
-        fit_model(model, data.train, epochs=epochs, on_progress=on_progress, label="fine-tuning")
-    return model
-
-
-def _fine_tune(
-    config: CompressConfig,
-    space: SearchSpace,
-    task: Task,
-    architecture: Architecture,
-    data: Dataset,
-    calibration: list,
-    trial_id: str,
-    log: TrialLog,
-    emit: Callable[[str], None],
-) -> dict:
-    """Fine-tunes `architecture`, scores it, and records it as a trial: fine-tuned, or the warm
-    start itself when fine-tuning did not beat it on validation."""
-    started = time.monotonic()
-    keras.backend.clear_session()
-    epochs = config.finetune_epochs
-    model = warm_started_model(
-        space,
-        task,
-        architecture,
-        data,
-        epochs,
-        config.seed,
-        config.learning_rate,
-        calibration,
-        len(calibration),
-    )
-    metric = task.score.removeprefix("val_")
-    warm = evaluate_model(model, data.val)[metric]
-    tuned, kept = warm, "warm start"
-    if epochs:
-        warm_weights = model.get_weights()
-        fit_model(model, data.train, epochs=epochs, on_progress=emit, label=f"candidate {trial_id}")
-        tuned = evaluate_model(model, data.val)[metric]
-        if task.better(tuned, warm):
-            kept = "fine-tuned model"
-        else:
-            model.set_weights(warm_weights)
-    scores = _scores(model, task, data)
-    folder = os.path.join(config.run_dir, trial_folder(trial_id))
-    os.makedirs(folder, exist_ok=True)
-    with atomic_output(os.path.join(folder, CHECKPOINT)) as temporary:
-        model.save_weights(temporary)
-    log.append(
-        TrialRecord.of(
-            trial_id,
-            TrialStatus.COMPLETED,
-            architecture,
-            started,
-            val_accuracy=scores["val_accuracy"],
-            score=scores["val_accuracy"],
-            epochs=epochs,
-            source=COMPRESS_SOURCE,
-        )
-    )
-    return {
-        "trial_id": trial_id,
-        "architecture": short_form(architecture.widths),
-        "macs": architecture.macs,
-        "warm_start_val_accuracy": warm,
-        "fine_tuned_val_accuracy": tuned,
-        "kept": kept,
-        **scores,
-        "seconds": time.monotonic() - started,
-    }
 
 
 def _config_record(

@@ -209,6 +209,13 @@ def _at_input_shape(model: keras.Model, input_shape: Sequence[int]) -> keras.Mod
             f"input_shape must be positive integers, one per dimension of an example (no batch "
             f"dimension), e.g. (224, 224, 3). Received: input_shape={input_shape!r}."
         )
+    if not isinstance(model, keras.Sequential | keras.Model) or not getattr(model, "inputs", None):
+        raise FlopCountError(
+            f"input_shape fills the free dimensions of a functional or Sequential model's "
+            f"graph; '{model.name}' ({type(model).__name__}) has none (a subclassed model). "
+            "Build it first, e.g. model(keras.Input((224, 224, 3))), then count it without "
+            "input_shape, or count a functional model."
+        )
     if len(model.inputs) != 1:
         raise FlopCountError(
             f"input_shape fills the free dimensions of a single-input model; '{model.name}' has "

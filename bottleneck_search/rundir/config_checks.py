@@ -81,13 +81,15 @@ def check_trainers(config) -> None:
         )
 
 
-def check_population(population_size: object, max_trials: int) -> None:
+def check_population(population_size: object, max_trials: int | None) -> None:
     """Refuses an evolutionary population outside 2..`max_trials`.
 
     Raises:
         SearchConfigError: naming the bounds and the value.
     """
-    if not (is_count(population_size, least=2) and population_size <= max_trials):
+    if not (
+        is_count(population_size, least=2) and (max_trials is None or population_size <= max_trials)
+    ):
         raise SearchConfigError(
             f"population_size must be from 2 to max_trials ({max_trials}). "
             f"Received: {population_size!r}."

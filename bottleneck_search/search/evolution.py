@@ -22,7 +22,6 @@ trials train (a worker, a trainer process).
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 
@@ -40,14 +39,17 @@ RUNNING, STOPPED = kt.engine.trial.TrialStatus.RUNNING, kt.engine.trial.TrialSta
 ATTEMPTS = 50
 
 
-def default_population(max_trials: int) -> int:
-    """8, or half the budget when that is smaller (at least 2).
+def default_population(max_trials: int | None) -> int:
+    """8, or half the budget when that is smaller (at least 2, at most the budget; 8 for an
+    unbounded search, `max_trials=None`).
 
     Real et al. (2019) ran populations of 100 for 20,000 trials; at this tool's budgets of 20 to
     100 trials, a population of 8 leaves most of the budget to evolution. A tournament of 3 among
     8 selects a little more strongly than their 25 among 100, which suits a short budget.
     """
-    return max(2, min(8, max_trials // 2))
+    if max_trials is None:
+        return 8
+    return min(max_trials, max(2, min(8, max_trials // 2)))
 
 
 class EvolutionOracle(kt.Oracle):
@@ -55,7 +57,7 @@ class EvolutionOracle(kt.Oracle):
 
     Args:
         objective: Keras Tuner's objective (the search reports `val_score`).
-        max_trials: trials in all.
+        max_trials: trials in all (None: until stopped, as for `keras_tuner.Oracle`).
         population_size: trials that make the initial population and the living population
             (default `default_population(max_trials)`); from 2 to `max_trials`.
         tournament_size: population members drawn for each tournament (default 3).
@@ -63,7 +65,8 @@ class EvolutionOracle(kt.Oracle):
             population and checks `max_macs` in closed form.
         max_macs: architectures above it are never proposed (needs `space`).
         accuracy_metric, cost_metric: the trial metrics ranked (higher and lower is better); a
-            trial without the cost metric counts as cost 0.
+            trial without the accuracy metric is ranked by its objective in the objective's
+            direction, and one without the cost metric counts as cost 0.
         lineage_log: a file to append each proposal's `trial_id`, `parent_trial_id` and
             `mutation` to, as a JSON line (`make_tuner` uses `<run>/lineage.jsonl`).
         seed, **kwargs: as for `keras_tuner.Oracle`.
@@ -80,7 +83,7 @@ class EvolutionOracle(kt.Oracle):
     def __init__(
         self,
         objective=None,
-        max_trials: int = 20,
+        max_trials: int | None = 20,
         population_size: int | None = None,
         tournament_size: int = 3,
         space: SearchSpace | None = None,
@@ -92,8 +95,9 @@ class EvolutionOracle(kt.Oracle):
         **kwargs,
     ):
         super().__init__(objective=objective, max_trials=max_trials, seed=seed, **kwargs)
+        if population_size is not None:
+            check_population(population_size, max_trials)
         population_size = population_size or default_population(max_trials)
-        check_population(population_size, max_trials)
         self.population_size = population_size
         self.tournament_size = max(1, tournament_size)
         self.space = space
@@ -117,6 +121,12 @@ class EvolutionOracle(kt.Oracle):
         if self.lineage_log is not None:
             append_line(self.lineage_log, json.dumps({"trial_id": trial_id, **origin}))
         return {"status": RUNNING, "values": values}
+
+    def end_trial(self, trial):
+        # Duplicates are judged on what trials ran with: a hyperparameter first registered in
+        # `fit` is part of it, and of every later proposal.
+        self.proposed.add(_key(self.trials[trial.trial_id].hyperparameters.values))
+        return super().end_trial(trial)
 
     def get_state(self):
         state = super().get_state()
@@ -214,12 +224,14 @@ class EvolutionOracle(kt.Oracle):
         return architecture_from_hp(self.space, hp).macs <= self.max_macs
 
     def _point(self, trial) -> tuple[float, float]:
+        """`(quality, cost)`: higher quality and lower cost are better."""
         metrics = trial.metrics
-        accuracy = (
-            metrics.get_last_value(self.accuracy_metric)
-            if metrics.exists(self.accuracy_metric)
-            else (trial.score or 0.0)
-        )
+        if metrics.exists(self.accuracy_metric):
+            accuracy = metrics.get_last_value(self.accuracy_metric)
+        else:
+            minimised = getattr(self.objective, "direction", "max") == "min"
+            score = trial.score if trial.score is not None else 0.0
+            accuracy = -score if minimised else score
         cost = metrics.get_last_value(self.cost_metric) if metrics.exists(self.cost_metric) else 0
         return float(accuracy), float(cost)
 
@@ -234,17 +246,17 @@ def _neighbours(hp, value) -> list:
         index = hp.values.index(value)
         return [hp.values[i] for i in (index - 1, index + 1) if 0 <= i < len(hp.values)]
     if isinstance(hp, HP.Int | HP.Float):
-        if hp.step is not None:
-            steps = [value - hp.step, value + hp.step]
-        elif hp.sampling == "log" and value > 0:
-            steps = [value / math.sqrt(2), value * math.sqrt(2)]
-        else:
-            steps = [
-                value - (hp.max_value - hp.min_value) / 10,
-                value + (hp.max_value - hp.min_value) / 10,
-            ]
-        return [v for v in steps if hp.min_value <= v <= hp.max_value]
+        # Keras Tuner's own mapping between values and [0, 1] honours `sampling` (linear, log,
+        # reverse_log) and `step`; a step of a tenth of that range is a neighbour.
+        position = hp.value_to_prob(value)
+        moved = {hp.prob_to_value(min(max(position + d, 0.0), 1.0 - 1e-9)) for d in (-0.1, 0.1)}
+        return sorted(_snapped(v) for v in moved if _snapped(v) != _snapped(value))
     return []  # Fixed
+
+
+def _snapped(value):
+    """A float to 12 significant digits, so that `0.1` and `0.30000000000000004 - 0.2` agree."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
 
 
 def _describe(name: str, parent: dict, child: dict) -> str:
@@ -260,4 +272,6 @@ def _describe(name: str, parent: dict, child: dict) -> str:
 
 
 def _key(values: dict) -> str:
-    return json.dumps(values, sort_keys=True, default=str)
+    return json.dumps(
+        {name: _snapped(value) for name, value in values.items()}, sort_keys=True, default=str
+    )

@@ -23,7 +23,9 @@ def make_tuner(
     project_name: str | None = None,
     **kt_kwargs,
 ) -> kt.Tuner:
-    """A Keras Tuner tuner (unmodified class) searching `hypermodel`'s space for the best `val_score`.
+    """A Keras Tuner tuner (unmodified class) searching `hypermodel`'s space for the best
+    `val_score`: the highest, or the lowest when the hypermodel's `Task` scores a metric to
+    minimise (a loss, MAE).
 
     The tuner gets a copy of `hypermodel` with `penalty` and `max_macs` applied (when given) and a
     trial log at `<directory>/<project_name>/trials.jsonl`. Drive it like any Keras Tuner tuner:
@@ -76,7 +78,7 @@ def make_tuner(
     tuner_class = getattr(kt, TUNERS[kind])
     return tuner_class(
         hypermodel,
-        objective=kt.Objective(OBJECTIVE, direction="max"),
+        objective=kt.Objective(OBJECTIVE, direction=hypermodel.task.direction),
         directory=os.fspath(directory) if directory is not None else None,
         project_name=project_name,
         **kt_kwargs,
@@ -99,10 +101,10 @@ def _evolution_tuner(
 ) -> kt.Tuner:
     oracle_arguments = {k: kt_kwargs.pop(k) for k in _ORACLE_ARGUMENTS if k in kt_kwargs}
     oracle = EvolutionOracle(
-        objective=kt.Objective(OBJECTIVE, direction="max"),
+        objective=kt.Objective(OBJECTIVE, direction=hypermodel.task.direction),
         space=hypermodel.space,
         max_macs=hypermodel.max_macs,
-        accuracy_metric=hypermodel.accuracy_metric,
+        accuracy_metric=hypermodel.task.score if hypermodel.task.scores_accuracy else "",
         lineage_log=(
             os.path.join(os.fspath(directory), project_name, LINEAGE)
             if directory is not None and project_name is not None

@@ -172,8 +172,8 @@ def _output_activation(model) -> str | None:
     activation = getattr(layer, "activation", None)
     if activation is None:
         return None
-    name = getattr(activation, "__name__", None) or str(activation)
-    return name
+    name = keras.activations.serialize(activation)
+    return name if isinstance(name, str) else None
 
 
 def _units(model) -> int | None:

@@ -12,8 +12,8 @@ and the metric that scores an architecture are decided once. A task comes from:
 3. overridden by the user: `--loss` / `--metric` (any Keras loss or metric name), or a `Task` of
    one's own from Python.
 
-The scoring metric is the first accuracy among the metrics (the validation loss when there is
-none); its direction is Keras Tuner's (`infer_metric_direction`: accuracy up, loss or MAE down).
+The scoring metric is the first accuracy among the metrics (else the first metric, else the
+validation loss); its direction is Keras Tuner's (`infer_metric_direction`: accuracy up, loss or MAE down).
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class Task:
             list of them for multi-output models).
         metrics: Keras metrics (names, objects or configs).
         score: the epoch-log key of the metric that scores an architecture, e.g. `val_accuracy`
-            or `val_mae`; None: the first accuracy among `metrics`, else `val_loss`.
+            or `val_mae`; None: the first accuracy among `metrics`, else the first metric, else
+            `val_loss`.
         direction: `"max"` or `"min"`; None: Keras Tuner's inference from `score`.
         labels: the labels the loss takes: `sparse` (class indices), `one_hot`, `binary`, or
             `given` (the user's data as it is; never converted).
@@ -98,7 +99,8 @@ class Task:
         if self.score is None:
             names = [metric_name(m) for m in self.metrics]
             accuracy = next((name for name in names if name in ACCURACIES), None)
-            set_field(self, "score", f"val_{accuracy}" if accuracy else "val_loss")
+            chosen = accuracy or (names[0] if names else "loss")
+            set_field(self, "score", f"val_{chosen}")
         if self.direction is None:
             set_field(self, "direction", _direction(self.score))
         if self.direction not in ("max", "min"):

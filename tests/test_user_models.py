@@ -1,0 +1,302 @@
+"""Models in the patterns users bring (written here, none copied): logits heads compiled with
+`from_logits=True`, uncompiled softmax heads, one-hot labels, in-model `Rescaling` and
+`Normalization`, frozen nested backbones, segmentation and regression heads, grouped and
+separable convs. Each goes through the paths a user would take."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from keras import layers as L
+
+from bottleneck_search import (
+    BottleneckHyperModel,
+    CompressConfig,
+    FlopCountError,
+    SearchSpace,
+    compress_model,
+    count_flops,
+    make_tuner,
+    train_architecture,
+)
+from bottleneck_search.model_io import compile_config
+from bottleneck_search.rundir.trial_log import TrialLog
+from bottleneck_search.training import Task
+from bottleneck_search.training.fit import prepared
+from bottleneck_search.training.inference import task_from_model
+from bottleneck_search.training.inputs import RAW, UNIT, expected_input_range
+
+
+def classifier(head_activation=None, preprocessing=None, name="user_cnn"):
+    """An 8x8x1 CNN with two 3x3 sites of 16 input channels and a 10-unit head."""
+    inputs = keras.Input((8, 8, 1))
+    x = preprocessing(inputs) if preprocessing is not None else inputs
+    x = L.Conv2D(16, 3, padding="same", activation="relu", name="c1")(x)
+    x = L.Conv2D(16, 3, padding="same", activation="relu", name="c2")(x)
+    x = L.Conv2D(16, 3, padding="same", activation="relu", name="c3")(x)
+    x = L.Flatten()(x)
+    return keras.Model(inputs, L.Dense(10, activation=head_activation, name="head")(x), name=name)
+
+
+# -- what is read from the model ------------------------------------------------------------
+
+
+def test_a_logits_head_compiled_from_logits_keeps_its_loss_through_the_file(tmp_path):
+    model = classifier()
+    model.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
+    path = tmp_path / "logits.keras"
+    model.save(path)
+    task = task_from_model(keras.saving.load_model(path, compile=False), compile_config(path))
+    assert task.from_logits and task.labels == "sparse" and task.classes == 10
+    assert (task.score, task.direction) == ("val_accuracy", "max")
+    assert "compiled" in task.source
+
+
+@pytest.mark.parametrize(
+    "activation, loss, from_logits, labels",
+    [
+        ("softmax", "sparse_categorical_crossentropy", False, "sparse"),
+        (None, "sparse_categorical_crossentropy", True, "sparse"),
+    ],
+)
+def test_an_uncompiled_head_is_read_from_its_activation(activation, loss, from_logits, labels):
+    task = task_from_model(classifier(activation))
+    assert task.from_logits is from_logits and task.labels == labels
+    assert loss in json.dumps(task.loss)
+
+
+def test_one_hot_labels_follow_a_categorical_loss_and_train(digits):
+    model = classifier("softmax")
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    task = task_from_model(model)
+    assert task.labels == "one_hot"
+    data = prepared(digits, task)
+    assert next(iter(data.train))[1].shape[-1] == 10
+    space = SearchSpace.from_model(model, widths=[8])
+    run, _ = train_architecture(space, space.no_bottleneck(), data, epochs=3, seed=0, task=task)
+    assert run.val_accuracy > 0.5  # chance is 0.1
+
+
+def test_a_regression_head_is_scored_on_mae_downwards():
+    inputs = keras.Input((8, 8, 1))
+    x = L.GlobalAveragePooling2D()(L.Conv2D(16, 3, name="c")(L.Conv2D(16, 3, name="b")(inputs)))
+    model = keras.Model(inputs, L.Dense(2, activation="relu")(x))
+    task = task_from_model(model)
+    assert (task.score, task.direction, task.classes) == ("val_mae", "min", None)
+
+
+@pytest.mark.parametrize(
+    "preprocessing, expected",
+    [
+        (lambda: L.Rescaling(1 / 255), RAW),
+        (lambda: L.Rescaling(1 / 127.5, offset=-1), RAW),
+        (lambda: L.Normalization(mean=120.0, variance=70.0**2), RAW),
+        (lambda: L.Normalization(mean=0.45, variance=0.3**2), UNIT),
+        (lambda: None, UNIT),
+    ],
+)
+def test_the_input_range_follows_the_models_own_preprocessing(preprocessing, expected):
+    layer = preprocessing()
+    assert expected_input_range(classifier(preprocessing=layer))[0] == expected
+
+
+# -- frozen parts -----------------------------------------------------------------------------
+
+
+def frozen_backbone_model():
+    inner_in = keras.Input((8, 8, 1))
+    y = L.Conv2D(16, 3, padding="same", name="bb1")(inner_in)
+    y = L.Conv2D(16, 3, padding="same", name="bb2")(y)
+    backbone = keras.Model(inner_in, y, name="backbone")
+    backbone.trainable = False
+    inputs = keras.Input((8, 8, 1))
+    x = L.Conv2D(16, 3, padding="same", name="head_conv")(backbone(inputs))
+    outputs = L.Dense(10, activation="softmax")(L.GlobalAveragePooling2D()(x))
+    return keras.Model(inputs, outputs, name="frozen_user")
+
+
+def test_frozen_backbones_are_no_sites_and_stay_frozen_with_their_weights():
+    model = frozen_backbone_model()
+    space = SearchSpace.from_model(model, widths=[8])
+    assert [site.name for site in space.sites] == ["head_conv"]
+    assert space.source["passed_over"] == {"frozen": 2}
+    built = space.build({"head_conv": 8})
+    backbone = built.get_layer("backbone")
+    assert backbone.trainable is False and not backbone.trainable_weights
+    np.testing.assert_array_equal(
+        backbone.get_layer("bb2").get_weights()[0],
+        model.get_layer("backbone").get_layer("bb2").get_weights()[0],
+    )
+    # From scratch: the trainable conv does not keep the user's weights.
+    assert not np.array_equal(
+        built.get_layer("head_conv").get_weights()[0][:, :, :8],
+        model.get_layer("head_conv").get_weights()[0][:, :, :8],
+    )
+
+
+def test_a_frozen_conv_that_gets_a_reduction_trains_and_the_rest_stays_frozen():
+    model = frozen_backbone_model()
+    space = SearchSpace.from_model(model, widths=[8], include_frozen=True)
+    assert [site.name for site in space.sites] == ["bb2", "head_conv"]
+    built = space.build({"bb2": 8})
+    backbone = built.get_layer("backbone")
+    assert backbone.get_layer("bb2").trainable and not backbone.get_layer("bb1").trainable
+    trained = {w.path.split("/")[0] for w in built.trainable_weights}
+    assert "bb2" in trained and "bb1" not in trained and "bb2_reduce" in trained
+
+
+# -- sites that are passed over ---------------------------------------------------------------
+
+
+def test_grouped_and_separable_convs_are_counted_in_the_no_sites_error():
+    inputs = keras.Input((8, 8, 16))
+    x = L.Conv2D(16, 3, groups=4, padding="same", name="grouped")(inputs)
+    x = L.SeparableConv2D(16, 3, padding="same", name="separable")(x)
+    x = L.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
+    model = keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)), name="mixer")
+    with pytest.raises(Exception, match=r"passed over \(1 grouped, 1 separable, 1 depthwise\)"):
+        SearchSpace.from_model(model)
+
+
+def test_count_flops_of_a_subclassed_model_with_an_input_shape_is_our_error():
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = L.Conv2D(4, 3)
+
+        def call(self, x):
+            return self.conv(x)
+
+    with pytest.raises(FlopCountError):
+        count_flops(Subclassed(), input_shape=(8, 8, 1))
+
+
+# -- the CLI on users' models -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def user_runs(tmp_path_factory):
+    """`search --model` over a compiled logits model and over a `Rescaling(1/255)` model: one
+    trial of 3 epochs each on digits."""
+    from bottleneck_search.cli import main
+
+    folder = tmp_path_factory.mktemp("user_models")
+    logits = classifier(name="logits")
+    logits.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
+    logits.save(folder / "logits.keras")
+    classifier("softmax", L.Rescaling(1 / 255), name="rescaled").save(folder / "rescaled.keras")
+    runs = {}
+    for name in ("logits", "rescaled"):
+        runs[name] = folder / f"run_{name}"
+        code = main(
+            [
+                "search",
+                "--model",
+                str(folder / f"{name}.keras"),
+                "--max-trials",
+                "1",
+                "--epochs",
+                "3",
+                "--confirm",
+                "0",
+                "--run-dir",
+                str(runs[name]),
+            ]
+        )
+        assert code == 0
+    return runs
+
+
+@pytest.mark.slow
+def test_search_trains_a_logits_model_with_its_own_loss(user_runs):
+    record = json.loads((user_runs["logits"] / "config.json").read_text())
+    assert record["task"]["loss"]["config"]["from_logits"] is True
+    (trial,) = TrialLog(user_runs["logits"] / "trials.jsonl").read()
+    assert trial.val_accuracy > 0.5  # chance is 0.1
+
+
+@pytest.mark.slow
+def test_search_feeds_a_rescaling_model_raw_pixels(user_runs):
+    record = json.loads((user_runs["rescaled"] / "config.json").read_text())
+    assert record["task"]["input_range"] == [0.0, 255.0]
+    assert "Rescaling" in record["task"]["input_reason"]
+    (trial,) = TrialLog(user_runs["rescaled"] / "trials.jsonl").read()
+    assert trial.val_accuracy > 0.5
+
+
+def test_a_segmentation_model_is_refused_in_one_line_before_training(cli, tmp_path):
+    inputs = keras.Input((8, 8, 1))
+    x = L.Conv2D(16, 3, padding="same", name="enc")(inputs)
+    x = L.Conv2D(16, 3, padding="same", name="dec")(x)
+    model = keras.Model(inputs, L.Conv2D(10, 1, activation="softmax")(x), name="segmenter")
+    model.save(tmp_path / "seg.keras")
+    code, out, err = cli(
+        "search", "--model", tmp_path / "seg.keras", "--run-dir", tmp_path / "run", "--confirm", "0"
+    )
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "outputs (8, 8, 10) per image" in err
+    assert not (tmp_path / "run" / "trials.jsonl").exists()
+
+
+# -- Python API on other tasks ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_regression_search_from_python_minimises_mae(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((96, 8, 8, 1)).astype("float32")
+    y = np.stack([x.mean(axis=(1, 2, 3)), x.std(axis=(1, 2, 3))], axis=1)
+    inputs = keras.Input((8, 8, 1))
+    h = L.Conv2D(16, 3, padding="same", name="a")(inputs)
+    h = L.Conv2D(16, 3, padding="same", name="b")(h)
+    model = keras.Model(inputs, L.Dense(2)(L.GlobalAveragePooling2D()(h)))
+    task = Task(loss="mae", metrics=["mae"], labels="given")
+    space = SearchSpace.from_model(model, widths=[4, 8])
+    tuner = make_tuner(
+        "evolution",
+        BottleneckHyperModel(space, task=task),
+        max_trials=3,
+        population_size=2,
+        directory=tmp_path,
+        project_name="regression",
+    )
+    assert tuner.oracle.objective.direction == "min"
+    tuner.search(x[:64], y[:64], validation_data=(x[64:], y[64:]), epochs=2, verbose=0)
+    trials = TrialLog(tmp_path / "regression" / "trials.jsonl").read()
+    assert len(trials) == 3 and all(t.metric["name"] == "val_mae" for t in trials)
+    best = tuner.oracle.get_best_trials(1)[0]
+    assert best.score == min(t.score for t in trials)
+
+
+@pytest.mark.slow
+def test_compress_keeps_the_warm_start_when_fine_tuning_makes_it_worse(tmp_path, digits):
+    model = classifier()
+    model.compile(
+        keras.optimizers.Adam(3e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(digits.train, epochs=4, verbose=0)
+    config = CompressConfig(
+        model=model,
+        macs_ratio=1.3,
+        finetune_epochs=1,
+        candidates=1,
+        learning_rate=5.0,  # a rate that wrecks any fine-tuning
+        run_dir=str(tmp_path / "compressed"),
+    )
+    result = compress_model(config)
+    (candidate,) = result.summary["candidates"]
+    assert candidate["fine_tuned_val_accuracy"] < candidate["warm_start_val_accuracy"]
+    assert candidate["kept"] == "warm start"
+    assert result.summary["after"]["val_accuracy"] == candidate["warm_start_val_accuracy"]
+    assert result.summary["before"]["val_accuracy"] > 0.5  # its logits scored as logits
+    exported = keras.saving.load_model(
+        tmp_path / "compressed" / "export" / f"trial_{candidate['trial_id']}" / "model.keras"
+    )
+    assert exported.compiled  # saved with its task: evaluate works at once
