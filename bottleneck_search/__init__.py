@@ -32,6 +32,8 @@ _EXPORTS = {
     "CostMetrics": "bottleneck_search.search.callbacks",
     "FlopPenalty": "bottleneck_search.search.objective",
     "TrainingRecipe": "bottleneck_search.recipe",
+    "Task": "bottleneck_search.training",
+    "task_from_model": "bottleneck_search.training.inference",
     "train_architecture": "bottleneck_search.search.training",
     "confirm_run": "bottleneck_search.search.confirm",
     "TrialObserver": "bottleneck_search.search.observer",

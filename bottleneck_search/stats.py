@@ -55,3 +55,16 @@ def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
     values = list(values)
     mean = statistics.fmean(values)
     return mean, statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def chance_ceiling(classes: int, examples: int, z: float = Z_95) -> float:
+    """The highest validation accuracy guessing can reach by luck: the upper end of the 95%
+    Wilson interval around `1 / classes` on `examples` examples.
+
+    Example:
+
+    ```python
+    assert round(chance_ceiling(10, 305), 3) == 0.139
+    ```
+    """
+    return wilson_interval(1 / classes, examples, z)[1]

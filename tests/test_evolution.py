@@ -95,11 +95,102 @@ def test_a_users_own_hyperparameters_mutate_too():
         changed = [name for name in parent if parent[name] != child[name]]
         assert len(changed) == 1
         seen.add(changed[0])
-        if changed[0] == "learning_rate":
+        if changed[0] == "learning_rate":  # a tenth of the log range: a factor of 10 ** 0.2
             assert child["learning_rate"] == pytest.approx(
-                1e-3 * math.sqrt(2) ** (1 if child["learning_rate"] > 1e-3 else -1)
+                1e-3 * 10 ** (0.2 if child["learning_rate"] > 1e-3 else -0.2)
             )
     assert seen == {"optimizer", "learning_rate"}
+
+
+def _mutations(declare, parent, draws=60):
+    """Every value `declare(hp)`'s one hyperparameter mutates to from `parent`."""
+    oracle = EvolutionOracle(kt.Objective("val_score", "max"), max_trials=10, seed=1)
+    hp = kt.HyperParameters()
+    declare(hp)
+    oracle.update_space(hp)
+    (name,) = hp.values
+    rng = random.Random(0)
+    return {oracle.mutate({name: parent}, rng)[0][name] for _ in range(draws)}
+
+
+@pytest.mark.parametrize(
+    "declare, parent, expected",
+    [
+        # Keras Tuner's log steps multiply: 8, 16, 32, 64.
+        (lambda hp: hp.Int("width", 8, 64, step=2, sampling="log"), 16, {8, 32}),
+        (lambda hp: hp.Int("width", 8, 64, step=8), 16, {8, 24}),
+        (lambda hp: hp.Float("rate", 0.0, 1.0, step=0.1), 0.5, {0.4, 0.6}),
+        # reverse_log is dense near the top: its neighbours of 0.5 are not symmetric.
+        (lambda hp: hp.Float("rate", 0.1, 1.0, sampling="reverse_log"), 0.5, None),
+    ],
+    ids=["int_log_step", "int_step", "float_step", "reverse_log"],
+)
+def test_mutations_stay_on_the_values_keras_tuner_would_sample(declare, parent, expected):
+    mutated = _mutations(declare, parent)
+    hp = kt.HyperParameters()
+    declare(hp)
+    (declared,) = hp.space
+    for value in mutated:
+        assert declared.min_value <= value <= declared.max_value and value != parent
+        assert type(value) is type(declared.default)
+    if expected is not None:
+        assert sorted(mutated) == pytest.approx(sorted(expected))
+    else:
+        low, high = sorted(mutated)
+        assert low < parent < high and (parent - low) != pytest.approx(high - parent)
+
+
+def test_a_log_int_without_step_mutates_to_integers_in_range():
+    mutated = _mutations(lambda hp: hp.Int("width", 8, 64, sampling="log"), 16)
+    assert mutated and all(isinstance(v, int) and 8 <= v <= 64 for v in mutated)
+
+
+def _run_by_hand(oracle, score_of, tmp_path, limit=40):
+    """Creates and ends trials until the oracle stops; returns them."""
+    kt.Tuner(oracle=oracle, hypermodel=lambda hp: None, directory=tmp_path, project_name="hand")
+    trials = []
+    for _ in range(limit):
+        trial = oracle.create_trial("tuner0")
+        if trial.status == "STOPPED":
+            break
+        oracle.update_trial(trial.trial_id, {"val_score": score_of(trial.hyperparameters.values)})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+        trials.append(trial)
+    return trials
+
+
+def test_a_float_with_a_step_is_run_once_per_value_then_the_oracle_stops(tmp_path):
+    oracle = EvolutionOracle(kt.Objective("val_score", "max"), max_trials=40, seed=0)
+    hp = kt.HyperParameters()
+    hp.Float("rate", 0.0, 1.0, step=0.1)
+    oracle.update_space(hp)
+    trials = _run_by_hand(oracle, lambda values: values["rate"], tmp_path)
+    values = [round(t.hyperparameters.values["rate"], 9) for t in trials]
+    assert len(values) == len(set(values)) <= 11
+
+
+def test_a_minimised_objective_breeds_from_its_lowest_scores(tmp_path):
+    oracle = EvolutionOracle(
+        kt.Objective("val_score", "min"), max_trials=6, population_size=3, tournament_size=3
+    )
+    hp = kt.HyperParameters()
+    hp.Int("units", 1, 50)
+    oracle.update_space(hp)
+    trials = _run_by_hand(oracle, lambda values: float(values["units"]), tmp_path, limit=4)
+    parent = oracle.lineage[trials[3].trial_id]["parent_trial_id"]
+    best = min(trials[:3], key=lambda t: t.hyperparameters.values["units"])
+    assert parent == best.trial_id
+
+
+@pytest.mark.parametrize("max_trials", [1, None])
+def test_the_budgets_keras_tuner_accepts_elsewhere_are_accepted(max_trials, tmp_path):
+    oracle = EvolutionOracle(kt.Objective("val_score", "max"), max_trials=max_trials)
+    hp = kt.HyperParameters()
+    hp.Choice("units", [8, 16, 32])
+    oracle.update_space(hp)
+    trials = _run_by_hand(oracle, lambda values: 0.5, tmp_path, limit=5)
+    assert len(trials) == (1 if max_trials == 1 else 3)
 
 
 @pytest.mark.parametrize("evolving", [True, False], ids=["evolving", "initial_population_only"])

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.flops.report import human
 from bottleneck_search.results.confirmed import summarise
 from bottleneck_search.results.pareto import pareto_front
 from bottleneck_search.rundir.confirmations import ConfirmationRecord
+from bottleneck_search.rundir.files import read_run_config
 from bottleneck_search.rundir.run import validation_images
 from bottleneck_search.rundir.trial_log import (
     TrialRecord,
@@ -17,7 +19,8 @@ from bottleneck_search.rundir.trial_log import (
     status_counts,
 )
 from bottleneck_search.space.architecture import short_form
-from bottleneck_search.stats import interval_legend, with_interval
+from bottleneck_search.stats import chance_ceiling, interval_legend, with_interval
+from bottleneck_search.training.task import Task
 
 
 def _table(records: list[TrialRecord], val_size: int | None) -> list[str]:
@@ -58,6 +61,9 @@ def search_summary(
         lines.append("no trial completed; nothing to rank.")
         return "\n".join(lines)
     val_size = validation_images(run_dir)
+    unlearned = nothing_learned(run_dir, finished, val_size)
+    if unlearned:
+        return "\n".join([*lines, "", unlearned])
     lines += [
         "",
         f"best {min(top, len(finished))} by score:",
@@ -82,3 +88,29 @@ def search_summary(
         ]
         lines += ["", *confirmation.sentences()]
     return "\n".join(lines)
+
+
+def nothing_learned(run_dir: str, finished: Sequence[TrialRecord], val_size: int | None) -> str:
+    """A paragraph when every completed trial scored within chance (a search that learned nothing
+    recommends nothing), else ''."""
+    try:
+        record = read_run_config(run_dir)
+    except SearchConfigError:
+        return ""
+    classes = (record.get("dataset") or {}).get("classes")
+    accuracies = [r.val_accuracy for r in finished if r.val_accuracy is not None]
+    if not (classes and val_size and accuracies):
+        return ""
+    ceiling = chance_ceiling(classes, val_size)
+    if max(accuracies) > ceiling:
+        return ""
+    task = Task.from_json(record["task"]) if isinstance(record.get("task"), dict) else Task()
+    low, high = task.input_range
+    return (
+        f"Nothing was learned: every trial's validation accuracy (best {max(accuracies):.3f}) is "
+        f"within chance for {classes} classes (at most {ceiling:.3f} on {val_size} images), so no "
+        "architecture is recommended. Check: the input range (fed "
+        f"[{low:g}, {high:g}]: {task.input_reason}; --input-range), the loss "
+        f"({'logits' if task.from_logits else 'probabilities'} expected: {task.source}; --loss), "
+        "and the learning rate (--learning-rate)."
+    )

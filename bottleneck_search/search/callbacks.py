@@ -32,7 +32,7 @@ class CostMetrics(keras.callbacks.Callback):
     ```python
     arch = space.no_bottleneck()
     model = space.build(arch)
-    compile_model(model, Task())
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     penalty = FlopPenalty("soft").resolve(space)
     history = model.fit(data.train, validation_data=data.val, epochs=1, verbose=0,
                         callbacks=[CostMetrics(arch, penalty, Task())])

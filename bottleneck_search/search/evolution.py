@@ -245,9 +245,14 @@ def _neighbours(hp, value) -> list:
             return []
         index = hp.values.index(value)
         return [hp.values[i] for i in (index - 1, index + 1) if 0 <= i < len(hp.values)]
+    if isinstance(hp, HP.Int | HP.Float) and hp.step is not None:
+        # Keras Tuner's own grid of values honours `sampling` (a log step multiplies).
+        grid = sorted({round(v) if isinstance(hp, HP.Int) else _snapped(v) for v in hp.values})
+        nearest = min(range(len(grid)), key=lambda i: abs(grid[i] - value))
+        return [grid[i] for i in (nearest - 1, nearest + 1) if 0 <= i < len(grid)]
     if isinstance(hp, HP.Int | HP.Float):
         # Keras Tuner's own mapping between values and [0, 1] honours `sampling` (linear, log,
-        # reverse_log) and `step`; a step of a tenth of that range is a neighbour.
+        # reverse_log); a tenth of that range is a neighbour.
         position = hp.value_to_prob(value)
         moved = {hp.prob_to_value(min(max(position + d, 0.0), 1.0 - 1e-9)) for d in (-0.1, 0.1)}
         return sorted(_snapped(v) for v in moved if _snapped(v) != _snapped(value))

@@ -157,8 +157,12 @@ class BottleneckHyperModel(kt.HyperModel):
         """Recompiles `model` with the recipe's optimizer, scheduled over this fit's steps."""
         epochs = kwargs.get("epochs", 1)
         steps = steps_per_epoch(args, kwargs)
+        # `--strategy mirrored` builds the model in its strategy; `fit` runs outside it.
         compile_model(
-            model, self.task, self.recipe.optimizer(steps, epochs, kwargs.get("initial_epoch", 0))
+            model,
+            self.task,
+            lambda: self.recipe.optimizer(steps, epochs, kwargs.get("initial_epoch", 0)),
+            in_model_strategy=True,
         )
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:

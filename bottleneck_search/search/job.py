@@ -135,12 +135,12 @@ def run_search(
 
     log = TrialLog(os.path.join(config.run_dir, TRIAL_LOG))
     emit = on_progress or logger.info
-    emit(task.describe())
     if config.strategy == "oneshot":
+        emit(task.describe())
         with atomic_tuner_state():
             run_oneshot(config, space, task, data, penalty, log, emit, stop_requested)
     else:
-        _run_trials(config, saved is not None, space, data, log, emit, stop_requested)
+        _run_trials(config, saved is not None, space, task, data, log, emit, stop_requested)
     records = tuple(log.read())
     confirmations: list[ConfirmationRecord] = []
     top, seeds = config.confirmation
@@ -160,13 +160,14 @@ def _run_trials(
     config: SearchConfig,
     resumed: bool,
     space: SearchSpace,
+    task: Task,
     data: Dataset,
     log: TrialLog,
     emit: Callable[[str], None],
     stop_requested: Callable[[], bool] | None,
 ) -> None:
     """Runs the tuner's trials, each architecture trained on its own (here or in trainers)."""
-    progress = Progress(config, log, emit, data.val_size)
+    progress = Progress(config, log, emit, data.val_size, task)
     observer = _JobObserver(progress, stop_requested, emit)
     hypermodel = search_hypermodel(config, space, observer)
     keras.utils.set_random_seed(config.seed)

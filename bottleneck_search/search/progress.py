@@ -11,6 +11,7 @@ from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatu
 from bottleneck_search.space.architecture import short_form
 from bottleneck_search.stats import with_interval
 from bottleneck_search.training.fit import clock
+from bottleneck_search.training.task import Task
 
 
 class Progress:
@@ -22,6 +23,7 @@ class Progress:
         log: the run's trial log (read for the count and the best score so far).
         emit: receives each line.
         val_size: validation images, for the accuracy's 95% interval (none shown when None).
+        task: the search's `Task`, said first.
     """
 
     def __init__(
@@ -30,7 +32,10 @@ class Progress:
         log: TrialLog,
         emit: Callable[[str], None],
         val_size: int | None = None,
+        task: Task | None = None,
     ):
+        self.task = task
+        self.from_scratch = config.model is not None and not config.warm_start
         self.total = config.fixed_trials
         self.recipe = config.recipe()
         self.val_size = val_size
@@ -42,6 +47,14 @@ class Progress:
     def start(self) -> None:
         """Says how trials are trained and read, and starts the clock (after the set-up, so the
         estimate reflects training alone)."""
+        if self.task is not None:
+            self.emit(self.task.describe())
+        if self.from_scratch:
+            self.emit(
+                "every architecture trains from scratch (frozen layers keep their weights): the "
+                "model's trained weights are not used; to shrink a trained model use "
+                "'bottleneck-search compress', or start from its weights with --warm-start"
+            )
         self.emit(f"each trial: {self.recipe.describe()}")
         if self.val_size:
             self.emit(

@@ -376,6 +376,10 @@ class SearchSpace:
             "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows
         ]
         lines.insert(1, "-" * len(lines[0]))
+        passed_over = self.source.get("passed_over")
+        if passed_over:
+            counts = ", ".join(f"{n} {reason}" for reason, n in passed_over.items())
+            lines.append(f"convs passed over: {counts} (README, 'Your own model')")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

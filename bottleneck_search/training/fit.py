@@ -20,11 +20,19 @@ from bottleneck_search.training.task import Task
 QUIET_SECONDS = 5.0
 
 
-def compile_model(model: keras.Model, task: Task, optimizer="adam") -> None:
-    """`model.compile` with the task's loss and fresh metrics, in the model's `tf.distribute`
-    strategy when it has one (the optimizer's variables must live where the model's do)."""
-    strategy = getattr(model, "distribute_strategy", None)
+def compile_model(
+    model: keras.Model, task: Task, optimizer="adam", in_model_strategy: bool = False
+) -> None:
+    """`model.compile` with the task's loss and fresh metrics.
+
+    With `in_model_strategy`, this happens inside the model's `tf.distribute` strategy (a model
+    recompiled outside the scope it was built in): the optimizer's variables must live where
+    the model's do, so pass `optimizer` as a function that makes it, called in the scope.
+    """
+    strategy = getattr(model, "distribute_strategy", None) if in_model_strategy else None
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        if callable(optimizer) and not isinstance(optimizer, keras.optimizers.Optimizer):
+            optimizer = optimizer()
         model.compile(optimizer=optimizer, loss=task.new_loss(), metrics=task.new_metrics())
 
 
