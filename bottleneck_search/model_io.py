@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import os
@@ -96,6 +97,26 @@ def compile_config(path: str | os.PathLike | None) -> dict | None:
         raise ModelLoadError(f"'{path}' has no readable config.json ({error}).") from error
     found = saved.get("compile_config") if isinstance(saved, dict) else None
     return found if isinstance(found, dict) and found.get("loss") is not None else None
+
+
+def model_record(path: str | os.PathLike, model: keras.Model) -> dict:
+    """What a run records of the model file it works on: its name, where it was, its sha256 (a
+    changed file is told apart) and its layer count (nested models' layers included)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+
+    def count(m):
+        return sum(count(layer) if isinstance(layer, keras.Model) else 1 for layer in m.layers)
+
+    return {
+        "file": os.path.basename(os.fspath(path)),
+        "path": os.path.abspath(path),
+        "sha256": digest.hexdigest(),
+        "name": model.name,
+        "layers": count(model),
+    }
 
 
 def application_names() -> list[str]:

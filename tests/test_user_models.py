@@ -15,6 +15,7 @@ from bottleneck_search import (
     CompressConfig,
     FlopCountError,
     SearchSpace,
+    apply_bottlenecks,
     compress_model,
     count_flops,
     make_tuner,
@@ -300,3 +301,23 @@ def test_compress_keeps_the_warm_start_when_fine_tuning_makes_it_worse(tmp_path,
         tmp_path / "compressed" / "export" / f"trial_{candidate['trial_id']}" / "model.keras"
     )
     assert exported.compiled  # saved with its task: evaluate works at once
+
+
+def test_an_architecture_file_is_applied_by_structure_when_auto_names_change(tmp_path):
+    def unnamed():  # auto-generated layer names, as a user's model has them
+        inputs = keras.Input((8, 8, 16))
+        x = L.Conv2D(16, 3, padding="same")(L.Conv2D(16, 3, padding="same")(inputs))
+        return keras.Model(inputs, L.Dense(10)(L.Flatten()(x)))
+
+    first = unnamed()
+    space = SearchSpace.from_model(first, widths=[8])
+    name = space.sites[1].name
+    path = tmp_path / "architecture.json"
+    path.write_text(
+        json.dumps({"sites": {name: 8}, "site_keys": {s.name: s.key for s in space.sites}})
+    )
+    rebuilt = unnamed()  # the same model rebuilt: other auto-generated names
+    assert name not in [layer.name for layer in rebuilt.layers]
+    with pytest.warns(UserWarning, match="matched by their position and shapes"):
+        reduced = apply_bottlenecks(rebuilt, path)
+    assert count_flops(reduced).macs == space.macs({name: 8})

@@ -69,7 +69,7 @@ def space_command(args: argparse.Namespace) -> int:
     if args.architecture:
         from bottleneck_search.space.apply import read_architecture_file
 
-        architecture, _ = read_architecture_file(args.architecture, None)
+        architecture, _, _ = read_architecture_file(args.architecture, None)
     print(space_summary(space, architecture))
     return 0
 

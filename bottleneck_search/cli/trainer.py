@@ -25,6 +25,10 @@ def main() -> int:
 
     job = TrainerJob.from_json(text)
     verbose = bool(job.config.get("verbose"))
+    stdout = sys.stdout  # the search's own: per-epoch lines of long trials go there
+
+    def emit(line: str) -> None:
+        print(line, file=stdout, flush=True)
 
     try:
         with (
@@ -34,7 +38,7 @@ def main() -> int:
             open(os.devnull, "w") as devnull,
             contextlib.redirect_stdout(sys.stdout if verbose else devnull),
         ):
-            return run_trainer(job, interrupted.is_set)
+            return run_trainer(job, interrupted.is_set, emit)
     except KeyboardInterrupt:
         return INTERRUPTED
     except BottleneckSearchError as error:

@@ -28,7 +28,7 @@ from bottleneck_search.compress.finetune import fine_tune, split_scores
 from bottleneck_search.compress.sensitivity import measure_sensitivity
 from bottleneck_search.data import Dataset, load_dataset
 from bottleneck_search.errors import SearchSpaceError
-from bottleneck_search.model_io import compile_config
+from bottleneck_search.model_io import compile_config, model_record
 from bottleneck_search.recipe import TrainingRecipe
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.environment import library_versions
@@ -49,6 +49,7 @@ from bottleneck_search.rundir.trial_log import TrialLog
 from bottleneck_search.space.architecture import short_form
 from bottleneck_search.space.catalog import load_run_model
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.stats import chance_ceiling
 from bottleneck_search.supernet import Supernet
 from bottleneck_search.supernet.supernet import CALIBRATION_BATCHES
 from bottleneck_search.training.fit import compile_model, prepared
@@ -78,6 +79,7 @@ class CompressionResult:
                 f"test {before['test_accuracy']:.4f} -> {after['test_accuracy']:.4f}",
                 f"architecture: {after['architecture']}",
                 f"run directory: {self.run_dir}",
+                *([self.summary["warning"]] if self.summary.get("warning") else []),
             ]
         )
 
@@ -125,6 +127,9 @@ def compress_model(
     emit(task.describe())
     emit(f"compress: scoring {model.name} on {data.val_size} validation images")
     before = split_scores(model, task, data)
+    warning = _at_chance(model, task, data, before["val_accuracy"])
+    if warning:
+        emit(warning)
     create_run_dir(config.run_dir)
     if isinstance(config.model, keras.Model):  # report and export rebuild the space from a file
         path = os.path.join(config.run_dir, ORIGINAL_MODEL)
@@ -182,11 +187,29 @@ def compress_model(
         "candidates": finished,
         "sensitivity_seconds": table.seconds,
         "seconds": time.monotonic() - started,
+        "warning": warning,
     }
     write_atomically(os.path.join(config.run_dir, COMPRESSION_JSON), json.dumps(summary, indent=2))
     write_report(config.run_dir)
     export_architectures(config.run_dir, top=1)
     return CompressionResult(config.run_dir, summary)
+
+
+def _at_chance(model: keras.Model, task: Task, data: Dataset, accuracy: float) -> str:
+    """A warning when the trained model itself scores within chance on the data ('' if not)."""
+    if not (task.scores_accuracy and task.classes and data.val_size):
+        return ""
+    ceiling = chance_ceiling(task.classes, data.val_size)
+    if accuracy > ceiling:
+        return ""
+    low, high = task.input_range
+    return (
+        f"warning: '{model.name}' itself scores {accuracy:.3f} on this data, within chance for "
+        f"{task.classes} classes (at most {ceiling:.3f}); nothing it learned shows here, so no "
+        f"compressed model can be judged. Check the data set, the input range (fed "
+        f"[{low:g}, {high:g}]: {task.input_reason}; --input-range) and the loss ({task.source}; "
+        "--loss)."
+    )
 
 
 def _task(config: CompressConfig, model: keras.Model) -> Task:
@@ -255,6 +278,7 @@ def _config_record(
             "dataset": config.dataset if isinstance(config.dataset, str) else "(Python data)",
         },
         "task": task.to_json(),
+        "model": model_record(config.model, space.base_model),
         "space": {
             **space.source,
             "name": space.name,

@@ -307,6 +307,11 @@ def _write_trial(
             else {}
         ),
         "space": {"name": space.name, **source},
+        **(
+            {"site_keys": {site.name: site.key for site in space.sites}}
+            if all(site.key for site in space.sites)
+            else {}
+        ),
         "reduction": dataclasses.asdict(space.reduction),
         "versions": library_versions(),
     }

@@ -14,6 +14,7 @@ from bottleneck_search.results.compression import compression_section
 from bottleneck_search.results.confirmed import Confirmation, summarise, table
 from bottleneck_search.results.pareto import pareto_front
 from bottleneck_search.results.plot import plot_pareto
+from bottleneck_search.results.summary import nothing_learned
 from bottleneck_search.rundir.confirmations import ConfirmationLog
 from bottleneck_search.rundir.files import PARETO_PNG, REPORT_MD, TRIALS_CSV, write_atomically
 from bottleneck_search.rundir.run import Run, load_run, require_completed
@@ -274,8 +275,21 @@ def _markdown(
     confirmation: Confirmation | None,
 ) -> str:
     arguments = run.config.get("arguments", {})
+    unlearned = nothing_learned(run.path, run.completed, run.val_size)
+    model = run.config.get("model")
     lines = [
         f"# Bottleneck search report: {space.name}",
+        "",
+        *([f"**{unlearned}**", ""] if unlearned else []),
+        *(
+            [
+                f"Model `{model['file']}` ({model['layers']} layers, sha256 `{model['sha256'][:16]}...`).",
+                "",
+            ]
+            if model
+            else []
+        ),
+        f"The {run.task().describe()}.",
         "",
         "## Configuration",
         "",
@@ -286,6 +300,7 @@ def _markdown(
                 "penalty": run.config.get("penalty"),
                 "recipe": run.config.get("recipe"),
                 "dataset": run.config.get("dataset"),
+                "task": run.config.get("task"),
                 "versions": run.config.get("versions"),
             },
             indent=2,

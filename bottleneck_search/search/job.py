@@ -21,6 +21,7 @@ import keras
 import keras_tuner as kt
 
 from bottleneck_search.data import Dataset
+from bottleneck_search.model_io import model_record
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.confirmations import ConfirmationRecord
 from bottleneck_search.rundir.environment import check_same_backend, library_versions
@@ -350,6 +351,11 @@ def _config_record(
             "size": space.size,
         },
         "task": task.to_json(),
+        **(
+            {"model": model_record(config.model, space.base_model)}
+            if config.model is not None
+            else {}
+        ),
         "penalty": dataclasses.asdict(penalty),
         "recipe": {**dataclasses.asdict(config.recipe()), "optimizer": "adam"},
         "reduction": dataclasses.asdict(space.reduction),

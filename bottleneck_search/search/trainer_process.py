@@ -33,9 +33,13 @@ class TrainerRetired(Exception):
     """Raised before the next trial once this trainer has done its share."""
 
 
-def run_trainer(job: TrainerJob, stop_requested: Callable[[], bool]) -> int:
+def run_trainer(
+    job: TrainerJob,
+    stop_requested: Callable[[], bool],
+    emit: Callable[[str], None] = lambda line: None,
+) -> int:
     """Trains the oracle's trials until it has none (returns 0) or this process retires
-    (returns `RETIRED`).
+    (returns `RETIRED`); `emit` gets the per-epoch lines of trials that train long.
 
     Raises:
         BottleneckSearchError: an error of ours that stops the whole search (bad data, a full
@@ -46,7 +50,7 @@ def run_trainer(job: TrainerJob, stop_requested: Callable[[], bool]) -> int:
     config = SearchConfig.from_arguments(job.config)
     space, _, data = space_and_data(config)
     keras.utils.set_random_seed(config.seed + job.index)
-    share = _Share(job, stop_requested)
+    share = _Share(job, stop_requested, emit)
     hypermodel = search_hypermodel(config, space, share)
     set_environment("worker", job.address, TRAINER_ID)
     log = TrialLog(os.path.join(config.run_dir, TRIAL_LOG))
@@ -67,14 +71,20 @@ class _Share(TrialObserver):
     trials, after a failed one (the process may be left in a bad state: an allocation that
     failed, a half-initialised kernel), or once its peak memory has passed `job.memory_mib`."""
 
-    def __init__(self, job: TrainerJob, stop_requested: Callable[[], bool]):
+    def __init__(
+        self, job: TrainerJob, stop_requested: Callable[[], bool], emit: Callable[[str], None]
+    ):
         self.job = job
         self._stop_requested = stop_requested
+        self.emit = emit
         self.trained = 0
         self.failed = False
 
     def stop_requested(self) -> bool:
         return self._stop_requested()
+
+    def progress(self, line: str) -> None:
+        self.emit(line)
 
     def training_ended(self, trial_id: str | None) -> None:
         self.trained += 1

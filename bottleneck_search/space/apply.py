@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 
 import keras
@@ -47,8 +48,9 @@ def apply_bottlenecks(
     assert reduced.get_layer("conv2_block1_2_conv_reduce").filters == 32
     ```
     """
+    keys: dict[str, str] = {}
     if isinstance(architecture, str | os.PathLike):
-        architecture, reduction = read_architecture_file(os.fspath(architecture), reduction)
+        architecture, reduction, keys = read_architecture_file(os.fspath(architecture), reduction)
     elif isinstance(architecture, Mapping):
         architecture = Architecture.from_dict(architecture)
     if isinstance(model_or_space, SearchSpace):
@@ -63,6 +65,7 @@ def apply_bottlenecks(
         return rewrite_model(model_or_space, {}, reduction)
     sites, _ = find_sites(model_or_space, min_kernel_size=1, widths=[1], include_frozen=True)
     convs = {site.name: site for site in sites}
+    chosen = _renamed_by_key(chosen, convs, keys, model_or_space.name)
     for name, width in chosen.items():
         site = convs.get(name)
         if site is None:
@@ -77,8 +80,30 @@ def apply_bottlenecks(
     return rewrite_model(model_or_space, chosen, reduction)
 
 
+def _renamed_by_key(chosen: dict, convs: dict, keys: dict, model_name: str) -> dict:
+    """`chosen` with each site name the model lacks replaced by the name of the model's conv
+    with the same structural key (`Site.key`), with a warning; unmatched names stay."""
+    by_key = {site.key: name for name, site in convs.items()}
+    renamed = {
+        name: by_key[keys[name]]
+        for name in chosen
+        if name not in convs and keys.get(name) in by_key
+    }
+    if not renamed:
+        return chosen
+    warnings.warn(
+        f"Model '{model_name}' has no layers named {sorted(renamed)}; the architecture's sites "
+        "were matched by their position and shapes instead: "
+        + ", ".join(f"{old} -> {new}" for old, new in renamed.items())
+        + ". Name your convs (name=...) to make architecture files independent of rebuilds.",
+        stacklevel=3,
+    )
+    return {renamed.get(name, name): width for name, width in chosen.items()}
+
+
 def read_architecture_file(path: str, reduction: ReductionOptions | None):
-    """Reads an architecture JSON file; returns it and its `reduction` options (or `reduction`)."""
+    """Reads an architecture JSON file; returns it, its `reduction` options (or `reduction`) and
+    its sites' structural keys (`site_keys`; empty when it has none)."""
     if not os.path.isfile(path):
         raise SearchSpaceError(f"Architecture file '{path}' does not exist. Check the path.")
     if os.path.getsize(path) > limits.MAX_FILE_BYTES:
@@ -94,7 +119,10 @@ def read_architecture_file(path: str, reduction: ReductionOptions | None):
             except TypeError as error:
                 raise SearchSpaceError(f"{path}: 'reduction' entry is invalid: {error}.") from error
             _check_reduction(reduction, path)
-    return architecture, reduction
+    data = json.loads(text)
+    keys = data.get("site_keys") if isinstance(data, dict) else None
+    valid = isinstance(keys, Mapping) and all(isinstance(v, str) for v in keys.values())
+    return architecture, reduction, dict(keys) if valid else {}
 
 
 def _check_reduction(reduction: ReductionOptions, path: str) -> None:

@@ -54,8 +54,11 @@ def find_sites(
     frozen = frozen_layer_ids(model)
     sites: list[Site] = []
     passed_over: Counter = Counter()
+    position = 0
     for _, node in calls:
         layer = node.operation
+        if isinstance(layer, SPATIAL_CONVS) or _other_conv_kind(layer) is not None:
+            position += 1
         if not isinstance(layer, SPATIAL_CONVS):
             kind = _other_conv_kind(layer)
             if kind is not None:
@@ -100,6 +103,7 @@ def find_sites(
                 input_size=in_size,
                 output_size=out_size,
                 widths=offered,
+                key=structural_key(position, layer, in_shape, out_shape),
             )
         )
     names = Counter(site.name for site in sites)
@@ -186,6 +190,15 @@ def frozen_layer_ids(model: keras.Model, enclosing_frozen: bool = False) -> set[
         elif frozen:
             found.add(id(layer))
     return found
+
+
+def structural_key(position: int, layer, in_shape, out_shape) -> str:
+    """`conv 3 Conv2D 14x14x480->14x14x48`: a conv by its place and shapes, not its name."""
+
+    def dims(shape) -> str:
+        return "x".join(str(d) for d in shape[1:])
+
+    return f"conv {position} {type(layer).__name__} {dims(in_shape)}->{dims(out_shape)}"
 
 
 def _compile(name_pattern: str | None):

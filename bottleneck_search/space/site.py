@@ -52,6 +52,10 @@ class Site:
         output_size: spatial size of the conv's output.
         widths: the reduction widths offered, ascending; each at most `in_channels`.
         reference: the width of the reference architecture (e.g. GoogLeNet's paper width), or None.
+        key: for a site of a user's model, where it sits regardless of its name: its position
+            among the model's convs in execution order, its class and its shapes (e.g.
+            `conv 3 Conv2D 14x14x480->14x14x48`). Auto-generated layer names (`conv2d_225`)
+            differ when a model is rebuilt in a new process; the key does not.
     """
 
     name: str
@@ -62,6 +66,7 @@ class Site:
     output_size: tuple[int, ...]
     widths: tuple[int, ...]
     reference: int | None = None
+    key: str | None = None
 
     @property
     def choices(self) -> tuple[int | None, ...]:
