@@ -57,6 +57,20 @@ def _digits_model(tmp: Path, reduced: bool = False) -> str:
     return str(tmp / "m.keras")
 
 
+def _head_model(tmp: Path, head: str) -> str:
+    """A digits-sized conv net with a `segmentation` (per-pixel), `regression` (one linear unit)
+    or `grouped` (its only 3x3 conv grouped) head."""
+    inputs = keras.Input((8, 8, 1))
+    x = L.Conv2D(16, 3, padding="same", name="c1")(inputs)
+    x = L.Conv2D(16, 3, padding="same", name="c2", groups=4 if head == "grouped" else 1)(x)
+    if head == "segmentation":
+        outputs = L.Conv2D(10, 1, activation="softmax")(x)
+    else:
+        outputs = L.Dense(1 if head == "regression" else 10)(L.GlobalAveragePooling2D()(x))
+    keras.Model(inputs, outputs).save(tmp / f"{head}.keras")
+    return str(tmp / f"{head}.keras")
+
+
 def _lstm_model(tmp: Path) -> str:
     inputs = keras.Input((5, 3))
     keras.Model(inputs, L.LSTM(2, name="rnn")(inputs)).save(tmp / "m.keras")
@@ -337,6 +351,48 @@ CASES = [
         "search_unsafe_model",
         lambda t, s, r: ["search", "--model", _lambda_model(t), "--run-dir", str(t / "run")],
         "never run code from a model file",
+    ),
+    (
+        "search_segmentation_model",
+        lambda t, s, r: (
+            ["search", "--model", _head_model(t, "segmentation"), "--run-dir", str(t / "run")]
+        ),
+        "outputs (8, 8, 10) per image, but the labels are one of 10 classes per image",
+    ),
+    (
+        "search_regression_model",
+        lambda t, s, r: (
+            ["search", "--model", _head_model(t, "regression"), "--run-dir", str(t / "run")]
+        ),
+        "Pass a classification --loss",
+    ),
+    (
+        "search_unknown_loss",
+        lambda t, s, r: (
+            ["search", "--model", _digits_model(t), "--loss", "nonsense"]
+            + ["--run-dir", str(t / "run")]
+        ),
+        "Keras does not know --loss nonsense",
+    ),
+    (
+        "search_only_grouped_convs",
+        lambda t, s, r: (
+            ["search", "--model", _head_model(t, "grouped"), "--run-dir", str(t / "run")]
+        ),
+        "too narrow, 1 grouped)",
+    ),
+    (
+        "search_widths_without_model",
+        lambda t, s, r: search_argv(s, t / "run", "--widths", "0.5"),
+        "--widths shape the space of a --model search",
+    ),
+    (
+        "compress_segmentation_model",
+        lambda t, s, r: (
+            ["compress", _head_model(t, "segmentation"), "--macs-ratio", "2"]
+            + ["--run-dir", str(t / "run")]
+        ),
+        "outputs (8, 8, 10) per image, but the labels are one of 10 classes per image",
     ),
     (
         "compress_no_budget",

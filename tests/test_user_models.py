@@ -321,3 +321,22 @@ def test_an_architecture_file_is_applied_by_structure_when_auto_names_change(tmp
     with pytest.warns(UserWarning, match="matched by their position and shapes"):
         reduced = apply_bottlenecks(rebuilt, path)
     assert count_flops(reduced).macs == space.macs({name: 8})
+
+
+@pytest.mark.parametrize("best, learned", [(0.13, False), (0.2, True)])
+def test_a_search_at_chance_says_so_and_recommends_nothing(tmp_path, best, learned):
+    from conftest import make_record
+
+    from bottleneck_search.results.summary import search_summary
+
+    task = Task(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), classes=10)
+    (tmp_path / "config.json").write_text(
+        json.dumps({"dataset": {"classes": 10, "val": 305}, "task": task.to_json()})
+    )
+    records = [make_record("0", accuracy=0.1), make_record("1", accuracy=best)]
+    summary = search_summary(str(tmp_path), records)
+    # chance for 10 classes on 305 images: at most 0.139 (95% Wilson interval around 0.1)
+    assert ("Nothing was learned" in summary) is not learned
+    assert ("Pareto front" in summary) is learned
+    if not learned:
+        assert "logits expected" in summary and "--input-range" in summary

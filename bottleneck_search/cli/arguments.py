@@ -13,6 +13,7 @@ from bottleneck_search.cli.values import (
     macs_count,
     non_negative_int,
     parse_shape,
+    parse_widths,
     positive_float,
     positive_int,
 )
@@ -127,6 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--include-frozen",
         action="store_true",
         help="--model: let frozen convs be sites too (a reduced one is made trainable)",
+    )
+    search.add_argument(
+        "--widths",
+        type=parse_widths,
+        help="--model: reduction widths offered, fractions of a site's input channels or counts "
+        "(default 0.25,0.5)",
+    )
+    search.add_argument(
+        "--min-kernel-size",
+        type=positive_int,
+        default=_DEFAULTS.min_kernel_size,
+        help="--model: the smallest conv kernel that is a site (default 3)",
     )
     search.add_argument("--tuner", default=_DEFAULTS.tuner, choices=list(TUNERS))
     search.add_argument("--max-trials", type=positive_int, default=_DEFAULTS.max_trials)

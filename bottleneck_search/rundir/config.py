@@ -63,6 +63,8 @@ DEFINING = (
     "input_range",
     "warm_start",
     "include_frozen",
+    "widths",
+    "min_kernel_size",
 )
 
 
@@ -123,6 +125,8 @@ class SearchConfig:
         warm_start: start every architecture of a `--model` search from the model's trained
             weights (low-rank reductions, as `compress`); off: every architecture from scratch.
         include_frozen: let a `--model`'s frozen convs be sites (a reduced one then trains).
+        widths, min_kernel_size: a `--model`'s sites: the widths offered (fractions of a site's
+            input channels, or counts; None: 0.25 and 0.5) and the smallest kernel that is a site.
 
     Example:
 
@@ -132,7 +136,7 @@ class SearchConfig:
     ```
     """
 
-    space: str = DEFAULT_SPACE
+    space: str | None = DEFAULT_SPACE
     model: str | None = None
     dataset: str = "digits"
     train_size: int | None = None
@@ -172,6 +176,8 @@ class SearchConfig:
     input_range: str = "auto"
     warm_start: bool = False
     include_frozen: bool = False
+    widths: list | None = None
+    min_kernel_size: int = 3
 
     @classmethod
     def from_arguments(cls, arguments: dict[str, Any]) -> SearchConfig:
@@ -238,7 +244,28 @@ class SearchConfig:
                     f"the {keras.backend.backend()} backend. Use --backend tensorflow with it."
                 )
         check_oneshot(self)
-        for name in ("max_trials", "epochs", "batch_size", "max_consecutive_failures"):
+        model_only = [
+            flag
+            for flag, used in (
+                ("--warm-start", self.warm_start),
+                ("--include-frozen", self.include_frozen),
+                ("--widths", self.widths is not None),
+                ("--min-kernel-size", self.min_kernel_size != 3),
+            )
+            if used
+        ]
+        if model_only and self.model is None:
+            raise SearchConfigError(
+                f"{', '.join(model_only)} shape the space of a --model search; a YAML space "
+                "sets its own widths. Add --model or drop the flags."
+            )
+        for name in (
+            "max_trials",
+            "epochs",
+            "batch_size",
+            "max_consecutive_failures",
+            "min_kernel_size",
+        ):
             value = getattr(self, name)
             if not is_count(value):
                 raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")

@@ -86,4 +86,6 @@ def search_space_options(config: SearchConfig) -> dict:
     return {
         "init": "lowrank" if config.warm_start else "scratch",
         "include_frozen": config.include_frozen,
+        "min_kernel_size": config.min_kernel_size,
+        **({"widths": list(config.widths)} if config.widths is not None else {}),
     }

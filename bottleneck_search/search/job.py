@@ -121,6 +121,8 @@ def run_search(
     ```
     """
     config = config.with_default_run_dir()
+    if config.model is not None:  # a --model run has no YAML space; it must not record one
+        config = dataclasses.replace(config, space=None)
     config.check()
     penalty = FlopPenalty(config.penalty, target_macs=config.target_macs)
     saved = _check_run_dir(config)

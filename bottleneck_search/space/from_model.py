@@ -154,9 +154,9 @@ def describe_passed_over(passed_over: Counter) -> str:
 _INCLUDED_BY = {
     "frozen": "include_frozen=True (--include-frozen)",
     "already after a 1x1": "skip_reduced=False",
-    "too narrow": "narrower widths (--widths)",
-    "name pattern": "another name_pattern",
+    "too narrow": "narrower widths (widths=, --widths)",
     "kernel below --min-kernel-size": "a smaller min_kernel_size (--min-kernel-size)",
+    "name pattern": "another name_pattern (Python)",
 }
 
 
