@@ -3,6 +3,7 @@
 `Normalization`, frozen nested backbones, segmentation and regression heads, grouped and
 separable convs. Each goes through the paths a user would take."""
 
+import dataclasses
 import json
 
 import keras
@@ -340,3 +341,34 @@ def test_a_search_at_chance_says_so_and_recommends_nothing(tmp_path, best, learn
     assert ("Pareto front" in summary) is learned
     if not learned:
         assert "logits expected" in summary and "--input-range" in summary
+
+
+def test_run_search_takes_an_in_memory_model_and_keeps_it_in_the_run(tmp_path):
+    from bottleneck_search import SearchConfig, run_search
+
+    run_dir = tmp_path / "run"
+    config = SearchConfig(model=classifier("softmax"), max_trials=1, epochs=1, confirm=0)
+    result = run_search(dataclasses.replace(config, run_dir=str(run_dir)))
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["arguments"]["model"] == str(run_dir / "original.keras")
+    assert record["arguments"]["space"] is None and record["model"]["layers"] == 6
+    assert result.completed and result.completed[0].val_accuracy is not None
+
+
+def test_a_pydataset_is_read_as_arrays():
+    from sklearn.datasets import load_digits
+
+    from bottleneck_search import load_dataset
+
+    digits = load_digits()
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, index):
+            rows = slice(index * 40, (index + 1) * 40)
+            return digits.images[rows] / 16.0, digits.target[rows]
+
+    data = load_dataset(Batches(), (8, 8, 1))
+    assert sum(data.sizes().values()) == 400 and data.num_classes == 10

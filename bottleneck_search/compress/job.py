@@ -35,13 +35,12 @@ from bottleneck_search.rundir.environment import library_versions
 from bottleneck_search.rundir.files import (
     COMPRESSION_JSON,
     CONFIG,
-    ORIGINAL_MODEL,
     SENSITIVITY_CSV,
     SENSITIVITY_JSON,
     TRIAL_LOG,
-    atomic_output,
     check_run_dir,
     create_run_dir,
+    keep_original_model,
     write_atomically,
 )
 from bottleneck_search.rundir.task import check_output_fits
@@ -132,10 +131,7 @@ def compress_model(
         emit(warning)
     create_run_dir(config.run_dir)
     if isinstance(config.model, keras.Model):  # report and export rebuild the space from a file
-        path = os.path.join(config.run_dir, ORIGINAL_MODEL)
-        with atomic_output(path) as temporary:
-            model.save(temporary)
-        config = dataclasses.replace(config, model=path)
+        config = dataclasses.replace(config, model=keep_original_model(model, config.run_dir))
     record = _config_record(config, space, data, budget, task)
     write_atomically(os.path.join(config.run_dir, CONFIG), json.dumps(record, indent=2))
 

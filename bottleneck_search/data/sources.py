@@ -3,7 +3,8 @@
 Specs: `digits` (scikit-learn's bundled handwritten digits, offline), the Keras names
 `fashion_mnist`, `mnist`, `cifar10`, `cifar100` (read from disk: see `data.keras_datasets`),
 `tfds:NAME` or `tfds:NAME[split]` (TensorFlow Datasets), `folder:PATH` (one sub-folder per class).
-From Python, `(x, y)` NumPy arrays or an unbatched `tf.data.Dataset` of `(image, label)` pairs.
+From Python, `(x, y)` NumPy arrays, an unbatched `tf.data.Dataset` of `(image, label)` pairs, or a
+`keras.utils.PyDataset` of `(images, labels)` batches.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import re
 from collections.abc import Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -56,8 +58,8 @@ def load_dataset(
     seeded, and stratified by label for data held in memory.
 
     Args:
-        spec: a data set name or spec (see the module docstring), `(x, y)` arrays, or an unbatched
-            `tf.data.Dataset` of `(image, label)`.
+        spec: a data set name or spec (see the module docstring), `(x, y)` arrays, an unbatched
+            `tf.data.Dataset` of `(image, label)`, or a `keras.utils.PyDataset`.
         input_shape: `(height, width, channels)` of the space; channels 1 or 3.
         batch_size: batch size of the pipelines.
         val_fraction: share of the training data held out for validation.
@@ -92,6 +94,8 @@ def load_dataset(
         return _from_arrays(x, y, None, "arrays", shape, split)
     if isinstance(spec, tf.data.Dataset):
         return _from_dataset(spec, None, "tf.data", shape, split)
+    if isinstance(spec, keras.utils.PyDataset):
+        return _from_arrays(*_py_dataset_arrays(spec), None, "PyDataset", shape, split)
     if not isinstance(spec, str):
         raise DatasetError(f"Unknown data set {spec!r}. Valid forms: {VALID_FORMS}.")
     if spec == "digits":
@@ -109,6 +113,21 @@ def load_dataset(
     if match:
         return _tfds(match["name"], match["split"], data_dir, download, shape, split)
     raise DatasetError(f"Unknown data set '{spec}'. Valid forms: {VALID_FORMS}.")
+
+
+def _py_dataset_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Every `(images, labels)` batch of a `keras.utils.PyDataset`, as two arrays (it is split
+    and re-batched like arrays)."""
+    batches = [dataset[index] for index in range(len(dataset))]
+    if not batches or not all(isinstance(b, tuple) and len(b) >= 2 for b in batches):
+        raise DatasetError(
+            "PyDataset: expected batches of (images, labels); received "
+            f"{type(batches[0]).__name__ if batches else 'no batch'}."
+        )
+    return (
+        np.concatenate([np.asarray(b[0]) for b in batches]),
+        np.concatenate([np.asarray(b[1]) for b in batches]),
+    )
 
 
 def _from_arrays(x, y, num_classes, name, shape, split: Split, test=None) -> Dataset:

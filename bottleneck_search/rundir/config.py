@@ -75,7 +75,8 @@ class SearchConfig:
 
     Attributes:
         space: a YAML backbone path, or the name of one shipped in `search_spaces/` (e.g. `googlenet`).
-        model: a `.keras` model to search instead of `space`.
+        model: a `.keras` model to search instead of `space`; from Python also a `keras.Model`
+            (saved into the run directory as `original.keras`).
         dataset: a data set spec (see `load_dataset`).
         train_size: train and validate on a stratified subsample of this many training images.
         tuner: `random`, `bayesian`, `hyperband`, `grid` or `evolution`.
@@ -137,7 +138,7 @@ class SearchConfig:
     """
 
     space: str | None = DEFAULT_SPACE
-    model: str | None = None
+    model: Any = None
     dataset: str = "digits"
     train_size: int | None = None
     tuner: str = "random"
@@ -331,7 +332,8 @@ class SearchConfig:
         """This config with `run_dir` set: as given, or `runs/<space or model name>-<YYYYmmdd-HHMMSS>`."""
         if self.run_dir:
             return self
-        stem = Path(self.model or self.space).stem
+        named = self.model if self.model is not None else self.space
+        stem = Path(named).stem if isinstance(named, str | os.PathLike) else named.name
         return dataclasses.replace(
             self, run_dir=os.path.join("runs", f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
         )

@@ -167,6 +167,17 @@ def is_storage_error(error: BaseException | None) -> bool:
     return isinstance(error, OSError) and error.errno in STORAGE_ERRNOS
 
 
+def keep_original_model(model, run_dir: str) -> str:
+    """Saves an in-memory model a run works on as `<run>/original.keras` (once: a resumed run
+    keeps the first), so that trainer processes, resume, report and export load it as a file;
+    returns its path."""
+    path = os.path.join(run_dir, ORIGINAL_MODEL)
+    if not os.path.isfile(path):
+        with atomic_output(path) as temporary:
+            model.save(temporary)
+    return path
+
+
 def create_run_dir(run_dir: str) -> None:
     """Creates `run_dir` and proves it can be written (4 KiB, synced), before any training.
 

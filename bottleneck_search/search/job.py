@@ -27,11 +27,13 @@ from bottleneck_search.rundir.confirmations import ConfirmationRecord
 from bottleneck_search.rundir.environment import check_same_backend, library_versions
 from bottleneck_search.rundir.files import (
     CONFIG,
+    ORIGINAL_MODEL,
     TRIAL_LOG,
     check_free_space,
     check_run_dir,
     create_run_dir,
     estimated_bytes,
+    keep_original_model,
     remove_stale_temporaries,
     write_atomically,
 )
@@ -125,7 +127,14 @@ def run_search(
         config = dataclasses.replace(config, space=None)
     config.check()
     penalty = FlopPenalty(config.penalty, target_macs=config.target_macs)
+    # An in-memory model is saved into the run: trainers, resume and export load it as a file.
+    in_memory = config.model if isinstance(config.model, keras.Model) else None
+    if in_memory is not None:
+        config = dataclasses.replace(config, model=os.path.join(config.run_dir, ORIGINAL_MODEL))
     saved = _check_run_dir(config)
+    if in_memory is not None:
+        create_run_dir(config.run_dir)
+        keep_original_model(in_memory, config.run_dir)
     space, task, data = space_and_data(config)
     penalty = penalty.resolve(space)
     create_run_dir(config.run_dir)

@@ -52,10 +52,14 @@ def expected_input_range(model: keras.Model) -> tuple[tuple[float, float], str]:
         return UNIT, "no Rescaling or Normalization before the first weighted layer"
     shape = (1, *(int(d) for d in model.inputs[0].shape[1:]))
     low, high = np.zeros(shape, "float32"), np.full(shape, 255.0, "float32")
-    for layer in layers:
-        low, high = (keras.ops.convert_to_numpy(layer(x)) for x in (low, high))
-    span = float(np.max(np.abs(high - low)))
     names = ", ".join(f"{type(layer).__name__} '{layer.name}'" for layer in layers)
+    try:
+        for layer in layers:
+            low, high = (keras.ops.convert_to_numpy(layer(x)) for x in (low, high))
+    except (ValueError, RuntimeError, TypeError) as error:  # e.g. a Normalization never adapted
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return UNIT, f"{names} could not be run on a probe image ({first}); say --input-range"
+    span = float(np.max(np.abs(high - low)))
     if span <= RAW_SPAN:
         return RAW, f"{names} map(s) 0-255 pixels to a span of {span:.3g}: fed raw 0-255"
     return UNIT, f"{names} map(s) 0-255 pixels to a span of {span:.3g}: fed [0, 1]"

@@ -174,6 +174,8 @@ def _serialised(value, kind: str):
     """A loss or metric as JSON: names stay names, objects become Keras configs."""
     if value is None and kind == "loss":
         raise SearchConfigError("A task needs a loss. Received: loss=None.")
+    if isinstance(value, dict) and "class_name" not in value:  # one per output, by name
+        return {name: _serialised(item, kind) for name, item in value.items()}
     if isinstance(value, str | dict) or value is None:
         return value
     if isinstance(value, list | tuple):
