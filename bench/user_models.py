@@ -159,11 +159,7 @@ def main():
             keras.backend.clear_session()
             ours = search_path(keras, build, loss, loaded[True], loaded[False], args.epochs, seed)
             keras.backend.clear_session()
-            before = (
-                as_before(keras, build, loss, loaded[False], args.epochs, seed)
-                if loss != "categorical_crossentropy"  # one-hot labels failed outright before
-                else float("nan")
-            )
+            before = as_before(keras, build, loss, loaded[False], args.epochs, seed)
             summary.setdefault(name, []).append((plain, ours))
             print(
                 f"{name:34} {seed:>4} {plain:7.4f} {ours:7.4f} {ours - plain:+7.4f} "
