@@ -62,12 +62,16 @@ def original_model(args, seed, data):
 def fine_tuned(space, architecture, data, epochs, seed):
     """Test accuracy of `architecture` built from `space`, recalibrated, fine-tuned `epochs`."""
     from bottleneck_search.compress.config import FINETUNE_LEARNING_RATE
-    from bottleneck_search.compress.finetune import fine_tuned_model
+    from bottleneck_search.compress.finetune import warm_started_model
     from bottleneck_search.training import Task
+    from bottleneck_search.training.fit import fit_model
 
-    model = fine_tuned_model(
+    # As compress fine-tunes a candidate (compress.finetune.fine_tune), without its records.
+    model = warm_started_model(
         space, Task(), architecture, data, epochs, seed, FINETUNE_LEARNING_RATE, data.train, 8
     )
+    if epochs:
+        fit_model(model, data.train, epochs=epochs)
     return model.evaluate(data.test, verbose=0, return_dict=True)["accuracy"]
 
 

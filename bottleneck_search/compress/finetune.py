@@ -46,35 +46,6 @@ def warm_started_model(
     return model
 
 
-def fine_tuned_model(
-    space: SearchSpace,
-    task: Task,
-    architecture: Architecture,
-    data: Dataset,
-    epochs: int,
-    seed: int,
-    learning_rate: float,
-    calibration_data,
-    calibration_batches: int = CALIBRATION_BATCHES,
-    on_progress: Callable[[str], None] | None = None,
-) -> keras.Model:
-    """`warm_started_model` fine-tuned `epochs` epochs on `data.train` (0: the warm start)."""
-    model = warm_started_model(
-        space,
-        task,
-        architecture,
-        data,
-        epochs,
-        seed,
-        learning_rate,
-        calibration_data,
-        calibration_batches,
-    )
-    if epochs:
-        fit_model(model, data.train, epochs=epochs, on_progress=on_progress, label="fine-tuning")
-    return model
-
-
 def fine_tune(
     config: CompressConfig,
     space: SearchSpace,

@@ -61,8 +61,8 @@ def expected_input_range(model: keras.Model) -> tuple[tuple[float, float], str]:
         return UNIT, f"{names} could not be run on a probe image ({first}); say --input-range"
     span = float(np.max(np.abs(high - low)))
     if span <= RAW_SPAN:
-        return RAW, f"{names} map(s) 0-255 pixels to a span of {span:.3g}: fed raw 0-255"
-    return UNIT, f"{names} map(s) 0-255 pixels to a span of {span:.3g}: fed [0, 1]"
+        return RAW, f"{names}: 0-255 pixels become a span of {span:.3g}, so fed raw 0-255"
+    return UNIT, f"{names}: 0-255 pixels would become a span of {span:.3g}, so fed [0, 1]"
 
 
 def resolve_input_range(
