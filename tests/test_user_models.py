@@ -98,6 +98,19 @@ def test_a_regression_head_is_scored_on_mae_downwards():
         (lambda: L.Normalization(mean=120.0, variance=70.0**2), RAW),
         (lambda: L.Normalization(mean=0.45, variance=0.3**2), UNIT),
         (lambda: None, UNIT),
+        # keras.applications-style preprocessing written as keras.ops calls in the graph
+        (lambda: lambda x: keras.ops.subtract(keras.ops.divide(x, 127.5), 1.0), RAW),
+        # Keras' image examples: augmentation, then Rescaling, in a nested Sequential
+        (lambda: keras.Sequential([L.RandomFlip(), L.Rescaling(1 / 255)]), RAW),
+    ],
+    ids=[
+        "rescaling",
+        "rescaling_signed",
+        "normalization_raw",
+        "normalization_unit",
+        "none",
+        "ops",
+        "augmented",
     ],
 )
 def test_the_input_range_follows_the_models_own_preprocessing(preprocessing, expected):
@@ -215,11 +228,19 @@ def user_runs(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_search_trains_a_logits_model_with_its_own_loss(user_runs):
-    record = json.loads((user_runs["logits"] / "config.json").read_text())
+def test_search_confirm_and_export_train_a_logits_model_with_its_own_loss(user_runs):
+    from bottleneck_search import confirm_run, export_architectures
+
+    run = user_runs["logits"]
+    record = json.loads((run / "config.json").read_text())
     assert record["task"]["loss"]["config"]["from_logits"] is True
-    (trial,) = TrialLog(user_runs["logits"] / "trials.jsonl").read()
+    (trial,) = TrialLog(run / "trials.jsonl").read()
     assert trial.val_accuracy > 0.5  # chance is 0.1
+    confirmed = confirm_run(run, top=1, seeds=1)
+    assert confirmed and all(r.val_accuracy > 0.5 for r in confirmed)
+    (folder,) = export_architectures(run, top=1)
+    exported = keras.saving.load_model(f"{folder}/model.keras")
+    assert exported.compiled and exported.loss.get_config()["from_logits"] is True
 
 
 @pytest.mark.slow
@@ -372,3 +393,12 @@ def test_a_pydataset_is_read_as_arrays():
 
     data = load_dataset(Batches(), (8, 8, 1))
     assert sum(data.sizes().values()) == 400 and data.num_classes == 10
+
+
+def test_the_old_loss_and_metrics_arguments_still_make_a_task(tiny_space_path):
+    space = SearchSpace.from_yaml(tiny_space_path)
+    with pytest.warns(DeprecationWarning, match="task=Task"):
+        hypermodel = BottleneckHyperModel(
+            space, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        )
+    assert hypermodel.task.from_logits and hypermodel.task.score == "val_accuracy"

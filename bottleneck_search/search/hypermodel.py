@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 
 import keras
@@ -73,6 +74,7 @@ class BottleneckHyperModel(kt.HyperModel):
             distributed workers can check they run the chief's search.
         name: the hypermodel's name.
         tunable: as for `keras_tuner.HyperModel`.
+        loss, metrics, accuracy_metric: deprecated; use `task=Task(loss, metrics, score)`.
         on_trial_end: deprecated; use `observer` (`TrialObserver.trial_ended`).
         stop_requested: deprecated; use `observer` (`TrialObserver.stop_requested`).
 
@@ -103,10 +105,15 @@ class BottleneckHyperModel(kt.HyperModel):
         recipe: TrainingRecipe | None = None,
         on_trial_end: Callable[[TrialRecord], None] | None = None,
         stop_requested: Callable[[], bool] | None = None,
+        loss=None,
+        metrics=None,
+        accuracy_metric: str | None = None,
     ):
         super().__init__(name=name or space.name, tunable=tunable)
         if on_trial_end is not None or stop_requested is not None:
             observer = observer_from_callables(on_trial_end, stop_requested)
+        if loss is not None or metrics is not None or accuracy_metric is not None:
+            task = _task_from_old_arguments(task, loss, metrics, accuracy_metric)
         self.space = space
         self.optimizer = optimizer
         self.recipe = recipe or TrainingRecipe()
@@ -304,6 +311,28 @@ class BottleneckHyperModel(kt.HyperModel):
         if self.trial_log is not None:
             self.trial_log.append(record)
         self.observer.trial_ended(record)
+
+
+def _task_from_old_arguments(task, loss, metrics, accuracy_metric) -> Task:
+    """The `Task` the deprecated `loss=` / `metrics=` / `accuracy_metric=` arguments describe."""
+    if task is not None:
+        raise SearchConfigError(
+            "BottleneckHyperModel takes task=... or the deprecated loss=/metrics=/accuracy_metric="
+            ", not both. Put the loss and metrics in the Task."
+        )
+    warnings.warn(
+        "BottleneckHyperModel(loss=..., metrics=..., accuracy_metric=...) is deprecated; pass "
+        "task=Task(loss=..., metrics=[...], score=...) instead.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    default = Task()
+    return Task(
+        loss=default.loss if loss is None else loss,
+        metrics=default.metrics if metrics is None else tuple(metrics),
+        score=accuracy_metric,
+        source="BottleneckHyperModel arguments",
+    )
 
 
 def _stand_in_model() -> keras.Model:

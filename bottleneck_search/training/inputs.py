@@ -2,14 +2,15 @@
 
 Keras' own image examples start their models with `Rescaling(1/255)` (or a `Normalization`
 adapted on raw images) and feed them raw 0-255 pixels. Feeding such a model images already in
-[0, 1] scales them twice, and nothing learns. The rule: run the preprocessing layers that come
-before the model's first layer with weights (`Rescaling`, `Normalization`, inside nested models
-too) on a black and a white 0-255 image. If they map the 0-255 span to at most `RAW_SPAN` (a
+[0, 1] scales them twice, and nothing learns. The rule: run what comes before the model's first
+layer with weights (`Rescaling`, `Normalization`, `keras.ops` calls such as a `preprocess_input`
+written into the graph; inside a nested model, its `Rescaling` and `Normalization` layers) on a
+black and a white 0-255 image. If they map the 0-255 span to at most `RAW_SPAN` (a
 range a network is built for: [0, 1], [-1, 1], a few standard deviations), the model expects raw
 pixels; otherwise, or with no such layer, [0, 1].
 
-Preprocessing written as `keras.ops` calls in the graph (as some `keras.applications`
-`preprocess_input` functions are) is not seen: say `--input-range raw` for such models.
+Preprocessing hidden in a custom layer with weights, or in a data pipeline, is not seen: say
+`--input-range raw` (or `unit`) for such models.
 """
 
 from __future__ import annotations
@@ -47,18 +48,22 @@ def expected_input_range(model: keras.Model) -> tuple[tuple[float, float], str]:
     """
     import keras
 
-    layers = list(_preprocessing_layers(model))
-    if not layers:
-        return UNIT, "no Rescaling or Normalization before the first weighted layer"
     shape = (1, *(int(d) for d in model.inputs[0].shape[1:]))
     low, high = np.zeros(shape, "float32"), np.full(shape, 255.0, "float32")
-    names = ", ".join(f"{type(layer).__name__} '{layer.name}'" for layer in layers)
+    prefix, first = _graph_prefix(model)
+    if prefix is not None:  # layers or keras.ops calls before the first weighted layer
+        steps, names = [prefix], f"what comes before '{first}'"
+    else:  # the first weighted layer is inside a nested model: walk the preprocessing layers
+        steps = list(_preprocessing_layers(model))
+        names = ", ".join(f"{type(layer).__name__} '{layer.name}'" for layer in steps)
+    if not steps:
+        return UNIT, "nothing rescales the input before the first weighted layer"
     try:
-        for layer in layers:
-            low, high = (keras.ops.convert_to_numpy(layer(x)) for x in (low, high))
+        for step in steps:
+            low, high = (keras.ops.convert_to_numpy(step(x)) for x in (low, high))
     except (ValueError, RuntimeError, TypeError) as error:  # e.g. a Normalization never adapted
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return UNIT, f"{names} could not be run on a probe image ({first}); say --input-range"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return UNIT, f"{names} could not be run on a probe image ({reason}); say --input-range"
     span = float(np.max(np.abs(high - low)))
     if span <= RAW_SPAN:
         return RAW, f"{names}: 0-255 pixels become a span of {span:.3g}, so fed raw 0-255"
@@ -77,6 +82,29 @@ def resolve_input_range(
     if model is None:
         return UNIT, "a YAML space's network takes [0, 1]"
     return expected_input_range(model)
+
+
+def _graph_prefix(model) -> tuple:
+    """`(sub-model, name)`: the part of `model` between its input and its first layer with
+    weights (the preprocessing, `keras.ops` calls included), when that layer is a plain layer of
+    the top-level graph and something comes before it; else `(None, None)`."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer | keras.layers.Normalization):
+            continue
+        if not layer.weights:
+            continue
+        if isinstance(layer, keras.Model) or len(model.inputs) != 1:
+            return None, None
+        try:
+            tensor = layer.input
+        except (AttributeError, ValueError):  # called more than once, or not in this graph
+            return None, None
+        if tensor is model.inputs[0] or not hasattr(tensor, "shape"):
+            return None, None
+        return keras.Model(model.inputs, tensor), layer.name
+    return None, None
 
 
 def _preprocessing_layers(model) -> Iterator:
