@@ -52,7 +52,10 @@ def expected_input_range(model: keras.Model) -> tuple[tuple[float, float], str]:
     low, high = np.zeros(shape, "float32"), np.full(shape, 255.0, "float32")
     prefix, first = _graph_prefix(model)
     if prefix is not None:  # layers or keras.ops calls before the first weighted layer
-        steps, names = [prefix], f"what comes before '{first}'"
+        applied = [op for op in prefix.operations if not isinstance(op, keras.layers.InputLayer)]
+        steps = [prefix]
+        names = ", ".join(f"{type(op).__name__} '{op.name}'" for op in applied)
+        names = f"{names} (before '{first}')"
     else:  # the first weighted layer is inside a nested model: walk the preprocessing layers
         steps = list(_preprocessing_layers(model))
         names = ", ".join(f"{type(layer).__name__} '{layer.name}'" for layer in steps)
