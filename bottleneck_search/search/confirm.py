@@ -139,7 +139,7 @@ def confirm_run(
 
 
 def _prefixed(emit: Callable[[str], None], prefix: str, line: str) -> None:
-    emit(f"{prefix}  {line}")
+    emit(f"  {prefix}{line}")
 
 
 def candidates(run: Run, space, top: int) -> list[tuple[tuple[str, ...], Architecture, str | None]]:

@@ -86,14 +86,15 @@ def prepared(data, task: Task):
 
 
 class EpochProgress(keras.callbacks.Callback):
-    """One line per epoch: `epoch k/E  loss ...  <val metrics>  elapsed m:ss  ETA m:ss`, once the
+    """One line per epoch: `  <label>  epoch k/E  loss ...  <val metrics>  elapsed m:ss  ETA m:ss`, once the
     training has run `QUIET_SECONDS` (Keras' own bar needs a terminal and `verbose=1`)."""
 
     def __init__(self, emit: Callable[[str], None], epochs: int, label: str = ""):
         super().__init__()
         self.emit = emit
         self.epochs = epochs
-        self.label = f"{label}  " if label else ""
+        # Indented under the line of what it belongs to (readers pick trial lines by their start).
+        self.label = f"  {label}  " if label else "  "
 
     def on_train_begin(self, logs=None):
         self.started = time.monotonic()
