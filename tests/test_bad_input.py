@@ -59,10 +59,10 @@ def _digits_model(tmp: Path, reduced: bool = False) -> str:
 
 def _head_model(tmp: Path, head: str) -> str:
     """A digits-sized conv net with a `segmentation` (per-pixel), `regression` (one linear unit)
-    or `grouped` (its only 3x3 conv grouped) head."""
+    or `grouped` (its only wide 3x3 conv grouped in 16: no width below 16 is a multiple) head."""
     inputs = keras.Input((8, 8, 1))
     x = L.Conv2D(16, 3, padding="same", name="c1")(inputs)
-    x = L.Conv2D(16, 3, padding="same", name="c2", groups=4 if head == "grouped" else 1)(x)
+    x = L.Conv2D(16, 3, padding="same", name="c2", groups=16 if head == "grouped" else 1)(x)
     if head == "segmentation":
         outputs = L.Conv2D(10, 1, activation="softmax")(x)
     else:

@@ -16,6 +16,7 @@ from bottleneck_search import (
     CompressConfig,
     FlopCountError,
     SearchSpace,
+    SearchSpaceError,
     apply_bottlenecks,
     compress_model,
     count_flops,
@@ -166,14 +167,44 @@ def test_a_frozen_conv_that_gets_a_reduction_trains_and_the_rest_stays_frozen():
 # -- sites that are passed over ---------------------------------------------------------------
 
 
-def test_grouped_and_separable_convs_are_counted_in_the_no_sites_error():
+def test_grouped_convs_are_sites_with_widths_a_multiple_of_their_groups():
+    inputs = keras.Input((8, 8, 32))
+    x = L.Conv2D(32, 3, groups=4, padding="same", activation="relu", name="grouped")(inputs)
+    x = L.SeparableConv2D(16, 3, padding="same", name="separable")(x)
+    x = L.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
+    model = keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)), name="grouped_net")
+    space = SearchSpace.from_model(model, widths=[6, 8, 16, 32])
+    (site,) = space.sites
+    assert (site.name, site.groups, site.widths) == ("grouped", 4, (8, 16))  # 6: not x4; 32: all
+    assert space.source["passed_over"] == {"separable": 1, "depthwise": 1}
+    built = space.build({"grouped": 8})
+    # a 1x1 32->8 on 8x8, then the 3x3 conv in 4 groups of 2 input channels: 64*9*32*8/4
+    assert count_flops(built).macs == space.macs({"grouped": 8})
+    assert space.macs({"grouped": 8}) - space.macs({"grouped": None}) == (
+        64 * 32 * 8 + 64 * 9 * 32 * (8 - 32) // 4
+    )
+    built.compile(loss="mse")
+    assert np.isfinite(built.train_on_batch(np.ones((2, 8, 8, 32)), np.ones((2, 10))))
+
+
+def test_convs_that_cannot_be_sites_are_counted_in_the_no_sites_error():
     inputs = keras.Input((8, 8, 16))
-    x = L.Conv2D(16, 3, groups=4, padding="same", name="grouped")(inputs)
+    x = L.Conv2D(16, 3, groups=16, padding="same", name="grouped")(inputs)
     x = L.SeparableConv2D(16, 3, padding="same", name="separable")(x)
     x = L.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
     model = keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)), name="mixer")
     with pytest.raises(Exception, match=r"passed over \(1 grouped, 1 separable, 1 depthwise\)"):
         SearchSpace.from_model(model)
+
+
+def test_a_supernet_refuses_grouped_sites_in_one_sentence():
+    from bottleneck_search import Supernet
+
+    inputs = keras.Input((8, 8, 32))
+    x = L.Conv2D(32, 3, groups=4, padding="same", name="grouped")(inputs)
+    model = keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)))
+    with pytest.raises(SearchSpaceError, match="cannot share the weights of grouped convs"):
+        Supernet(SearchSpace.from_model(model, widths=[8]))
 
 
 def test_count_flops_of_a_subclassed_model_with_an_input_shape_is_our_error():

@@ -26,14 +26,16 @@ def find_sites(
     widths=None,
     round_to: int = DEFAULT_ROUND_TO,
     include_frozen: bool = False,
+    allow_grouped: bool = True,
 ) -> tuple[tuple[Site, ...], Counter]:
     """Finds the candidate sites of a functional or Sequential model (nested models included).
 
-    A site is a Conv1D/2D/3D layer, called once, with `groups == 1`, a kernel of at least
+    A site is a Conv1D/2D/3D layer, called once, a kernel of at least
     `min_kernel_size` in some spatial dimension, whose name matches `name_pattern` (a regular
     expression, `re.search`), trainable (it and every model around it; unless `include_frozen`:
     a frozen backbone is a pretrained one), and for which at least one width fits its input
-    channels. Every other convolution is counted under the reason it was passed over (see
+    channels (for a grouped conv, unless not `allow_grouped`: a width below its input channels
+    and a multiple of its `groups`). Every other convolution is counted under the reason it was passed over (see
     `PASSED_OVER`).
 
     Args:
@@ -44,6 +46,7 @@ def find_sites(
         widths: width specs (see `resolve_widths`); fractions of the input channels by default.
         round_to: multiple that fractional widths round to.
         include_frozen: let frozen convs be sites too (a reduced one is then made trainable).
+        allow_grouped: let grouped convs be sites (a low-rank warm start cannot factor them).
 
     Returns:
         `(sites in execution order, Counter of the convolutions passed over by reason)`.
@@ -71,7 +74,7 @@ def find_sites(
             reason = "kernel below --min-kernel-size"
         elif times_called[id(layer)] > 1:
             reason = "shared"
-        elif layer.groups != 1:
+        elif layer.groups != 1 and not allow_grouped:
             reason = "grouped"
         elif pattern is not None and not pattern.search(layer.name):
             reason = "name pattern"
@@ -91,6 +94,11 @@ def find_sites(
                 f"{out_shape}); build the model with a fixed input shape, e.g. input_shape=(224, 224, 3)."
             )
         offered = resolve_widths(widths, in_channels, round_to, where=f"layer '{layer.name}': ")
+        if layer.groups != 1:  # the conv after the reduction keeps its groups
+            offered = tuple(w for w in offered if w % layer.groups == 0 and w < in_channels)
+            if not offered:
+                passed_over["grouped"] += 1
+                continue
         if not offered:
             passed_over["too narrow"] += 1
             continue
@@ -104,6 +112,7 @@ def find_sites(
                 output_size=out_size,
                 widths=offered,
                 key=structural_key(position, layer, in_shape, out_shape),
+                groups=layer.groups,
             )
         )
     names = Counter(site.name for site in sites)
@@ -118,7 +127,7 @@ def find_sites(
 
 # Convolutions a reduction is not put before, and why (README, "Your own model").
 PASSED_OVER = {
-    "grouped": "grouped convs (groups > 1): a reduction would have to keep the channel groups",
+    "grouped": "grouped convs where no width is a multiple of groups (or a low-rank warm start)",
     "depthwise": "depthwise convs: each channel is filtered alone, so there is nothing to reduce",
     "separable": "separable convs: their pointwise step already is the 1x1",
     "transposed": "transposed convs (decoders): not supported as sites",

@@ -58,8 +58,13 @@ def reduction_delta(
     reduced = math.prod(site.input_size) * width
     reduce_macs = math.prod(site.input_size) * site.in_channels * width
     kernel = math.prod(site.kernel_size)
+    # A grouped conv's kernel spans in_channels / groups (widths are multiples of groups).
     conv_macs = (
-        math.prod(site.output_size) * site.out_channels * kernel * (width - site.in_channels)
+        math.prod(site.output_size)
+        * site.out_channels
+        * kernel
+        * (width - site.in_channels)
+        // site.groups
     )
     macs = reduce_macs + conv_macs
     flops = 2 * macs
@@ -68,5 +73,5 @@ def reduction_delta(
     flops += 0 if _is_linear(options.activation) else reduced
     params = site.in_channels * width + (width if options.use_bias else 0)
     params += 4 * width if options.batch_norm else 0
-    params += kernel * site.out_channels * (width - site.in_channels)
+    params += kernel * site.out_channels * (width - site.in_channels) // site.groups
     return macs, flops, params

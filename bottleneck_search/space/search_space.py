@@ -174,7 +174,14 @@ class SearchSpace:
                 f"it cannot honour reduction={reduction}. Leave reduction unset."
             )
         sites, passed_over = find_sites(
-            model, min_kernel_size, name_pattern, skip_reduced, widths, round_to, include_frozen
+            model,
+            min_kernel_size,
+            name_pattern,
+            skip_reduced,
+            widths,
+            round_to,
+            include_frozen,
+            allow_grouped=init != "lowrank",  # the factorisation is of an ungrouped kernel
         )
         if not sites:
             raise SearchSpaceError(no_sites_message(model.name, passed_over))

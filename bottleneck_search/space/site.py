@@ -56,6 +56,8 @@ class Site:
             among the model's convs in execution order, its class and its shapes (e.g.
             `conv 3 Conv2D 14x14x480->14x14x48`). Auto-generated layer names (`conv2d_225`)
             differ when a model is rebuilt in a new process; the key does not.
+        groups: the conv's `groups`: every width offered is a multiple of it (the conv after the
+            reduction keeps its channel groups).
     """
 
     name: str
@@ -67,6 +69,7 @@ class Site:
     widths: tuple[int, ...]
     reference: int | None = None
     key: str | None = None
+    groups: int = 1
 
     @property
     def choices(self) -> tuple[int | None, ...]:

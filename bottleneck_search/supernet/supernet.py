@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 import keras
 
 from bottleneck_search.calibration import every_layer, recalibrate_batch_norms
-from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.errors import SearchConfigError, SearchSpaceError
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.from_model import as_functional, layers_by_path
 from bottleneck_search.space.search_space import SearchSpace
@@ -94,6 +94,14 @@ class Supernet:
         per_batch: bool = False,
         distill: bool = False,
     ):
+        grouped = [site.name for site in space.sites if site.groups != 1]
+        if grouped:
+            raise SearchSpaceError(
+                f"A supernet cannot share the weights of grouped convs between widths (a width's "
+                f"channel groups differ from the widest's); space '{space.name}' has grouped "
+                f"sites {grouped}. Search it trial by trial (no --strategy oneshot), or pass a "
+                "name_pattern that leaves them out."
+            )
         self.space = space
         largest, smallest = space.most_expensive().widths, space.cheapest().widths
         base = space.build(space.no_bottleneck())
