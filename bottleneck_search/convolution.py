@@ -8,6 +8,10 @@ import keras
 # The convolutions a 1x1 reduction can precede (and be made of), by number of spatial dimensions.
 CONV_BY_RANK = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 SPATIAL_CONVS = tuple(CONV_BY_RANK.values())
+# Separable convolutions, which a reduction can precede too (before their depthwise step).
+SEPARABLE_CONVS = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+# Every convolution a site can be.
+SITE_CONVS = SPATIAL_CONVS + SEPARABLE_CONVS
 
 
 def channel_axis(data_format: str | None) -> int:

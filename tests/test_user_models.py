@@ -167,22 +167,27 @@ def test_a_frozen_conv_that_gets_a_reduction_trains_and_the_rest_stays_frozen():
 # -- sites that are passed over ---------------------------------------------------------------
 
 
-def test_grouped_convs_are_sites_with_widths_a_multiple_of_their_groups():
+def test_grouped_and_separable_convs_are_sites_and_cost_exactly_what_the_counter_counts():
     inputs = keras.Input((8, 8, 32))
     x = L.Conv2D(32, 3, groups=4, padding="same", activation="relu", name="grouped")(inputs)
-    x = L.SeparableConv2D(16, 3, padding="same", name="separable")(x)
+    x = L.SeparableConv2D(16, 3, padding="same", depth_multiplier=2, name="separable")(x)
     x = L.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
     model = keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)), name="grouped_net")
     space = SearchSpace.from_model(model, widths=[6, 8, 16, 32])
-    (site,) = space.sites
-    assert (site.name, site.groups, site.widths) == ("grouped", 4, (8, 16))  # 6: not x4; 32: all
-    assert space.source["passed_over"] == {"separable": 1, "depthwise": 1}
-    built = space.build({"grouped": 8})
-    # a 1x1 32->8 on 8x8, then the 3x3 conv in 4 groups of 2 input channels: 64*9*32*8/4
-    assert count_flops(built).macs == space.macs({"grouped": 8})
-    assert space.macs({"grouped": 8}) - space.macs({"grouped": None}) == (
-        64 * 32 * 8 + 64 * 9 * 32 * (8 - 32) // 4
+    grouped, separable = space.sites
+    assert (grouped.name, grouped.groups, grouped.widths) == ("grouped", 4, (8, 16))  # x4, < 32
+    assert (separable.name, separable.depth_multiplier) == ("separable", 2)
+    assert space.source["passed_over"] == {"depthwise": 1}
+    # grouped: a 1x1 32->8 on 8x8, then the 3x3 conv over 4 groups of 2 channels, not of 8
+    assert space.macs({"grouped": 8}) - space.macs({}) == 64 * 32 * 8 + 64 * 9 * 32 * (8 - 32) // 4
+    # separable: a 1x1 32->16, then depthwise (9 x 2 per channel) and pointwise (2 x 16) on 16
+    assert space.macs({"separable": 16}) - space.macs({}) == (
+        64 * 32 * 16 + 64 * 2 * (9 + 16) * (16 - 32)
     )
+    for architecture in space.architectures():
+        built = space.build(architecture)
+        report = count_flops(built)
+        assert (report.macs, report.flops, report.params) == space.cost(architecture)
     built.compile(loss="mse")
     assert np.isfinite(built.train_on_batch(np.ones((2, 8, 8, 32)), np.ones((2, 10))))
 
@@ -190,10 +195,10 @@ def test_grouped_convs_are_sites_with_widths_a_multiple_of_their_groups():
 def test_convs_that_cannot_be_sites_are_counted_in_the_no_sites_error():
     inputs = keras.Input((8, 8, 16))
     x = L.Conv2D(16, 3, groups=16, padding="same", name="grouped")(inputs)
-    x = L.SeparableConv2D(16, 3, padding="same", name="separable")(x)
     x = L.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
+    x = L.Conv2DTranspose(16, 3, padding="same", name="transposed")(x)
     model = keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)), name="mixer")
-    with pytest.raises(Exception, match=r"passed over \(1 grouped, 1 separable, 1 depthwise\)"):
+    with pytest.raises(Exception, match=r"passed over \(1 grouped, 1 depthwise, 1 transposed\)"):
         SearchSpace.from_model(model)
 
 

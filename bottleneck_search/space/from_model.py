@@ -11,7 +11,12 @@ from collections import Counter
 
 import keras
 
-from bottleneck_search.convolution import SPATIAL_CONVS, split_shape
+from bottleneck_search.convolution import (
+    SEPARABLE_CONVS,
+    SITE_CONVS,
+    SPATIAL_CONVS,
+    split_shape,
+)
 from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.flops.graph import layer_calls
 from bottleneck_search.space.reduction import apply_reduction
@@ -46,7 +51,8 @@ def find_sites(
         widths: width specs (see `resolve_widths`); fractions of the input channels by default.
         round_to: multiple that fractional widths round to.
         include_frozen: let frozen convs be sites too (a reduced one is then made trainable).
-        allow_grouped: let grouped convs be sites (a low-rank warm start cannot factor them).
+        allow_grouped: let grouped and separable convs be sites (a low-rank warm start factors
+            plain kernels only).
 
     Returns:
         `(sites in execution order, Counter of the convolutions passed over by reason)`.
@@ -60,9 +66,10 @@ def find_sites(
     position = 0
     for _, node in calls:
         layer = node.operation
-        if isinstance(layer, SPATIAL_CONVS) or _other_conv_kind(layer) is not None:
+        if isinstance(layer, SITE_CONVS) or _other_conv_kind(layer) is not None:
             position += 1
-        if not isinstance(layer, SPATIAL_CONVS):
+        separable = isinstance(layer, SEPARABLE_CONVS)
+        if not isinstance(layer, SITE_CONVS) or (separable and not allow_grouped):
             kind = _other_conv_kind(layer)
             if kind is not None:
                 passed_over[kind] += 1
@@ -74,7 +81,7 @@ def find_sites(
             reason = "kernel below --min-kernel-size"
         elif times_called[id(layer)] > 1:
             reason = "shared"
-        elif layer.groups != 1 and not allow_grouped:
+        elif getattr(layer, "groups", 1) != 1 and not allow_grouped:
             reason = "grouped"
         elif pattern is not None and not pattern.search(layer.name):
             reason = "name pattern"
@@ -94,8 +101,9 @@ def find_sites(
                 f"{out_shape}); build the model with a fixed input shape, e.g. input_shape=(224, 224, 3)."
             )
         offered = resolve_widths(widths, in_channels, round_to, where=f"layer '{layer.name}': ")
-        if layer.groups != 1:  # the conv after the reduction keeps its groups
-            offered = tuple(w for w in offered if w % layer.groups == 0 and w < in_channels)
+        groups = getattr(layer, "groups", 1)
+        if groups != 1:  # the conv after the reduction keeps its groups
+            offered = tuple(w for w in offered if w % groups == 0 and w < in_channels)
             if not offered:
                 passed_over["grouped"] += 1
                 continue
@@ -112,7 +120,8 @@ def find_sites(
                 output_size=out_size,
                 widths=offered,
                 key=structural_key(position, layer, in_shape, out_shape),
-                groups=layer.groups,
+                groups=groups,
+                depth_multiplier=layer.depth_multiplier if separable else None,
             )
         )
     names = Counter(site.name for site in sites)
@@ -129,7 +138,7 @@ def find_sites(
 PASSED_OVER = {
     "grouped": "grouped convs where no width is a multiple of groups (or a low-rank warm start)",
     "depthwise": "depthwise convs: each channel is filtered alone, so there is nothing to reduce",
-    "separable": "separable convs: their pointwise step already is the 1x1",
+    "separable": "separable convs under a low-rank warm start (it factors plain kernels only)",
     "transposed": "transposed convs (decoders): not supported as sites",
     "shared": "convs called more than once: one reduction would serve several inputs",
     "already after a 1x1": "convs fed by a 1x1 conv (skip_reduced)",
@@ -142,7 +151,7 @@ PASSED_OVER = {
 
 _OTHER_CONVS = (
     ((keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D), "depthwise"),
-    ((keras.layers.SeparableConv1D, keras.layers.SeparableConv2D), "separable"),
+    (SEPARABLE_CONVS, "separable"),
     (
         (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose),
         "transposed",
@@ -250,7 +259,7 @@ def rewrite_model(
     chosen = {name: width for name, width in widths.items() if width is not None}
 
     def reduce(layer, x):
-        if layer.name not in chosen or not isinstance(layer, SPATIAL_CONVS):
+        if layer.name not in chosen or not isinstance(layer, SITE_CONVS):
             return x
         return apply_reduction(x, layer.name, chosen[layer.name], reduction, layer.data_format)
 

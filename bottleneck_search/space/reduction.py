@@ -58,14 +58,12 @@ def reduction_delta(
     reduced = math.prod(site.input_size) * width
     reduce_macs = math.prod(site.input_size) * site.in_channels * width
     kernel = math.prod(site.kernel_size)
-    # A grouped conv's kernel spans in_channels / groups (widths are multiples of groups).
-    conv_macs = (
-        math.prod(site.output_size)
-        * site.out_channels
-        * kernel
-        * (width - site.in_channels)
-        // site.groups
-    )
+    if site.separable:  # per input channel: its depthwise kernels, then their pointwise weights
+        per_channel = site.depth_multiplier * (kernel + site.out_channels)
+        conv_params = per_channel * (width - site.in_channels)
+    else:  # a grouped conv's kernel spans in_channels / groups (widths are multiples of groups)
+        conv_params = kernel * site.out_channels * (width - site.in_channels) // site.groups
+    conv_macs = math.prod(site.output_size) * conv_params
     macs = reduce_macs + conv_macs
     flops = 2 * macs
     flops += reduced if options.use_bias else 0
@@ -73,5 +71,5 @@ def reduction_delta(
     flops += 0 if _is_linear(options.activation) else reduced
     params = site.in_channels * width + (width if options.use_bias else 0)
     params += 4 * width if options.batch_norm else 0
-    params += kernel * site.out_channels * (width - site.in_channels) // site.groups
+    params += conv_params
     return macs, flops, params

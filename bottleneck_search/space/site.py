@@ -58,6 +58,8 @@ class Site:
             differ when a model is rebuilt in a new process; the key does not.
         groups: the conv's `groups`: every width offered is a multiple of it (the conv after the
             reduction keeps its channel groups).
+        depth_multiplier: for a separable conv, its `depth_multiplier` (the reduction goes before
+            its depthwise step); None for a plain conv.
     """
 
     name: str
@@ -70,6 +72,12 @@ class Site:
     reference: int | None = None
     key: str | None = None
     groups: int = 1
+    depth_multiplier: int | None = None
+
+    @property
+    def separable(self) -> bool:
+        """Whether the site is a separable conv (depthwise, then pointwise)."""
+        return self.depth_multiplier is not None
 
     @property
     def choices(self) -> tuple[int | None, ...]:

@@ -94,13 +94,13 @@ class Supernet:
         per_batch: bool = False,
         distill: bool = False,
     ):
-        grouped = [site.name for site in space.sites if site.groups != 1]
-        if grouped:
+        unshared = [site.name for site in space.sites if site.groups != 1 or site.separable]
+        if unshared:
             raise SearchSpaceError(
-                f"A supernet cannot share the weights of grouped convs between widths (a width's "
-                f"channel groups differ from the widest's); space '{space.name}' has grouped "
-                f"sites {grouped}. Search it trial by trial (no --strategy oneshot), or pass a "
-                "name_pattern that leaves them out."
+                f"A supernet holds plain convs only: it cannot share the weights of grouped convs "
+                f"between widths (a width's channel groups differ from the widest's), nor build "
+                f"separable ones; space '{space.name}' has such sites {unshared}. Search it trial "
+                "by trial (no --strategy oneshot), or pass a name_pattern that leaves them out."
             )
         self.space = space
         largest, smallest = space.most_expensive().widths, space.cheapest().widths
