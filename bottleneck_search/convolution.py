@@ -10,8 +10,14 @@ CONV_BY_RANK = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D, 3: keras.layers.
 SPATIAL_CONVS = tuple(CONV_BY_RANK.values())
 # Separable convolutions, which a reduction can precede too (before their depthwise step).
 SEPARABLE_CONVS = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+# Transposed convolutions (decoders), which a reduction can precede too (at their input size).
+TRANSPOSED_CONVS = (
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+)
 # Every convolution a site can be.
-SITE_CONVS = SPATIAL_CONVS + SEPARABLE_CONVS
+SITE_CONVS = SPATIAL_CONVS + SEPARABLE_CONVS + TRANSPOSED_CONVS
 
 
 def channel_axis(data_format: str | None) -> int:

@@ -167,17 +167,21 @@ def test_a_frozen_conv_that_gets_a_reduction_trains_and_the_rest_stays_frozen():
 # -- sites that are passed over ---------------------------------------------------------------
 
 
-def test_grouped_and_separable_convs_are_sites_and_cost_exactly_what_the_counter_counts():
+def test_grouped_separable_and_transposed_convs_are_sites_costed_as_the_counter_counts():
     inputs = keras.Input((8, 8, 32))
     x = L.Conv2D(32, 3, groups=4, padding="same", activation="relu", name="grouped")(inputs)
     x = L.SeparableConv2D(16, 3, padding="same", depth_multiplier=2, name="separable")(x)
     x = L.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
+    x = L.Conv2DTranspose(8, 3, strides=2, padding="same", name="up")(x)  # to 16x16
     model = keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)), name="grouped_net")
     space = SearchSpace.from_model(model, widths=[6, 8, 16, 32])
-    grouped, separable = space.sites
+    grouped, separable, up = space.sites
     assert (grouped.name, grouped.groups, grouped.widths) == ("grouped", 4, (8, 16))  # x4, < 32
     assert (separable.name, separable.depth_multiplier) == ("separable", 2)
+    assert (up.name, up.transposed, up.widths) == ("up", True, (6, 8, 16))
     assert space.source["passed_over"] == {"depthwise": 1}
+    # transposed: a 1x1 16->6 on 8x8, then its 3x3 kernels run once per 8x8 input position
+    assert space.macs({"up": 6}) - space.macs({}) == 64 * 16 * 6 + 64 * 9 * 8 * (6 - 16)
     # grouped: a 1x1 32->8 on 8x8, then the 3x3 conv over 4 groups of 2 channels, not of 8
     assert space.macs({"grouped": 8}) - space.macs({}) == 64 * 32 * 8 + 64 * 9 * 32 * (8 - 32) // 4
     # separable: a 1x1 32->16, then depthwise (9 x 2 per channel) and pointwise (2 x 16) on 16
@@ -196,9 +200,10 @@ def test_convs_that_cannot_be_sites_are_counted_in_the_no_sites_error():
     inputs = keras.Input((8, 8, 16))
     x = L.Conv2D(16, 3, groups=16, padding="same", name="grouped")(inputs)
     x = L.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
-    x = L.Conv2DTranspose(16, 3, padding="same", name="transposed")(x)
+    shared = L.Conv2D(16, 3, padding="same", name="shared")
+    x = shared(shared(x))
     model = keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)), name="mixer")
-    with pytest.raises(Exception, match=r"passed over \(1 grouped, 1 depthwise, 1 transposed\)"):
+    with pytest.raises(Exception, match=r"passed over \(1 grouped, 1 depthwise, 1 shared\)"):
         SearchSpace.from_model(model)
 
 

@@ -15,6 +15,7 @@ from bottleneck_search.convolution import (
     SEPARABLE_CONVS,
     SITE_CONVS,
     SPATIAL_CONVS,
+    TRANSPOSED_CONVS,
     split_shape,
 )
 from bottleneck_search.errors import SearchSpaceError
@@ -51,8 +52,8 @@ def find_sites(
         widths: width specs (see `resolve_widths`); fractions of the input channels by default.
         round_to: multiple that fractional widths round to.
         include_frozen: let frozen convs be sites too (a reduced one is then made trainable).
-        allow_grouped: let grouped and separable convs be sites (a low-rank warm start factors
-            plain kernels only).
+        allow_grouped: let grouped, separable and transposed convs be sites (a low-rank warm
+            start factors plain kernels only).
 
     Returns:
         `(sites in execution order, Counter of the convolutions passed over by reason)`.
@@ -63,13 +64,15 @@ def find_sites(
     frozen = frozen_layer_ids(model)
     sites: list[Site] = []
     passed_over: Counter = Counter()
+    counted: set[int] = set()
     position = 0
     for _, node in calls:
         layer = node.operation
         if isinstance(layer, SITE_CONVS) or _other_conv_kind(layer) is not None:
             position += 1
         separable = isinstance(layer, SEPARABLE_CONVS)
-        if not isinstance(layer, SITE_CONVS) or (separable and not allow_grouped):
+        transposed = isinstance(layer, TRANSPOSED_CONVS)
+        if not isinstance(layer, SITE_CONVS) or ((separable or transposed) and not allow_grouped):
             kind = _other_conv_kind(layer)
             if kind is not None:
                 passed_over[kind] += 1
@@ -90,7 +93,9 @@ def find_sites(
         elif id(layer) in frozen and not include_frozen:
             reason = "frozen"
         if reason is not None:
-            passed_over[reason] += 1
+            if id(layer) not in counted:  # a shared conv is one conv, however often called
+                passed_over[reason] += 1
+                counted.add(id(layer))
             continue
         in_shape, out_shape = node.input_tensors[0].shape, node.output_tensors[0].shape
         in_channels, in_size = split_shape(in_shape, layer.data_format)
@@ -122,6 +127,7 @@ def find_sites(
                 key=structural_key(position, layer, in_shape, out_shape),
                 groups=groups,
                 depth_multiplier=layer.depth_multiplier if separable else None,
+                transposed=transposed,
             )
         )
     names = Counter(site.name for site in sites)
@@ -139,7 +145,7 @@ PASSED_OVER = {
     "grouped": "grouped convs where no width is a multiple of groups (or a low-rank warm start)",
     "depthwise": "depthwise convs: each channel is filtered alone, so there is nothing to reduce",
     "separable": "separable convs under a low-rank warm start (it factors plain kernels only)",
-    "transposed": "transposed convs (decoders): not supported as sites",
+    "transposed": "transposed convs under a low-rank warm start (it factors plain kernels only)",
     "shared": "convs called more than once: one reduction would serve several inputs",
     "already after a 1x1": "convs fed by a 1x1 conv (skip_reduced)",
     "frozen": "frozen convs: a frozen backbone is a pretrained one (include_frozen)",
@@ -152,10 +158,7 @@ PASSED_OVER = {
 _OTHER_CONVS = (
     ((keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D), "depthwise"),
     (SEPARABLE_CONVS, "separable"),
-    (
-        (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose),
-        "transposed",
-    ),
+    (TRANSPOSED_CONVS, "transposed"),
 )
 
 

@@ -63,7 +63,9 @@ def reduction_delta(
         conv_params = per_channel * (width - site.in_channels)
     else:  # a grouped conv's kernel spans in_channels / groups (widths are multiples of groups)
         conv_params = kernel * site.out_channels * (width - site.in_channels) // site.groups
-    conv_macs = math.prod(site.output_size) * conv_params
+    # A transposed conv's kernel runs once per input position; any other once per output.
+    positions = site.input_size if site.transposed else site.output_size
+    conv_macs = math.prod(positions) * conv_params
     macs = reduce_macs + conv_macs
     flops = 2 * macs
     flops += reduced if options.use_bias else 0

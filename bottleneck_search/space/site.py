@@ -60,6 +60,8 @@ class Site:
             reduction keeps its channel groups).
         depth_multiplier: for a separable conv, its `depth_multiplier` (the reduction goes before
             its depthwise step); None for a plain conv.
+        transposed: whether the conv is a transposed one (its kernel runs over its input: the
+            reduction saves at the input's size).
     """
 
     name: str
@@ -73,6 +75,7 @@ class Site:
     key: str | None = None
     groups: int = 1
     depth_multiplier: int | None = None
+    transposed: bool = False
 
     @property
     def separable(self) -> bool:

@@ -94,12 +94,16 @@ class Supernet:
         per_batch: bool = False,
         distill: bool = False,
     ):
-        unshared = [site.name for site in space.sites if site.groups != 1 or site.separable]
+        unshared = [
+            site.name
+            for site in space.sites
+            if site.groups != 1 or site.separable or site.transposed
+        ]
         if unshared:
             raise SearchSpaceError(
                 f"A supernet holds plain convs only: it cannot share the weights of grouped convs "
                 f"between widths (a width's channel groups differ from the widest's), nor build "
-                f"separable ones; space '{space.name}' has such sites {unshared}. Search it trial "
+                f"separable or transposed ones; space '{space.name}' has such sites {unshared}. Search it trial "
                 "by trial (no --strategy oneshot), or pass a name_pattern that leaves them out."
             )
         self.space = space
