@@ -137,6 +137,10 @@ ELEMENTWISE_CASES = [
     ("dropout", L.Dropout(0.5), (4, 4, 2), 0),
     ("reshape", L.Reshape((8, 4)), (4, 4, 2), 0),
     ("permute", L.Permute((2, 1)), (4, 3), 0),
+    # augmentation acts in training only: at inference the image passes unchanged
+    ("random_flip", L.RandomFlip(), (4, 4, 3), 0),
+    ("random_rotation", L.RandomRotation(0.1), (4, 4, 3), 0),
+    ("random_zoom", L.RandomZoom(0.1), (4, 4, 3), 0),
 ]
 
 

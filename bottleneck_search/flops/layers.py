@@ -225,6 +225,47 @@ def count_free(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost
     return Cost()
 
 
+# Keras' image augmentation layers change images in training only and pass them on unchanged at
+# inference (`RandomCrop` centre-crops: data movement, no arithmetic). Keras' own image
+# examples put them at the start of the model. Looked up by name: the set grows with Keras.
+AUGMENTATION_LAYERS = tuple(
+    getattr(L, name)
+    for name in (
+        "RandomFlip",
+        "RandomRotation",
+        "RandomZoom",
+        "RandomTranslation",
+        "RandomContrast",
+        "RandomBrightness",
+        "RandomCrop",
+        "RandomColorDegeneration",
+        "RandomColorJitter",
+        "RandomElasticTransform",
+        "RandomErasing",
+        "RandomGaussianBlur",
+        "RandomGrayscale",
+        "RandomHue",
+        "RandomInvert",
+        "RandomPerspective",
+        "RandomPosterization",
+        "RandomSaturation",
+        "RandomSharpness",
+        "RandomShear",
+        "Solarization",
+        "RandAugment",
+        "AugMix",
+        "MixUp",
+        "CutMix",
+    )  # fmt: skip
+    if hasattr(L, name)
+)
+
+
+@register_counter(*AUGMENTATION_LAYERS)
+def count_augmentation(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
+    return Cost()
+
+
 @register_counter(L.MultiHeadAttention)
 def count_multi_head_attention(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
     query = inputs[0]

@@ -106,7 +106,7 @@ def _graph_prefix(model) -> tuple:
             return None, None
         if tensor is model.inputs[0] or not hasattr(tensor, "shape"):
             return None, None
-        return keras.Model(model.inputs, tensor), layer.name
+        return keras.Model(model.inputs[0], tensor), layer.name
     return None, None
 
 
