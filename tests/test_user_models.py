@@ -443,3 +443,17 @@ def test_the_old_loss_and_metrics_arguments_still_make_a_task(tiny_space_path):
             space, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         )
     assert hypermodel.task.from_logits and hypermodel.task.score == "val_accuracy"
+
+
+def test_a_one_shot_search_of_grouped_sites_is_refused_before_the_run_holds_anything(cli, tmp_path):
+    inputs = keras.Input((8, 8, 1))
+    x = L.Conv2D(16, 3, padding="same", name="c1")(inputs)
+    x = L.Conv2D(16, 3, groups=4, padding="same", name="grouped")(x)
+    model = keras.Model(inputs, L.Dense(10, activation="softmax")(L.Flatten()(x)))
+    model.save(tmp_path / "grouped.keras")
+    run = tmp_path / "run"
+    code, _, err = cli(
+        "search", "--model", tmp_path / "grouped.keras", "--strategy", "oneshot", "--run-dir", run
+    )
+    assert code == 2 and "supernet holds plain convs only" in err and "['grouped']" in err
+    assert not (run / "config.json").exists()

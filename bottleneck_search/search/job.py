@@ -66,6 +66,7 @@ from bottleneck_search.search.tuner_state import (
 from bottleneck_search.search.tuners import make_tuner
 from bottleneck_search.space.catalog import load_search_space, space_input_shape
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.supernet import Supernet
 from bottleneck_search.training.fit import prepared
 from bottleneck_search.training.task import Task
 
@@ -136,6 +137,8 @@ def run_search(
         create_run_dir(config.run_dir)
         keep_original_model(in_memory, config.run_dir)
     space, task, data = space_and_data(config)
+    if config.strategy == "oneshot":
+        Supernet.check_space(space)  # before the run directory holds anything
     penalty = penalty.resolve(space)
     create_run_dir(config.run_dir)
     check_free_space(

@@ -94,18 +94,7 @@ class Supernet:
         per_batch: bool = False,
         distill: bool = False,
     ):
-        unshared = [
-            site.name
-            for site in space.sites
-            if site.groups != 1 or site.separable or site.transposed
-        ]
-        if unshared:
-            raise SearchSpaceError(
-                f"A supernet holds plain convs only: it cannot share the weights of grouped convs "
-                f"between widths (a width's channel groups differ from the widest's), nor build "
-                f"separable or transposed ones; space '{space.name}' has such sites {unshared}. Search it trial "
-                "by trial (no --strategy oneshot), or pass a name_pattern that leaves them out."
-            )
+        self.check_space(space)
         self.space = space
         largest, smallest = space.most_expensive().widths, space.cheapest().widths
         base = space.build(space.no_bottleneck())
@@ -244,6 +233,27 @@ class Supernet:
             {key: float(value) for key, value in metrics.items()},
             time.monotonic() - started,
         )
+
+    @staticmethod
+    def check_space(space: SearchSpace) -> None:
+        """Refuses a space with sites a supernet cannot hold (before any work is done).
+
+        Raises:
+            SearchSpaceError: naming the grouped, separable or transposed sites.
+        """
+        unshared = [
+            site.name
+            for site in space.sites
+            if site.groups != 1 or site.separable or site.transposed
+        ]
+        if unshared:
+            raise SearchSpaceError(
+                f"A supernet holds plain convs only: it cannot share the weights of grouped convs "
+                f"between widths (a width's channel groups differ from the widest's), nor build "
+                f"separable or transposed ones; space '{space.name}' has such sites {unshared}. "
+                "Search it trial by trial (no --strategy oneshot), or pass a name_pattern that "
+                "leaves them out."
+            )
 
     def _batch_norms(self) -> list[keras.layers.BatchNormalization]:
         return [
