@@ -100,14 +100,12 @@ def search_path(keras, build, loss, data_raw, data_unit, epochs, seed):
     from bottleneck_search import SearchSpace, train_architecture
     from bottleneck_search.training.fit import prepared
     from bottleneck_search.training.inference import task_from_model
-    from bottleneck_search.training.inputs import expected_input_range
 
     model = build()
     if loss is not None:
         model.compile("adam", loss, metrics=["accuracy"])
-    task = task_from_model(model)
-    raw = expected_input_range(model)[0][1] == 255.0
-    data = prepared(data_raw if raw else data_unit, task)
+    task = task_from_model(model)  # the input range included, as a run reads it
+    data = prepared(data_raw if task.input_range[1] == 255.0 else data_unit, task)
     space = SearchSpace.from_model(model, widths=[8])
     run, _ = train_architecture(space, space.no_bottleneck(), data, epochs, seed, task=task)
     return run.val_accuracy

@@ -43,18 +43,16 @@ from bottleneck_search.rundir.files import (
     keep_original_model,
     write_atomically,
 )
-from bottleneck_search.rundir.task import check_output_fits
+from bottleneck_search.rundir.task import checked_data
 from bottleneck_search.rundir.trial_log import TrialLog
 from bottleneck_search.space.architecture import short_form
 from bottleneck_search.space.catalog import load_run_model
 from bottleneck_search.space.search_space import SearchSpace
-from bottleneck_search.stats import chance_ceiling
 from bottleneck_search.supernet import Supernet
 from bottleneck_search.supernet.supernet import CALIBRATION_BATCHES
-from bottleneck_search.training.fit import compile_model, prepared
+from bottleneck_search.training.fit import compile_model
 from bottleneck_search.training.inference import task_from_model
-from bottleneck_search.training.inputs import resolve_input_range
-from bottleneck_search.training.task import Task
+from bottleneck_search.training.task import Task, at_chance
 
 # Allocation proposals scored jointly per candidate fine-tuned.
 RESCORED = 4
@@ -195,25 +193,19 @@ def _at_chance(model: keras.Model, task: Task, data: Dataset, accuracy: float) -
     """A warning when the trained model itself scores within chance on the data ('' if not)."""
     if not (task.scores_accuracy and task.classes and data.val_size):
         return ""
-    ceiling = chance_ceiling(task.classes, data.val_size)
-    if accuracy > ceiling:
+    clause = at_chance(accuracy, task.classes, data.val_size, task)
+    if clause is None:
         return ""
-    low, high = task.input_range
     return (
-        f"warning: '{model.name}' itself scores {accuracy:.3f} on this data, within chance for "
-        f"{task.classes} classes (at most {ceiling:.3f}); nothing it learned shows here, so no "
-        f"compressed model can be judged. Check the data set, the input range (fed "
-        f"[{low:g}, {high:g}]: {task.input_reason}; --input-range) and the loss ({task.source}; "
-        "--loss)."
+        f"warning: '{model.name}' itself scores {accuracy:.3f} on this data, {clause} No "
+        "compressed model can be judged against it."
     )
 
 
 def _task(config: CompressConfig, model: keras.Model) -> Task:
     """The model's task (its compiled loss and metrics, else its output), and its input range."""
     saved = compile_config(config.model) if not isinstance(config.model, keras.Model) else None
-    task = task_from_model(model, saved, config.loss, config.metric)
-    input_range, reason = resolve_input_range(config.input_range, model)
-    return dataclasses.replace(task, input_range=input_range, input_reason=reason)
+    return task_from_model(model, saved, config.loss, config.metric, config.input_range)
 
 
 def _load_data(config: CompressConfig, model: keras.Model, task: Task) -> Dataset:
@@ -227,8 +219,7 @@ def _load_data(config: CompressConfig, model: keras.Model, task: Task) -> Datase
         train_size=config.train_size,
         value_range=task.input_range,
     )
-    check_output_fits(task, model.name, list(model.outputs[0].shape[1:]), data)
-    return prepared(data, task)
+    return checked_data(task, model.name, list(model.outputs[0].shape[1:]), data)
 
 
 def _space(config: CompressConfig, model: keras.Model, data: Dataset) -> SearchSpace:

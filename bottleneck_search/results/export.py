@@ -114,7 +114,7 @@ def export_architectures(
             raise ResultsError(_no_weights(record, checkpoint))
 
     space = run.space()
-    data = run.data() if retrain_epochs is not None or onnx else None
+    data = run.data(space) if retrain_epochs is not None or onnx else None
     images = validation_images(data.val) if onnx else None
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)

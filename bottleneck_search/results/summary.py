@@ -10,7 +10,7 @@ from bottleneck_search.results.confirmed import summarise
 from bottleneck_search.results.pareto import pareto_front
 from bottleneck_search.rundir.confirmations import ConfirmationRecord
 from bottleneck_search.rundir.files import read_run_config
-from bottleneck_search.rundir.run import validation_images
+from bottleneck_search.rundir.run import recorded_task, validation_images
 from bottleneck_search.rundir.trial_log import (
     TrialRecord,
     completed,
@@ -19,8 +19,8 @@ from bottleneck_search.rundir.trial_log import (
     status_counts,
 )
 from bottleneck_search.space.architecture import short_form
-from bottleneck_search.stats import chance_ceiling, interval_legend, with_interval
-from bottleneck_search.training.task import Task
+from bottleneck_search.stats import interval_legend, with_interval
+from bottleneck_search.training.task import at_chance
 
 
 def _table(records: list[TrialRecord], val_size: int | None) -> list[str]:
@@ -101,16 +101,10 @@ def nothing_learned(run_dir: str, finished: Sequence[TrialRecord], val_size: int
     accuracies = [r.val_accuracy for r in finished if r.val_accuracy is not None]
     if not (classes and val_size and accuracies):
         return ""
-    ceiling = chance_ceiling(classes, val_size)
-    if max(accuracies) > ceiling:
+    clause = at_chance(max(accuracies), classes, val_size, recorded_task(record))
+    if clause is None:
         return ""
-    task = Task.from_json(record["task"]) if isinstance(record.get("task"), dict) else Task()
-    low, high = task.input_range
     return (
         f"Nothing was learned: every trial's validation accuracy (best {max(accuracies):.3f}) is "
-        f"within chance for {classes} classes (at most {ceiling:.3f} on {val_size} images), so no "
-        "architecture is recommended. Check: the input range (fed "
-        f"[{low:g}, {high:g}]: {task.input_reason}; --input-range), the loss "
-        f"({'logits' if task.from_logits else 'probabilities'} expected: {task.source}; --loss), "
-        "and the learning rate (--learning-rate)."
+        f"{clause} No architecture is recommended."
     )

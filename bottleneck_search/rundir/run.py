@@ -82,15 +82,14 @@ class Run:
         return SearchConfig.from_arguments(self.config.get("arguments", {}))
 
     def task(self) -> Task:
-        """The `Task` the run's architectures were trained with (`config.json`'s `task`; a
-        softmax classifier's for runs recorded before tasks were)."""
-        recorded = self.config.get("task")
-        return Task.from_json(recorded) if isinstance(recorded, dict) else Task()
+        """The `Task` the run's architectures were trained with (see `recorded_task`)."""
+        return recorded_task(self.config)
 
-    def data(self) -> Dataset:
-        """The run's data set as its trials saw it (input range, label form); never downloaded:
-        the job that made the run had the data."""
-        return task_data(self.search_config(), self.space(), self.task(), download=False)
+    def data(self, space: SearchSpace | None = None) -> Dataset:
+        """The run's data set as its trials saw it (input range, label form), adapted to `space`
+        (the run's, rebuilt when None); never downloaded: the job that made the run had it."""
+        space = space if space is not None else self.space()
+        return task_data(self.search_config(), space, self.task(), download=False)
 
     def space(self) -> SearchSpace:
         """Rebuilds the run's search space from its recorded arguments (with the data's class count)."""
@@ -117,6 +116,13 @@ class Run:
                 "(its sha256 differs from config.json); restore the original file to export or report."
             )
         return space
+
+
+def recorded_task(config: dict[str, Any]) -> Task:
+    """The `Task` a run's `config.json` records (a softmax classifier's for runs recorded before
+    tasks were)."""
+    recorded = config.get("task")
+    return Task.from_json(recorded) if isinstance(recorded, dict) else Task()
 
 
 def load_run(paths) -> Run:

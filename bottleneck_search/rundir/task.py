@@ -3,16 +3,14 @@ its confirmation and its export, and recorded in `config.json` (key `task`)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from bottleneck_search.data import Dataset
 from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.model_io import compile_config
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.space.catalog import space_input_shape
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.training.fit import prepared
-from bottleneck_search.training.inference import override, task_from_model
-from bottleneck_search.training.inputs import resolve_input_range
+from bottleneck_search.training.inference import override, task_from_model, with_input_range
 from bottleneck_search.training.task import Task
 
 
@@ -20,44 +18,39 @@ def search_task(config: SearchConfig, space: SearchSpace) -> Task:
     """The task of a search over `space`: a YAML space's softmax head on class indices, or what a
     `--model` was compiled with (else what its output implies); `--loss`, `--metric` and
     `--input-range` override."""
-    model = space.base_model
-    if model is None:
-        task = Task(classes=space.source.get("classes"), source="the YAML space's softmax head")
-        if config.loss is not None or config.metric is not None:
-            task = override(task, config.loss, config.metric)
-    else:
-        from bottleneck_search.model_io import compile_config
-
-        task = task_from_model(model, compile_config(config.model), config.loss, config.metric)
-    input_range, reason = resolve_input_range(config.input_range, model)
-    return dataclasses.replace(task, input_range=input_range, input_reason=reason)
+    if space.base_model is not None:
+        return task_from_model(
+            space.base_model,
+            compile_config(config.model),
+            config.loss,
+            config.metric,
+            config.input_range,
+        )
+    task = Task(classes=space.source.get("classes"), source="the YAML space's softmax head")
+    if config.loss is not None or config.metric is not None:
+        task = override(task, config.loss, config.metric)
+    return with_input_range(task, config.input_range, None)
 
 
 def task_data(config: SearchConfig, space: SearchSpace, task: Task, download=None) -> Dataset:
     """The config's data set adapted to `space`'s input in `task`'s input range, labels in the
-    form `task` takes, checked against what the model outputs.
+    form `task` takes, checked against the space's output (`checked_data`).
 
     Raises:
         SearchConfigError: the model's output cannot be trained on the data's labels.
     """
     data = config.load_data(space_input_shape(space), download, value_range=task.input_range)
-    check_trainable_on(task, space, data)
-    return prepared(data, task)
+    return checked_data(task, space.name, space.source.get("output_shape"), data)
 
 
-def check_trainable_on(task: Task, space: SearchSpace, data: Dataset) -> None:
-    """Refuses, before any training, a model whose output does not fit the data's labels: the
-    CLI's data sets label whole images with one of `data.num_classes` classes.
+def checked_data(task: Task, name: str, output_shape, data: Dataset) -> Dataset:
+    """`data` with its labels in the form `task` takes, after refusing a model called `name`
+    whose output (`output_shape`; None: a YAML space's classifier) cannot be trained on them:
+    the CLI's data sets label whole images with one of `data.num_classes` classes.
 
     Raises:
         SearchConfigError: naming the model's output shape and the labels'.
     """
-    check_output_fits(task, space.name, space.source.get("output_shape"), data)
-
-
-def check_output_fits(task: Task, name: str, output_shape, data: Dataset) -> None:
-    """`check_trainable_on` for a model called `name` whose output has `output_shape` (None:
-    a YAML space's classifier)."""
     where = f"Model '{name}' outputs {tuple(output_shape)}" if output_shape else f"Space '{name}'"
     labels = f"one of {data.num_classes} classes per image (data set '{data.name}')"
     if output_shape is not None and len(output_shape) != 1:
@@ -77,6 +70,7 @@ def check_output_fits(task: Task, name: str, output_shape, data: Dataset) -> Non
             f"{where} for {task.classes} classes, but the labels are {labels}. Use a model "
             "whose output matches the data."
         )
+    return prepared(data, task)
 
 
 def search_space_options(config: SearchConfig) -> dict:

@@ -94,7 +94,7 @@ def confirm_run(
         f"confirming {len(plan) // seeds} architectures x {seeds} seeds "
         f"({len(plan) - len(todo)} of {len(plan)} runs already recorded)"
     )
-    data, task = run.data(), run.task()
+    data, task = run.data(space), run.task()
     callbacks = [StopWhenRequested(stop_requested)] if stop_requested is not None else []
     started = time.monotonic()
     for number, (labels, architecture, trial_id, seed) in enumerate(todo, start=1):

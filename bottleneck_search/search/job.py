@@ -38,7 +38,7 @@ from bottleneck_search.rundir.files import (
     write_atomically,
 )
 from bottleneck_search.rundir.task import (
-    check_trainable_on,
+    checked_data,
     search_space_options,
     search_task,
     task_data,
@@ -67,7 +67,6 @@ from bottleneck_search.search.tuners import make_tuner
 from bottleneck_search.space.catalog import load_search_space, space_input_shape
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.supernet import Supernet
-from bottleneck_search.training.fit import prepared
 from bottleneck_search.training.task import Task
 
 logger = logging.getLogger(__name__)
@@ -184,7 +183,7 @@ def _run_trials(
     """Runs the tuner's trials, each architecture trained on its own (here or in trainers)."""
     progress = Progress(config, log, emit, data.val_size, task)
     observer = _JobObserver(progress, stop_requested, emit)
-    hypermodel = search_hypermodel(config, space, observer)
+    hypermodel = search_hypermodel(config, space, task, observer)
     keras.utils.set_random_seed(config.seed)
     with distribution_environment(config), atomic_tuner_state():
         tuner = search_tuner(config, hypermodel)
@@ -204,13 +203,13 @@ def _run_trials(
 
 
 def search_hypermodel(
-    config: SearchConfig, space: SearchSpace, observer: TrialObserver | None = None
+    config: SearchConfig, space: SearchSpace, task: Task, observer: TrialObserver | None = None
 ) -> BottleneckHyperModel:
-    """The hypermodel a search trains: the config's task, penalty (resolved for `space`) and
-    recipe."""
+    """The hypermodel a search trains: `task` (`space_and_data`'s), the config's penalty
+    (resolved for `space`) and recipe."""
     return BottleneckHyperModel(
         space,
-        task=search_task(config, space),
+        task=task,
         penalty=FlopPenalty(config.penalty, target_macs=config.target_macs).resolve(space),
         recipe=config.recipe(),
         observer=observer,
@@ -267,8 +266,7 @@ def space_and_data(config: SearchConfig) -> tuple[SearchSpace, Task, Dataset]:
         if space.source.get("classes") != data.num_classes:
             space = load_search_space(config.space, None, classes=data.num_classes)
         task = search_task(config, space)
-        check_trainable_on(task, space, data)
-        return space, task, prepared(data, task)
+        return space, task, checked_data(task, space.name, space.source.get("output_shape"), data)
     task = search_task(config, space)
     return space, task, task_data(config, space, task)
 

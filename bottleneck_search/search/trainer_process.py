@@ -48,10 +48,10 @@ def run_trainer(
     """
     _exit_with_parent()
     config = SearchConfig.from_arguments(job.config)
-    space, _, data = space_and_data(config)
+    space, task, data = space_and_data(config)
     keras.utils.set_random_seed(config.seed + job.index)
     share = _Share(job, stop_requested, emit)
-    hypermodel = search_hypermodel(config, space, share)
+    hypermodel = search_hypermodel(config, space, task, share)
     set_environment("worker", job.address, TRAINER_ID)
     log = TrialLog(os.path.join(config.run_dir, TRIAL_LOG))
     with atomic_tuner_state():

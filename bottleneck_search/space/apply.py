@@ -111,16 +111,14 @@ def read_architecture_file(path: str, reduction: ReductionOptions | None):
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     architecture = Architecture.from_json(text, source=path)
-    if reduction is None:
-        data = json.loads(text).get("reduction")
-        if isinstance(data, Mapping):
-            try:
-                reduction = ReductionOptions(**data)
-            except TypeError as error:
-                raise SearchSpaceError(f"{path}: 'reduction' entry is invalid: {error}.") from error
-            _check_reduction(reduction, path)
-    data = json.loads(text)
-    keys = data.get("site_keys") if isinstance(data, dict) else None
+    data = json.loads(text)  # a mapping: `from_json` accepted it
+    if reduction is None and isinstance(data.get("reduction"), Mapping):
+        try:
+            reduction = ReductionOptions(**data["reduction"])
+        except TypeError as error:
+            raise SearchSpaceError(f"{path}: 'reduction' entry is invalid: {error}.") from error
+        _check_reduction(reduction, path)
+    keys = data.get("site_keys")
     valid = isinstance(keys, Mapping) and all(isinstance(v, str) for v in keys.values())
     return architecture, reduction, dict(keys) if valid else {}
 

@@ -11,6 +11,7 @@ from collections import Counter
 
 import keras
 
+from bottleneck_search.calibration import every_layer
 from bottleneck_search.convolution import (
     SEPARABLE_CONVS,
     SITE_CONVS,
@@ -32,17 +33,18 @@ def find_sites(
     widths=None,
     round_to: int = DEFAULT_ROUND_TO,
     include_frozen: bool = False,
-    allow_grouped: bool = True,
+    plain_only: bool = False,
 ) -> tuple[tuple[Site, ...], Counter]:
     """Finds the candidate sites of a functional or Sequential model (nested models included).
 
-    A site is a Conv1D/2D/3D layer, called once, a kernel of at least
+    A site is a Conv1D/2D/3D, SeparableConv1D/2D or Conv1D/2D/3DTranspose layer (unless
+    `plain_only`: the first kind, ungrouped), called once, with a kernel of at least
     `min_kernel_size` in some spatial dimension, whose name matches `name_pattern` (a regular
     expression, `re.search`), trainable (it and every model around it; unless `include_frozen`:
     a frozen backbone is a pretrained one), and for which at least one width fits its input
-    channels (for a grouped conv, unless not `allow_grouped`: a width below its input channels
-    and a multiple of its `groups`). Every other convolution is counted under the reason it was passed over (see
-    `PASSED_OVER`).
+    channels (for a grouped conv: a width below its input channels and a multiple of its
+    `groups`). Every other convolution but a 1x1 is counted under the reason it was passed over
+    (README, "Your own model", lists them and why).
 
     Args:
         model: the model.
@@ -52,8 +54,8 @@ def find_sites(
         widths: width specs (see `resolve_widths`); fractions of the input channels by default.
         round_to: multiple that fractional widths round to.
         include_frozen: let frozen convs be sites too (a reduced one is then made trainable).
-        allow_grouped: let grouped, separable and transposed convs be sites (a low-rank warm
-            start factors plain kernels only).
+        plain_only: only ungrouped Conv1D/2D/3D are sites (a low-rank warm start factors plain
+            kernels only).
 
     Returns:
         `(sites in execution order, Counter of the convolutions passed over by reason)`.
@@ -72,7 +74,7 @@ def find_sites(
             position += 1
         separable = isinstance(layer, SEPARABLE_CONVS)
         transposed = isinstance(layer, TRANSPOSED_CONVS)
-        if not isinstance(layer, SITE_CONVS) or ((separable or transposed) and not allow_grouped):
+        if not isinstance(layer, SITE_CONVS) or ((separable or transposed) and plain_only):
             kind = _other_conv_kind(layer)
             if kind is not None:
                 passed_over[kind] += 1
@@ -84,7 +86,7 @@ def find_sites(
             reason = "kernel below --min-kernel-size"
         elif times_called[id(layer)] > 1:
             reason = "shared"
-        elif getattr(layer, "groups", 1) != 1 and not allow_grouped:
+        elif getattr(layer, "groups", 1) != 1 and plain_only:
             reason = "grouped"
         elif pattern is not None and not pattern.search(layer.name):
             reason = "name pattern"
@@ -138,21 +140,6 @@ def find_sites(
             "unique. Rename the layers (name=...) so each conv has its own name."
         )
     return tuple(sites), passed_over
-
-
-# Convolutions a reduction is not put before, and why (README, "Your own model").
-PASSED_OVER = {
-    "grouped": "grouped convs where no width is a multiple of groups (or a low-rank warm start)",
-    "depthwise": "depthwise convs: each channel is filtered alone, so there is nothing to reduce",
-    "separable": "separable convs under a low-rank warm start (it factors plain kernels only)",
-    "transposed": "transposed convs under a low-rank warm start (it factors plain kernels only)",
-    "shared": "convs called more than once: one reduction would serve several inputs",
-    "already after a 1x1": "convs fed by a 1x1 conv (skip_reduced)",
-    "frozen": "frozen convs: a frozen backbone is a pretrained one (include_frozen)",
-    "too narrow": "convs whose input has fewer channels than the narrowest width",
-    "name pattern": "convs whose name does not match the name pattern",
-    "kernel below --min-kernel-size": "convs with a kernel smaller than min_kernel_size",
-}
 
 
 _OTHER_CONVS = (
@@ -332,13 +319,6 @@ def _copy_weights(source: keras.Model, target: keras.Model, carry_all: bool) -> 
             layer.set_weights(old)
 
 
-def _sublayers(model: keras.Model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _sublayers(layer)
-
-
 def _copy_trainable(source: keras.Model, target: keras.Model, reinitialised: set) -> bool:
     """Gives every layer and nested model of `target` its `source` counterpart's `trainable`
     flag, except that a layer named in `reinitialised` trains (and so the models around it);
@@ -351,7 +331,7 @@ def _copy_trainable(source: keras.Model, target: keras.Model, reinitialised: set
             inner = _copy_trainable(original, layer, reinitialised)
             # A model's flag is its layers' gate: set it without touching theirs (Keras' setter
             # would set every sublayer), then put theirs back.
-            flags = [(sub, sub.trainable) for sub in _sublayers(layer)]
+            flags = [(sub, sub.trainable) for sub in every_layer(layer)[1:]]
             layer.trainable = original.trainable or inner
             for sub, flag in flags:
                 sub.trainable = flag

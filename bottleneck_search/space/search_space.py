@@ -181,7 +181,7 @@ class SearchSpace:
             widths,
             round_to,
             include_frozen,
-            allow_grouped=init != "lowrank",  # the factorisation is of an ungrouped kernel
+            plain_only=init == "lowrank",  # the factorisation is of a plain kernel
         )
         if not sites:
             raise SearchSpaceError(no_sites_message(model.name, passed_over))

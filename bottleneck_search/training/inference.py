@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.training.inputs import resolve_input_range
 from bottleneck_search.training.task import (
     ACCURACIES,
     Task,
@@ -22,8 +24,10 @@ def task_from_model(
     compile_config: dict | None = None,
     loss=None,
     metric: str | None = None,
+    input_range: str | None = "auto",
 ) -> Task:
-    """The task of `model`: its compiled loss and metrics, else what its output layer implies.
+    """The task of `model`: its compiled loss and metrics, else what its output layer implies,
+    and the input range it expects (`training.inputs`).
 
     Args:
         model: the user's model.
@@ -31,6 +35,7 @@ def task_from_model(
             `model_io.compile_config`); None reads a compiled in-memory model's own.
         loss: overrides the loss (a Keras loss name or object), e.g. from `--loss`.
         metric: overrides the scoring metric (a Keras metric name), e.g. from `--metric`.
+        input_range: `auto` (read from the model), `unit` or `raw`, e.g. from `--input-range`.
 
     Returns:
         The `Task`; its `source` says what it was read from.
@@ -55,7 +60,13 @@ def task_from_model(
         task = _from_output(model)
     if loss is not None or metric is not None:
         task = override(task, loss, metric)
-    return task
+    return with_input_range(task, input_range, model)
+
+
+def with_input_range(task: Task, choice: str | None, model: keras.Model | None) -> Task:
+    """`task` with the input range `choice` resolves to for `model` (None: a YAML space)."""
+    input_range, reason = resolve_input_range(choice, model)
+    return dataclasses.replace(task, input_range=input_range, input_reason=reason)
 
 
 def _from_compile_config(model, config: dict) -> Task | None:
@@ -153,7 +164,7 @@ def override(task: Task, loss, metric: str | None) -> Task:
     )
 
 
-def output_layer(model):
+def _output_layer(model):
     """The layer that makes a single-output model's output, looked for inside nested models."""
     import keras
 
@@ -166,7 +177,7 @@ def output_layer(model):
 def _output_activation(model) -> str | None:
     import keras
 
-    layer = output_layer(model)
+    layer = _output_layer(model)
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
     activation = getattr(layer, "activation", None)

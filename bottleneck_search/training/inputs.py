@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bottleneck_search.calibration import every_layer
 from bottleneck_search.errors import SearchConfigError
 
 if TYPE_CHECKING:
@@ -114,18 +115,10 @@ def _preprocessing_layers(model) -> Iterator:
     """The `Rescaling` and `Normalization` layers met, in order, before any layer with weights."""
     import keras
 
-    for layer in _flat_layers(model):
+    for layer in every_layer(model)[1:]:
+        if isinstance(layer, keras.Model):
+            continue
         if isinstance(layer, keras.layers.Rescaling | keras.layers.Normalization):
             yield layer
         elif layer.weights:
             return
-
-
-def _flat_layers(model) -> Iterator:
-    import keras
-
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _flat_layers(layer)
-        else:
-            yield layer

@@ -240,3 +240,30 @@ def labels_for(loss) -> str:
     if name == "sparse_categorical_crossentropy":
         return "sparse"
     return "given"
+
+
+def at_chance(accuracy: float, classes: int, examples: int, task: Task) -> str | None:
+    """None when `accuracy` (on `examples` validation images) is above what guessing among
+    `classes` reaches by luck (`stats.chance_ceiling`); else the clause saying so and what to
+    check: the input range, the loss and the learning rate.
+
+    Example:
+
+    ```python
+    assert at_chance(0.5, 10, 305, Task()) is None
+    assert "within chance for 10 classes" in at_chance(0.11, 10, 305, Task())
+    ```
+    """
+    from bottleneck_search.stats import chance_ceiling
+
+    ceiling = chance_ceiling(classes, examples)
+    if accuracy > ceiling:
+        return None
+    low, high = task.input_range
+    expected = "logits" if task.from_logits else "probabilities"
+    return (
+        f"within chance for {classes} classes (at most {ceiling:.3f} on {examples} images). "
+        f"Check: the input range (fed [{low:g}, {high:g}]: {task.input_reason}; --input-range), "
+        f"the loss ({expected} expected: {task.source}; --loss), and the learning rate "
+        "(--learning-rate)."
+    )
