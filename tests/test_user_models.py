@@ -235,8 +235,8 @@ def test_count_flops_of_a_subclassed_model_with_an_input_shape_is_our_error():
 
 @pytest.fixture(scope="module")
 def user_runs(tmp_path_factory):
-    """`search --model` over a compiled logits model and over a `Rescaling(1/255)` model: one
-    trial of 3 epochs each on digits."""
+    """`search --model` over a compiled logits model and over a `Rescaling(1/255)` model (with
+    `--widths 4 --min-kernel-size 3`): one trial of 3 epochs each on digits."""
     from bottleneck_search.cli import main
 
     folder = tmp_path_factory.mktemp("user_models")
@@ -262,6 +262,7 @@ def user_runs(tmp_path_factory):
                 "0",
                 "--run-dir",
                 str(runs[name]),
+                *(["--widths", "4", "--min-kernel-size", "3"] if name == "rescaled" else []),
             ]
         )
         assert code == 0
@@ -291,6 +292,10 @@ def test_search_feeds_a_rescaling_model_raw_pixels(user_runs):
     assert "Rescaling" in record["task"]["input_reason"]
     (trial,) = TrialLog(user_runs["rescaled"] / "trials.jsonl").read()
     assert trial.val_accuracy > 0.5
+    # --widths 4: c2 and c3 (16 input channels) offer 4 only; c1 (1 channel) is too narrow
+    assert record["space"]["passed_over"] == {"too narrow": 1}
+    assert set(trial.architecture) == {"c2", "c3"}
+    assert set(trial.architecture.values()) <= {None, 4}
 
 
 def test_a_segmentation_model_is_refused_in_one_line_before_training(cli, tmp_path):
