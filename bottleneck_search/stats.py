@@ -39,6 +39,14 @@ def with_interval(accuracy: float, examples: int | None, digits: int = 3) -> str
     return f"{accuracy:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+def metric_text(name: str, value: float, examples: int | None, digits: int = 3) -> str:
+    """A scoring metric for progress lines and tables: `val_acc 0.912 [0.878, 0.937]` for an
+    accuracy (with its interval, see `with_interval`), else `val_mae 0.0421`."""
+    if name == "val_accuracy":
+        return f"val_acc {with_interval(value, examples, digits)}"
+    return f"{name} {value:.{digits + 1}f}"
+
+
 def interval_legend(examples: int | None) -> str:
     """One sentence saying what the bracketed intervals are."""
     if not examples:

@@ -53,6 +53,51 @@ def test_unbatched_tf_data():
     assert next(iter(data.train))[0].shape == (5, 12, 12, 3)
 
 
+def test_targets_pass_as_given_and_split_at_random():
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 8, 8, 1)).astype(np.float32)
+    values = rng.random((40, 2)).astype(np.float32)  # a regression's targets
+    data = load_dataset((x, values), (8, 8, 1), batch_size=40, test_fraction=0.25)
+    assert data.num_classes is None and data.sizes() == {"train": 24, "val": 6, "test": 10}
+    _, labels = next(iter(data.train))
+    assert labels.dtype == tf.float32 and labels.shape == (24, 2)
+    # The split keeps each image with its own target (they were drawn together).
+    images, targets = next(iter(data.val))
+    rows = {tuple(np.round(v, 6)): i for i, v in enumerate(values)}
+    for image, target in zip(images.numpy(), targets.numpy(), strict=True):
+        assert np.array_equal(image, x[rows[tuple(np.round(target, 6))]])
+
+    masks = (x[..., 0] > 0.5).astype(np.int64)  # a segmentation's per-pixel classes
+    two = load_dataset((x, (masks, values)), (8, 8, 1), batch_size=40, test_fraction=0.25)
+    _, (mask_batch, value_batch) = next(iter(two.train))
+    assert mask_batch.dtype == tf.int64 and mask_batch.shape == (24, 8, 8)
+    assert value_batch.shape == (24, 2)
+    with pytest.raises(
+        DatasetError, match="targets of shape \\(40, 8, 8\\) are laid out like them"
+    ):
+        load_dataset((x, masks), (16, 16, 1))  # masks are never resized with their images
+
+
+def test_an_npz_file_round_trips_targets_of_several_outputs(tmp_path):
+    from bottleneck_search.data.formats import write_npz
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (30, 8, 8), dtype=np.uint8)
+    y = (rng.integers(0, 3, 30), rng.random(30).astype(np.float32))
+    with open(tmp_path / "mine.npz", "wb") as handle:
+        write_npz(handle, x, y)
+    data = load_dataset(f"npz:{tmp_path / 'mine.npz'}", (8, 8, 1), batch_size=30)
+    images, (classes, values) = next(iter(data.train))
+    assert data.num_classes is None and float(tf.reduce_max(images)) <= 1.0
+    assert classes.dtype == tf.int64 and values.dtype == tf.float32
+    np.savez(tmp_path / "bad.npz", images=x)
+    with pytest.raises(DatasetError, match="needs 'x' \\(images\\) and 'y'"):
+        load_dataset(f"npz:{tmp_path / 'bad.npz'}", (8, 8, 1))
+    np.savez(tmp_path / "objects.npz", x=x, y=np.array([{"a": 1}] * 30, dtype=object))
+    with pytest.raises(DatasetError, match="not a readable NumPy archive"):
+        load_dataset(f"npz:{tmp_path / 'objects.npz'}", (8, 8, 1))  # never unpickled
+
+
 def make_folder(root, per_class=6, size=12):
     rng = np.random.default_rng(0)
     for name in ("cat", "dog", "fox"):

@@ -5,6 +5,8 @@ separable convs. Each goes through the paths a user would take."""
 
 import dataclasses
 import json
+import os
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,13 +17,16 @@ from bottleneck_search import (
     BottleneckHyperModel,
     CompressConfig,
     FlopCountError,
+    SearchConfig,
     SearchSpace,
     SearchSpaceError,
     apply_bottlenecks,
     compress_model,
     count_flops,
-    make_tuner,
+    export_architectures,
+    run_search,
     train_architecture,
+    write_report,
 )
 from bottleneck_search.model_io import compile_config
 from bottleneck_search.rundir.trial_log import TrialLog
@@ -315,31 +320,140 @@ def test_a_segmentation_model_is_refused_in_one_line_before_training(cli, tmp_pa
 # -- Python API on other tasks ----------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_a_regression_search_from_python_minimises_mae(tmp_path):
-    rng = np.random.default_rng(0)
-    x = rng.random((96, 8, 8, 1)).astype("float32")
-    y = np.stack([x.mean(axis=(1, 2, 3)), x.std(axis=(1, 2, 3))], axis=1)
+def brightness_data(count=160, seed=0):
+    """8x8 images of random brightness: the mean pixel (a regression target), whether it is
+    above the median (a class), and which pixels are bright (a mask)."""
+    rng = np.random.default_rng(seed)
+    x = (rng.random((count, 8, 8, 1)) * rng.random((count, 1, 1, 1))).astype("float32")
+    brightness = x.mean(axis=(1, 2, 3))
+    return x, brightness, (brightness > np.median(brightness)).astype("int64")
+
+
+def two_site_model(head):
     inputs = keras.Input((8, 8, 1))
-    h = L.Conv2D(16, 3, padding="same", name="a")(inputs)
-    h = L.Conv2D(16, 3, padding="same", name="b")(h)
-    model = keras.Model(inputs, L.Dense(2)(L.GlobalAveragePooling2D()(h)))
-    task = Task(loss="mae", metrics=["mae"], labels="given")
-    space = SearchSpace.from_model(model, widths=[4, 8])
-    tuner = make_tuner(
-        "evolution",
-        BottleneckHyperModel(space, task=task),
-        max_trials=3,
-        population_size=2,
-        directory=tmp_path,
-        project_name="regression",
+    h = L.Conv2D(16, 3, padding="same", activation="relu", name="a")(inputs)
+    h = L.Conv2D(16, 3, padding="same", activation="relu", name="b")(h)
+    return keras.Model(inputs, head(h))
+
+
+@pytest.fixture(scope="module")
+def regression_run(tmp_path_factory):
+    """A search, confirmation and export of a regression model with its own MAE loss, from
+    Python with arrays: run once for the tests that read it."""
+    x, brightness, _ = brightness_data()
+    y = np.stack([brightness, x.std(axis=(1, 2, 3))], axis=1)
+    model = two_site_model(lambda h: L.Dense(2, name="out")(L.GlobalAveragePooling2D()(h)))
+    model.compile("adam", "mae", metrics=["mae"])
+    run_dir = str(tmp_path_factory.mktemp("regression") / "run")
+    config = SearchConfig(
+        model=model,
+        dataset=(x, y),
+        max_trials=2,
+        epochs=3,
+        confirm=1,
+        confirm_seeds=2,
+        run_dir=run_dir,
+        widths=[4],
     )
-    assert tuner.oracle.objective.direction == "min"
-    tuner.search(x[:64], y[:64], validation_data=(x[64:], y[64:]), epochs=2, verbose=0)
-    trials = TrialLog(tmp_path / "regression" / "trials.jsonl").read()
-    assert len(trials) == 3 and all(t.metric["name"] == "val_mae" for t in trials)
-    best = tuner.oracle.get_best_trials(1)[0]
-    assert best.score == min(t.score for t in trials)
+    result = run_search(config)
+    export_architectures(run_dir, top=1)
+    write_report(run_dir)
+    return run_dir, result, float(np.abs(y - y.mean(axis=0)).mean())
+
+
+@pytest.mark.slow
+def test_a_regression_model_is_searched_confirmed_and_exported_on_its_mae(regression_run):
+    run_dir, result, mean_predictor_mae = regression_run
+    with open(f"{run_dir}/config.json") as handle:
+        recorded = json.load(handle)
+    assert recorded["task"]["score"] == "val_mae" and recorded["task"]["direction"] == "min"
+    assert recorded["arguments"]["dataset"] == f"npz:{run_dir}/data.npz"  # kept in the run
+    assert recorded["dataset"]["classes"] is None
+    with open(f"{run_dir}/trial_0/trial.json") as handle:  # Keras Tuner's own objective
+        assert json.load(handle)["metrics"]["metrics"]["val_score"]["direction"] == "min"
+    trials = result.completed
+    assert len(trials) == 2 and all(t.metric["name"] == "val_mae" for t in trials)
+    # It learned: better than always predicting the targets' mean.
+    assert min(t.value for t in trials) < mean_predictor_mae
+    assert result.best(1)[0].score == min(t.score for t in trials)  # lowest first
+    confirmations = result.confirmations
+    assert {c.metric for c in confirmations} == {"val_mae"}
+    assert {c.direction for c in confirmations} == {"min"}
+    (folder,) = [p for p in os.listdir(f"{run_dir}/export") if p.startswith("trial_")]
+    with open(f"{run_dir}/export/{folder}/architecture.json") as handle:
+        assert json.load(handle)["metric"]["name"] == "val_mae"
+    exported = keras.saving.load_model(f"{run_dir}/export/{folder}/model.keras")
+    assert exported.loss == "mae"  # saved compiled with the model's own loss
+    report = Path(f"{run_dir}/report.md").read_text()
+    assert "| trial | MACs | params | val_mae | score |" in report
+    assert "val_mae" in report.split("## Confirmed results")[1] and "points" not in report
+
+
+@pytest.mark.slow
+def test_segmentation_and_multi_output_models_search_on_their_own_labels(tmp_path):
+    x, brightness, bright = brightness_data()
+    masks = (x[..., 0] > np.median(x)).astype("int64")
+    segmenter = two_site_model(lambda h: L.Conv2D(2, 1, activation="softmax")(h))
+    segmenter.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    two_heads = two_site_model(
+        lambda h: [
+            L.Dense(2, activation="softmax", name="bright")(L.GlobalAveragePooling2D()(h)),
+            L.Dense(1, name="level")(L.GlobalAveragePooling2D()(h)),
+        ]
+    )
+    two_heads.compile(
+        "adam", ["sparse_categorical_crossentropy", "mse"], metrics=[["accuracy"], ["mae"]]
+    )
+    for name, model, labels in (
+        ("segmentation", segmenter, masks),
+        ("two_heads", two_heads, (bright, brightness)),
+    ):
+        config = SearchConfig(
+            model=model,
+            dataset=(x, labels),
+            max_trials=1,
+            epochs=3,
+            confirm=0,
+            batch_size=8,
+            run_dir=str(tmp_path / name),
+            widths=[4],
+        )
+        (trial,) = run_search(config).completed
+        task = json.loads((tmp_path / name / "config.json").read_text())["task"]
+        if name == "segmentation":  # pixel accuracy, well above the 0.5 of guessing
+            assert task["score"] == "val_accuracy" and trial.val_accuracy > 0.75
+        else:  # scored on its first output's accuracy, both heads trained with their losses
+            assert task["score"] == "val_bright_accuracy" and task["metrics"] == [
+                ["accuracy"],
+                ["mae"],
+            ]
+            assert trial.val_accuracy > 0.6
+
+
+@pytest.mark.slow
+def test_compress_of_a_regression_model_scores_its_mae_downwards(tmp_path):
+    x, brightness, _ = brightness_data()
+    model = two_site_model(lambda h: L.Dense(1, name="out")(L.GlobalAveragePooling2D()(h)))
+    model.compile("adam", "mae", metrics=["mae"])
+    model.fit(x, brightness, epochs=8, verbose=0)
+    config = CompressConfig(
+        model=model,
+        dataset=(x, brightness),
+        macs_ratio=1.3,
+        finetune_epochs=1,
+        candidates=1,
+        run_dir=str(tmp_path / "compressed"),
+    )
+    summary = compress_model(config).summary
+    assert summary["metric"] == "val_mae"
+    (candidate,) = summary["candidates"]
+    # Never worse than its own warm start, lower being better.
+    assert summary["after"]["val_accuracy"] <= candidate["warm_start_val_accuracy"]
+    assert summary["before"]["val_accuracy"] < float(np.abs(brightness - brightness.mean()).mean())
+    table = json.loads((tmp_path / "compressed" / "sensitivity.json").read_text())
+    assert table["metric"] == "val_mae"
+    assert "val val_mae" in (tmp_path / "compressed" / "report.md").read_text()
+    assert (tmp_path / "compressed" / "data.npz").is_file()
 
 
 @pytest.mark.slow

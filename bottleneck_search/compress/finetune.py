@@ -14,7 +14,13 @@ from bottleneck_search.compress.config import CompressConfig
 from bottleneck_search.data import Dataset
 from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
 from bottleneck_search.rundir.files import CHECKPOINT, atomic_output, trial_folder
-from bottleneck_search.rundir.trial_log import COMPRESS_SOURCE, TrialLog, TrialRecord, TrialStatus
+from bottleneck_search.rundir.trial_log import (
+    COMPRESS_SOURCE,
+    TrialLog,
+    TrialRecord,
+    TrialStatus,
+    scored_value,
+)
 from bottleneck_search.space.architecture import Architecture, short_form
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.supernet.supernet import CALIBRATION_BATCHES
@@ -95,7 +101,7 @@ def fine_tune(
             TrialStatus.COMPLETED,
             architecture,
             started,
-            val_accuracy=measured["val_accuracy"],
+            **scored_value(task, measured["val_accuracy"]),
             score=measured["val_accuracy"],
             epochs=epochs,
             source=COMPRESS_SOURCE,
@@ -114,7 +120,8 @@ def fine_tune(
 
 
 def split_scores(model: keras.Model, task: Task, data: Dataset) -> dict[str, float]:
-    """Validation and test values of the task's scoring metric (an accuracy: the CLI's data)."""
+    """Validation and test values of the task's scoring metric, under the keys `val_accuracy`
+    and `test_accuracy` whatever the metric is (`compression.json` names it as `metric`)."""
     compile_model(model, task)
     metric = task.score.removeprefix("val_")
     return {

@@ -40,6 +40,7 @@ from bottleneck_search.rundir.files import (
     TRIAL_LOG,
     check_run_dir,
     create_run_dir,
+    keep_in_memory_data,
     keep_original_model,
     write_atomically,
 )
@@ -68,11 +69,12 @@ class CompressionResult:
     def describe(self) -> str:
         """What the `compress` command prints."""
         before, after = self.summary["before"], self.summary["after"]
+        metric = self.summary.get("metric") or "validation accuracy"
         return "\n".join(
             [
                 f"compressed {self.summary['model']}: {before['macs']:,} -> {after['macs']:,} MACs "
                 f"({before['macs'] / after['macs']:.2f}x fewer; budget {self.summary['budget']:,})",
-                f"validation accuracy {before['val_accuracy']:.4f} -> {after['val_accuracy']:.4f}, "
+                f"{metric} {before['val_accuracy']:.4f} -> {after['val_accuracy']:.4f}, "
                 f"test {before['test_accuracy']:.4f} -> {after['test_accuracy']:.4f}",
                 f"architecture: {after['architecture']}",
                 f"run directory: {self.run_dir}",
@@ -130,6 +132,10 @@ def compress_model(
     create_run_dir(config.run_dir)
     if isinstance(config.model, keras.Model):  # report and export rebuild the space from a file
         config = dataclasses.replace(config, model=keep_original_model(model, config.run_dir))
+    if not isinstance(config.dataset, str):  # and export retrains on the same data
+        config = dataclasses.replace(
+            config, dataset=keep_in_memory_data(config.dataset, config.run_dir)
+        )
     record = _config_record(config, space, data, budget, task)
     write_atomically(os.path.join(config.run_dir, CONFIG), json.dumps(record, indent=2))
 
@@ -137,7 +143,7 @@ def compress_model(
     supernet = Supernet(space, seed=config.seed)
     compile_model(supernet.model, task)
     calibration = list(data.train.take(CALIBRATION_BATCHES))
-    table = measure_sensitivity(supernet, data.val, calibration, emit)
+    table = measure_sensitivity(supernet, task, data.val, calibration, emit)
     write_atomically(
         os.path.join(config.run_dir, SENSITIVITY_JSON), json.dumps(table.to_json(), indent=1)
     )
@@ -148,11 +154,14 @@ def compress_model(
     for architecture in proposals:
         joint[short_form(architecture.widths)] = supernet.evaluate(
             architecture, data.val, calibration
-        ).accuracy
-    chosen = sorted(proposals, key=lambda a: -joint[short_form(a.widths)])[: config.candidates]
+        ).value(task)
+    sign = 1 if task.direction == "max" else -1
+    chosen = sorted(proposals, key=lambda a: -sign * joint[short_form(a.widths)])
+    chosen = chosen[: config.candidates]
     emit(
         f"allocation: {len(proposals)} architectures within {budget:,} MACs, warm-started "
-        f"accuracy {min(joint.values()):.4f}-{max(joint.values()):.4f}; fine-tuning the best "
+        f"{task.score.removeprefix('val_')} {min(joint.values()):.4f}-{max(joint.values()):.4f}; "
+        f"fine-tuning the best "
         f"{len(chosen)} for {config.finetune_epochs} epochs"
     )
     del supernet
@@ -170,11 +179,12 @@ def compress_model(
             f"{tuned['fine_tuned_val_accuracy']:.4f} fine-tuned; kept the {tuned['kept']} "
             f"(test {tuned['test_accuracy']:.4f})"
         )
-    # As `export` and `report` rank trials: validation accuracy, then fewer MACs on a tie.
-    best = max(finished, key=lambda row: (row["val_accuracy"], -row["macs"]))
+    # As `export` and `report` rank trials: the validation score, then fewer MACs on a tie.
+    best = max(finished, key=lambda row: (sign * row["val_accuracy"], -row["macs"]))
     summary = {
         "model": config.model,
         "budget": budget,
+        "metric": None if task.scores_accuracy else task.score,
         "method": space.warm_start.method,
         "before": {"macs": space.no_bottleneck().macs, **before},
         "after": best,
@@ -191,9 +201,9 @@ def compress_model(
 
 def _at_chance(model: keras.Model, task: Task, data: Dataset, accuracy: float) -> str:
     """A warning when the trained model itself scores within chance on the data ('' if not)."""
-    if not (task.scores_accuracy and task.classes and data.val_size):
+    if not (task.scores_accuracy and data.num_classes and data.val_size):
         return ""
-    clause = at_chance(accuracy, task.classes, data.val_size, task)
+    clause = at_chance(accuracy, data.num_classes, data.val_size, task)
     if clause is None:
         return ""
     return (
@@ -262,7 +272,6 @@ def _config_record(
         "compress": {
             **dataclasses.asdict(config),
             "widths": list(config.widths),
-            "dataset": config.dataset if isinstance(config.dataset, str) else "(Python data)",
         },
         "task": task.to_json(),
         "model": model_record(config.model, space.base_model),

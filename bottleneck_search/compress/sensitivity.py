@@ -1,4 +1,5 @@
-"""Per-site sensitivity of a trained model: what each reduction alone costs in accuracy.
+"""Per-site sensitivity of a trained model: what each reduction alone costs in accuracy (or in
+the task's own scoring metric).
 
 For every site and width, the trained model with only that site reduced (warm-started from its own
 weights, batch norm recalibrated) is scored on validation data: a forward pass each, no training.
@@ -12,10 +13,12 @@ from collections.abc import Callable, Iterable, Sequence
 
 from bottleneck_search.rundir.sensitivity import SensitivityRow, SensitivityTable
 from bottleneck_search.supernet import Supernet
+from bottleneck_search.training.task import Task
 
 
 def measure_sensitivity(
     supernet: Supernet,
+    task: Task,
     validation_data: Iterable,
     calibration_data: Sequence,
     emit: Callable[[str], None] = lambda line: None,
@@ -23,7 +26,8 @@ def measure_sensitivity(
     """Scores every site and width of `supernet.space` alone on `validation_data`.
 
     Args:
-        supernet: a compiled `Supernet` (with `metrics=["accuracy"]`) over a warm-started space.
+        supernet: a `Supernet` over a warm-started space, compiled with `task`.
+        task: the `Task` whose scoring metric is measured (its direction says what a drop is).
         validation_data: validation batches.
         calibration_data: the training batches batch norm is recalibrated on for each entry.
         emit: receives a progress line per site.
@@ -35,14 +39,15 @@ def measure_sensitivity(
 
     ```python
     supernet = Supernet(space)
-    supernet.model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    table = measure_sensitivity(supernet, data.val, list(data.train.take(2)))
+    compile_model(supernet.model, Task())
+    table = measure_sensitivity(supernet, Task(), data.val, list(data.train.take(2)))
     print(table.rows[0].site, table.rows[0].accuracy_drop)
     ```
     """
     space = supernet.space
     unreduced = space.no_bottleneck()
     base = supernet.evaluate(unreduced, validation_data, calibration_data)
+    sign = 1 if task.direction == "max" else -1
     seconds = base.seconds
     rows = []
     for number, site in enumerate(space.sites, start=1):
@@ -55,14 +60,16 @@ def measure_sensitivity(
                     site=site.name,
                     width=width,
                     macs_saved=unreduced.macs - architecture.macs,
-                    val_accuracy=scored.accuracy,
+                    val_accuracy=scored.value(task),
                     val_loss=scored.metrics["loss"],
-                    accuracy_drop=base.accuracy - scored.accuracy,
+                    accuracy_drop=sign * (base.value(task) - scored.value(task)),
                 )
             )
         worst = max(r.accuracy_drop for r in rows if r.site == site.name)
+        drop = f"{100 * worst:.1f} points" if task.scores_accuracy else f"{worst:.4g} {task.score}"
         emit(
             f"sensitivity {number}/{len(space.sites)}: {site.name} "
-            f"({len(site.widths)} widths, drop up to {100 * worst:.1f} points)"
+            f"({len(site.widths)} widths, drop up to {drop})"
         )
-    return SensitivityTable(base.accuracy, base.metrics["loss"], tuple(rows), seconds)
+    metric = None if task.scores_accuracy else task.score
+    return SensitivityTable(base.value(task), base.metrics["loss"], tuple(rows), seconds, metric)

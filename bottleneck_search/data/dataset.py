@@ -26,7 +26,9 @@ class Dataset:
         train: batched, shuffled, prefetched `(image, label)` pipeline.
         val: batched, prefetched validation pipeline (a fixed split of the training data).
         test: batched, prefetched test pipeline, never seen by the search.
-        num_classes: number of classes (labels are integers `0..num_classes-1`).
+        num_classes: number of classes (labels are integers `0..num_classes-1`); None for
+            targets (labels that are not class indices: regression values, masks, several
+            outputs' targets), which are passed to the loss as they are.
         name: the spec it came from.
         train_size, val_size, test_size: example counts, when known.
     """
@@ -34,7 +36,7 @@ class Dataset:
     train: tf.data.Dataset
     val: tf.data.Dataset
     test: tf.data.Dataset
-    num_classes: int
+    num_classes: int | None
     name: str
     train_size: int | None = None
     val_size: int | None = None
@@ -68,9 +70,11 @@ class Split:
             )
 
 
-def adapter(height: int, width: int, channels: int, scale: float, value_range=(0.0, 1.0)):
+def adapter(
+    height: int, width: int, channels: int, scale: float, value_range=(0.0, 1.0), targets=False
+):
     """A `map` function: to float in [0, 1] (dividing by `scale`) mapped onto `value_range`,
-    1 <-> 3 channels, resized."""
+    1 <-> 3 channels, resized; class labels to int32, `targets` left as they are."""
     low, high = value_range
 
     def adapt(image, label):
@@ -91,7 +95,7 @@ def adapter(height: int, width: int, channels: int, scale: float, value_range=(0
             )
         if tuple(image.shape[:2]) != (height, width):
             image = tf.image.resize(image, (height, width))
-        return image, tf.cast(label, tf.int32)
+        return image, label if targets else tf.cast(label, tf.int32)
 
     return adapt
 
@@ -115,12 +119,14 @@ def pipelines(train, val, test, adapt, split: Split, shuffle_buffer: int):
 
 
 def split_indices(
-    labels: np.ndarray, split: Split, has_test: bool, name: str
+    labels: np.ndarray | int, split: Split, has_test: bool, name: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices of train, validation and (unless the source has its own) test examples.
 
-    Every cut is seeded and stratified by label where each class can be represented.
+    Every cut is seeded and stratified by label where each class can be represented; `labels`
+    may be a count instead (targets: cuts at random).
     """
+    labels = np.zeros(labels, dtype=np.int64) if isinstance(labels, int) else labels
     indices = np.arange(len(labels))
     test = np.array([], dtype=np.int64)
     if not has_test:

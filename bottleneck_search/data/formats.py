@@ -3,6 +3,9 @@
 - IDX (MNIST, Fashion-MNIST): a big-endian header (two zero bytes, a type code, the number of
   dimensions, each dimension as a 4-byte integer) and the raw values; usually gzipped.
 - `mnist.npz` (the Keras cache): a NumPy archive, read with `allow_pickle=False`.
+- `npz:` data sets (`write_npz`, also how a run keeps data it was given in memory): arrays `x`
+  and `y`, or `y_0`, `y_1`, ... for several outputs' targets; optionally `x_test` and its
+  `y_test` (or `y_test_0`, ...). Read with `allow_pickle=False`.
 - CIFAR "binary version": records of label byte(s) and 3,072 pixel bytes (channels first).
 - CIFAR "python version" (the Keras cache): Python pickles. They are read by an unpickler that
   can build nothing but NumPy arrays, lists, dicts, numbers and strings, and the result must be
@@ -64,6 +67,52 @@ def read_npz_split(path: str | os.PathLike) -> tuple[np.ndarray, ...]:
         raise DatasetError(
             f"'{path}' is not a usable mnist.npz (x_train, y_train, x_test, y_test): {error}"
         ) from error
+
+
+def write_npz(handle, x: np.ndarray, y, test=None) -> None:
+    """Writes `x`, `y` (an array, or a tuple of several outputs' arrays) and an optional
+    `(x_test, y_test)` to an open binary file as an `npz:` data set (see `read_npz`)."""
+    arrays = {"x": x, **_label_arrays("y", y)}
+    if test is not None:
+        arrays.update({"x_test": test[0], **_label_arrays("y_test", test[1])})
+    np.savez(handle, **arrays)
+
+
+def _label_arrays(key: str, labels) -> dict[str, np.ndarray]:
+    if isinstance(labels, tuple):
+        return {f"{key}_{index}": part for index, part in enumerate(labels)}
+    return {key: labels}
+
+
+def read_npz(path: str | os.PathLike):
+    """`(x, y, test)` of an `npz:` data set: `y` an array or a tuple of several outputs' arrays,
+    `test` `(x_test, y_test)` or None.
+
+    Raises:
+        DatasetError: not a NumPy archive, a pickled object inside, or `x` / `y` missing.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"'{path}' is not a readable NumPy archive (.npz): {error}") from error
+
+    def labels(key: str):
+        if key in arrays:
+            return arrays[key]
+        parts = [arrays[f"{key}_{i}"] for i in range(len(arrays)) if f"{key}_{i}" in arrays]
+        return tuple(parts) if parts else None
+
+    x, y = arrays.get("x"), labels("y")
+    if x is None or y is None:
+        raise DatasetError(
+            f"'{path}' holds {sorted(arrays) or 'no arrays'}; an npz data set needs 'x' (images) "
+            "and 'y' (labels; or 'y_0', 'y_1', ... for several outputs)."
+        )
+    test = (arrays["x_test"], labels("y_test")) if "x_test" in arrays else None
+    if test is not None and test[1] is None:
+        raise DatasetError(f"'{path}' has 'x_test' but no 'y_test' labels for it.")
+    return x, y, test
 
 
 def read_cifar_binary(path: str | os.PathLike, label_bytes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,8 +3,14 @@
 Specs: `digits` (scikit-learn's bundled handwritten digits, offline), the Keras names
 `fashion_mnist`, `mnist`, `cifar10`, `cifar100` (read from disk: see `data.keras_datasets`),
 `tfds:NAME` or `tfds:NAME[split]` (TensorFlow Datasets), `folder:PATH` (one sub-folder per class).
-From Python, `(x, y)` NumPy arrays, an unbatched `tf.data.Dataset` of `(image, label)` pairs, or a
+`npz:PATH` (a NumPy archive of `x` and `y`, see `data.formats.write_npz`). From Python, `(x, y)`
+NumPy arrays, an unbatched `tf.data.Dataset` of `(image, label)` pairs, or a
 `keras.utils.PyDataset` of `(images, labels)` batches.
+
+Labels are class indices (one non-negative integer per image: stratified cuts, `num_classes`) or,
+anything else, targets (regression values, masks, a tuple of several outputs' arrays) passed to
+the loss as they are. Targets laid out like the images (masks) are never resized, so their
+images must already have the model's height and width.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ from bottleneck_search.data.keras_datasets import KERAS_DATASETS, load_keras_dat
 from bottleneck_search.errors import DatasetError
 
 VALID_FORMS = (
-    "digits, fashion_mnist, mnist, cifar10, cifar100, tfds:NAME, tfds:NAME[SPLIT], folder:PATH "
-    "(or, from Python, (x, y) arrays or a tf.data.Dataset)"
+    "digits, fashion_mnist, mnist, cifar10, cifar100, tfds:NAME, tfds:NAME[SPLIT], folder:PATH, "
+    "npz:PATH (or, from Python, (x, y) arrays, a tf.data.Dataset or a keras.utils.PyDataset)"
 )
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# Class indices, or one output's targets; a tuple: several outputs' targets.
+Labels = np.ndarray | tuple
 _TFDS_SPEC = re.compile(r"^tfds:(?P<name>[A-Za-z0-9_./:-]+?)(\[(?P<split>[^\]]+)\])?$")
 
 
@@ -90,10 +98,12 @@ def load_dataset(
     split = Split(batch_size, val_fraction, test_fraction, train_size, seed, tuple(value_range))
     split.check()
     if isinstance(spec, tuple) and len(spec) == 2:
-        x, y = (np.asarray(a) for a in spec)
-        return _from_arrays(x, y, None, "arrays", shape, split)
+        return _from_arrays(*in_memory_arrays(spec), None, "arrays", shape, split)
     if isinstance(spec, tf.data.Dataset):
-        return _from_dataset(spec, None, "tf.data", shape, split)
+        _check_element_spec(spec.element_spec, "tf.data")
+        if _holds_class_labels(spec.element_spec[1]):
+            return _from_dataset(spec, None, "tf.data", shape, split)
+        return _from_arrays(*_dataset_arrays(spec, "tf.data"), None, "tf.data", shape, split)
     if isinstance(spec, keras.utils.PyDataset):
         return _from_arrays(*_py_dataset_arrays(spec), None, "PyDataset", shape, split)
     if not isinstance(spec, str):
@@ -109,60 +119,146 @@ def load_dataset(
         return _from_arrays(x_train, y_train, classes, spec, shape, split, (x_test, y_test))
     if spec.startswith("folder:"):
         return _folder(spec[len("folder:") :], shape, split)
+    if spec.startswith("npz:"):
+        return _from_npz(spec[len("npz:") :], shape, split)
     match = _TFDS_SPEC.match(spec)
     if match:
         return _tfds(match["name"], match["split"], data_dir, download, shape, split)
     raise DatasetError(f"Unknown data set '{spec}'. Valid forms: {VALID_FORMS}.")
 
 
-def _py_dataset_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Every `(images, labels)` batch of a `keras.utils.PyDataset`, as two arrays (it is split
-    and re-batched like arrays)."""
+def _py_dataset_arrays(dataset) -> tuple[np.ndarray, Labels]:
+    """Every `(images, labels)` batch of a `keras.utils.PyDataset`, as arrays (it is split and
+    re-batched like arrays); labels of several outputs (a tuple or list per batch) stay a tuple."""
     batches = [dataset[index] for index in range(len(dataset))]
     if not batches or not all(isinstance(b, tuple) and len(b) >= 2 for b in batches):
         raise DatasetError(
             "PyDataset: expected batches of (images, labels); received "
             f"{type(batches[0]).__name__ if batches else 'no batch'}."
         )
+    images = np.concatenate([np.asarray(b[0]) for b in batches])
+    if isinstance(batches[0][1], tuple | list):
+        parts = range(len(batches[0][1]))
+        return images, tuple(np.concatenate([np.asarray(b[1][i]) for b in batches]) for i in parts)
+    return images, np.concatenate([np.asarray(b[1]) for b in batches])
+
+
+def _dataset_arrays(dataset: tf.data.Dataset, name: str) -> tuple[np.ndarray, Labels]:
+    """An unbatched `(image, targets)` `tf.data.Dataset` as arrays (targets: see `is_targets`)."""
+    images, labels = [], []
+    for image, label in dataset.as_numpy_iterator():
+        images.append(image)
+        labels.append(label)
+    if not images:
+        raise DatasetError(f"{name}: the data set is empty.")
+    if isinstance(labels[0], tuple | list):
+        return np.stack(images), tuple(np.stack(part) for part in zip(*labels, strict=True))
+    return np.stack(images), np.stack(labels)
+
+
+def is_targets(labels: Labels) -> bool:
+    """Whether `labels` are targets passed to the loss as they are, rather than class indices:
+    anything but one integer per example (floats, masks, several outputs' arrays)."""
     return (
-        np.concatenate([np.asarray(b[0]) for b in batches]),
-        np.concatenate([np.asarray(b[1]) for b in batches]),
+        isinstance(labels, tuple) or labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer)
     )
 
 
+def in_memory_arrays(spec) -> tuple[np.ndarray, Labels]:
+    """`(x, y)` arrays of a data set held in memory: `(x, y)` (y: an array, or a tuple or list of
+    several outputs' arrays), an unbatched `tf.data.Dataset`, or a `keras.utils.PyDataset`.
+
+    Raises:
+        DatasetError: `spec` holds no data in one of those forms.
+    """
+    if isinstance(spec, tuple) and len(spec) == 2:
+        x, y = spec
+        y = tuple(np.asarray(part) for part in y) if isinstance(y, tuple | list) else np.asarray(y)
+        return np.asarray(x), y
+    if isinstance(spec, tf.data.Dataset):
+        _check_element_spec(spec.element_spec, "tf.data")
+        return _dataset_arrays(spec, "tf.data")
+    if isinstance(spec, keras.utils.PyDataset):
+        return _py_dataset_arrays(spec)
+    raise DatasetError(f"Unknown data set {spec!r}. Valid forms: {VALID_FORMS}.")
+
+
 def _from_arrays(x, y, num_classes, name, shape, split: Split, test=None) -> Dataset:
+    """A `Dataset` of arrays; `num_classes` None: counted from class labels (or targets)."""
+    targets = is_targets(y)
     for images, labels in [(x, y), *([test] if test is not None else [])]:
-        if len(images) == 0 or len(images) != len(labels):
+        counts = {len(part) for part in (labels if isinstance(labels, tuple) else (labels,))}
+        if len(images) == 0 or counts != {len(images)}:
             raise DatasetError(
                 f"{name}: need as many labels as images, and at least one. Received "
-                f"{len(images)} images, {len(labels)} labels."
+                f"{len(images)} images, {' and '.join(str(c) for c in sorted(counts))} labels."
             )
         if images.ndim not in (3, 4):
             raise DatasetError(
                 f"{name}: images must have shape (n, height, width[, channels]). Received "
                 f"{images.shape}."
             )
-        if not np.issubdtype(np.asarray(labels).dtype, np.integer) or np.min(labels) < 0:
-            raise DatasetError(f"{name}: labels must be non-negative integers.")
-    num_classes = num_classes or int(y.max()) + 1
+        if is_targets(labels) != targets:
+            raise DatasetError(
+                f"{name}: the test labels are not in the form of the training labels."
+            )
+        if not targets and np.min(labels) < 0:
+            raise DatasetError(
+                f"{name}: class labels must be non-negative integers (targets of a regression "
+                "are floats: pass them as float32)."
+            )
+    if targets:
+        _check_spatial_targets(x, y, shape, name)
+        num_classes = None
+    else:
+        num_classes = num_classes or int(y.max()) + 1
     # uint8 images stay uint8 in memory and are scaled in the pipeline.
     scale = 255.0 if x.dtype == np.uint8 or x.max() > 16 else float(max(x.max(), 1.0))
     if x.dtype != np.uint8:
         x = x.astype(np.float32)
-    train, val, held = split_indices(y, split, test is not None, name)
-    x_test, y_test = test if test is not None else (x[held], y[held])
+    train, val, held = split_indices(len(x) if targets else y, split, test is not None, name)
+    x_test, y_test = test if test is not None else (x[held], _take(y, held))
     if test is not None and x_test.dtype != np.uint8:
         x_test = x_test.astype(np.float32)
     parts = [
         tf.data.Dataset.from_tensor_slices((images, labels))
-        for images, labels in ((x[train], y[train]), (x[val], y[val]), (x_test, y_test))
+        for images, labels in (
+            (x[train], _take(y, train)),
+            (x[val], _take(y, val)),
+            (x_test, y_test),
+        )
     ]
-    streams = pipelines(*parts, adapter(*shape, scale, split.value_range), split, len(train))
-    return Dataset(*streams, num_classes, name, len(train), len(val), len(y_test))
+    adapt = adapter(*shape, scale, split.value_range, targets)
+    streams = pipelines(*parts, adapt, split, len(train))
+    return Dataset(*streams, num_classes, name, len(train), len(val), len(x_test))
 
 
-def _from_dataset(dataset, test, name, shape, split: Split, num_classes=None) -> Dataset:
-    spec = dataset.element_spec
+def _take(labels: Labels, indices: np.ndarray) -> Labels:
+    return tuple(part[indices] for part in labels) if isinstance(labels, tuple) else labels[indices]
+
+
+def _check_spatial_targets(x: np.ndarray, y: Labels, shape, name: str) -> None:
+    """Refuses targets laid out like the images (masks) when the images would be resized: only
+    the images are, so the two would no longer match."""
+    spatial = [part.shape for part in (y if isinstance(y, tuple) else (y,)) if part.ndim >= 3]
+    if spatial and tuple(x.shape[1:3]) != tuple(shape[:2]):
+        raise DatasetError(
+            f"{name}: images of {x.shape[1]}x{x.shape[2]} would be resized to the model's "
+            f"{shape[0]}x{shape[1]}, but targets of shape {spatial[0]} are laid out like them "
+            "and are not resized. Resize images and targets together to the model's input first."
+        )
+
+
+def _from_npz(path: str, shape, split: Split) -> Dataset:
+    """An `npz:` file (see `write_npz`): `x`, `y` (or `y_0`, `y_1`, ... for several outputs) and
+    optionally `x_test` with its labels."""
+    from bottleneck_search.data.formats import read_npz
+
+    x, y, test = read_npz(path)
+    return _from_arrays(x, y, None, f"npz:{path}", shape, split, test)
+
+
+def _check_element_spec(spec, name: str) -> None:
     if not (isinstance(spec, tuple) and len(spec) == 2):
         raise DatasetError(
             f"{name}: expected an unbatched dataset of (image, label) pairs. Received element spec {spec}."
@@ -172,6 +268,20 @@ def _from_dataset(dataset, test, name, shape, split: Split, num_classes=None) ->
             f"{name}: images must be unbatched (height, width[, channels]); received shape {spec[0].shape}. "
             "Call .unbatch() first."
         )
+
+
+def _holds_class_labels(label_spec) -> bool:
+    """Whether a `tf.data` label is one class index per example (else targets, see `is_targets`)."""
+    return (
+        isinstance(label_spec, tf.TensorSpec)
+        and label_spec.shape.rank == 0
+        and label_spec.dtype.is_integer
+    )
+
+
+def _from_dataset(dataset, test, name, shape, split: Split, num_classes=None) -> Dataset:
+    spec = dataset.element_spec
+    _check_element_spec(spec, name)
     labels = np.fromiter((int(label) for _, label in dataset), dtype=np.int64)
     if len(labels) < 3:
         raise DatasetError(f"{name}: needs at least 3 examples; it has {len(labels)}.")

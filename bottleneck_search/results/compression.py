@@ -26,22 +26,24 @@ def compression_section(run_dir: str) -> list[str]:
         table = SensitivityTable.from_json(json.load(handle))
     plot_sensitivity(table, os.path.join(run_dir, SENSITIVITY_PNG))
     before, after = summary["before"], summary["after"]
+    metric = summary.get("metric")  # None: accuracy
+    name = metric or "accuracy"
     lines = [
         "## Compression",
         "",
         f"`{summary['model']}` compressed to a budget of {summary['budget']:,} MACs per image "
         f"(reductions warm-started by `{summary['method']}`, see `space.lowrank`).",
         "",
-        "| | MACs | validation accuracy | test accuracy |",
+        f"| | MACs | validation {name} | test {name} |",
         "|---|---:|---:|---:|",
         f"| trained model | {before['macs']:,} | {before['val_accuracy']:.4f} | "
         f"{before['test_accuracy']:.4f} |",
         f"| compressed (trial {after['trial_id']}) | {after['macs']:,} | "
         f"{after['val_accuracy']:.4f} | {after['test_accuracy']:.4f} |",
         "",
-        "Candidates: validation accuracy warm-started (all reductions in place, batch norm "
+        f"Candidates: validation {name} warm-started (all reductions in place, batch norm "
         "recalibrated) and after fine-tuning; each keeps whichever of the two is better on "
-        "validation, and the test accuracy is that model's.",
+        f"validation, and the test {name} is that model's.",
         "",
         "| trial | architecture | MACs | warm start val | fine-tuned val | kept | test |",
         "|---|---|---:|---:|---:|---|---:|",
@@ -56,19 +58,28 @@ def compression_section(run_dir: str) -> list[str]:
         "",
         "### Per-site sensitivity",
         "",
-        f"Trained model (recalibrated): validation accuracy {table.base_accuracy:.4f}. Each row "
+        f"Trained model (recalibrated): validation {name} {table.base_accuracy:.4f}. Each row "
         f"reduces one site only, warm-started, no training ({len(table.rows)} rows in "
         f"{table.seconds:.1f} s).",
         "",
-        "| site | width | MACs saved | val accuracy | drop (points) | val loss |",
+        f"| site | width | MACs saved | val {name} | {_drop_heading(metric)} | val loss |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {r.site} | {r.width} | {r.macs_saved:,} | {r.val_accuracy:.4f} | "
-        f"{100 * r.accuracy_drop:+.2f} | {r.val_loss:.4f} |"
+        f"{_drop_scale(metric) * r.accuracy_drop:+.{2 if metric is None else 4}f} | {r.val_loss:.4f} |"
         for r in table.rows
     ]
-    return [*lines, "", f"![accuracy drop vs MACs saved]({SENSITIVITY_PNG})", ""]
+    return [*lines, "", f"![{name} drop vs MACs saved]({SENSITIVITY_PNG})", ""]
+
+
+def _drop_heading(metric: str | None) -> str:
+    return "drop (points)" if metric is None else f"worse by ({metric})"
+
+
+def _drop_scale(metric: str | None) -> float:
+    """Accuracy drops are shown in points (x100), another metric's in its own units."""
+    return 100.0 if metric is None else 1.0
 
 
 def plot_sensitivity(table: SensitivityTable, path: str) -> None:
@@ -83,14 +94,18 @@ def plot_sensitivity(table: SensitivityTable, path: str) -> None:
         rows = sorted((r for r in table.rows if r.site == site), key=lambda r: r.macs_saved)
         axes.plot(
             [r.macs_saved for r in rows],
-            [100 * r.accuracy_drop for r in rows],
+            [_drop_scale(table.metric) * r.accuracy_drop for r in rows],
             "-o",
             ms=4,
             label=site,
         )
     axes.axhline(0, color="#555555", lw=0.8)
     axes.set_xlabel("MACs saved per image (that site alone)")
-    axes.set_ylabel("validation accuracy drop (points)")
+    axes.set_ylabel(
+        "validation accuracy drop (points)"
+        if table.metric is None
+        else f"how much worse {table.metric} gets"
+    )
     axes.set_title("per-site sensitivity: one site reduced, warm-started, no training")
     axes.grid(True, alpha=0.3)
     axes.legend(loc="best", fontsize=7, framealpha=0.6, ncol=2)

@@ -39,7 +39,14 @@ class ConfirmedArchitecture:
     test_mean: float
     test_std: float
     trial_id: str | None
-    best_run: ConfirmationRecord  # the seed with the best validation accuracy (its weights export)
+    best_run: ConfirmationRecord  # the seed with the best validation score (its weights export)
+    metric: str | None = None  # the scoring metric when not an accuracy (`val_mae`)
+    direction: str = "max"
+
+    @property
+    def sign(self) -> int:
+        """+1 when higher means are better, -1 when lower are (a loss, MAE)."""
+        return 1 if self.direction == "max" else -1
 
     @classmethod
     def of(cls, records: list[ConfirmationRecord]) -> ConfirmedArchitecture:
@@ -57,7 +64,9 @@ class ConfirmedArchitecture:
             test_mean=test_mean,
             test_std=test_std,
             trial_id=next((r.trial_id for r in records if r.trial_id), None),
-            best_run=max(records, key=lambda r: (r.val_accuracy, -r.seed)),
+            best_run=max(records, key=lambda r: (_sign(r) * r.val_accuracy, -r.seed)),
+            metric=first.metric,
+            direction=first.direction,
         )
 
 
@@ -81,25 +90,26 @@ class Confirmation:
 
     def sentences(self) -> list[str]:
         """The findings in words: ties, the recommendation, and how it compares with the baseline."""
-        best = max(self.rows, key=lambda row: row.val_mean)
+        best = max(self.rows, key=lambda row: row.sign * row.val_mean)
         chosen = self.recommended
+        unit = _Units(chosen.metric)
         lines = []
         if len(self.tied) > 1:
             saving = 1 - chosen.macs / max(row.macs for row in self.tied)
             lines.append(
                 f"These {len(self.tied)} architectures are indistinguishable at this budget (their "
-                f"validation means are within the noise margin, {self.margin * 100:.2f} points, of "
+                f"validation means are within the noise margin, {unit(self.margin)}, of "
                 f"the best); the cheapest saves {saving:.0%} of MACs against the most expensive "
                 "of them."
             )
         else:
             lines.append(
                 f"The best validation mean is ahead of every other architecture by more than the "
-                f"noise margin ({self.margin * 100:.2f} points)."
+                f"noise margin ({unit(self.margin)})."
             )
         lines.append(
             f"Recommended: [{short_form(chosen.architecture)}], {human(chosen.macs)} MACs, "
-            f"validation {_pm(chosen.val_mean, chosen.val_std)}, test "
+            f"{unit.validation} {_pm(chosen.val_mean, chosen.val_std)}, test "
             f"{_pm(chosen.test_mean, chosen.test_std)} over {chosen.seeds} seeds"
             + ("." if chosen is best else f" (the best mean is {best.val_mean:.4f}).")
         )
@@ -109,14 +119,13 @@ class Confirmation:
             verdict = (
                 "within the seed noise: no measurable loss"
                 if abs(difference) <= self.margin
-                else ("a real gain" if difference > 0 else "a real loss")
+                else ("a real gain" if chosen.sign * difference > 0 else "a real loss")
             )
             lines.append(
-                f"Against no bottleneck ({human(base.macs)} MACs, validation "
+                f"Against no bottleneck ({human(base.macs)} MACs, {unit.validation} "
                 f"{_pm(base.val_mean, base.val_std)}): {base.macs / chosen.macs:.2f}x fewer MACs, "
-                f"validation {difference * 100:+.2f} points ({verdict}; margin "
-                f"{self.margin * 100:.2f}), test {(chosen.test_mean - base.test_mean) * 100:+.2f} "
-                "points."
+                f"{unit.validation} {unit(difference, signed=True)} ({verdict}; margin "
+                f"{unit(self.margin)}), test {unit(chosen.test_mean - base.test_mean, signed=True)}."
             )
         return lines
 
@@ -130,8 +139,9 @@ def summarise(records: list[ConfirmationRecord]) -> Confirmation | None:
         (ConfirmedArchitecture.of(group) for group in groups.values()), key=lambda r: r.macs
     )
     margin = noise_margin(rows)
-    best = max(row.val_mean for row in rows)
-    tied = tuple(row for row in rows if best - row.val_mean <= margin)
+    sign = rows[0].sign
+    best = max(sign * row.val_mean for row in rows)
+    tied = tuple(row for row in rows if best - sign * row.val_mean <= margin)
     baseline = next((row for row in rows if NO_BOTTLENECK in row.labels), None)
     return Confirmation(tuple(rows), margin, tied[0], tied, baseline)
 
@@ -163,6 +173,25 @@ def table(confirmation: Confirmation, base_macs: int) -> list[str]:
             f"{_pm(row.val_mean, row.val_std)} | {_pm(row.test_mean, row.test_std)} |"
         )
     return lines
+
+
+def _sign(record: ConfirmationRecord) -> int:
+    return 1 if record.direction == "max" else -1
+
+
+class _Units:
+    """How differences of the scoring metric are written: accuracy in points (x100), another
+    metric (`val_mae`) in its own units."""
+
+    def __init__(self, metric: str | None):
+        self.metric = metric
+        self.validation = "validation" if metric is None else metric
+
+    def __call__(self, value: float, signed: bool = False) -> str:
+        sign = "+" if signed else ""
+        if self.metric is None:
+            return f"{value * 100:{sign}.2f} points"
+        return f"{value:{sign}.4f}"
 
 
 def _pm(mean: float, std: float) -> str:

@@ -143,6 +143,7 @@ def export_architectures(
                     "trial_id": r.trial_id,
                     "macs": r.macs,
                     "val_accuracy": r.val_accuracy,
+                    **({"metric": r.metric} if r.metric is not None else {}),
                     "score": r.score,
                     **({"onnx": check} if check is not None else {}),
                 }
@@ -259,7 +260,8 @@ def _weights_note(retrain_epochs: int | None, confirmed: ConfirmedArchitecture |
     if confirmed is not None:
         best = confirmed.best_run
         return (
-            f"confirmation run with seed {best.seed} (validation {best.val_accuracy:.4f}, test "
+            f"confirmation run with seed {best.seed} ({best.metric or 'validation'} "
+            f"{best.val_accuracy:.4f}, test "
             f"{best.test_accuracy:.4f}; the best of {confirmed.seeds} seeds by validation)"
         )
     return "final epoch of the trial"
@@ -291,6 +293,7 @@ def _write_trial(
         **architecture.to_dict(),
         "trial_id": record.trial_id,
         "val_accuracy": record.val_accuracy,
+        **({"metric": record.metric} if record.metric is not None else {}),
         "score": record.score,
         "weights": weights,
         **(

@@ -32,7 +32,7 @@ def plot_pareto(
     estimated = any(r.estimated for r in finished)
     axes.scatter(
         [r.macs for r in finished],
-        [r.val_accuracy for r in finished],
+        [r.value for r in finished],
         s=28,
         color="#9aa5b1",
         label="supernet estimates (not trained)" if estimated else "trials",
@@ -40,7 +40,7 @@ def plot_pareto(
     )
     axes.plot(
         [r.macs for r in front],
-        [r.val_accuracy for r in front],
+        [r.value for r in front],
         "-o",
         color="#d1495b",
         lw=1.8,
@@ -51,7 +51,7 @@ def plot_pareto(
     for (label, record), marker in zip((marked or {}).items(), ("s", "D", "^"), strict=False):
         axes.scatter(
             [record.macs],
-            [record.val_accuracy],
+            [record.value],
             marker=marker,
             s=90,
             facecolors="none",
@@ -76,8 +76,10 @@ def plot_pareto(
         )
     axes.set_xscale("log")
     axes.set_xlabel("multiply-accumulates per image (MACs, log scale)")
-    axes.set_ylabel("validation accuracy (fraction)")
-    axes.set_title(title or "accuracy vs MACs")
+    name = finished[0].value_name if finished else "val_accuracy"
+    accuracy = name == "val_accuracy"
+    axes.set_ylabel("validation accuracy (fraction)" if accuracy else f"{name} (validation)")
+    axes.set_title(title or f"{'accuracy' if accuracy else name} vs MACs")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(loc="best", fontsize=8, framealpha=0.6)
     figure.tight_layout()

@@ -25,7 +25,7 @@ from bottleneck_search.rundir.trial_log import (
     status_counts,
 )
 from bottleneck_search.space.architecture import short_form
-from bottleneck_search.stats import interval_legend, wilson_interval, with_interval
+from bottleneck_search.stats import interval_legend, metric_text, wilson_interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Report:
         return "\n".join(
             [
                 f"report of {self.run_dir}: {sum(self.counts.values())} trials ({describe_counts(self.counts)})",
-                f"best: trial {self.best.trial_id}  MACs {human(self.best.macs)}  val_acc {with_interval(self.best.val_accuracy, self.val_size)}  score {self.best.score:.3f}",
+                f"best: trial {self.best.trial_id}  MACs {human(self.best.macs)}  {metric_text(self.best.value_name, self.best.value, self.val_size)}  score {self.best.score:.3f}",
                 f"Pareto front: {len(self.front)} trials, from {human(self.front[0].macs)} to {human(self.front[-1].macs)} MACs",
                 f"written: {self.trials_csv}, {self.report_md}",
                 f"plot: {self.pareto_png}",
@@ -128,12 +128,14 @@ def _trials_csv(records, val_size: int | None) -> str:
             "parent_trial_id",
             "mutation",
             "source",
+            "metric",
+            "metric_value",
         ]
     )
     for r in records:
         interval = (
             wilson_interval(r.val_accuracy, val_size)
-            if val_size and r.status is TrialStatus.COMPLETED
+            if val_size and r.status is TrialStatus.COMPLETED and r.val_accuracy is not None
             else ("", "")
         )
         writer.writerow(
@@ -152,6 +154,8 @@ def _trials_csv(records, val_size: int | None) -> str:
                 r.parent_trial_id or "",
                 r.mutation or "",
                 r.source or "",
+                r.value_name,
+                r.value,
             ]
         )
     return buffer.getvalue()
@@ -159,14 +163,24 @@ def _trials_csv(records, val_size: int | None) -> str:
 
 def _table(records: list[TrialRecord], val_size: int | None) -> list[str]:
     lines = [
-        "| trial | MACs | params | val acc [95% interval] | score | architecture |",
+        f"| trial | MACs | params | {_value_heading(records)} | score | architecture |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in records:
         lines.append(
-            f"| {r.trial_id} | {r.macs:,} | {r.params:,} | {with_interval(r.val_accuracy, val_size)} | {r.score:.4f} | `{short_form(r.architecture)}` |"
+            f"| {r.trial_id} | {r.macs:,} | {r.params:,} | {metric_text(r.value_name, r.value, val_size).split(' ', 1)[1]} | {r.score:.4f} | `{short_form(r.architecture)}` |"
         )
     return lines
+
+
+def _front_heading(records: list[TrialRecord]) -> str:
+    name = records[0].value_name if records else "val_accuracy"
+    return "validation accuracy" if name == "val_accuracy" else name
+
+
+def _value_heading(records: list[TrialRecord]) -> str:
+    name = records[0].value_name if records else "val_accuracy"
+    return "val acc [95% interval]" if name == "val_accuracy" else name
 
 
 def _layer_comparison(space, best: TrialRecord) -> list[str]:
@@ -210,7 +224,7 @@ def _confirmed_section(confirmation: Confirmation | None, space) -> list[str]:
         return [
             "## Confirmed results",
             "",
-            "No confirmation runs: the accuracies above are single trials, one seed each. Run "
+            "No confirmation runs: the scores above are single trials, one seed each. Run "
             "`bottleneck-search confirm RUN` to retrain the best architectures with several seeds.",
             "",
         ]
@@ -241,11 +255,11 @@ def _lineage_section(run: Run, best: TrialRecord) -> list[str]:
     lines = [
         f"## Lineage of trial {best.trial_id}",
         "",
-        "| trial | how it came | architecture | MACs | val_acc |",
+        f"| trial | how it came | architecture | MACs | {best.value_name} |",
         "| --- | --- | --- | ---: | ---: |",
     ]
     for r in reversed(chain):
-        accuracy = f"{r.val_accuracy:.3f}" if r.val_accuracy is not None else r.status.lower()
+        accuracy = f"{r.value:.3f}" if r.value is not None else r.status.lower()
         lines.append(
             f"| {r.trial_id} | {r.mutation} | {short_form(r.architecture)} | {human(r.macs)} | {accuracy} |"
         )
@@ -316,13 +330,16 @@ def _markdown(
         "",
         *_table(run.ranked()[:5], run.val_size),
         "",
-        "## Pareto front (validation accuracy vs MACs)",
+        f"## Pareto front ({_front_heading(front)} vs MACs)",
         "",
         *_table(front, run.val_size),
         "",
-        interval_legend(run.val_size),
-        "",
-        "![accuracy vs MACs](pareto.png)",
+        *(
+            [interval_legend(run.val_size), ""]
+            if _front_heading(front) == "validation accuracy"
+            else []
+        ),
+        f"![{_front_heading(front)} vs MACs](pareto.png)",
         "",
         f"## Where the savings come from: trial {best.trial_id} against no bottleneck",
         "",

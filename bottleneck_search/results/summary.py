@@ -19,21 +19,26 @@ from bottleneck_search.rundir.trial_log import (
     status_counts,
 )
 from bottleneck_search.space.architecture import short_form
-from bottleneck_search.stats import interval_legend, with_interval
+from bottleneck_search.stats import interval_legend, metric_text
 from bottleneck_search.training.task import at_chance
 
 
 def _table(records: list[TrialRecord], val_size: int | None) -> list[str]:
     width = 22 if val_size else 7
     lines = [
-        f"{'trial':>6}  {'MACs':>9}  {'params':>8}  {'val_acc':>{width}}  {'score':>6}  architecture"
+        f"{'trial':>6}  {'MACs':>9}  {'params':>8}  {_heading(records):>{width}}  {'score':>6}  architecture"
     ]
     for r in records:
-        accuracy = with_interval(r.val_accuracy, val_size)
+        accuracy = metric_text(r.value_name, r.value, val_size).split(" ", 1)[1]
         lines.append(
             f"{r.trial_id:>6}  {human(r.macs):>9}  {human(r.params):>8}  {accuracy:>{width}}  {r.score:>6.3f}  {short_form(r.architecture)}"
         )
     return lines
+
+
+def _heading(records: list[TrialRecord]) -> str:
+    name = records[0].value_name if records else "val_accuracy"
+    return "val_acc" if name == "val_accuracy" else name
 
 
 def search_summary(

@@ -77,7 +77,10 @@ class SearchConfig:
         space: a YAML backbone path, or the name of one shipped in `search_spaces/` (e.g. `googlenet`).
         model: a `.keras` model to search instead of `space`; from Python also a `keras.Model`
             (saved into the run directory as `original.keras`).
-        dataset: a data set spec (see `load_dataset`).
+        dataset: a data set spec (see `load_dataset`), or from Python data in memory (`(x, y)`
+            arrays, an unbatched `tf.data.Dataset`, a `keras.utils.PyDataset`), written into
+            the run as `data.npz` so that every later job reads it; labels may be targets of
+            any task (see `data.sources`).
         train_size: train and validate on a stratified subsample of this many training images.
         tuner: `random`, `bayesian`, `hyperband`, `grid` or `evolution`.
         max_trials: trials to run (Hyperband decides its own count from `epochs`).
@@ -139,7 +142,7 @@ class SearchConfig:
 
     space: str | None = DEFAULT_SPACE
     model: Any = None
-    dataset: str = "digits"
+    dataset: Any = "digits"
     train_size: int | None = None
     tuner: str = "random"
     max_trials: int = 10

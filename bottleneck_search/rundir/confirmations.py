@@ -37,13 +37,17 @@ class ConfirmationRecord:
         architecture: `{site: width or None}`.
         labels: why it was confirmed: `front` (with its trial id), `no bottleneck`, `reference`.
         seed: the retraining's seed.
-        val_accuracy: validation accuracy at the end of training (as the recipe reads it).
-        test_accuracy: accuracy on the held-out test split.
+        val_accuracy: validation accuracy at the end of training (as the recipe reads it), or
+            the value of `metric` when the task is scored on another metric.
+        test_accuracy: accuracy (or `metric`) on the held-out test split.
         macs, params: the architecture's cost at batch 1.
         epochs: epochs trained.
         seconds: wall time.
         weights: the weights file, relative to the run directory.
         trial_id: the search trial it confirms, for front points.
+        metric: the scoring metric's epoch-log key when it is not an accuracy (`val_mae`),
+            else None.
+        direction: `max` or `min`: which way `metric` is better.
     """
 
     architecture: dict[str, int | None]
@@ -57,6 +61,8 @@ class ConfirmationRecord:
     seconds: float
     weights: str
     trial_id: str | None = None
+    metric: str | None = None
+    direction: str = "max"
 
     def __post_init__(self):
         object.__setattr__(self, "labels", tuple(self.labels))

@@ -10,6 +10,7 @@
 | `oracle.json`, `tuner0.json`, `trial_<id>/trial.json` | Keras Tuner's state |
 | `trials.csv`, `pareto.png`, `report.md` | the report |
 | `export/` | the export |
+| `original.keras`, `data.npz` | a job given a model or data in memory (Python) |
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 from bottleneck_search.errors import SearchConfigError
 
 CONFIG = "config.json"
@@ -39,8 +42,9 @@ REPORT_MD = "report.md"
 # A compress run's own files: before and after (`compress.job`), the per-site sensitivity table
 # (`rundir.sensitivity`) and its plot.
 COMPRESSION_JSON = "compression.json"
-# A model compressed from Python (`CompressConfig(model=keras.Model)`), saved for report and export.
+# A model or data given in memory from Python (`keep_original_model`, `keep_in_memory_data`).
 ORIGINAL_MODEL = "original.keras"
+DATA_NPZ = "data.npz"
 SENSITIVITY_JSON = "sensitivity.json"
 SENSITIVITY_CSV = "sensitivity.csv"
 SENSITIVITY_PNG = "sensitivity.png"
@@ -176,6 +180,49 @@ def keep_original_model(model, run_dir: str) -> str:
         with atomic_output(path) as temporary:
             model.save(temporary)
     return path
+
+
+def keep_in_memory_data(spec, run_dir: str) -> str:
+    """Writes a data set given in memory (arrays, `tf.data`, `PyDataset`) into the run as
+    `<run>/data.npz`, so that trainer processes, resume, confirmation and export read it as a
+    file; returns its `npz:` spec. A resumed run must be given the same data.
+
+    Raises:
+        SearchConfigError: the run already keeps other data.
+    """
+    # Imported here: reading a run directory (the CLI's report, export) must not load TensorFlow.
+    from bottleneck_search.data.formats import read_npz, write_npz
+    from bottleneck_search.data.sources import in_memory_arrays
+
+    x, y = in_memory_arrays(spec)
+    path = kept_data_spec(run_dir).removeprefix("npz:")
+    if os.path.isfile(path):
+        kept_x, kept_y, _ = read_npz(path)
+        if not (np.array_equal(kept_x, x) and _same_labels(kept_y, y)):
+            raise SearchConfigError(
+                f"Run '{run_dir}' was started on other data than the data given now (it keeps "
+                f"its own in {DATA_NPZ}). Resume with the same data, or start a new run directory."
+            )
+    else:
+        with atomic_output(path) as temporary, open(temporary, "wb") as handle:
+            write_npz(handle, x, y)
+    return kept_data_spec(run_dir)
+
+
+def kept_data_spec(run_dir: str) -> str:
+    """The data set spec of the data a run keeps (`keep_in_memory_data`)."""
+    return f"npz:{os.path.join(run_dir, DATA_NPZ)}"
+
+
+def _same_labels(kept, given) -> bool:
+    if isinstance(kept, tuple) or isinstance(given, tuple):
+        return (
+            isinstance(kept, tuple)
+            and isinstance(given, tuple)
+            and len(kept) == len(given)
+            and all(np.array_equal(a, b) for a, b in zip(kept, given, strict=True))
+        )
+    return np.array_equal(kept, given)
 
 
 def create_run_dir(run_dir: str) -> None:

@@ -15,8 +15,10 @@ class SensitivityRow:
         site: the site's name.
         width: the reduction's width.
         macs_saved: MACs per image the reduction saves (negative: it costs more).
-        val_accuracy, val_loss: the warm-started model's validation scores.
-        accuracy_drop: the trained model's validation accuracy minus `val_accuracy`.
+        val_accuracy, val_loss: the warm-started model's validation scores (`val_accuracy`
+            holds the table's `metric` when that is not an accuracy).
+        accuracy_drop: how much worse than the trained model it scores: its validation
+            accuracy minus `val_accuracy` (for a metric to minimise, `val_accuracy` minus it).
     """
 
     site: str
@@ -35,12 +37,14 @@ class SensitivityTable:
         base_accuracy, base_loss: the trained model's validation scores (recalibrated the same way).
         rows: one `SensitivityRow` per site and width, in site order, widths ascending.
         seconds: wall time of the whole measurement.
+        metric: the scoring metric when it is not an accuracy (`val_mae`), else None.
     """
 
     base_accuracy: float
     base_loss: float
     rows: tuple[SensitivityRow, ...]
     seconds: float
+    metric: str | None = None
 
     def drop(self, site: str, width: int | None) -> float:
         """The accuracy drop of `site` at `width` (0 for no reduction)."""
@@ -53,6 +57,7 @@ class SensitivityTable:
             "base_accuracy": self.base_accuracy,
             "base_loss": self.base_loss,
             "seconds": self.seconds,
+            "metric": self.metric,
             "rows": [dataclasses.asdict(row) for row in self.rows],
         }
 
@@ -63,6 +68,7 @@ class SensitivityTable:
             data["base_loss"],
             tuple(SensitivityRow(**row) for row in data["rows"]),
             data["seconds"],
+            data.get("metric"),
         )
 
     def to_csv(self) -> str:

@@ -46,11 +46,20 @@ def task_data(config: SearchConfig, space: SearchSpace, task: Task, download=Non
 def checked_data(task: Task, name: str, output_shape, data: Dataset) -> Dataset:
     """`data` with its labels in the form `task` takes, after refusing a model called `name`
     whose output (`output_shape`; None: a YAML space's classifier) cannot be trained on them:
-    the CLI's data sets label whole images with one of `data.num_classes` classes.
+    the CLI's named data sets label whole images with one of `data.num_classes` classes. Targets
+    (arrays or `npz:` data whose labels are not class indices) are the user's to match with the
+    model and its loss, and pass as they are.
 
     Raises:
         SearchConfigError: naming the model's output shape and the labels'.
     """
+    if data.num_classes is None:
+        if output_shape is None:
+            raise SearchConfigError(
+                f"Space '{name}' is a classifier, but the labels of data set '{data.name}' are "
+                "targets, not class indices (one non-negative integer per image)."
+            )
+        return data
     where = f"Model '{name}' outputs {tuple(output_shape)}" if output_shape else f"Space '{name}'"
     labels = f"one of {data.num_classes} classes per image (data set '{data.name}')"
     if output_shape is not None and len(output_shape) != 1:

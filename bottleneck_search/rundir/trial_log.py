@@ -81,6 +81,17 @@ class TrialRecord:
         object.__setattr__(self, "status", TrialStatus(self.status))
 
     @property
+    def value(self) -> float | None:
+        """The scoring metric's value: `val_accuracy`, or `metric["value"]` (None unless
+        completed)."""
+        return self.metric["value"] if self.metric is not None else self.val_accuracy
+
+    @property
+    def value_name(self) -> str:
+        """The scoring metric's epoch-log key: `val_accuracy`, or `metric["name"]`."""
+        return self.metric["name"] if self.metric is not None else "val_accuracy"
+
+    @property
     def estimated(self) -> bool:
         """Whether `val_accuracy` is a supernet's estimate rather than a training's result."""
         return self.source == SUPERNET_SOURCE
@@ -154,15 +165,20 @@ def scored_value(task, value: float) -> dict:
 
 
 def nondominated(records: Iterable[TrialRecord]) -> list[TrialRecord]:
-    """The completed trials no other completed trial dominates (at most its MACs, at least its
-    accuracy, better in one), by MACs; of trials tied on both the first is kept."""
-    finished = [r for r in completed(records) if r.val_accuracy is not None]
+    """The completed trials no other completed trial dominates (at most its MACs, at least as
+    good a scoring metric in its direction, better in one), by MACs; of trials tied on both the
+    first is kept."""
+    finished = [r for r in completed(records) if r.value is not None]
+
+    def quality(record: TrialRecord) -> float:
+        return -record.value if _minimised(record) else record.value
+
     ordered = sorted(
-        enumerate(finished), key=lambda item: (item[1].macs, -item[1].val_accuracy, item[0])
+        enumerate(finished), key=lambda item: (item[1].macs, -quality(item[1]), item[0])
     )
     front: list[TrialRecord] = []
     for _, record in ordered:
-        if not front or record.val_accuracy > front[-1].val_accuracy:
+        if not front or quality(record) > quality(front[-1]):
             front.append(record)
     return front
 

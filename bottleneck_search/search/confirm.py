@@ -29,11 +29,11 @@ from bottleneck_search.rundir.confirmations import (
 )
 from bottleneck_search.rundir.files import atomic_output
 from bottleneck_search.rundir.run import Run, load_run, require_completed
-from bottleneck_search.rundir.trial_log import nondominated
+from bottleneck_search.rundir.trial_log import nondominated, ranked
 from bottleneck_search.search.callbacks import StopWhenRequested
 from bottleneck_search.search.training import train_architecture
 from bottleneck_search.space.architecture import Architecture, short_form
-from bottleneck_search.stats import with_interval
+from bottleneck_search.stats import metric_text
 from bottleneck_search.training.fit import clock
 
 
@@ -97,6 +97,7 @@ def confirm_run(
     data, task = run.data(space), run.task()
     callbacks = [StopWhenRequested(stop_requested)] if stop_requested is not None else []
     started = time.monotonic()
+    shown = "val_accuracy" if task.scores_accuracy else task.score
     for number, (labels, architecture, trial_id, seed) in enumerate(todo, start=1):
         keras.backend.clear_session()
         result, model = train_architecture(
@@ -128,12 +129,15 @@ def confirm_run(
                 seconds=result.seconds,
                 weights=weights,
                 trial_id=trial_id,
+                metric=None if task.scores_accuracy else task.score,
+                direction=task.direction,
             )
         )
         emit(
             f"confirm {number}/{len(todo)}  [{short_form(architecture.widths)}]  seed {seed}  "
-            f"val_acc {with_interval(result.val_accuracy, data.val_size)}  "
-            f"test_acc {result.test_accuracy:.3f}  elapsed {clock(time.monotonic() - started)}"
+            f"{metric_text(shown, result.val_accuracy, data.val_size)}  "
+            f"test_{shown.removeprefix('val_').replace('accuracy', 'acc')} "
+            f"{result.test_accuracy:.3f}  elapsed {clock(time.monotonic() - started)}"
         )
     return log.read()
 
@@ -144,7 +148,7 @@ def _prefixed(emit: Callable[[str], None], prefix: str, line: str) -> None:
 
 def candidates(run: Run, space, top: int) -> list[tuple[tuple[str, ...], Architecture, str | None]]:
     """`(labels, architecture, trial id)` of what a confirmation retrains, each architecture once."""
-    front = sorted(nondominated(run.records), key=lambda r: (-r.score, r.macs))[:top]
+    front = ranked(nondominated(run.records))[:top]
     chosen: dict[str, tuple[list[str], Architecture, str | None]] = {}
 
     def add(label: str, architecture: Architecture, trial_id: str | None = None) -> None:

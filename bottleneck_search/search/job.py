@@ -33,7 +33,9 @@ from bottleneck_search.rundir.files import (
     check_run_dir,
     create_run_dir,
     estimated_bytes,
+    keep_in_memory_data,
     keep_original_model,
+    kept_data_spec,
     remove_stale_temporaries,
     write_atomically,
 )
@@ -127,14 +129,21 @@ def run_search(
         config = dataclasses.replace(config, space=None)
     config.check()
     penalty = FlopPenalty(config.penalty, target_macs=config.target_macs)
-    # An in-memory model is saved into the run: trainers, resume and export load it as a file.
+    # A model or data given in memory are saved into the run: trainers, resume, confirmation
+    # and export load them as files.
     in_memory = config.model if isinstance(config.model, keras.Model) else None
     if in_memory is not None:
         config = dataclasses.replace(config, model=os.path.join(config.run_dir, ORIGINAL_MODEL))
+    given_data = None if isinstance(config.dataset, str) else config.dataset
+    if given_data is not None:
+        config = dataclasses.replace(config, dataset=kept_data_spec(config.run_dir))
     saved = _check_run_dir(config)
-    if in_memory is not None:
+    if in_memory is not None or given_data is not None:
         create_run_dir(config.run_dir)
+    if in_memory is not None:
         keep_original_model(in_memory, config.run_dir)
+    if given_data is not None:
+        keep_in_memory_data(given_data, config.run_dir)
     space, task, data = space_and_data(config)
     if config.strategy == "oneshot":
         Supernet.check_space(space)  # before the run directory holds anything

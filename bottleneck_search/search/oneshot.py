@@ -36,6 +36,7 @@ from bottleneck_search.rundir.trial_log import (
     TrialLog,
     TrialRecord,
     TrialStatus,
+    scored_value,
 )
 from bottleneck_search.search.callbacks import StopWhenRequested
 from bottleneck_search.search.evolution import EvolutionOracle
@@ -44,6 +45,7 @@ from bottleneck_search.search.tuner_state import requeue_orphaned_trials
 from bottleneck_search.space.architecture import Architecture, short_form
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.stats import metric_text
 from bottleneck_search.supernet import Supernet
 from bottleneck_search.supernet.supernet import CALIBRATION_BATCHES
 from bottleneck_search.training.fit import clock, compile_model
@@ -70,7 +72,7 @@ def run_oneshot(
     keras.utils.set_random_seed(config.seed)
     supernet = Supernet(space, seed=config.seed)
     train_supernet(supernet, config, task, data, epochs, emit, stop_requested)
-    evaluate = _Evaluator(supernet, data, penalty, log, emit, stop_requested)
+    evaluate = _Evaluator(supernet, task, data, penalty, log, emit, stop_requested)
     if space.size <= budget:
         max_macs = config.max_macs
         evaluate.every([a for a in space.architectures() if max_macs is None or a.macs <= max_macs])
@@ -134,8 +136,9 @@ class _EpochLines(keras.callbacks.Callback):
 class _Evaluator:
     """Scores architectures with the supernet and records each as a trial of `source: supernet`."""
 
-    def __init__(self, supernet, data, penalty, log, emit, stop_requested):
+    def __init__(self, supernet, task, data, penalty, log, emit, stop_requested):
         self.supernet, self.data, self.penalty, self.log = supernet, data, penalty, log
+        self.task = task
         self.emit, self.stop_requested = emit, stop_requested or (lambda: False)
         # The same training batches recalibrate every architecture, so their differences are the
         # architectures', not the batches'.
@@ -162,7 +165,7 @@ class _Evaluator:
         )
         directory, project = os.path.split(os.path.abspath(config.run_dir))
         oracle = EvolutionOracle(
-            kt.Objective(OBJECTIVE, direction="max"),
+            kt.Objective(OBJECTIVE, direction=self.task.direction),
             max_trials=budget,
             population_size=population,
             tournament_size=max(3, population // 4),
@@ -197,8 +200,10 @@ class _Evaluator:
             TrialStatus.COMPLETED,
             result.architecture,
             started,
-            val_accuracy=result.accuracy,
-            score=self.penalty.score(result.accuracy, result.architecture.macs),
+            **scored_value(self.task, result.value(self.task)),
+            score=self.penalty.score(
+                result.value(self.task), result.architecture.macs, self.task.direction
+            ),
             source=SUPERNET_SOURCE,
         )
         self.log.append(record)
@@ -207,13 +212,14 @@ class _Evaluator:
         return record
 
     def _progress(self, record: TrialRecord) -> None:
-        if self.best is None or record.score > self.best.score:
+        if self.best is None or self.task.better(record.score, self.best.score):
             self.best = record
         count = len(self.done)
         if count == 1 or count >= self.total or count % max(1, self.total // PROGRESS_LINES) == 0:
             self.emit(
                 f"evaluated {count}/{self.total}  best score {self.best.score:.4f} "
-                f"[{short_form(self.best.architecture)}] val_acc {self.best.val_accuracy:.3f} "
+                f"[{short_form(self.best.architecture)}] "
+                f"{metric_text(self.best.value_name, self.best.value, None)} "
                 f"(estimated)  elapsed {clock(time.monotonic() - self.started)}"
             )
 
@@ -241,6 +247,6 @@ class _SupernetTuner(kt.Tuner):
         record = self.evaluator.record(trial.trial_id, architecture)
         return {
             OBJECTIVE: record.score,
-            "val_accuracy": record.val_accuracy,
+            record.value_name: record.value,
             "macs": float(record.macs),
         }

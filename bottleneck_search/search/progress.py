@@ -9,7 +9,7 @@ from bottleneck_search.flops.report import human
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus, completed
 from bottleneck_search.space.architecture import short_form
-from bottleneck_search.stats import with_interval
+from bottleneck_search.stats import metric_text
 from bottleneck_search.training.fit import clock
 from bottleneck_search.training.task import Task
 
@@ -56,7 +56,7 @@ class Progress:
                 "'bottleneck-search compress', or start from its weights with --warm-start"
             )
         self.emit(f"each trial: {self.recipe.describe()}")
-        if self.val_size:
+        if self.val_size and (self.task is None or self.task.scores_accuracy):
             self.emit(
                 f"val_acc [low, high]: its 95% interval from {self.val_size:,} validation images"
             )
@@ -76,8 +76,10 @@ class Progress:
             remaining = max(self.total - index, 0) * elapsed / self.done_here
             timing += f"  eta {clock(remaining)}"
         if record.status is TrialStatus.COMPLETED:
-            accuracy = with_interval(record.val_accuracy, self.val_size)
-            outcome = f"val_acc {accuracy}  score {record.score:.3f}"
+            outcome = (
+                f"{metric_text(record.value_name, record.value, self.val_size)}  "
+                f"score {record.score:.3f}"
+            )
         else:
             outcome = f"{record.status.lower()}: {record.reason}"
         best_text = f"best {best:.3f}" if best is not None else "best -"

@@ -50,6 +50,10 @@ class SubnetEvaluation:
         """The `accuracy` metric (compile the supernet with `metrics=["accuracy"]`)."""
         return self.metrics["accuracy"]
 
+    def value(self, task) -> float:
+        """The value of `task`'s scoring metric (compile the supernet with `task`)."""
+        return self.metrics[task.score.removeprefix("val_")]
+
 
 class Supernet:
     """Every architecture of a space in one Keras model whose sites share their weights.

@@ -71,9 +71,9 @@ def evaluate_model(model: keras.Model, data) -> dict[str, float]:
 
 
 def prepared(data, task: Task):
-    """A `Dataset` with its labels in the form `task` takes: one-hot for categorical losses, as
-    they are (class indices) otherwise."""
-    if task.labels != "one_hot":
+    """A `Dataset` with its labels in the form `task` takes: class indices one-hot for
+    categorical losses, as they are otherwise (and targets always: see `Dataset.num_classes`)."""
+    if task.labels != "one_hot" or data.num_classes is None:
         return data
     classes = task.classes or data.num_classes
 

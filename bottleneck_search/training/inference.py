@@ -74,10 +74,14 @@ def _from_compile_config(model, config: dict) -> Task | None:
     if loss is None:
         return None
     metrics = config.get("metrics") or []
-    if isinstance(metrics, dict):
-        metrics = [
-            m for value in metrics.values() for m in (value if isinstance(value, list) else [value])
-        ]
+    if isinstance(metrics, dict) or any(isinstance(m, list) or m is None for m in metrics):
+        return Task(
+            loss=loss,
+            metrics=metrics,
+            score=_per_output_score(model, metrics),
+            labels="given",
+            source="the model's compiled losses and metrics (per output)",
+        )
     classification = is_classification_loss(loss)
     if classification and not any(metric_name(m) in ACCURACIES for m in metrics):
         metrics = [*metrics, "accuracy"]
@@ -90,6 +94,18 @@ def _from_compile_config(model, config: dict) -> Task | None:
         classes=(2 if units == 1 else units) if classification else None,
         source="the model's compiled loss and metrics",
     )
+
+
+def _per_output_score(model, metrics) -> str:
+    """The epoch-log key scoring a multi-output model compiled with metrics per output: the
+    first output's accuracy if any output has one, else the first metric, else `val_loss`."""
+    if isinstance(metrics, dict):
+        named = [(name, m if isinstance(m, list) else [m]) for name, m in metrics.items()]
+    else:
+        named = list(zip(model.output_names, [m or [] for m in metrics], strict=False))
+    keys = [(name, metric_name(m)) for name, group in named for m in group]
+    chosen = next(((n, m) for n, m in keys if m in ACCURACIES), keys[0] if keys else None)
+    return f"val_{chosen[0]}_{chosen[1]}" if chosen else "val_loss"
 
 
 def _from_output(model) -> Task:

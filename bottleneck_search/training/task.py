@@ -54,10 +54,13 @@ class Task:
     Attributes:
         loss: a Keras loss: a name, a `keras.losses.Loss`, or its serialised config (a dict or
             list of them for multi-output models).
-        metrics: Keras metrics (names, objects or configs).
+        metrics: Keras metrics (names, objects or configs); for a multi-output model also per
+            output, as `model.compile` takes them: a list of lists in output order, or a dict
+            by output name.
         score: the epoch-log key of the metric that scores an architecture, e.g. `val_accuracy`
-            or `val_mae`; None: the first accuracy among `metrics`, else the first metric, else
-            `val_loss`.
+            or `val_mae` (Keras prefixes a multi-output model's with the output's name:
+            `val_<output>_accuracy`); None: the first accuracy among flat `metrics`, else the
+            first metric, else `val_loss` (per-output metrics need it named).
         direction: `"max"` or `"min"`; None: Keras Tuner's inference from `score`.
         labels: the labels the loss takes: `sparse` (class indices), `one_hot`, `binary`, or
             `given` (the user's data as it is; never converted).
@@ -90,13 +93,20 @@ class Task:
     def __post_init__(self):
         set_field = object.__setattr__
         set_field(self, "loss", _serialised(self.loss, "loss"))
-        set_field(self, "metrics", tuple(_serialised(m, "metric") for m in self.metrics))
+        set_field(self, "metrics", _serialised_metrics(self.metrics))
         set_field(self, "input_range", tuple(float(v) for v in self.input_range))
         if self.labels not in LABEL_FORMS:
             raise SearchConfigError(
                 f"labels must be one of {', '.join(LABEL_FORMS)}. Received: {self.labels!r}."
             )
         if self.score is None:
+            if not isinstance(self.metrics, tuple) or any(
+                isinstance(m, tuple) for m in self.metrics
+            ):
+                raise SearchConfigError(
+                    "A task with metrics per output must name the one that scores, as Keras logs "
+                    "it: Task(..., score='val_<output>_<metric>')."
+                )
             names = [metric_name(m) for m in self.metrics]
             accuracy = next((name for name in names if name in ACCURACIES), None)
             chosen = accuracy or (names[0] if names else "loss")
@@ -112,7 +122,8 @@ class Task:
     @property
     def scores_accuracy(self) -> bool:
         """Whether the scoring metric is an accuracy (a value in [0, 1], higher better)."""
-        return self.score.removeprefix("val_") in ACCURACIES
+        name = self.score.removeprefix("val_")
+        return any(name == known or name.endswith(f"_{known}") for known in ACCURACIES)
 
     @property
     def from_logits(self) -> bool:
@@ -128,11 +139,19 @@ class Task:
 
         return keras.saving.deserialize_keras_object(self.loss)
 
-    def new_metrics(self) -> list:
-        """Fresh Keras metrics for `compile` (metric objects hold state; no two models share one)."""
+    def new_metrics(self) -> list | dict:
+        """Fresh Keras metrics for `compile` (metric objects hold state; no two models share
+        one), in the task's structure (flat, per output in order, or by output name)."""
         import keras
 
-        return [keras.saving.deserialize_keras_object(metric) for metric in self.metrics]
+        def fresh(metrics):
+            return [keras.saving.deserialize_keras_object(metric) for metric in metrics]
+
+        if isinstance(self.metrics, dict):
+            return {name: fresh(metrics) for name, metrics in self.metrics.items()}
+        if any(isinstance(m, tuple) for m in self.metrics):
+            return [fresh(metrics) for metrics in self.metrics]
+        return fresh(self.metrics)
 
     def better(self, a: float, b: float) -> bool:
         """Whether score value `a` is strictly better than `b` in this task's direction."""
@@ -150,8 +169,11 @@ class Task:
         )
 
     def to_json(self) -> dict:
+        metrics = self.metrics
+        if not isinstance(metrics, dict):
+            metrics = [list(m) if isinstance(m, tuple) else m for m in metrics]
         return dataclasses.asdict(self) | {
-            "metrics": list(self.metrics),
+            "metrics": metrics,
             "input_range": list(self.input_range),
         }
 
@@ -168,6 +190,21 @@ def metric_name(metric) -> str:
     if isinstance(metric, dict):
         return metric.get("config", {}).get("name") or metric.get("class_name", "metric")
     return getattr(metric, "name", type(metric).__name__)
+
+
+def _serialised_metrics(metrics) -> tuple | dict:
+    """Metrics as JSON-able values: a flat tuple, a tuple of tuples (per output, in order), or a
+    dict of tuples (by output name)."""
+    if isinstance(metrics, dict) and "class_name" not in metrics:
+        return {
+            name: _serialised_metrics(value if isinstance(value, list | tuple) else [value])
+            for name, value in metrics.items()
+        }
+    if isinstance(metrics, str | dict):
+        metrics = [metrics]
+    if any(isinstance(m, list | tuple) or m is None for m in metrics):
+        return tuple(_serialised_metrics(list(m or ())) for m in metrics)
+    return tuple(_serialised(m, "metric") for m in metrics)
 
 
 def _serialised(value, kind: str):
@@ -193,9 +230,16 @@ def _serialised(value, kind: str):
 
 
 def _direction(score: str) -> str:
+    """Keras Tuner's direction for `score`, read past an output's name prefix
+    (`val_<output>_mae` as `val_mae`)."""
     from keras_tuner.engine.metrics_tracking import infer_metric_direction
 
-    direction = infer_metric_direction(score)
+    words = score.removeprefix("val_").split("_")
+    direction = None
+    for start in range(len(words)):
+        direction = infer_metric_direction("_".join(words[start:]))
+        if direction is not None:
+            break
     if direction is None:
         raise SearchConfigError(
             f"Cannot tell whether a higher or a lower '{score}' is better. Pass "
