@@ -24,6 +24,7 @@ from bottleneck_search import (
     compress_model,
     count_flops,
     export_architectures,
+    load_run,
     run_search,
     train_architecture,
     write_report,
@@ -454,6 +455,56 @@ def test_compress_of_a_regression_model_scores_its_mae_downwards(tmp_path):
     assert table["metric"] == "val_mae"
     assert "val val_mae" in (tmp_path / "compressed" / "report.md").read_text()
     assert (tmp_path / "compressed" / "data.npz").is_file()
+
+
+@pytest.mark.slow
+def test_warm_start_fits_compress_low_rank_on_the_data_and_starts_near_the_trained_model(
+    tmp_path, digits
+):
+    model = classifier("softmax")
+    model.compile(
+        keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    model.fit(digits.train, epochs=6, verbose=0)
+    trained = model.evaluate(digits.val, verbose=0, return_dict=True)["accuracy"]
+    run_dir = str(tmp_path / "warm")
+    config = SearchConfig(
+        model=model,
+        warm_start=True,
+        max_trials=1,
+        epochs=1,
+        confirm=0,
+        widths=[8],
+        run_dir=run_dir,
+        learning_rate=5e-4,
+        schedule="constant",
+    )
+    run_search(config)
+    run = load_run(run_dir)
+    (trial,) = run.completed
+    assert trial.val_accuracy > trained - 0.1  # a trial starts where the trained model is
+    space, data = run.trained_space_and_data()
+    assert space.warm_start.method == "output"  # data-aware, as compress fits it
+    # The same factorisation whenever the run's space is rebuilt (trainers, confirmation).
+    again, _ = run.trained_space_and_data()
+    reduced = space.validate({site.name: 8 for site in space.sites})
+    for a, b in zip(
+        space.build(reduced).get_weights(), again.build(reduced).get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    images = next(iter(data.val))[0]
+    np.testing.assert_allclose(
+        space.build(space.no_bottleneck()).predict(images, verbose=0),
+        model.predict(images, verbose=0),
+        atol=1e-5,
+    )
+    # One epoch of the reduced architecture from the warm start, against from scratch.
+    recipe = config.recipe()
+    warm, _ = train_architecture(space, reduced, data, 1, 0, recipe)
+    scratch, _ = train_architecture(
+        SearchSpace.from_model(model, widths=[8]), reduced, data, 1, 0, recipe
+    )
+    assert warm.val_accuracy > scratch.val_accuracy + 0.2
 
 
 @pytest.mark.slow

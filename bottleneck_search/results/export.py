@@ -60,8 +60,9 @@ def export_architectures(
             `overwrite`.
         top: export the `top` trials by score.
         pareto: export the whole Pareto front instead of the top trials.
-        retrain_epochs: retrain each architecture from scratch for this many epochs on the
-            run's train + validation data instead of using the checkpoint.
+        retrain_epochs: retrain each architecture from scratch (a `--warm-start` run's from its
+            warm start) for this many epochs on the run's train + validation data instead of
+            using the checkpoint.
         overwrite: replace an existing output folder.
         onnx: also write `model.onnx` in each folder, checked in ONNX Runtime against Keras on
             the run's validation images (needs `pip install 'bottleneck-search[onnx]'` and the
@@ -113,8 +114,10 @@ def export_architectures(
         ):
             raise ResultsError(_no_weights(record, checkpoint))
 
-    space = run.space()
-    data = run.data(space) if retrain_epochs is not None or onnx else None
+    if retrain_epochs is not None or onnx:  # a --warm-start run retrains from its warm starts
+        space, data = run.trained_space_and_data()
+    else:
+        space, data = run.space(), None
     images = validation_images(data.val) if onnx else None
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)

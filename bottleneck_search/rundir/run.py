@@ -18,7 +18,7 @@ from bottleneck_search.rundir.files import (
     read_run_config,
     trial_folder,
 )
-from bottleneck_search.rundir.task import search_space_options, task_data
+from bottleneck_search.rundir.task import search_space_options, task_data, warm_started
 from bottleneck_search.rundir.trial_log import (
     TrialLog,
     TrialRecord,
@@ -91,20 +91,23 @@ class Run:
         space = space if space is not None else self.space()
         return task_data(self.search_config(), space, self.task(), download=False)
 
+    def trained_space_and_data(self) -> tuple[SearchSpace, Dataset]:
+        """The run's space and data as its trials trained on them: a `--warm-start` run's space
+        with its warm starts fitted on the data, as the search fitted them (`warm_started`)."""
+        space = self.space()
+        data = self.data(space)
+        return warm_started(self.search_config(), space, data, **self._space_options()), data
+
     def space(self) -> SearchSpace:
-        """Rebuilds the run's search space from its recorded arguments (with the data's class count)."""
+        """Rebuilds the run's search space from its recorded arguments (with the data's class
+        count); a `--warm-start` run's warm starts from the kernels alone (see
+        `trained_space_and_data` for the ones its trials had)."""
         config = self.search_config()
         classes = self.config.get("dataset", {}).get("classes")
-        options = search_space_options(config)
-        if config.model is not None:  # the widths and reductions the run's space was made with
-            recorded = self.config.get("space", {})
-            if "widths" in recorded:
-                options["widths"] = recorded["widths"]
-                options["skip_reduced"] = recorded.get("skip_reduced", False)
-            if "reduction" in self.config:
-                options["reduction"] = ReductionOptions(**self.config["reduction"])
         try:
-            space = load_search_space(config.space, config.model, classes=classes, **options)
+            space = load_search_space(
+                config.space, config.model, classes=classes, **self._space_options()
+            )
         except BottleneckSearchError as error:
             raise ResultsError(
                 f"Run '{self.path}': its search space cannot be rebuilt: {error}"
@@ -116,6 +119,20 @@ class Run:
                 "(its sha256 differs from config.json); restore the original file to export or report."
             )
         return space
+
+
+    def _space_options(self) -> dict:
+        """`SearchSpace.from_model` options the run's space was made with."""
+        config = self.search_config()
+        options = search_space_options(config)
+        if config.model is not None:  # the widths and reductions the run's space was made with
+            recorded = self.config.get("space", {})
+            if "widths" in recorded:
+                options["widths"] = recorded["widths"]
+                options["skip_reduced"] = recorded.get("skip_reduced", False)
+            if "reduction" in self.config:
+                options["reduction"] = ReductionOptions(**self.config["reduction"])
+        return options
 
 
 def recorded_task(config: dict[str, Any]) -> Task:

@@ -7,7 +7,7 @@ from bottleneck_search.data import Dataset
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.model_io import compile_config
 from bottleneck_search.rundir.config import SearchConfig
-from bottleneck_search.space.catalog import space_input_shape
+from bottleneck_search.space.catalog import load_search_space, space_input_shape
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.training.fit import prepared
 from bottleneck_search.training.inference import override, task_from_model, with_input_range
@@ -80,6 +80,17 @@ def checked_data(task: Task, name: str, output_shape, data: Dataset) -> Dataset:
             "whose output matches the data."
         )
     return prepared(data, task)
+
+
+def warm_started(config: SearchConfig, space: SearchSpace, data: Dataset, **options) -> SearchSpace:
+    """`space` as a `--warm-start` search uses it: its low-rank warm starts fitted on `data`'s
+    first training batches (compress' data-aware factorisation, `space.lowrank`), the same in
+    every process of the run (the batches are seeded); `space` itself otherwise. `options`
+    replace `search_space_options(config)`'s."""
+    if not config.warm_start:
+        return space
+    chosen = {**search_space_options(config), **options}
+    return load_search_space(None, config.model, init_data=data.train, **chosen)
 
 
 def search_space_options(config: SearchConfig) -> dict:

@@ -78,7 +78,7 @@ def confirm_run(
     run = run if isinstance(run, Run) else load_run(run)
     require_completed(run)
     config = run.search_config()
-    space = run.space()
+    space, data = run.trained_space_and_data()
     log = ConfirmationLog(run.path)
     done = log.done()
     plan = [
@@ -94,7 +94,7 @@ def confirm_run(
         f"confirming {len(plan) // seeds} architectures x {seeds} seeds "
         f"({len(plan) - len(todo)} of {len(plan)} runs already recorded)"
     )
-    data, task = run.data(space), run.task()
+    task = run.task()
     callbacks = [StopWhenRequested(stop_requested)] if stop_requested is not None else []
     started = time.monotonic()
     shown = "val_accuracy" if task.scores_accuracy else task.score

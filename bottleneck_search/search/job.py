@@ -44,6 +44,7 @@ from bottleneck_search.rundir.task import (
     search_space_options,
     search_task,
     task_data,
+    warm_started,
 )
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, completed, ranked
 from bottleneck_search.search.confirm import confirm_run
@@ -277,7 +278,8 @@ def space_and_data(config: SearchConfig) -> tuple[SearchSpace, Task, Dataset]:
         task = search_task(config, space)
         return space, task, checked_data(task, space.name, space.source.get("output_shape"), data)
     task = search_task(config, space)
-    return space, task, task_data(config, space, task)
+    data = task_data(config, space, task)
+    return warm_started(config, space, data), task, data
 
 
 def _check_run_dir(config: SearchConfig) -> dict | None:
