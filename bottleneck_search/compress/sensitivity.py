@@ -39,7 +39,7 @@ def measure_sensitivity(
 
     ```python
     supernet = Supernet(space)
-    compile_model(supernet.model, Task())
+    supernet.model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     table = measure_sensitivity(supernet, Task(), data.val, list(data.train.take(2)))
     print(table.rows[0].site, table.rows[0].accuracy_drop)
     ```

@@ -32,6 +32,15 @@ from bottleneck_search.data.dataset import (
     pipelines,
     split_indices,
 )
+from bottleneck_search.data.in_memory import (
+    Labels,
+    check_element_spec,
+    dataset_arrays,
+    holds_class_labels,
+    in_memory_arrays,
+    is_targets,
+    py_dataset_arrays,
+)
 from bottleneck_search.data.keras_datasets import KERAS_DATASETS, load_keras_dataset
 from bottleneck_search.errors import DatasetError
 
@@ -40,8 +49,6 @@ VALID_FORMS = (
     "npz:PATH (or, from Python, (x, y) arrays, a tf.data.Dataset or a keras.utils.PyDataset)"
 )
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-# Class indices, or one output's targets; a tuple: several outputs' targets.
-Labels = np.ndarray | tuple
 _TFDS_SPEC = re.compile(r"^tfds:(?P<name>[A-Za-z0-9_./:-]+?)(\[(?P<split>[^\]]+)\])?$")
 
 
@@ -100,12 +107,12 @@ def load_dataset(
     if isinstance(spec, tuple) and len(spec) == 2:
         return _from_arrays(*in_memory_arrays(spec), None, "arrays", shape, split)
     if isinstance(spec, tf.data.Dataset):
-        _check_element_spec(spec.element_spec, "tf.data")
-        if _holds_class_labels(spec.element_spec[1]):
+        check_element_spec(spec.element_spec, "tf.data")
+        if holds_class_labels(spec.element_spec[1]):
             return _from_dataset(spec, None, "tf.data", shape, split)
-        return _from_arrays(*_dataset_arrays(spec, "tf.data"), None, "tf.data", shape, split)
+        return _from_arrays(*dataset_arrays(spec, "tf.data"), None, "tf.data", shape, split)
     if isinstance(spec, keras.utils.PyDataset):
-        return _from_arrays(*_py_dataset_arrays(spec), None, "PyDataset", shape, split)
+        return _from_arrays(*py_dataset_arrays(spec), None, "PyDataset", shape, split)
     if not isinstance(spec, str):
         raise DatasetError(f"Unknown data set {spec!r}. Valid forms: {VALID_FORMS}.")
     if spec == "digits":
@@ -125,62 +132,6 @@ def load_dataset(
     if match:
         return _tfds(match["name"], match["split"], data_dir, download, shape, split)
     raise DatasetError(f"Unknown data set '{spec}'. Valid forms: {VALID_FORMS}.")
-
-
-def _py_dataset_arrays(dataset) -> tuple[np.ndarray, Labels]:
-    """Every `(images, labels)` batch of a `keras.utils.PyDataset`, as arrays (it is split and
-    re-batched like arrays); labels of several outputs (a tuple or list per batch) stay a tuple."""
-    batches = [dataset[index] for index in range(len(dataset))]
-    if not batches or not all(isinstance(b, tuple) and len(b) >= 2 for b in batches):
-        raise DatasetError(
-            "PyDataset: expected batches of (images, labels); received "
-            f"{type(batches[0]).__name__ if batches else 'no batch'}."
-        )
-    images = np.concatenate([np.asarray(b[0]) for b in batches])
-    if isinstance(batches[0][1], tuple | list):
-        parts = range(len(batches[0][1]))
-        return images, tuple(np.concatenate([np.asarray(b[1][i]) for b in batches]) for i in parts)
-    return images, np.concatenate([np.asarray(b[1]) for b in batches])
-
-
-def _dataset_arrays(dataset: tf.data.Dataset, name: str) -> tuple[np.ndarray, Labels]:
-    """An unbatched `(image, targets)` `tf.data.Dataset` as arrays (targets: see `is_targets`)."""
-    images, labels = [], []
-    for image, label in dataset.as_numpy_iterator():
-        images.append(image)
-        labels.append(label)
-    if not images:
-        raise DatasetError(f"{name}: the data set is empty.")
-    if isinstance(labels[0], tuple | list):
-        return np.stack(images), tuple(np.stack(part) for part in zip(*labels, strict=True))
-    return np.stack(images), np.stack(labels)
-
-
-def is_targets(labels: Labels) -> bool:
-    """Whether `labels` are targets passed to the loss as they are, rather than class indices:
-    anything but one integer per example (floats, masks, several outputs' arrays)."""
-    return (
-        isinstance(labels, tuple) or labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer)
-    )
-
-
-def in_memory_arrays(spec) -> tuple[np.ndarray, Labels]:
-    """`(x, y)` arrays of a data set held in memory: `(x, y)` (y: an array, or a tuple or list of
-    several outputs' arrays), an unbatched `tf.data.Dataset`, or a `keras.utils.PyDataset`.
-
-    Raises:
-        DatasetError: `spec` holds no data in one of those forms.
-    """
-    if isinstance(spec, tuple) and len(spec) == 2:
-        x, y = spec
-        y = tuple(np.asarray(part) for part in y) if isinstance(y, tuple | list) else np.asarray(y)
-        return np.asarray(x), y
-    if isinstance(spec, tf.data.Dataset):
-        _check_element_spec(spec.element_spec, "tf.data")
-        return _dataset_arrays(spec, "tf.data")
-    if isinstance(spec, keras.utils.PyDataset):
-        return _py_dataset_arrays(spec)
-    raise DatasetError(f"Unknown data set {spec!r}. Valid forms: {VALID_FORMS}.")
 
 
 def _from_arrays(x, y, num_classes, name, shape, split: Split, test=None) -> Dataset:
@@ -258,30 +209,9 @@ def _from_npz(path: str, shape, split: Split) -> Dataset:
     return _from_arrays(x, y, None, f"npz:{path}", shape, split, test)
 
 
-def _check_element_spec(spec, name: str) -> None:
-    if not (isinstance(spec, tuple) and len(spec) == 2):
-        raise DatasetError(
-            f"{name}: expected an unbatched dataset of (image, label) pairs. Received element spec {spec}."
-        )
-    if spec[0].shape.rank not in (2, 3):
-        raise DatasetError(
-            f"{name}: images must be unbatched (height, width[, channels]); received shape {spec[0].shape}. "
-            "Call .unbatch() first."
-        )
-
-
-def _holds_class_labels(label_spec) -> bool:
-    """Whether a `tf.data` label is one class index per example (else targets, see `is_targets`)."""
-    return (
-        isinstance(label_spec, tf.TensorSpec)
-        and label_spec.shape.rank == 0
-        and label_spec.dtype.is_integer
-    )
-
-
 def _from_dataset(dataset, test, name, shape, split: Split, num_classes=None) -> Dataset:
     spec = dataset.element_spec
-    _check_element_spec(spec, name)
+    check_element_spec(spec, name)
     labels = np.fromiter((int(label) for _, label in dataset), dtype=np.int64)
     if len(labels) < 3:
         raise DatasetError(f"{name}: needs at least 3 examples; it has {len(labels)}.")

@@ -339,7 +339,7 @@ def _markdown(
             if _front_heading(front) == "validation accuracy"
             else []
         ),
-        f"![{_front_heading(front)} vs MACs](pareto.png)",
+        f"![{_front_heading(front).removeprefix('validation ')} vs MACs](pareto.png)",
         "",
         f"## Where the savings come from: trial {best.trial_id} against no bottleneck",
         "",

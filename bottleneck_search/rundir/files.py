@@ -192,7 +192,7 @@ def keep_in_memory_data(spec, run_dir: str) -> str:
     """
     # Imported here: reading a run directory (the CLI's report, export) must not load TensorFlow.
     from bottleneck_search.data.formats import read_npz, write_npz
-    from bottleneck_search.data.sources import in_memory_arrays
+    from bottleneck_search.data.in_memory import in_memory_arrays
 
     x, y = in_memory_arrays(spec)
     path = kept_data_spec(run_dir).removeprefix("npz:")

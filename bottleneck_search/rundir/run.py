@@ -120,7 +120,6 @@ class Run:
             )
         return space
 
-
     def _space_options(self) -> dict:
         """`SearchSpace.from_model` options the run's space was made with."""
         config = self.search_config()
