@@ -56,7 +56,9 @@ from bottleneck_search import BottleneckHyperModel, TrialLog, load_dataset, make
 tiny_space = SearchSpace.from_yaml(tiny)
 data = load_dataset("digits", (8, 8, 1), batch_size=64)
 facts["tuners"] = {}
-for kind in ("bayesian", "hyperband", "grid"):  # random: the CLI search below
+# Hyperband (reloading checkpoints across brackets); the other stock tuners are Keras Tuner's
+# logic over the same hypermodel, run on TensorFlow in tests/test_tuners.py; random: the CLI below.
+for kind in ("hyperband",):
     budget = {"max_epochs": 2, "factor": 3} if kind == "hyperband" else {"max_trials": 1}
     tuner = make_tuner(kind, BottleneckHyperModel(tiny_space), directory=work, project_name=kind, **budget)
     tuner.search(data.train, validation_data=data.val, epochs=1, verbose=0)
@@ -120,11 +122,7 @@ def check_the_core_on(backend, tiny_space_path, tmp_path):
     assert facts["yaml_reference"][0] == facts["yaml_reference"][1]  # closed form == counter
     assert facts["model"][0] == facts["model"][1]
     assert facts["bottleneck_conv"] == ["conv1_reduce", "conv1"]
-    assert facts["tuners"] == {
-        "bayesian": ["COMPLETED", 1],
-        "hyperband": ["COMPLETED", 2],
-        "grid": ["COMPLETED", 1],
-    }
+    assert facts["tuners"] == {"hyperband": ["COMPLETED", 2]}
     assert facts["mirrored"] == (
         f"--strategy mirrored is TensorFlow's tf.distribute; this process uses the {backend} "
         "backend. Use --backend tensorflow with it."

@@ -16,10 +16,10 @@ pytestmark = pytest.mark.slow
 
 def test_trainers_are_replaced_so_memory_stays_bounded(tmp_path, wide_space):
     _, samples = _search_sampling_memory(
-        tmp_path, wide_space, "--trials-per-process", "3", trials=9
+        tmp_path, wide_space, "--trials-per-process", "2", trials=6
     )
     pids = list(dict.fromkeys(pid for pid, _ in samples))
-    assert len(pids) == 3 and all(sum(p == pid for p, _ in samples) == 3 for pid in pids)
+    assert len(pids) == 3 and all(sum(p == pid for p, _ in samples) == 2 for pid in pids)
     peak = {pid: max(kib for p, kib in samples if p == pid) for pid in pids}
     print("peak RSS of each trainer (MiB):", [round(peak[pid] / 1024) for pid in pids])
     assert peak[pids[-1]] <= 1.1 * peak[pids[0]]
@@ -28,10 +28,10 @@ def test_trainers_are_replaced_so_memory_stays_bounded(tmp_path, wide_space):
 def test_a_trainer_over_its_memory_limit_is_replaced_after_its_trial(tmp_path, wide_space):
     # Every trainer's peak is far above 100 MiB (TensorFlow alone), so each retires after one trial.
     out, samples = _search_sampling_memory(
-        tmp_path, wide_space, "--trainer-memory", "100", trials=3
+        tmp_path, wide_space, "--trainer-memory", "100", trials=2
     )
     assert "trials run in trainer processes" in out  # --trainer-memory turns them on
-    assert len(samples) == 3 and len({pid for pid, _ in samples}) == 3
+    assert len(samples) == 2 and len({pid for pid, _ in samples}) == 2
     assert all(r.status == "COMPLETED" for r in read_records(tmp_path / "run").values())
 
 

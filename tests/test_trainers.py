@@ -20,25 +20,25 @@ def test_killed_out_of_memory_and_hung_trials_fail_and_the_search_goes_on(tmp_pa
         "3",
         "--trial-timeout",
         "15",
-        trials=7,
+        trials=5,
         epochs=3,
     )
-    search = start(argv, BOTTLENECK_TEST_FAULTS="1:kill,3:memory,5:hang")
+    search = start(argv, BOTTLENECK_TEST_FAULTS="1:kill,2:memory,3:hang")
     out, err = search.communicate(timeout=400)
     assert search.returncode == 0, err
     records = read_records(tmp_path / "run")
-    assert sorted(records) == [str(i) for i in range(7)]  # the whole budget, each trial once
+    assert sorted(records) == [str(i) for i in range(5)]  # the whole budget, each trial once
     failed = {i: r.reason for i, r in records.items() if r.status == "FAILED"}
-    assert sorted(failed) == ["1", "3", "5"], failed
+    assert sorted(failed) == ["1", "2", "3"], failed
     assert "killed by SIGKILL" in failed["1"]
-    assert "MemoryError" in failed["3"]
-    assert "exceeded --trial-timeout 15 s" in failed["5"]
+    assert "MemoryError" in failed["2"]
+    assert "exceeded --trial-timeout 15 s" in failed["3"]
     assert all(records[i].architecture for i in failed)  # each with the architecture it trained
-    trained = [records[i] for i in ("0", "2", "4", "6")]
+    trained = [records[i] for i in ("0", "4")]
     assert all(r.status == "COMPLETED" for r in trained)
-    assert sum(r.val_accuracy for r in trained) / 4 > 0.2  # 10 classes: chance is 0.1
+    assert sum(r.val_accuracy for r in trained) / 2 > 0.2  # 10 classes: chance is 0.1
     lines = [line for line in out.splitlines() if line.startswith("trial ")]
-    assert len(lines) == 7
+    assert len(lines) == 5
     assert "failed: its trainer process was killed by SIGKILL" in lines[1]
 
 
