@@ -37,7 +37,7 @@ class _Counter:
 
 def _install(point: str, counter: _Counter) -> None:
     if point == "epoch":
-        from bottleneck_search.search.callbacks import CostMetrics
+        from bottleneck_search.search.engine.callbacks import CostMetrics
 
         original_begin, original_end = CostMetrics.on_train_begin, CostMetrics.on_epoch_end
         state = {"trial": 0}

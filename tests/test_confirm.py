@@ -18,7 +18,7 @@ from bottleneck_search.rundir.confirmations import (
     ConfirmationRecord,
     architecture_key,
 )
-from bottleneck_search.search.confirm import confirm_run
+from bottleneck_search.search.jobs.confirm import confirm_run
 from bottleneck_search.stats import mean_and_std
 
 

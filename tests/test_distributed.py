@@ -13,7 +13,7 @@ import pytest
 
 from bottleneck_search import TrialLog, load_run, pareto_front
 from bottleneck_search.cli import main
-from bottleneck_search.search.distributed import Watchdog
+from bottleneck_search.search.jobs.distributed import Watchdog
 
 pytestmark = pytest.mark.slow
 

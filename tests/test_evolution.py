@@ -15,19 +15,21 @@ from conftest import ROOT, search_argv
 
 from bottleneck_search import BottleneckHyperModel, SearchSpace, load_run, make_tuner
 from bottleneck_search.cli import main
-from bottleneck_search.search.evolution import EvolutionOracle
-from bottleneck_search.search.selection import (
+from bottleneck_search.ranking import (
     crowding_distances,
     nondominated_fronts,
     pareto_order,
 )
+from bottleneck_search.search.oracles.evolution import EvolutionOracle
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 
 
 def test_nondominated_fronts_of_a_hand_made_set():
     points = [(0.90, 10), (0.80, 5), (0.70, 8), (0.95, 20), (0.60, 9), (0.80, 5)]
-    # 2 (0.70, 8) is dominated by 1 (0.80, 5); 4 (0.60, 9) by 1 and 2; 5 equals 1 (no domination).
-    assert nondominated_fronts(points) == [[0, 1, 3, 5], [2], [4]]
+    # 2 (0.70, 8) is dominated by 1 (0.80, 5) and by 5, its twin; 4 (0.60, 9) by 1, 2 and 5. Of
+    # the twins 1 and 5 the first is in the front, the second one front behind (as the run
+    # directory's Pareto front keeps the first of tied trials).
+    assert nondominated_fronts(points) == [[0, 1, 3], [5], [2], [4]]
 
 
 def test_crowding_distance_keeps_the_ends_and_measures_the_gaps():

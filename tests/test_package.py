@@ -1,11 +1,10 @@
 """`import bottleneck_search` has no side effects: no TensorFlow import, no output."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 
 def test_import_is_silent_and_lazy():
@@ -51,42 +50,114 @@ def _imported(tree: ast.AST) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize(
-    "layer, forbidden",
-    [
-        ("search", "results"),
-        ("results", "search"),
-        # The supernet is a model over a space: it knows nothing of searches, runs or results.
-        ("supernet", "search"),
-        ("supernet", "rundir"),
-        ("supernet", "results"),
-        # Compressing writes a run directory that results read; it needs no search machinery.
-        ("results", "compress"),
-        ("compress", "search"),
-    ],
-)
-def test_data_flows_one_way_between_search_and_results(layer, forbidden):
-    offenders = [
-        name
-        for name, path in _modules()
-        if name.startswith(f"bottleneck_search.{layer}.")
-        and any(
-            imported.startswith(f"bottleneck_search.{forbidden}")
-            for imported in _imported(ast.parse(path.read_text()))
+README = PACKAGE.parent / "README.md"
+
+
+def _layer_table() -> list[tuple[str, list[str], list[str]]]:
+    """`(layer, module prefixes, layers it never imports)` of each row of the README's table in
+    "How the code is organised", lowest layer first."""
+    text = README.read_text()
+    lines = text[text.index("| layer | modules | owns |") :].splitlines()[2:]
+    rows = []
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        layer, modules, owns = (cell.strip() for cell in line.strip("|").split("|"))
+        names = re.findall(r"`([a-z_/]+)`", modules)
+        if names[0].endswith("/"):  # a package: `flops/` (`graph`, ...)
+            prefixes = [f"bottleneck_search.{names[0].rstrip('/')}"]
+        else:  # modules of their own: `errors`, `limits`, ...
+            prefixes = [f"bottleneck_search.{name}" for name in names]
+        clause = re.search(r"never imports ((?:`[a-z]+`(?:, | or )?)+)", owns)
+        never = re.findall(r"`([a-z]+)`", clause.group(1)) if clause else []
+        rows.append((layer, prefixes, [f"bottleneck_search.{name}" for name in never]))
+    return rows
+
+
+def _within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(f"{prefix}.")
+
+
+def test_every_import_follows_the_readme_layer_table():
+    rows = _layer_table()
+    assert [layer for layer, _, _ in rows][:3] == ["foundations", "counter", "space"]
+
+    def rank(name: str) -> int | None:
+        return next(
+            (i for i, (_, ps, _) in enumerate(rows) if any(_within(name, p) for p in ps)), None
         )
-    ]
+
+    offenders, unlisted = [], []
+    for name, path in _modules():
+        module = name.removesuffix(".__init__")
+        if module == "bottleneck_search":  # the lazy export table names every layer
+            continue
+        mine = rank(module)
+        if mine is None:
+            unlisted.append(module)
+            continue
+        never = rows[mine][2]
+        for imported in _imported(ast.parse(path.read_text())):  # function-local ones too
+            if not imported.startswith("bottleneck_search."):
+                continue
+            theirs = rank(imported)
+            if theirs is None:
+                continue  # `from bottleneck_search.x import name`: the module `x` is checked
+            if theirs > mine or any(_within(imported, p) for p in never):
+                offenders.append(
+                    f"{module} ({rows[mine][0]}) imports {imported} ({rows[theirs][0]})"
+                )
+    assert unlisted == [], "modules missing from the README's layer table"
     assert offenders == []
 
 
-def test_the_run_directory_layer_imports_neither_search_nor_results():
-    for name, path in _modules():
-        if name.startswith("bottleneck_search.rundir."):
-            imported = _imported(ast.parse(path.read_text()))
-            assert not [
-                i
-                for i in imported
-                if i.startswith(("bottleneck_search.search", "bottleneck_search.results"))
-            ], name
+def test_the_layer_table_names_every_module_of_each_package():
+    text = README.read_text()
+    table = text[text.index("| layer | modules | owns |") :]
+    table = table[: table.index("\n\n")]
+    for name, _ in _modules():
+        parts = name.split(".")
+        if len(parts) >= 3 and not parts[-1].startswith("__"):
+            assert f"`{parts[-1]}`" in table, f"{name} is not in the README's layer table"
+
+
+def _module_level_imports(tree: ast.Module, modules) -> set[str]:
+    """The package's modules a module imports when it is imported (type-checking blocks
+    included): `from package import module` names the module, not its package."""
+    names = set()
+    for node in tree.body:
+        for statement in node.body if isinstance(node, ast.If) else [node]:
+            if isinstance(statement, ast.Import):
+                names.update(alias.name for alias in statement.names)
+            elif isinstance(statement, ast.ImportFrom) and statement.module:
+                for alias in statement.names:
+                    submodule = f"{statement.module}.{alias.name}"
+                    names.add(submodule if submodule in modules else statement.module)
+    return names & set(modules)
+
+
+def test_no_two_modules_import_each_other_even_for_type_checking():
+    modules = {name.removesuffix(".__init__"): path for name, path in _modules()}
+    graph = {
+        name: _module_level_imports(ast.parse(path.read_text()), modules)
+        for name, path in modules.items()
+    }
+    graph = {name: targets - {name} for name, targets in graph.items()}
+
+    def cycle_from(start):
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, trail = stack.pop()
+            for target in graph[node]:
+                if target == start:
+                    return trail
+                if target not in seen and target.startswith("bottleneck_search."):
+                    seen.add(target)
+                    stack.append((target, [*trail, target]))
+        return None
+
+    cycles = [c for name in graph if name != "bottleneck_search" and (c := cycle_from(name))]
+    assert cycles == []
 
 
 def test_no_module_is_over_400_lines():

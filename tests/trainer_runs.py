@@ -49,6 +49,6 @@ def trainers(marker: str) -> list[int]:
             environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if b"bottleneck_search.cli.trainer" in cmdline and marker.encode() in environ:
+        if b"bottleneck_search.search.jobs.trainer_main" in cmdline and marker.encode() in environ:
             found.append(int(entry.name))
     return found

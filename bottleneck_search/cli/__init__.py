@@ -14,28 +14,9 @@ from collections.abc import Sequence
 
 from bottleneck_search.cli.arguments import build_parser
 from bottleneck_search.errors import BottleneckSearchError
+from bottleneck_search.process import import_tensorflow_quietly
 
 __all__ = ["build_parser", "main"]
-
-
-def _import_tensorflow_quietly() -> None:
-    """Imports TensorFlow with its start-up chatter silenced. CLI only; the library never does this.
-
-    TensorFlow's native code writes oneDNN/CUDA notices straight to file descriptor 2 before its
-    log level applies, so stderr is pointed at /dev/null for the duration of the import.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    sys.stderr.flush()
-    saved_stderr = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved_stderr, 2)
-        os.close(saved_stderr)
-        os.close(devnull)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.backend is not None:  # before anything imports Keras, which reads it once
         os.environ["KERAS_BACKEND"] = args.backend
     if not args.debug:
-        _import_tensorflow_quietly()
+        import_tensorflow_quietly()
     try:
         return args.handler(args)
     except BottleneckSearchError as error:

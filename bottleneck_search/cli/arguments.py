@@ -25,7 +25,7 @@ from bottleneck_search.rundir.config import (
     TUNERS,
     SearchConfig,
 )
-from bottleneck_search.search.objective import MODES
+from bottleneck_search.search.engine.objective import MODES
 
 _DEFAULTS = SearchConfig()
 BACKENDS = ("tensorflow", "jax", "torch")

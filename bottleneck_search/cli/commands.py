@@ -7,14 +7,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import gc
 import json
 import os
-import signal
 import sys
-import threading
 
 from bottleneck_search.errors import BottleneckSearchError
+from bottleneck_search.process import deferred_interrupt, frozen_garbage
 from bottleneck_search.rundir.config import SearchConfig
 
 
@@ -78,7 +76,7 @@ def search_command(args: argparse.Namespace) -> int:
     from bottleneck_search.compat import keras_tuner_debug
     from bottleneck_search.results.summary import search_summary
     from bottleneck_search.rundir.files import CONFIG
-    from bottleneck_search.search.job import run_search
+    from bottleneck_search.search.jobs.search import run_search
 
     fields = dataclasses.fields(SearchConfig)
     config = SearchConfig(**{field.name: getattr(args, field.name) for field in fields})
@@ -88,11 +86,11 @@ def search_command(args: argparse.Namespace) -> int:
     stdout = sys.stdout
     try:
         with (
-            _deferred_interrupt(enabled=config.chief is None) as interrupted,
+            deferred_interrupt(enabled=config.chief is None) as interrupted,
             # Keras Tuner prints the traceback of every failed trial unless told otherwise; the
             # progress line already gives the reason, and --debug or --verbose bring them back.
             keras_tuner_debug(args.debug or args.verbose),
-            _frozen_garbage(),
+            frozen_garbage(),
             open(os.devnull, "w") as devnull,
             contextlib.redirect_stdout(stdout if config.verbose else devnull),
         ):
@@ -117,48 +115,6 @@ def search_command(args: argparse.Namespace) -> int:
         report = write_report(result.run_dir)
         print(f"\nreport: {report.report_md}\nplot:   {report.pareto_png}")
     return 0
-
-
-@contextlib.contextmanager
-def _frozen_garbage():
-    """Moves the objects alive after start-up (TensorFlow's, Keras') out of the garbage
-    collector's view for the block, which makes the two full `gc.collect()` passes Keras Tuner
-    runs before every trial cheap; they are handed back afterwards."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-@contextlib.contextmanager
-def _deferred_interrupt(enabled: bool = True):
-    """Turns the first Ctrl-C into a request the search honours at its next batch or trial.
-
-    Keras Tuner writes its state files in place; an interrupt while it writes them would leave a
-    run that cannot be resumed. A second Ctrl-C interrupts at once. A chief trains nothing, so
-    there (`enabled=False`) Ctrl-C interrupts at once.
-    """
-    requested = threading.Event()
-    if not enabled:
-        yield requested
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum, frame):
-        if requested.is_set():
-            raise KeyboardInterrupt
-        requested.set()
-        print(
-            "bottleneck-search search: stopping at the next batch (Ctrl-C again to stop now)",
-            file=sys.stderr,
-        )
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield requested
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _resume_command(run_dir: str) -> str:
@@ -208,9 +164,9 @@ def export_command(args: argparse.Namespace) -> int:
 def confirm_command(args: argparse.Namespace) -> int:
     from bottleneck_search.results.confirmed import summarise
     from bottleneck_search.results.report import write_report
-    from bottleneck_search.search.confirm import confirm_run
+    from bottleneck_search.search.jobs.confirm import confirm_run
 
-    with _deferred_interrupt() as interrupted, _frozen_garbage():
+    with deferred_interrupt() as interrupted, frozen_garbage():
         try:
             records = confirm_run(
                 args.run,

@@ -108,7 +108,7 @@ class SearchConfig:
         connect_timeout: seconds a worker waits for its chief before giving up.
         strategy: None trains each trial on its own; `"mirrored"` trains each trial with
             `tf.distribute.MirroredStrategy`; `"oneshot"` trains one weight-sharing supernet and
-            scores architectures with its weights (`search.oneshot`).
+            scores architectures with its weights (`search.jobs.oneshot`).
         supernet_epochs: `oneshot`: epochs the supernet trains (None: twice `epochs`).
         evaluate: `oneshot`: evaluate every architecture of a space of at most this many, else
             this many chosen by evolution (None: `ONESHOT_EVALUATIONS`).

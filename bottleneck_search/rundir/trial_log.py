@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bottleneck_search.space.architecture import Architecture
 
+from bottleneck_search.ranking import nondominated_fronts
 from bottleneck_search.rundir.files import append_line, complete_lines
 
 TRIAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -169,18 +170,11 @@ def nondominated(records: Iterable[TrialRecord]) -> list[TrialRecord]:
     good a scoring metric in its direction, better in one), by MACs; of trials tied on both the
     first is kept."""
     finished = [r for r in completed(records) if r.value is not None]
-
-    def quality(record: TrialRecord) -> float:
-        return -record.value if _minimised(record) else record.value
-
-    ordered = sorted(
-        enumerate(finished), key=lambda item: (item[1].macs, -quality(item[1]), item[0])
-    )
-    front: list[TrialRecord] = []
-    for _, record in ordered:
-        if not front or quality(record) > quality(front[-1]):
-            front.append(record)
-    return front
+    if not finished:
+        return []
+    points = [(-r.value if _minimised(r) else r.value, r.macs) for r in finished]
+    first = nondominated_fronts(points)[0]  # the package's one Pareto rule (`ranking`)
+    return [finished[i] for i in sorted(first, key=lambda i: (finished[i].macs, i))]
 
 
 def status_counts(records: Iterable[TrialRecord]) -> dict[TrialStatus, int]:

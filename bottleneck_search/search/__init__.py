@@ -1,5 +1,8 @@
-"""Search jobs: the FLOP-penalised objective, the hypermodel and its callbacks, stock tuners,
-and `run_search`, the job behind `bottleneck-search search`.
+"""Searching, by role (as Keras Tuner keeps `engine/`, `oracles/` and `tuners/` apart):
+
+- `engine/`: what a trial is (objective, callbacks, observer, hypermodel, training, tuners);
+- `oracles/`: who proposes trials (`EvolutionOracle`);
+- `jobs/`: the jobs that run (search, one-shot, confirmation, trainer processes, distributed).
 
 The public names are exported by `bottleneck_search` itself; importing this package imports
 nothing heavy, so the CLI can read the tuner and penalty tables before TensorFlow loads.

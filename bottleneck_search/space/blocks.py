@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import keras
 
@@ -20,13 +20,39 @@ from bottleneck_search import limits
 from bottleneck_search.space.reduction import BATCH_NORM_MOMENTUM, apply_reduction
 from bottleneck_search.space.site import ReductionOptions, Site, resolve_widths
 
-if TYPE_CHECKING:
-    from bottleneck_search.space.yaml_spec import BlockParams
-
 L = keras.layers
 Shape = tuple[int, ...]  # (height, width, channels), channels last
 
 BLOCK_KINDS: dict[str, type] = {}
+
+
+class BlockParams(Protocol):
+    """What a block kind's `parse` reads its YAML mapping through (`space.yaml_spec` makes
+    one per block): typed readers that report an error at the block's file and line.
+
+    Attributes:
+        name: the block's name (given, or `<kind><index>`).
+        site_options: the widths and rounding its sites offer.
+        defaults: the file's defaults (`activation`, `batch_norm`).
+    """
+
+    name: str
+    site_options: SiteOptions
+
+    @property
+    def defaults(self) -> Any: ...
+
+    def get(self, key: str, check, expected: str, default=None, required: bool = False): ...
+
+    def positive_int(
+        self, key: str, default=None, required: bool = False, limit=limits.MAX_CHANNELS
+    ): ...
+
+    def boolean(self, key: str, default: bool) -> bool: ...
+
+    def choice(self, key: str, options: tuple, default): ...
+
+    def activation(self, default: str) -> str: ...
 
 
 def block_kind(kind: str) -> Callable[[type], type]:

@@ -4,17 +4,20 @@ Inception module (registered like the one-layer kinds in `blocks`)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 import keras
 
 from bottleneck_search import limits
-from bottleneck_search.space.blocks import Block, ConvSpec, Shape, SiteOptions, block_kind
+from bottleneck_search.space.blocks import (
+    Block,
+    BlockParams,
+    ConvSpec,
+    Shape,
+    SiteOptions,
+    block_kind,
+)
 from bottleneck_search.space.reduction import BATCH_NORM_MOMENTUM
 from bottleneck_search.space.site import ReductionOptions, Site
-
-if TYPE_CHECKING:
-    from bottleneck_search.space.yaml_spec import BlockParams
 
 L = keras.layers
 

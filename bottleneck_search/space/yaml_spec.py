@@ -282,7 +282,7 @@ class _SpecParser:
             where=self.where(bpath),
         )
         name = self.name(params, bpath, f"{kind}{index}")
-        return block_class.parse(BlockParams(self, params, bpath, name, options))
+        return block_class.parse(BlockMapping(self, params, bpath, name, options))
 
     def _check_unique_names(self, blocks: list) -> None:
         seen: dict[str, int] = {}
@@ -323,8 +323,9 @@ class _SpecParser:
 
 
 @dataclasses.dataclass(frozen=True)
-class BlockParams:
-    """One block's YAML mapping, with typed readers that report errors at its file and line.
+class BlockMapping:
+    """One block's YAML mapping, with typed readers that report errors at its file and line
+    (the `blocks.BlockParams` a block kind's `parse` reads).
 
     Attributes:
         spec: the file's parser (its `defaults` are `spec.activation`, `spec.batch_norm`).

@@ -27,7 +27,7 @@ def _install() -> None:
     import keras
 
     from bottleneck_search.compat import trial_of
-    from bottleneck_search.search.hypermodel import BottleneckHyperModel
+    from bottleneck_search.search.engine.hypermodel import BottleneckHyperModel
 
     class Fault(keras.callbacks.Callback):
         def __init__(self, kind):

@@ -30,8 +30,8 @@ from bottleneck_search.rundir.confirmations import (
 from bottleneck_search.rundir.files import atomic_output
 from bottleneck_search.rundir.run import Run, load_run, require_completed
 from bottleneck_search.rundir.trial_log import nondominated, ranked
-from bottleneck_search.search.callbacks import StopWhenRequested
-from bottleneck_search.search.training import train_architecture
+from bottleneck_search.search.engine.callbacks import StopWhenRequested
+from bottleneck_search.search.engine.training import train_architecture
 from bottleneck_search.space.architecture import Architecture, short_form
 from bottleneck_search.stats import metric_text
 from bottleneck_search.training.fit import clock

@@ -38,10 +38,10 @@ from bottleneck_search.rundir.trial_log import (
     TrialStatus,
     scored_value,
 )
-from bottleneck_search.search.callbacks import StopWhenRequested
-from bottleneck_search.search.evolution import EvolutionOracle
-from bottleneck_search.search.objective import OBJECTIVE, FlopPenalty
-from bottleneck_search.search.tuner_state import requeue_orphaned_trials
+from bottleneck_search.search.engine.callbacks import StopWhenRequested
+from bottleneck_search.search.engine.objective import OBJECTIVE, FlopPenalty
+from bottleneck_search.search.jobs.tuner_state import requeue_orphaned_trials
+from bottleneck_search.search.oracles.evolution import EvolutionOracle
 from bottleneck_search.space.architecture import Architecture, short_form
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 from bottleneck_search.space.search_space import SearchSpace

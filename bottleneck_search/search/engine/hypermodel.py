@@ -23,9 +23,13 @@ from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
 from bottleneck_search.rundir.files import is_storage_error
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus, scored_value
-from bottleneck_search.search.callbacks import CostMetrics, StopWhenRequested, with_cost_hparams
-from bottleneck_search.search.objective import OBJECTIVE, FlopPenalty
-from bottleneck_search.search.observer import TrialObserver, observer_from_callables
+from bottleneck_search.search.engine.callbacks import (
+    CostMetrics,
+    StopWhenRequested,
+    with_cost_hparams,
+)
+from bottleneck_search.search.engine.objective import OBJECTIVE, FlopPenalty
+from bottleneck_search.search.engine.observer import TrialObserver, observer_from_callables
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 from bottleneck_search.space.search_space import SearchSpace

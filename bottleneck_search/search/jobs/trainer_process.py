@@ -1,4 +1,4 @@
-"""One trainer process of a search (see `search.trainer_pool`): it asks the search's oracle for
+"""One trainer process of a search (see `search.jobs.trainer_pool`): it asks the search's oracle for
 trials over loopback, trains them, writes their trial-log lines, and exits when the oracle has no
 more trials (exit code 0) or once it has done its share (`RETIRED`)."""
 
@@ -16,17 +16,17 @@ import keras
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.files import TRIAL_LOG
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
-from bottleneck_search.search.distributed import set_environment
-from bottleneck_search.search.job import (
+from bottleneck_search.search.engine.observer import TrialObserver
+from bottleneck_search.search.jobs.distributed import set_environment
+from bottleneck_search.search.jobs.search import (
     run_tuner,
     search_hypermodel,
     search_in_process,
     search_tuner,
     space_and_data,
 )
-from bottleneck_search.search.observer import TrialObserver
-from bottleneck_search.search.trainer_pool import RETIRED, TRAINER_ID, TrainerJob
-from bottleneck_search.search.tuner_state import atomic_tuner_state
+from bottleneck_search.search.jobs.trainer_pool import RETIRED, TRAINER_ID, TrainerJob
+from bottleneck_search.search.jobs.tuner_state import atomic_tuner_state
 
 
 class TrainerRetired(Exception):

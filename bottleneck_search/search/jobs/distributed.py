@@ -27,7 +27,7 @@ from bottleneck_search.compat import oracle_lock, oracle_service_stub
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.files import read_run_config
-from bottleneck_search.search.hypermodel import CONFIG_HP
+from bottleneck_search.search.engine.hypermodel import CONFIG_HP
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import keras
 
 from bottleneck_search.compat import is_hparams_callback
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.search.objective import OBJECTIVE, FlopPenalty
+from bottleneck_search.search.engine.objective import OBJECTIVE, FlopPenalty
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.training.task import Task
 

@@ -1,9 +1,9 @@
 """`run_search`: the whole search job behind `bottleneck-search search`, told as a story.
 
 Each step is done by the module that owns it: the run directory (`rundir`), finding the space
-(`space.catalog`), the data (`data`), the tuner (`search.tuners`), the distributed roles
-(`search.distributed`), the progress lines (`search.progress`) and the reasons a search stops
-early (`search.stopping`).
+(`space.catalog`), the data (`data`), the tuner (`search.engine.tuners`), the distributed roles
+(`search.jobs.distributed`), the progress lines (`search.jobs.progress`) and the reasons a search stops
+early (`search.jobs.stopping`).
 """
 
 from __future__ import annotations
@@ -47,26 +47,26 @@ from bottleneck_search.rundir.task import (
     warm_started,
 )
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, completed, ranked
-from bottleneck_search.search.confirm import confirm_run
-from bottleneck_search.search.distributed import (
+from bottleneck_search.search.engine.hypermodel import BottleneckHyperModel
+from bottleneck_search.search.engine.objective import FlopPenalty
+from bottleneck_search.search.engine.observer import FunctionObserver, TrialObserver
+from bottleneck_search.search.engine.tuners import make_tuner
+from bottleneck_search.search.jobs.confirm import confirm_run
+from bottleneck_search.search.jobs.distributed import (
     Heartbeat,
     Watchdog,
     check_worker,
     distribution_environment,
 )
-from bottleneck_search.search.hypermodel import BottleneckHyperModel
-from bottleneck_search.search.objective import FlopPenalty
-from bottleneck_search.search.observer import FunctionObserver, TrialObserver
-from bottleneck_search.search.oneshot import run_oneshot
-from bottleneck_search.search.progress import ChiefNews, Progress
-from bottleneck_search.search.stopping import record_failures_from_oracle, stop_reason
-from bottleneck_search.search.trainer_pool import TrainerPool
-from bottleneck_search.search.tuner_state import (
+from bottleneck_search.search.jobs.oneshot import run_oneshot
+from bottleneck_search.search.jobs.progress import ChiefNews, Progress
+from bottleneck_search.search.jobs.stopping import record_failures_from_oracle, stop_reason
+from bottleneck_search.search.jobs.trainer_pool import TrainerPool
+from bottleneck_search.search.jobs.tuner_state import (
     atomic_tuner_state,
     check_tuner_state,
     requeue_orphaned_trials,
 )
-from bottleneck_search.search.tuners import make_tuner
 from bottleneck_search.space.catalog import load_search_space, space_input_shape
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.supernet import Supernet
@@ -106,7 +106,7 @@ def run_search(
     and `<run>/trials.jsonl`; then, unless distributed or `config.confirm` is 0, the confirmation
     stage (`confirm_run`) retrains the best front points and the baselines with several seeds.
     Trials train in this process, or in trainer processes (`config.trials_per_trainer`, see
-    `search.trainer_pool`) that keep memory bounded and survive a crashed or hung trial.
+    `search.jobs.trainer_pool`) that keep memory bounded and survive a crashed or hung trial.
     Prints nothing: progress lines go to `on_progress` (or the log).
 
     Args:

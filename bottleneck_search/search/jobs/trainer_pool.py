@@ -3,7 +3,7 @@ that crashes, runs out of memory or hangs.
 
 The search's own process keeps Keras Tuner's oracle and serves it on loopback with Keras Tuner's
 chief/worker protocol (`compat.serve_oracle`). One trainer process at a time
-(`python -m bottleneck_search.cli.trainer`, see `search.trainer_process`) asks it for trials,
+(`python -m bottleneck_search.search.jobs.trainer_main`, see `search.jobs.trainer_process`) asks it for trials,
 trains them and writes their trial-log lines, like a distributed worker. A trainer retires after
 `config.trials_per_trainer` trials, after a failed trial, or once its peak memory has passed
 `config.trainer_memory`; the next trial then runs in a fresh process, so whatever TensorFlow kept
@@ -32,7 +32,7 @@ from bottleneck_search import errors
 from bottleneck_search.compat import is_consecutive_failure_stop, oracle_lock, serve_oracle
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
-from bottleneck_search.search.progress import Progress
+from bottleneck_search.search.jobs.progress import Progress
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 
 RETIRED = 75  # a trainer's exit code once it has run its share of trials (EX_TEMPFAIL)
@@ -150,7 +150,7 @@ class TrainerPool:
         """Starts a trainer for `job` and waits for it to exit: returns its exit code, and the
         trial id it was stopped for overrunning `trial_timeout` (or None)."""
         process = subprocess.Popen(
-            [sys.executable, "-m", "bottleneck_search.cli.trainer"],
+            [sys.executable, "-m", "bottleneck_search.search.jobs.trainer_main"],
             stdin=subprocess.PIPE,
             env=_trainer_environment(),
             start_new_session=True,  # a terminal's Ctrl-C reaches the search; it tells the trainer

@@ -1,5 +1,5 @@
-"""`python -m bottleneck_search.cli.trainer`: a search's trainer process, started by the search
-(`search.trainer_pool`), not by hand. It reads its `TrainerJob` as JSON on stdin; it exits 0 when
+"""`python -m bottleneck_search.search.jobs.trainer_main`: a search's trainer process, started by the search
+(`search.jobs.trainer_pool`), not by hand. It reads its `TrainerJob` as JSON on stdin; it exits 0 when
 the search has no more trials, `RETIRED` when it has done its share, 130 when interrupted, and
 otherwise writes the error that stopped it to the job's report file."""
 
@@ -10,18 +10,17 @@ import json
 import os
 import sys
 
-from bottleneck_search.cli import _import_tensorflow_quietly
-from bottleneck_search.cli.commands import _deferred_interrupt, _frozen_garbage
 from bottleneck_search.errors import BottleneckSearchError
+from bottleneck_search.process import deferred_interrupt, frozen_garbage, import_tensorflow_quietly
 from bottleneck_search.rundir.files import write_atomically
 
 
 def main() -> int:
     text = sys.stdin.read()
-    _import_tensorflow_quietly()  # before anything else imports it
+    import_tensorflow_quietly()  # before anything else imports it
     from bottleneck_search.compat import keras_tuner_debug
-    from bottleneck_search.search.trainer_pool import INTERRUPTED, TrainerJob
-    from bottleneck_search.search.trainer_process import run_trainer
+    from bottleneck_search.search.jobs.trainer_pool import INTERRUPTED, TrainerJob
+    from bottleneck_search.search.jobs.trainer_process import run_trainer
 
     job = TrainerJob.from_json(text)
     verbose = bool(job.config.get("verbose"))
@@ -32,9 +31,9 @@ def main() -> int:
 
     try:
         with (
-            _deferred_interrupt() as interrupted,
+            deferred_interrupt() as interrupted,
             keras_tuner_debug(verbose),
-            _frozen_garbage(),  # as in the search command: Keras Tuner's gc.collect()s stay cheap
+            frozen_garbage(),  # as in the search command: Keras Tuner's gc.collect()s stay cheap
             open(os.devnull, "w") as devnull,
             contextlib.redirect_stdout(sys.stdout if verbose else devnull),
         ):

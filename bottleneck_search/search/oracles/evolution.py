@@ -5,7 +5,7 @@ The first `population_size` trials are the no-bottleneck architecture, the refer
 cheapest (when the space is known) and random samples. Every later trial mutates a parent: a
 tournament among the most recent `population_size` completed trials (older ones have aged out),
 won by the lowest non-dominated front of (validation accuracy up, MACs down), then the largest
-crowding distance (`search.selection`). A mutation changes one decision: a site's reduction on or
+crowding distance (`ranking`). A mutation changes one decision: a site's reduction on or
 off, a width to its neighbour, or one of the user's own hyperparameters to a neighbouring value.
 Nothing already proposed is proposed again, and with a known space nothing over `max_macs` is
 proposed (the closed-form cost takes milliseconds). Keras Tuner's reported objective stays the
@@ -27,9 +27,9 @@ import random
 
 import keras_tuner as kt
 
+from bottleneck_search.ranking import pareto_order
 from bottleneck_search.rundir.config_checks import check_population
 from bottleneck_search.rundir.files import append_line
-from bottleneck_search.search.selection import pareto_order
 from bottleneck_search.space.hyperparameters import architecture_from_hp, architecture_to_hp
 from bottleneck_search.space.search_space import SearchSpace
 

@@ -9,9 +9,9 @@ import keras_tuner as kt
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.rundir.config import TUNERS
 from bottleneck_search.rundir.files import LINEAGE, TRIAL_LOG
-from bottleneck_search.search.evolution import EvolutionOracle
-from bottleneck_search.search.hypermodel import BottleneckHyperModel
-from bottleneck_search.search.objective import OBJECTIVE, FlopPenalty
+from bottleneck_search.search.engine.hypermodel import BottleneckHyperModel
+from bottleneck_search.search.engine.objective import OBJECTIVE, FlopPenalty
+from bottleneck_search.search.oracles.evolution import EvolutionOracle
 
 
 def make_tuner(

@@ -1,13 +1,16 @@
-"""Ranking trials on two objectives, as NSGA-II does: non-dominated fronts of (accuracy up, cost
-down), and crowding distance within a front. Pure Python; `EvolutionOracle` selects parents with
-it."""
+"""Ranking trials on two objectives, as NSGA-II does: non-dominated fronts of (quality up, cost
+down), and crowding distance within a front. Pure Python, the package's one Pareto rule:
+`EvolutionOracle` selects parents with it and the run directory's Pareto front
+(`rundir.trial_log.nondominated`, so `pareto_front`, the report and confirmation) is its first
+front. Of points equal on both objectives (the same architecture scored twice), the first is in
+the front and the others one front behind it."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
-Point = tuple[float, float]  # (accuracy: higher is better, cost: lower is better)
+Point = tuple[float, float]  # (quality: higher is better, e.g. accuracy; cost: lower is better)
 
 
 def dominates(a: Point, b: Point) -> bool:
@@ -30,7 +33,11 @@ def nondominated_fronts(points: Sequence[Point]) -> list[list[int]]:
         front = [
             i
             for i in remaining
-            if not any(dominates(points[j], points[i]) for j in remaining if j != i)
+            if not any(
+                dominates(points[j], points[i]) or (points[j] == points[i] and j < i)
+                for j in remaining
+                if j != i
+            )
         ]
         fronts.append(front)
         remaining = [i for i in remaining if i not in front]
