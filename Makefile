@@ -1,10 +1,12 @@
 # Two entry points: `make demo` (the main job) and `make test` (lint + test suite).
-# Both create .venv with the package installed on first use. `make test-fast` is the edit loop:
+# Both create .venv on first use: `make demo` with the package alone, `make test` adds the test
+# extras, ONNX and the other backends. `make test-fast` is the edit loop:
 # lint and the suite without the tests marked slow (CI runs the whole suite).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
+TEST_STAMP := $(VENV)/.installed-test
 # The other Keras backends the suite runs its backend-independent core on (tests/backend_core.py).
 # PyTorch as its CPU build, which this project's machines are offered; elsewhere run
 # `make test TORCH=torch` (or the CPU wheel from PyTorch's own index).
@@ -12,20 +14,28 @@ TORCH ?= torch==2.13.0+cpu
 
 .PHONY: demo test test-fast lint format
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,onnx]' jax '$(TORCH)'
-	touch $(STAMP)
 
-demo: $(STAMP)
+# The main job needs the package and its dependencies only (TensorFlow, Keras, Keras Tuner, ...).
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# The suite adds the test extras, ONNX and the other two backends.
+$(TEST_STAMP): pyproject.toml $(DEMO_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,onnx]' jax '$(TORCH)'
+	touch $@
+
+demo: $(DEMO_STAMP)
 	$(BIN)/bottleneck-search search
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff format --check bottleneck_search tests bench
 	$(BIN)/ruff check bottleneck_search tests bench
 
-format: $(STAMP)
+format: $(TEST_STAMP)
 	$(BIN)/ruff format bottleneck_search tests bench
 	$(BIN)/ruff check --fix bottleneck_search tests bench
 

@@ -26,6 +26,8 @@ _EXPORTS = {
     "LayerRow": "bottleneck_search.flops",
     "count_flops": "bottleneck_search.flops",
     "register_counter": "bottleneck_search.flops",
+    "unregister_counter": "bottleneck_search.flops",
+    "per_output_element": "bottleneck_search.flops",
     "load_model": "bottleneck_search.model_io",
     "Architecture": "bottleneck_search.space",
     "BottleneckHyperModel": "bottleneck_search.search.engine.hypermodel",

@@ -44,10 +44,17 @@ def _docstring_examples():
 
 
 def _readme_examples():
-    text = (ROOT / "README.md").read_text()
-    for match in FENCE.finditer(text):
-        line = text[: match.start()].count("\n") + 2
-        yield pytest.param(match.group(1), id=f"README.md:{line}")
+    """The README's examples and those of every page under `docs/`."""
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = path.read_text()
+        name = path.relative_to(ROOT).as_posix()
+        for match in FENCE.finditer(text):
+            line = text[: match.start()].count("\n") + 2
+            yield pytest.param(name, match.group(1), id=f"{name}:{line}")
+
+
+# `print(...)  # -> expected`: what the example prints there (a line of its output starts with it).
+PRINTED = re.compile(r"^\s*print\(.*\)\s*#\s*->\s*(?P<expected>.+?)\s*$")
 
 
 def _dedent(code: str) -> str:
@@ -117,6 +124,13 @@ def test_docstring_example_runs(module, code, names):
     exec(compile(code, module, "exec"), namespace)  # our own docstrings, never user input
 
 
-@pytest.mark.parametrize("code", _readme_examples())
-def test_readme_example_runs(code, names):
-    exec(compile(code, "README.md", "exec"), dict(names))  # our own README, never user input
+@pytest.mark.parametrize("document, code", _readme_examples())
+def test_readme_example_runs(document, code, names, capsys):
+    """Runs, and prints what its `# -> value` comments say; every `print` of an example says."""
+    prints = [line for line in code.splitlines() if line.lstrip().startswith("print(")]
+    expected = [m["expected"] for line in prints if (m := PRINTED.match(line))]
+    assert len(expected) == len(prints), f"a print in {document} without '# -> what it prints'"
+    exec(compile(code, document, "exec"), dict(names))  # our own docs, never user input
+    printed = capsys.readouterr().out.splitlines()
+    for value in expected:
+        assert any(line.startswith(value) for line in printed), (value, printed[-10:])

@@ -11,7 +11,9 @@ from bottleneck_search import (
     FlopCountError,
     UnsupportedLayerError,
     count_flops,
+    per_output_element,
     register_counter,
+    unregister_counter,
 )
 from bottleneck_search.model_io import application_names
 
@@ -107,7 +109,36 @@ def test_register_counter_for_a_custom_layer():
         return Cost(flops=math.prod(output_shapes[0]))
 
     inputs = keras.Input((4, 5))
-    assert count_flops(keras.Model(inputs, Scale()(inputs))).flops == 20
+    model = keras.Model(inputs, Scale()(inputs))
+    assert count_flops(model).flops == 20
+    unregister_counter(Scale)  # leaves the process as it found it
+    assert count_flops(model).flops == 20  # traced again: one multiply per element
+    with pytest.raises(KeyError, match="No counting function is registered"):
+        unregister_counter(Scale)
+
+
+def test_counters_scoped_to_one_call_win_and_leave_nothing_behind():
+    inputs = keras.Input((4, 5))
+    model = keras.Model(inputs, L.ReLU(name="act")(L.Dense(3, name="fc")(inputs)))
+    plain = count_flops(model)
+    scoped = count_flops(model, counters={L.ReLU: per_output_element(7)})
+    assert scoped.flops - plain.flops == (7 - 1) * 4 * 3  # the ReLU's 12 elements at 7, not 1
+    assert count_flops(model).flops == plain.flops  # nothing registered for later calls
+    assert count_flops(model, counters={L.Layer: per_output_element(0)}).flops == plain.flops
+
+
+def test_by_module_totals_nested_models_and_any_grouping():
+    stem = keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(4, 3, name="conv")], name="stem")
+    inputs = keras.Input((8, 8, 3))
+    x = stem(inputs)
+    model = keras.Model(inputs, L.Dense(2, name="head")(L.Flatten(name="flat")(x)))
+    report = count_flops(model)
+    modules = report.by_module()
+    assert list(modules) == ["stem", "flat", "head"]
+    assert modules["stem"]["macs"] == 6 * 6 * 3 * 3 * 3 * 4 and modules["head"]["macs"] == 144 * 2
+    assert sum(m["macs"] for m in modules.values()) == report.macs
+    halves = report.by_module(lambda name: "body" if name.startswith("stem") else "rest")
+    assert halves["body"]["macs"] == modules["stem"]["macs"]
 
 
 def test_register_counter_rejects_instances():

@@ -6,7 +6,13 @@ import keras
 import pytest
 import tensorflow as tf
 
-from bottleneck_search import Cost, UnsupportedLayerError, count_flops, register_counter
+from bottleneck_search import (
+    Cost,
+    UnsupportedLayerError,
+    count_flops,
+    register_counter,
+    unregister_counter,
+)
 
 L = keras.layers
 
@@ -146,5 +152,7 @@ def test_a_registered_counter_wins_over_tracing_and_may_name_the_class():
         lambda layer, inputs, outputs: Cost(flops=3 * math.prod(outputs[0]))
     )
     assert count_flops(model).flops == 30
+    unregister_counter(f"{Doubling.__module__}.{Doubling.__qualname__}")
+    assert count_flops(model).flops == 10
     with pytest.raises(TypeError, match="full name 'package.module.ClassName'"):
         register_counter("Doubling")

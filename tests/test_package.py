@@ -50,13 +50,13 @@ def _imported(tree: ast.AST) -> set[str]:
     return names
 
 
-README = PACKAGE.parent / "README.md"
+STRUCTURE = PACKAGE.parent / "docs" / "structure.md"  # the layer table
 
 
 def _layer_table() -> list[tuple[str, list[str], list[str]]]:
-    """`(layer, module prefixes, layers it never imports)` of each row of the README's table in
-    "How the code is organised", lowest layer first."""
-    text = README.read_text()
+    """`(layer, module prefixes, layers it never imports)` of each row of the layer table in
+    docs/structure.md, lowest layer first."""
+    text = STRUCTURE.read_text()
     lines = text[text.index("| layer | modules | owns |") :].splitlines()[2:]
     rows = []
     for line in lines:
@@ -78,7 +78,7 @@ def _within(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(f"{prefix}.")
 
 
-def test_every_import_follows_the_readme_layer_table():
+def test_every_import_follows_the_documented_layer_table():
     rows = _layer_table()
     assert [layer for layer, _, _ in rows][:3] == ["foundations", "counter", "space"]
 
@@ -107,18 +107,20 @@ def test_every_import_follows_the_readme_layer_table():
                 offenders.append(
                     f"{module} ({rows[mine][0]}) imports {imported} ({rows[theirs][0]})"
                 )
-    assert unlisted == [], "modules missing from the README's layer table"
+    assert unlisted == [], "modules missing from the layer table (docs/structure.md)"
     assert offenders == []
 
 
 def test_the_layer_table_names_every_module_of_each_package():
-    text = README.read_text()
+    text = STRUCTURE.read_text()
     table = text[text.index("| layer | modules | owns |") :]
     table = table[: table.index("\n\n")]
     for name, _ in _modules():
         parts = name.split(".")
         if len(parts) >= 3 and not parts[-1].startswith("__"):
-            assert f"`{parts[-1]}`" in table, f"{name} is not in the README's layer table"
+            assert f"`{parts[-1]}`" in table, (
+                f"{name} is not in the layer table (docs/structure.md)"
+            )
 
 
 def _module_level_imports(tree: ast.Module, modules) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import keras
 
@@ -20,7 +20,7 @@ from bottleneck_search.errors import FlopCountError, UnsupportedLayerError
 # Importing the module registers the built-in counting functions.
 from bottleneck_search.flops import layers as _builtin_counters  # noqa: F401
 from bottleneck_search.flops import operations as _operation_counters  # noqa: F401
-from bottleneck_search.flops.registry import counter_for
+from bottleneck_search.flops.registry import CountingFunction, counter_for
 from bottleneck_search.flops.report import FlopReport, LayerRow
 from bottleneck_search.flops.trace import UntraceableLayer, traced_call
 from bottleneck_search.limits import is_count
@@ -31,6 +31,7 @@ def count_flops(
     batch_size: int = 1,
     strict: bool = True,
     input_shape: Sequence[int] | None = None,
+    counters: Mapping[type | str, CountingFunction] | None = None,
 ) -> FlopReport:
     """Counts MACs, FLOPs and parameters of a Keras model from its layer configs and shapes.
 
@@ -51,6 +52,9 @@ def count_flops(
             has free dimensions, such as `keras.applications.MobileNetV3Small()` with its
             default `(None, None, 3)`: the model's graph is rebuilt at this shape (a clone; the
             model itself is untouched). Its parameters are counted as they are.
+        counters: counting functions for this call only, `{layer class or its full name:
+            function}`, looked up before the registered ones (`register_counter` registers for
+            the whole process; `unregister_counter` removes).
 
     Returns:
         A `FlopReport`.
@@ -79,15 +83,16 @@ def count_flops(
         )
     if input_shape is not None:
         model = _at_input_shape(model, input_shape)
-    walker = _GraphWalker(batch_size=batch_size, strict=strict)
+    walker = _GraphWalker(batch_size=batch_size, strict=strict, counters=counters)
     walker.walk(model)
     return FlopReport(rows=tuple(walker.rows), batch_size=batch_size, skipped=tuple(walker.skipped))
 
 
 class _GraphWalker:
-    def __init__(self, batch_size: int, strict: bool):
+    def __init__(self, batch_size: int, strict: bool, counters=None):
         self.batch_size = batch_size
         self.strict = strict
+        self.counters = dict(counters or {})
         self.rows: list[LayerRow] = []
         self.skipped: list[str] = []
         self._weights_seen: set[int] = set()
@@ -104,7 +109,7 @@ class _GraphWalker:
             name = f"{name}#{self._calls[name]}"
         inputs = self._input_shapes(operation, node, name)
         outputs = [self._concrete(t.shape, name) for t in node.output_tensors]
-        counter = counter_for(type(operation))
+        counter = counter_for(type(operation), self.counters)
         counted = True
         if counter is not None:
             cost = counter(operation, inputs, outputs)

@@ -1,6 +1,6 @@
 """Counting functions for the built-in Keras 3 layers, one per layer family.
 
-Conventions (also in README.md):
+Conventions (also in docs/counting.md):
 
 | quantity | rule |
 | --- | --- |
@@ -43,7 +43,7 @@ from bottleneck_search.compat import KERAS_HUB_AFFINE_LAYER, application_layer_c
 from bottleneck_search.convolution import split_shape
 from bottleneck_search.errors import UnsupportedLayerError
 from bottleneck_search.flops.einsum import einsum_letter_sizes
-from bottleneck_search.flops.registry import Cost, Shape, register_counter
+from bottleneck_search.flops.registry import Cost, Shape, per_output_element, register_counter
 
 L = keras.layers
 
@@ -112,11 +112,6 @@ def count_einsum_dense(layer, inputs: Sequence[Shape], outputs: Sequence[Shape])
     elements = math.prod(outputs[0])
     flops = 2 * macs + (elements if layer.bias_axes else 0) + _activation_flops(layer, elements)
     return Cost(macs=macs, flops=flops)
-
-
-@register_counter(L.BatchNormalization, L.Normalization)
-def count_affine_normalization(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
-    return Cost(flops=2 * math.prod(outputs[0]))
 
 
 @register_counter(L.LayerNormalization, L.GroupNormalization)
@@ -296,21 +291,17 @@ def count_multi_head_attention(layer, inputs: Sequence[Shape], outputs: Sequence
 _APPLICATION_LAYERS = application_layer_classes()
 
 
-@register_counter(_APPLICATION_LAYERS["LayerScale"])
-def count_layer_scale(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
-    return Cost(flops=math.prod(outputs[0]))
+count_layer_scale = register_counter(_APPLICATION_LAYERS["LayerScale"])(per_output_element(1))
 
-
-@register_counter(_APPLICATION_LAYERS["CustomScaleLayer"])
-def count_custom_scale(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
-    return Cost(flops=2 * math.prod(outputs[0]))
+# A scale and a shift per element (batch norm with folded statistics; KerasHub's affine layer).
+count_affine = register_counter(
+    L.BatchNormalization,
+    L.Normalization,
+    _APPLICATION_LAYERS["CustomScaleLayer"],
+    KERAS_HUB_AFFINE_LAYER,
+)(per_output_element(2))
 
 
 @register_counter(_APPLICATION_LAYERS["StochasticDepth"])
 def count_stochastic_depth(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
     return Cost()
-
-
-@register_counter(KERAS_HUB_AFFINE_LAYER)
-def count_learnable_affine(layer, inputs: Sequence[Shape], outputs: Sequence[Shape]) -> Cost:
-    return Cost(flops=2 * math.prod(outputs[0]))

@@ -2,7 +2,7 @@
 
 They appear in a functional graph when a model computes on tensors directly (`x + y`,
 `keras.ops.mean(x)`), and inside custom layers, which the counter traces on symbolic tensors
-(see `count_flops`). The rules, also in README.md:
+(see `count_flops`). The rules, also in docs/counting.md:
 
 | operations | cost |
 | --- | --- |

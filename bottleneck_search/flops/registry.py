@@ -9,7 +9,8 @@ specific function is registered for it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 
 Shape = tuple[int, ...]
 CountingFunction = Callable[[object, Sequence[Shape], Sequence[Shape]], "Cost"]
@@ -84,12 +85,64 @@ def register_counter(
     return decorator
 
 
-def counter_for(layer_class: type) -> CountingFunction | None:
-    """Returns the counting function registered for `layer_class` or its nearest base class."""
+def unregister_counter(*layer_classes: type | str) -> None:
+    """Removes the counting functions registered for `layer_classes` (classes or full names), so
+    they are counted by their base class's function, or traced, again.
+
+    Raises:
+        KeyError: one of them has no registered function.
+
+    Example:
+
+    ```python
+    class Doubling(keras.layers.Layer):
+        def call(self, x):
+            return 2.0 * x
+
+    register_counter(Doubling)(per_output_element(1))
+    unregister_counter(Doubling)
+    ```
+    """
+    for cls in layer_classes:
+        table = _COUNTERS_BY_NAME if isinstance(cls, str) else _COUNTERS
+        if cls not in table:
+            raise KeyError(f"No counting function is registered for {cls!r}.")
+        del table[cls]
+
+
+def per_output_element(flops: int) -> CountingFunction:
+    """A counting function of `flops` FLOPs per output element and no MACs (activations,
+    normalisations, scales): the rule of most elementwise layers.
+
+    Example:
+
+    ```python
+    count_scale = per_output_element(2)   # a multiply and an add per element
+    assert count_scale(None, [(1, 4)], [(1, 4)]) == Cost(flops=8)
+    ```
+    """
+
+    def count(layer, input_shapes, output_shapes) -> Cost:
+        return Cost(flops=flops * math.prod(output_shapes[0]))
+
+    count.__doc__ = f"{flops} FLOP(s) per output element."
+    return count
+
+
+def counter_for(
+    layer_class: type, scoped: Mapping[type | str, CountingFunction] | None = None
+) -> CountingFunction | None:
+    """Returns the counting function for `layer_class` or its nearest base class: one of
+    `scoped` (`count_flops(..., counters=...)`) first, then the registered ones."""
     for cls in layer_class.__mro__:
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        if scoped:
+            function = scoped.get(cls) or scoped.get(name)
+            if function is not None:
+                return function
         function = _COUNTERS.get(cls)
         if function is None and _COUNTERS_BY_NAME:
-            function = _COUNTERS_BY_NAME.get(f"{cls.__module__}.{cls.__qualname__}")
+            function = _COUNTERS_BY_NAME.get(name)
         if function is not None:
             return function
     return None

@@ -79,6 +79,33 @@ class FlopReport:
             entry["params"] += row.params
         return dict(totals)
 
+    def by_module(self, owner=None) -> dict[str, dict[str, int]]:
+        """Totals per module, in the order modules first appear: by default the top-level layer
+        or nested model a row belongs to (the part of `outer/inner` before the first `/`, and
+        a second call `name#2` with its first); `owner(row_name)` decides instead (e.g. a YAML
+        space's blocks).
+
+        Example:
+
+        ```python
+        inner = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3)], name="stem")
+        inputs = keras.Input((8, 8, 3))
+        model = keras.Model(inputs, keras.layers.Flatten(name="flat")(inner(inputs)))
+        assert list(count_flops(model).by_module()) == ["stem", "flat"]
+        ```
+        """
+        owner = owner or (lambda name: name.split("/", 1)[0].split("#", 1)[0])
+        totals: dict[str, dict[str, int]] = {}
+        for row in self.rows:
+            entry = totals.setdefault(
+                owner(row.name), {"calls": 0, "macs": 0, "flops": 0, "params": 0}
+            )
+            entry["calls"] += 1
+            entry["macs"] += row.macs
+            entry["flops"] += row.flops
+            entry["params"] += row.params
+        return totals
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with the totals, the rows and the skipped layers."""
         return {

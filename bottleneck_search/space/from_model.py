@@ -44,7 +44,7 @@ def find_sites(
     a frozen backbone is a pretrained one), and for which at least one width fits its input
     channels (for a grouped conv: a width below its input channels and a multiple of its
     `groups`). Every other convolution but a 1x1 is counted under the reason it was passed over
-    (README, "Your own model", lists them and why).
+    (docs/spaces.md, "Your own model", lists them and why).
 
     Args:
         model: the model.

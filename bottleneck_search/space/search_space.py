@@ -356,13 +356,15 @@ class SearchSpace:
             raise SearchSpaceError(
                 f"Space '{self.name}' has no blocks (it was not made from a YAML spec)."
             )
-        totals = {name: [0, 0] for name in (*self.block_names, "predictions")}
-        for row in count_flops(self.build(architecture)).rows:
-            owners = [b for b in totals if row.name == b or row.name.startswith(f"{b}_")]
-            owner = max(owners, key=len) if owners else "predictions"
-            totals[owner][0] += row.macs
-            totals[owner][1] += row.params
-        return [(name, macs, params) for name, (macs, params) in totals.items()]
+        blocks = (*self.block_names, "predictions")
+
+        def block_of(layer_name: str) -> str:  # blocks name their layers `<block>` or `<block>_...`
+            owners = [b for b in blocks if layer_name == b or layer_name.startswith(f"{b}_")]
+            return max(owners, key=len) if owners else "predictions"
+
+        totals = count_flops(self.build(architecture)).by_module(block_of)
+        empty = {"macs": 0, "params": 0}
+        return [(b, totals.get(b, empty)["macs"], totals.get(b, empty)["params"]) for b in blocks]
 
     def describe(self) -> str:
         """A text table of the sites, their choices, and the space's size and cost range."""
