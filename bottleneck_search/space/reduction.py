@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import keras
 
@@ -67,30 +68,37 @@ def reduction_delta(
 ) -> tuple[int, int, int]:
     """Exact change in (MACs, FLOPs, params) at batch 1 when `site` gets a reduction of `width`.
 
-    Counted by the counter's own functions (`flops.registry.counter_for`), never restated: the
-    reduction's layers at the site's input size, plus the site's conv fed `width` channels
-    instead of `in_channels` (a stand-in of its kind: plain, grouped, separable or transposed,
-    at its input and output sizes). Parameters are those of the same layers, built. Cached per
-    site, width and options.
+    MACs and FLOPs are counted by the counter's own functions (`flops.registry.counter_for`),
+    never restated: the reduction's layers at the site's input size, plus the site's conv fed
+    `width` channels instead of `in_channels` (a stand-in of its kind: plain, grouped, separable
+    or transposed, at its input and output sizes). The layers are never built (building draws
+    initial weights from Keras' global seed, which would make a search's models depend on what
+    was costed before them), so parameters are counted here: the 1x1 conv's kernel and bias, a
+    batch norm's 4 per channel, and the change in the site's kernel. Cached per site, width and
+    options.
     """
     if width is None:
         return 0, 0, 0
     rank = len(site.kernel_size)
     shape = (1, *site.input_size, site.in_channels)
-    macs = flops = params = 0
+    macs = flops = 0
     for layer in reduction_layers(_PROBE, rank, width, options):
         out = (1, *site.input_size, width)
-        cost, weights = _counted(layer, shape, out)
-        macs, flops, params = macs + cost.macs, flops + cost.flops, params + weights
-        shape = out
+        cost = _counted(layer, shape, out)
+        macs, flops, shape = macs + cost.macs, flops + cost.flops, out
     output = (1, *site.output_size, site.out_channels)
-    reduced, reduced_weights = _counted(_site_conv(site), (1, *site.input_size, width), output)
-    full, full_weights = _counted(_site_conv(site), (1, *site.input_size, site.in_channels), output)
-    return (
-        macs + reduced.macs - full.macs,
-        flops + reduced.flops - full.flops,
-        params + reduced_weights - full_weights,
-    )
+    reduced = _counted(_site_conv(site), (1, *site.input_size, width), output)
+    full = _counted(_site_conv(site), (1, *site.input_size, site.in_channels), output)
+    kernel = math.prod(site.kernel_size)
+    if site.separable:  # per input channel: its depthwise kernels, then their pointwise weights
+        conv_params = (
+            site.depth_multiplier * (kernel + site.out_channels) * (width - site.in_channels)
+        )
+    else:  # a grouped conv's kernel spans in_channels / groups (widths are multiples of groups)
+        conv_params = kernel * site.out_channels * (width - site.in_channels) // site.groups
+    params = site.in_channels * width + (width if options.use_bias else 0)
+    params += 4 * width if options.batch_norm else 0
+    return macs + reduced.macs - full.macs, flops + reduced.flops - full.flops, params + conv_params
 
 
 # Named, so that the stand-ins take no auto-generated name (`conv2d_3`) from a user's layers.
@@ -99,7 +107,7 @@ _PROBE = "bottleneck_search_probe"
 
 def _site_conv(site: Site) -> keras.layers.Layer:
     """A bias-free stand-in for `site`'s conv (its bias and activation cost the same either way;
-    its output size is given to the counter, so padding only keeps a small input buildable)."""
+    its output size is given to the counter)."""
     rank, kernel, filters = len(site.kernel_size), site.kernel_size, site.out_channels
     if site.separable:
         separable = {1: keras.layers.SeparableConv1D, 2: keras.layers.SeparableConv2D}[rank]
@@ -117,14 +125,10 @@ def _site_conv(site: Site) -> keras.layers.Layer:
             2: keras.layers.Conv2DTranspose,
             3: keras.layers.Conv3DTranspose,
         }[rank]
-        return transposed(filters, kernel, use_bias=False, padding="same", name=_PROBE)
-    return CONV_BY_RANK[rank](
-        filters, kernel, groups=site.groups, use_bias=False, padding="same", name=_PROBE
-    )
+        return transposed(filters, kernel, use_bias=False, name=_PROBE)
+    return CONV_BY_RANK[rank](filters, kernel, groups=site.groups, use_bias=False, name=_PROBE)
 
 
 def _counted(layer: keras.layers.Layer, input_shape: tuple, output_shape: tuple):
-    """`(Cost, parameters)` of `layer` called on `input_shape` to `output_shape`."""
-    cost = counter_for(type(layer))(layer, [input_shape], [output_shape])
-    layer.build(input_shape)
-    return cost, layer.count_params()
+    """The counter's `Cost` of `layer` called on `input_shape` to `output_shape` (unbuilt)."""
+    return counter_for(type(layer))(layer, [input_shape], [output_shape])
