@@ -28,6 +28,7 @@ from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.files import read_run_config
 from bottleneck_search.search.engine.hypermodel import CONFIG_HP
+from bottleneck_search.search.jobs.oracle_events import OracleEvents
 
 logger = logging.getLogger(__name__)
 
@@ -188,50 +189,36 @@ class Watchdog:
         self.last_seen: dict[str, float] = {}  # by trial id
         self.worker_seen: dict[str, float] = {}  # by tuner id
         self._stop = threading.Event()
-        self._listen()
+        OracleEvents.of(oracle).subscribe(self)
         self._thread = threading.Thread(target=self._run, name="bottleneck-watchdog", daemon=True)
         self._thread.start()
 
-    def _listen(self) -> None:
-        # Keras Tuner has no hook for worker liveness; wrapping these four methods of this one
-        # oracle object is the least intrusive way to see every call the gRPC server forwards.
-        oracle = self.oracle
-        create, update, get, end = (
-            oracle.create_trial,
-            oracle.update_trial,
-            oracle.get_trial,
-            oracle.end_trial,
-        )
+    # Every call the gRPC server forwards (`OracleEvents`) is a sign of life.
+    def trial_requested(self, tuner_id: str) -> None:
+        self.worker_seen[tuner_id] = time.monotonic()
 
-        def create_trial(tuner_id):
-            self.worker_seen[tuner_id] = time.monotonic()
-            trial = create(tuner_id)
-            self.last_seen[trial.trial_id] = time.monotonic()
-            return trial
+    def trial_created(self, tuner_id: str, trial) -> None:
+        self.last_seen[trial.trial_id] = time.monotonic()
 
-        def update_trial(trial_id, metrics, step=0):
-            self.last_seen[trial_id] = time.monotonic()
-            return update(trial_id, metrics, step=step)
+    def trial_updated(self, trial_id: str) -> None:
+        self.last_seen[trial_id] = time.monotonic()
 
-        def get_trial(trial_id):
-            self.last_seen[trial_id] = time.monotonic()
-            return get(trial_id)
+    def trial_polled(self, trial_id: str) -> None:
+        self.last_seen[trial_id] = time.monotonic()
 
-        def end_trial(trial):
-            for tuner_id, ongoing in list(oracle.ongoing_trials.items()):
-                if ongoing.trial_id == trial.trial_id:
-                    self.worker_seen[tuner_id] = time.monotonic()
-            result = end(trial)
-            self.last_seen.pop(trial.trial_id, None)
-            if self.on_end is not None:
-                self.on_end(oracle.trials[trial.trial_id])
-            return result
+    def trial_ending(self, trial) -> None:
+        for tuner_id, ongoing in list(self.oracle.ongoing_trials.items()):
+            if ongoing.trial_id == trial.trial_id:
+                self.worker_seen[tuner_id] = time.monotonic()
 
-        oracle.create_trial, oracle.update_trial = create_trial, update_trial
-        oracle.get_trial, oracle.end_trial = get_trial, end_trial
+    def trial_ended(self, trial) -> None:
+        self.last_seen.pop(trial.trial_id, None)
+        if self.on_end is not None:
+            self.on_end(trial)
 
     def close(self) -> None:
         self._stop.set()
+        OracleEvents.of(self.oracle).unsubscribe(self)
 
     def _run(self) -> None:
         while not self._stop.wait(min(1.0, self.timeout / 4)):

@@ -32,6 +32,7 @@ from bottleneck_search import errors
 from bottleneck_search.compat import is_consecutive_failure_stop, oracle_lock, serve_oracle
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
+from bottleneck_search.search.jobs.oracle_events import OracleEvents
 from bottleneck_search.search.jobs.progress import Progress
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 
@@ -101,7 +102,7 @@ class TrainerPool:
         self.trials_ended = 0
         self._started: dict[str, float] = {}  # trial id -> when a trainer was given it
         self._stop_error: RuntimeError | None = None
-        self._listen()
+        OracleEvents.of(self.oracle).subscribe(self)
 
     def run(self) -> None:
         """Starts trainers until one finds the oracle done; raises what stops the search early.
@@ -211,30 +212,19 @@ class TrainerPool:
             trial.message = reason
             self.oracle.end_trial(trial)
 
-    def _listen(self) -> None:
-        # Keras Tuner's oracle has no hook for a trial given out or ended; wrapping these two
-        # methods of this one oracle object sees every call its gRPC server forwards.
-        oracle = self.oracle
-        create, end = oracle.create_trial, oracle.end_trial
+    # The trials its trainers ask for and end, as the oracle's server sees them (`OracleEvents`).
+    def trial_created(self, tuner_id: str, trial) -> None:
+        if trial.status == kt.engine.trial.TrialStatus.RUNNING:
+            self._started.setdefault(trial.trial_id, time.monotonic())
 
-        def create_trial(tuner_id):
-            trial = create(tuner_id)
-            if trial.status == kt.engine.trial.TrialStatus.RUNNING:
-                self._started.setdefault(trial.trial_id, time.monotonic())
-            return trial
+    def trial_end_failed(self, trial, error: RuntimeError) -> None:
+        if is_consecutive_failure_stop(error):
+            self._stop_error = error
+            self._report(trial.trial_id)
 
-        def end_trial(trial):
-            try:
-                end(trial)
-            except RuntimeError as error:
-                if is_consecutive_failure_stop(error):
-                    self._stop_error = error
-                    self._report(trial.trial_id)
-                raise
-            if oracle.trials[trial.trial_id].status in (TrialStatus.COMPLETED, TrialStatus.FAILED):
-                self._report(trial.trial_id)  # not sent back for a retry
-
-        oracle.create_trial, oracle.end_trial = create_trial, end_trial
+    def trial_ended(self, trial) -> None:
+        if trial.status in (TrialStatus.COMPLETED, TrialStatus.FAILED):
+            self._report(trial.trial_id)  # not sent back for a retry
 
     def _report(self, trial_id: str) -> None:
         """Prints the progress line of an ended trial, from its trial-log line."""

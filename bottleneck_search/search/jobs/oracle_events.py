@@ -1,0 +1,106 @@
+"""`OracleEvents`: the one place a job observes an oracle's trial calls.
+
+Keras Tuner's oracle has no hook for a trial given out, reported, polled or ended, and a
+distributed chief's gRPC server calls the oracle object directly. The chief's watchdog (worker
+liveness) and the trainer pool (progress lines, the consecutive-failure stop) both need those
+calls, so one hub wraps the oracle's four methods once and hands each call to its subscribers,
+under the oracle's own lock (`compat.oracle_lock`): a subscriber sees the oracle as the call
+left it, and no other call runs in between.
+
+A subscriber defines any of:
+
+- `trial_requested(tuner_id)`, then `trial_created(tuner_id, trial)`;
+- `trial_updated(trial_id)` (a report of metrics), `trial_polled(trial_id)` (`get_trial`, a
+  worker's heartbeat);
+- `trial_ending(trial)`, then `trial_ended(trial)` (the oracle's own record of it), or
+  `trial_end_failed(trial, error)` when Keras Tuner's `end_trial` raised.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from bottleneck_search.compat import oracle_lock
+
+_HUBS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class OracleEvents:
+    """The event hub of one oracle; `OracleEvents.of(oracle)` makes it once.
+
+    Example:
+
+    ```python
+    class Counter:
+        created = 0
+
+        def trial_created(self, tuner_id, trial):
+            self.created += 1
+
+    counter = OracleEvents.of(oracle).subscribe(Counter())
+    ```
+    """
+
+    def __init__(self, oracle):
+        self.oracle = oracle
+        self.subscribers: list = []
+        create, update, get, end = (
+            oracle.create_trial,
+            oracle.update_trial,
+            oracle.get_trial,
+            oracle.end_trial,
+        )
+
+        def create_trial(tuner_id):
+            with oracle_lock(oracle):
+                self._emit("trial_requested", tuner_id)
+                trial = create(tuner_id)
+                self._emit("trial_created", tuner_id, trial)
+                return trial
+
+        def update_trial(trial_id, metrics, step=0):
+            with oracle_lock(oracle):
+                self._emit("trial_updated", trial_id)
+                return update(trial_id, metrics, step=step)
+
+        def get_trial(trial_id):
+            with oracle_lock(oracle):
+                self._emit("trial_polled", trial_id)
+                return get(trial_id)
+
+        def end_trial(trial):
+            with oracle_lock(oracle):
+                self._emit("trial_ending", trial)
+                try:
+                    result = end(trial)
+                except RuntimeError as error:
+                    self._emit("trial_end_failed", trial, error)
+                    raise
+                self._emit("trial_ended", oracle.trials[trial.trial_id])
+                return result
+
+        oracle.create_trial, oracle.update_trial = create_trial, update_trial
+        oracle.get_trial, oracle.end_trial = get_trial, end_trial
+
+    @classmethod
+    def of(cls, oracle) -> OracleEvents:
+        """The hub of `oracle`, made (and its methods wrapped) on first use."""
+        hub = _HUBS.get(oracle)
+        if hub is None:
+            hub = _HUBS[oracle] = cls(oracle)
+        return hub
+
+    def subscribe(self, subscriber):
+        """Adds `subscriber` (see the module docstring for its hooks); returns it."""
+        self.subscribers.append(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber) -> None:
+        """Stops sending calls to `subscriber`."""
+        self.subscribers.remove(subscriber)
+
+    def _emit(self, event: str, *args) -> None:
+        for subscriber in list(self.subscribers):
+            hook = getattr(subscriber, event, None)
+            if hook is not None:
+                hook(*args)
