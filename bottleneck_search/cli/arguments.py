@@ -17,14 +17,9 @@ from bottleneck_search.cli.values import (
     positive_float,
     positive_int,
 )
+from bottleneck_search.policy import ONESHOT_EVALUATIONS, STRATEGIES, TRIALS_PER_TRAINER, TUNERS
 from bottleneck_search.recipe import SCHEDULES
-from bottleneck_search.rundir.config import (
-    ONESHOT_EVALUATIONS,
-    STRATEGIES,
-    TRIALS_PER_TRAINER,
-    TUNERS,
-    SearchConfig,
-)
+from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.search.engine.objective import MODES
 
 _DEFAULTS = SearchConfig()

@@ -12,30 +12,15 @@ from typing import Any
 
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.limits import is_count
+from bottleneck_search.policy import (
+    DEFAULT_SPACE,
+    ONESHOT_EVALUATIONS,
+    STRATEGIES,
+    TRIALS_PER_TRAINER,
+    TUNERS,
+)
 from bottleneck_search.rundir.config_checks import check_oneshot, check_population, check_trainers
 
-DEFAULT_SPACE = "inception_mini"
-# `--tuner` names and the stock Keras Tuner class each one runs.
-TUNERS = {
-    "random": "RandomSearch",
-    "bayesian": "BayesianOptimization",
-    "hyperband": "Hyperband",
-    "grid": "GridSearch",
-    "evolution": "EvolutionOracle",  # ours (search.evolution), in a stock keras_tuner.Tuner
-}
-# `--strategy` names: how architectures are scored. The default (None) trains each trial on its own.
-STRATEGIES = {
-    "mirrored": "each trial trained with tf.distribute.MirroredStrategy on all of a machine's GPUs",
-    "oneshot": "one weight-sharing supernet trained, then architectures scored with its weights",
-}
-# `--evaluate`: a one-shot search evaluates every architecture of a space of at most this many,
-# else this many chosen by evolution. An evaluation takes about 0.5 s on inception_mini (2 cores).
-ONESHOT_EVALUATIONS = 1000
-# Trials a trainer process runs before a fresh one replaces it, unless told otherwise. A
-# TensorFlow process keeps about 35 MiB of every model it has fitted (inception_mini), so 20
-# trials add at most about 0.7 GiB to a trainer; a new one starts in about 5 s, 2% of 20 default
-# trials (bench/long_search.py). Searches of at most this many trials train in their own process.
-TRIALS_PER_TRAINER = 20
 # Arguments that define a search: resuming with different ones would mix two searches, and
 # distributed workers must agree with their chief on them.
 DEFINING = (

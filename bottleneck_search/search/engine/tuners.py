@@ -7,7 +7,7 @@ import os
 import keras_tuner as kt
 
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.rundir.config import TUNERS
+from bottleneck_search.policy import TUNERS
 from bottleneck_search.rundir.files import LINEAGE, TRIAL_LOG
 from bottleneck_search.search.engine.hypermodel import BottleneckHyperModel
 from bottleneck_search.search.engine.objective import OBJECTIVE, FlopPenalty
