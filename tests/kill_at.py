@@ -96,7 +96,7 @@ def _install(point: str, counter: _Counter) -> None:
 
         export._write_trial = write_trial
     elif point == "supernet-epoch":
-        from bottleneck_search.search import oneshot
+        from bottleneck_search.search.jobs import oneshot
 
         original = oneshot._EpochLines.on_epoch_end
 

@@ -165,7 +165,7 @@ def test_killed_mid_confirmation_resumes_without_losing_or_repeating_a_run(
 
 @pytest.mark.slow
 def test_the_search_never_sees_the_test_split(tiny_space_path, tmp_path, monkeypatch):
-    from bottleneck_search.search import job
+    from bottleneck_search.search.jobs import search as job
 
     seen = {}
     original = job.make_tuner

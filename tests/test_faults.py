@@ -243,7 +243,7 @@ def _no_space(path):
 
 def _fail_tuner_state_write(monkeypatch):
     """ENOSPC on Keras Tuner's first `trial.json` write after one trial has finished."""
-    from bottleneck_search.search import tuner_state
+    from bottleneck_search.search.jobs import tuner_state
 
     original = tuner_state.write_atomically
     seen = []

@@ -4,6 +4,7 @@ import json
 import math
 import random
 
+import keras
 import pytest
 from conftest import SPACES, make_record
 from hypothesis import HealthCheck, given, settings
@@ -174,3 +175,39 @@ def test_an_architecture_reads_from_every_form_a_user_may_paste():
         parsed = Architecture.from_json(text)
         assert parsed == expected and space.validate(json.loads(text)) == expected
         assert space.macs(parsed) == expected.macs
+
+
+def test_a_space_rebuilds_from_its_config_as_keras_objects_do(tmp_path):
+    from bottleneck_search.space.catalog import load_search_space
+
+    yaml_space = SearchSpace.from_yaml(SPACES / "inception_mini.yaml", classes=7)
+    config = yaml_space.get_config()
+    assert json.loads(json.dumps(config)) == config  # plain JSON
+    again = SearchSpace.from_config(config)
+    assert again.source["classes"] == 7 and again.size == yaml_space.size
+    assert [again.macs(a) for a in (again.cheapest(), again.no_bottleneck())] == [
+        yaml_space.macs(a) for a in (yaml_space.cheapest(), yaml_space.no_bottleneck())
+    ]
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(16, 3, padding="same", name="a")(inputs)
+    x = keras.layers.Conv2D(16, 3, padding="same", name="b")(x)
+    keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x)).save(tmp_path / "m.keras")
+    model_space = load_search_space(
+        None, str(tmp_path / "m.keras"), widths=[4, 8], include_frozen=True
+    )
+    rebuilt = SearchSpace.from_config(model_space.get_config())  # loads the file itself
+    assert [s.widths for s in rebuilt.sites] == [s.widths for s in model_space.sites] == [(4, 8)]
+    assert rebuilt.get_config() == model_space.get_config()
+
+    in_memory = SearchSpace.from_model(rebuilt.base_model, widths=[4])
+    with pytest.raises(SearchSpaceError, match="only in memory: pass it"):
+        SearchSpace.from_config(in_memory.get_config())
+    assert SearchSpace.from_config(in_memory.get_config(), model=rebuilt.base_model).size == 2
+
+    edited = tmp_path / "edited.yaml"
+    edited.write_text((SPACES / "inception_mini.yaml").read_text())
+    config = SearchSpace.from_yaml(edited).get_config()
+    edited.write_text(edited.read_text() + "\n# edited\n")
+    with pytest.raises(SearchSpaceError, match="changed since this config was saved"):
+        SearchSpace.from_config(config)

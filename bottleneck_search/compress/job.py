@@ -282,6 +282,8 @@ def _config_record(
             "size": space.size,
             "widths": list(config.widths),
             "skip_reduced": True,
+            # The space was made from the loaded model; the file it is kept in rebuilds it.
+            "config": {**space.get_config(), "model": os.path.abspath(config.model)},
         },
         "reduction": dataclasses.asdict(space.reduction),
         "recipe": {**dataclasses.asdict(TrainingRecipe(learning_rate=config.learning_rate))},

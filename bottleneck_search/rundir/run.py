@@ -96,12 +96,20 @@ class Run:
         with its warm starts fitted on the data, as the search fitted them (`warm_started`)."""
         space = self.space()
         data = self.data(space)
+        recorded = self.config.get("space", {}).get("config")
+        if recorded is not None:
+            fitted = recorded.get("fitted_on_data")
+            return (self._space_from(recorded, data.train) if fitted else space), data
         return warm_started(self.search_config(), space, data, **self._space_options()), data
 
     def space(self) -> SearchSpace:
-        """Rebuilds the run's search space from its recorded arguments (with the data's class
-        count); a `--warm-start` run's warm starts from the kernels alone (see
-        `trained_space_and_data` for the ones its trials had)."""
+        """Rebuilds the run's search space from the config it recorded (`SearchSpace.get_config`;
+        from its arguments for runs recorded before spaces had one); a `--warm-start` run's warm
+        starts from the kernels alone (see `trained_space_and_data` for the ones its trials had).
+        """
+        recorded = self.config.get("space", {}).get("config")
+        if recorded is not None:
+            return self._space_from(recorded)
         config = self.search_config()
         classes = self.config.get("dataset", {}).get("classes")
         try:
@@ -119,6 +127,14 @@ class Run:
                 "(its sha256 differs from config.json); restore the original file to export or report."
             )
         return space
+
+    def _space_from(self, recorded: dict, init_data=None) -> SearchSpace:
+        try:
+            return SearchSpace.from_config(recorded, init_data=init_data)
+        except BottleneckSearchError as error:
+            raise ResultsError(
+                f"Run '{self.path}': its search space cannot be rebuilt: {error}"
+            ) from error
 
     def _space_options(self) -> dict:
         """`SearchSpace.from_model` options the run's space was made with."""

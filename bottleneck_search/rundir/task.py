@@ -66,7 +66,7 @@ def checked_data(task: Task, name: str, output_shape, data: Dataset) -> Dataset:
         raise SearchConfigError(
             f"{where} per image, but the labels are {labels}: the CLI's data sets are image "
             "classification. Search or compress this model from Python with your own data and "
-            "Task (see README, 'Your own model')."
+            "Task (see docs/spaces.md, 'Your own model')."
         )
     if task.classes is None:
         raise SearchConfigError(

@@ -92,7 +92,7 @@ def load_search_space(
     """
     if model is None:
         return SearchSpace.from_yaml(find_space_file(space), classes=classes)
-    return SearchSpace.from_model(load_run_model(model), **from_model_options)
+    return SearchSpace.from_model(load_run_model(model), **from_model_options, model_file=model)
 
 
 def load_run_model(path: str) -> keras.Model:

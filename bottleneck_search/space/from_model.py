@@ -179,9 +179,7 @@ def no_sites_message(name: str, passed_over: Counter) -> str:
     unsupported = [r for r in passed_over if r not in _INCLUDED_BY]
     advice = f" To include some, pass {' or '.join(options)}." if options else ""
     if unsupported:
-        advice += (
-            f" {', '.join(unsupported)} convs cannot be sites (README, 'Your own model', says why)."
-        )
+        advice += f" {', '.join(unsupported)} convs cannot be sites (docs/spaces.md, 'Your own model', says why)."
     return (
         f"'{name}' has no candidate sites: its convolutions were passed over "
         f"({describe_passed_over(passed_over)}).{advice}"

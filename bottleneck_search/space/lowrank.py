@@ -23,6 +23,7 @@ activation or batch norm; `LINEAR_REDUCTION`), like MobileNetV2's linear bottlen
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 
 import keras
@@ -198,3 +199,13 @@ class LowRankInit:
             layers[f"{name}_reduce"].set_weights([reduce])
             original = self._convs[name].get_weights()
             layers[name].set_weights([conv, *original[1:]])
+
+
+def fitted_warm_start(model: keras.Model, sites, init_data: Iterable | None) -> LowRankInit:
+    """The `LowRankInit` of `model`'s `sites`: fitted on the first `MOMENT_BATCHES` batches of
+    `init_data` (the data-aware factorisation), or on the kernels alone without data."""
+    moments = None
+    if init_data is not None and sites:
+        batches = itertools.islice(iter(init_data), MOMENT_BATCHES)
+        moments = channel_moments(model, [site.name for site in sites], batches)
+    return LowRankInit(model, moments)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
+import json
 import math
 import os
 import random
@@ -16,6 +18,7 @@ from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.reduction import reduction_delta
 from bottleneck_search.space.site import DEFAULT_ROUND_TO, ReductionOptions, Site
+from bottleneck_search.space.space_config import model_config, rebuilt_space, yaml_config
 
 if TYPE_CHECKING:
     from bottleneck_search.space.lowrank import LowRankInit
@@ -56,6 +59,7 @@ class SearchSpace:
         base_model: keras.Model | None = None,
         block_names: Sequence[str] = (),
         warm_start: LowRankInit | None = None,
+        config: Mapping[str, Any] | None = None,
     ):
         if not sites:
             raise SearchSpaceError(
@@ -71,6 +75,7 @@ class SearchSpace:
         self._by_name = {site.name: site for site in self.sites}
         self.block_names = tuple(block_names)
         self.warm_start = warm_start
+        self._config = dict(config or {})
 
     # -- constructors -----------------------------------------------------------------------
     @classmethod
@@ -81,8 +86,6 @@ class SearchSpace:
             path: the YAML file.
             classes: overrides the spec's `classes` (the width of the softmax head).
         """
-        import dataclasses
-
         from bottleneck_search.space.yaml_spec import load_backbone
 
         backbone = load_backbone(path)
@@ -101,6 +104,7 @@ class SearchSpace:
                 "classes": backbone.classes,
             },
             block_names=[block.name for block in backbone.blocks],
+            config=yaml_config(path, backbone.sha256, classes),
         )
 
     @classmethod
@@ -116,6 +120,7 @@ class SearchSpace:
         init: str = "scratch",
         init_data: Iterable | None = None,
         include_frozen: bool = False,
+        model_file: str | os.PathLike | None = None,
     ) -> SearchSpace:
         """A space over an existing functional or Sequential model (see `find_sites` for the filters).
 
@@ -142,6 +147,8 @@ class SearchSpace:
                 then fits the conv's outputs on the first `MOMENT_BATCHES` of them instead of the
                 kernel alone.
             include_frozen: let frozen convs be sites too.
+            model_file: the `.keras` file `model` was loaded from, recorded so that
+                `get_config()` names it.
 
         Raises:
             SearchSpaceError: not a model, a bad option, or no conv can be a site (the message
@@ -155,12 +162,7 @@ class SearchSpace:
         ```
         """
         from bottleneck_search.space.from_model import find_sites, no_sites_message, rewrite_model
-        from bottleneck_search.space.lowrank import (
-            LINEAR_REDUCTION,
-            MOMENT_BATCHES,
-            LowRankInit,
-            channel_moments,
-        )
+        from bottleneck_search.space.lowrank import LINEAR_REDUCTION, fitted_warm_start
 
         if not isinstance(model, keras.Model):
             raise SearchSpaceError(
@@ -185,14 +187,9 @@ class SearchSpace:
         )
         if not sites:
             raise SearchSpaceError(no_sites_message(model.name, passed_over))
-        warm_start = None
+        warm_start = fitted_warm_start(model, sites, init_data) if init == "lowrank" else None
         if init == "lowrank":
             reduction = LINEAR_REDUCTION
-            moments = None
-            if init_data is not None and sites:
-                batches = itertools.islice(iter(init_data), MOMENT_BATCHES)
-                moments = channel_moments(model, [site.name for site in sites], batches)
-            warm_start = LowRankInit(model, moments)
         reduction = reduction or ReductionOptions()
 
         def build(chosen):
@@ -217,7 +214,45 @@ class SearchSpace:
             },
             base_model=model,
             warm_start=warm_start,
+            config=model_config(
+                model_file,
+                min_kernel_size=min_kernel_size,
+                name_pattern=name_pattern,
+                skip_reduced=skip_reduced,
+                widths=list(widths) if widths is not None else None,
+                round_to=round_to,
+                reduction=reduction,
+                init=init,
+                include_frozen=include_frozen,
+                fitted_on_data=init_data is not None and init == "lowrank",
+            ),
         )
+
+    # -- saving what rebuilds it (Keras' get_config / from_config) ----------------------------
+    def get_config(self) -> dict[str, Any]:
+        """What rebuilds this space, as JSON (see `space.space_config`).
+
+        Example:
+
+        ```python
+        space = SearchSpace.from_yaml("search_spaces/inception_mini.yaml")
+        again = SearchSpace.from_config(space.get_config())
+        assert again.size == space.size and again.macs(again.cheapest()) == space.macs(space.cheapest())
+        ```
+        """
+        return json.loads(json.dumps(self._config))
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], model: keras.Model | None = None, init_data=None
+    ) -> SearchSpace:
+        """The space `get_config()` describes; `model`: a model space's model (else its file
+        is loaded, safe mode); `init_data`: the batches its warm starts were fitted on.
+
+        Raises:
+            SearchSpaceError: an unknown kind, a changed YAML file, or no model nor file.
+        """
+        return rebuilt_space(cls, config, model, init_data)
 
     # -- architectures ----------------------------------------------------------------------
     @property
@@ -345,51 +380,17 @@ class SearchSpace:
     def block_costs(
         self, architecture: Architecture | Mapping[str, int | None]
     ) -> list[tuple[str, int, int]]:
-        """`(block, macs, params)` per block of a YAML space for one architecture (builds it once).
+        """`(block, macs, params)` per block of a YAML space for one architecture (builds it
+        once; see `space.summary.block_costs`)."""
+        from bottleneck_search.space.summary import block_costs
 
-        A layer belongs to the block whose name is its longest `<block>` or `<block>_...` prefix;
-        the classifier is the block `predictions`.
-        """
-        from bottleneck_search.flops import count_flops
-
-        if not self.block_names:
-            raise SearchSpaceError(
-                f"Space '{self.name}' has no blocks (it was not made from a YAML spec)."
-            )
-        blocks = (*self.block_names, "predictions")
-
-        def block_of(layer_name: str) -> str:  # blocks name their layers `<block>` or `<block>_...`
-            owners = [b for b in blocks if layer_name == b or layer_name.startswith(f"{b}_")]
-            return max(owners, key=len) if owners else "predictions"
-
-        totals = count_flops(self.build(architecture)).by_module(block_of)
-        empty = {"macs": 0, "params": 0}
-        return [(b, totals.get(b, empty)["macs"], totals.get(b, empty)["params"]) for b in blocks]
+        return block_costs(self, architecture)
 
     def describe(self) -> str:
-        """A text table of the sites, their choices, and the space's size and cost range."""
-        rows = [("site", "kernel", "in -> out", "input size", "widths", "reference")]
-        for s in self.sites:
-            rows.append(
-                (
-                    s.name,
-                    "x".join(map(str, s.kernel_size)),
-                    f"{s.in_channels} -> {s.out_channels}",
-                    "x".join(map(str, s.input_size)),
-                    ",".join(map(str, s.widths)),
-                    "-" if s.reference is None else str(s.reference),
-                )
-            )
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = [
-            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows
-        ]
-        lines.insert(1, "-" * len(lines[0]))
-        passed_over = self.source.get("passed_over")
-        if passed_over:
-            counts = ", ".join(f"{n} {reason}" for reason, n in passed_over.items())
-            lines.append(f"convs passed over: {counts} (README, 'Your own model')")
-        return "\n".join(lines)
+        """A text table of the sites, their choices, and the convs passed over (`space.summary`)."""
+        from bottleneck_search.space.summary import sites_table
+
+        return sites_table(self)
 
     def __repr__(self) -> str:
         return f"SearchSpace(name={self.name!r}, sites={len(self.sites)}, size={self.size})"

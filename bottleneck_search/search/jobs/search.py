@@ -372,6 +372,7 @@ def _config_record(
             "name": space.name,
             "sites": len(space.sites),
             "size": space.size,
+            "config": space.get_config(),
         },
         "task": task.to_json(),
         **(
