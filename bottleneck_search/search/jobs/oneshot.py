@@ -27,19 +27,17 @@ from collections.abc import Callable
 import keras
 import keras_tuner as kt
 
-from bottleneck_search.data import Dataset
 from bottleneck_search.recipe import steps_per_epoch
-from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.files import LINEAGE, atomic_output
 from bottleneck_search.rundir.trial_log import (
     SUPERNET_SOURCE,
-    TrialLog,
     TrialRecord,
     TrialStatus,
     scored_value,
 )
 from bottleneck_search.search.engine.callbacks import StopWhenRequested
 from bottleneck_search.search.engine.objective import OBJECTIVE, FlopPenalty
+from bottleneck_search.search.jobs.context import JobContext
 from bottleneck_search.search.jobs.tuner_state import requeue_orphaned_trials
 from bottleneck_search.search.oracles.evolution import EvolutionOracle
 from bottleneck_search.space.architecture import Architecture, short_form
@@ -49,7 +47,6 @@ from bottleneck_search.stats import metric_text
 from bottleneck_search.supernet import Supernet
 from bottleneck_search.supernet.supernet import CALIBRATION_BATCHES
 from bottleneck_search.training.fit import clock, compile_model
-from bottleneck_search.training.task import Task
 
 SUPERNET_WEIGHTS = "supernet.weights.h5"
 SUPERNET_BACKUP = "supernet_backup"
@@ -57,40 +54,25 @@ SUPERNET_BACKUP = "supernet_backup"
 PROGRESS_LINES = 20
 
 
-def run_oneshot(
-    config: SearchConfig,
-    space: SearchSpace,
-    task: Task,
-    data: Dataset,
-    penalty: FlopPenalty,
-    log: TrialLog,
-    emit: Callable[[str], None],
-    stop_requested: Callable[[], bool] | None = None,
-) -> None:
-    """Trains (or reloads) the supernet and appends its evaluations to `log`."""
+def run_oneshot(job: JobContext, penalty: FlopPenalty) -> None:
+    """Trains (or reloads) the supernet and appends its evaluations to the job's trial log."""
+    config, space = job.config, job.space
     epochs, budget = config.oneshot_budget
     keras.utils.set_random_seed(config.seed)
     supernet = Supernet(space, seed=config.seed)
-    train_supernet(supernet, config, task, data, epochs, emit, stop_requested)
-    evaluate = _Evaluator(supernet, task, data, penalty, log, emit, stop_requested)
+    train_supernet(supernet, job, epochs)
+    evaluate = _Evaluator(supernet, job, penalty)
     if space.size <= budget:
         max_macs = config.max_macs
         evaluate.every([a for a in space.architectures() if max_macs is None or a.macs <= max_macs])
     else:
-        evaluate.evolving(config, budget)
+        evaluate.evolving(budget)
 
 
-def train_supernet(
-    supernet: Supernet,
-    config: SearchConfig,
-    task: Task,
-    data: Dataset,
-    epochs: int,
-    emit: Callable[[str], None],
-    stop_requested: Callable[[], bool] | None = None,
-) -> None:
+def train_supernet(supernet: Supernet, job: JobContext, epochs: int) -> None:
     """Trains `supernet` for `epochs`, resuming after its last finished epoch; a run that holds the
     trained weights already only loads them."""
+    config, task, data, emit = job.config, job.task, job.data, job.emit
     trained = os.path.join(config.run_dir, SUPERNET_WEIGHTS)
     compile_model(
         supernet.model, task, config.recipe().optimizer(steps_per_epoch((data.train,), {}), epochs)
@@ -109,8 +91,8 @@ def train_supernet(
         ),
         _EpochLines(epochs, emit),
     ]
-    if stop_requested is not None:
-        callbacks.append(StopWhenRequested(stop_requested))
+    if job.stop_requested is not None:
+        callbacks.append(StopWhenRequested(job.stop_requested))
     supernet.model.fit(data.train, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0)
     with atomic_output(trained) as temporary:
         supernet.model.save_weights(temporary)
@@ -136,14 +118,14 @@ class _EpochLines(keras.callbacks.Callback):
 class _Evaluator:
     """Scores architectures with the supernet and records each as a trial of `source: supernet`."""
 
-    def __init__(self, supernet, task, data, penalty, log, emit, stop_requested):
-        self.supernet, self.data, self.penalty, self.log = supernet, data, penalty, log
-        self.task = task
-        self.emit, self.stop_requested = emit, stop_requested or (lambda: False)
+    def __init__(self, supernet: Supernet, job: JobContext, penalty: FlopPenalty):
+        self.supernet, self.penalty, self.config = supernet, penalty, job.config
+        self.data, self.task, self.log = job.data, job.task, job.log
+        self.emit, self.stop_requested = job.emit, job.stop_requested or (lambda: False)
         # The same training batches recalibrate every architecture, so their differences are the
         # architectures', not the batches'.
-        self.calibration = list(itertools.islice(iter(data.train), CALIBRATION_BATCHES))
-        self.done = log.read_by_id()
+        self.calibration = list(itertools.islice(iter(self.data.train), CALIBRATION_BATCHES))
+        self.done = self.log.read_by_id()
         self.total = 0
         self.started = time.monotonic()
         self.best: TrialRecord | None = None
@@ -155,8 +137,9 @@ class _Evaluator:
         for index, architecture in enumerate(architectures):
             self.record(str(index), architecture)
 
-    def evolving(self, config: SearchConfig, budget: int) -> None:
+    def evolving(self, budget: int) -> None:
         """Evaluates `budget` architectures proposed by aging evolution."""
+        config = self.config
         self.total = budget
         population = max(2, min(100, budget // 10))
         self.emit(

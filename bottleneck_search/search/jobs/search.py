@@ -52,6 +52,7 @@ from bottleneck_search.search.engine.objective import FlopPenalty
 from bottleneck_search.search.engine.observer import FunctionObserver, TrialObserver
 from bottleneck_search.search.engine.tuners import make_tuner
 from bottleneck_search.search.jobs.confirm import confirm_run
+from bottleneck_search.search.jobs.context import JobContext
 from bottleneck_search.search.jobs.distributed import (
     Heartbeat,
     Watchdog,
@@ -159,12 +160,13 @@ def run_search(
 
     log = TrialLog(os.path.join(config.run_dir, TRIAL_LOG))
     emit = on_progress or logger.info
+    job = JobContext(config, space, task, data, log, emit, stop_requested)
     if config.strategy == "oneshot":
         emit(task.describe())
         with atomic_tuner_state():
-            run_oneshot(config, space, task, data, penalty, log, emit, stop_requested)
+            run_oneshot(job, penalty)
     else:
-        _run_trials(config, saved is not None, space, task, data, log, emit, stop_requested)
+        _run_trials(job, resumed=saved is not None)
     records = tuple(log.read())
     confirmations: list[ConfirmationRecord] = []
     top, seeds = config.confirmation
@@ -180,20 +182,12 @@ def run_search(
     )
 
 
-def _run_trials(
-    config: SearchConfig,
-    resumed: bool,
-    space: SearchSpace,
-    task: Task,
-    data: Dataset,
-    log: TrialLog,
-    emit: Callable[[str], None],
-    stop_requested: Callable[[], bool] | None,
-) -> None:
+def _run_trials(job: JobContext, resumed: bool) -> None:
     """Runs the tuner's trials, each architecture trained on its own (here or in trainers)."""
-    progress = Progress(config, log, emit, data.val_size, task)
+    config, log, emit, stop_requested = job.config, job.log, job.emit, job.stop_requested
+    progress = Progress(config, log, emit, job.data.val_size, job.task)
     observer = _JobObserver(progress, stop_requested, emit)
-    hypermodel = search_hypermodel(config, space, task, observer)
+    hypermodel = search_hypermodel(config, job.space, job.task, observer)
     keras.utils.set_random_seed(config.seed)
     with distribution_environment(config), atomic_tuner_state():
         tuner = search_tuner(config, hypermodel)
@@ -206,7 +200,7 @@ def _run_trials(
                 run_tuner(pool.run, config, tuner.oracle, log)
             else:
                 run_tuner(
-                    partial(search_in_process, tuner, data, config), config, tuner.oracle, log
+                    partial(search_in_process, tuner, job.data, config), config, tuner.oracle, log
                 )
         if config.worker is None:
             record_failures_from_oracle(tuner.oracle, log)
