@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import keras
+import keras_tuner
 import pytest
 from conftest import search_argv
 
@@ -179,6 +180,19 @@ def test_a_trial_whose_build_raises_is_failed_with_the_reason_and_the_search_goe
     assert records[1].reason == "build failed: ValueError: injected fault in build"
     assert records[1].architecture == builds[1].widths
     assert tuner.oracle.trials[records[1].trial_id].status == "FAILED"
+
+
+def test_a_bug_of_ours_stops_the_search_instead_of_failing_every_trial(
+    tiny_space_path, digits, tmp_path
+):
+    hypermodel = BottleneckHyperModel(SearchSpace.from_yaml(tiny_space_path))
+    tuner = make_tuner("random", hypermodel, directory=tmp_path, project_name="bug", max_trials=3)
+    tuner.hypermodel.task = object()  # our compile then calls task.new_loss(): an AttributeError
+    with pytest.raises(keras_tuner.errors.FatalError, match="a bug of bottleneck-search") as raised:
+        tuner.search(digits.train, validation_data=digits.val, epochs=1, verbose=0)
+    assert "training/fit.py" in str(raised.value) and "AttributeError" in str(raised.value)
+    log = tmp_path / "bug" / "trials.jsonl"
+    assert not log.exists() or TrialLog(log).read() == []  # no trial blamed for it
 
 
 def test_many_failures_in_a_row_stop_the_search_with_the_reason(

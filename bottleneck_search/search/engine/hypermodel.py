@@ -193,6 +193,7 @@ class BottleneckHyperModel(kt.HyperModel):
         except (KeyboardInterrupt, SearchConfigError):
             raise
         except Exception as error:
+            stop_if_our_bug(error, "building an architecture")
             # `build` does not know its trial; `fit` records the failure under the trial's id.
             model = _stand_in_model()
             model.bottleneck_build_error = f"build failed: {type(error).__name__}: {error}"
@@ -238,6 +239,7 @@ class BottleneckHyperModel(kt.HyperModel):
             # A configuration mistake, not a bad architecture: stop the whole search.
             raise kt.errors.FatalValueError(str(error)) from error
         except Exception as error:
+            stop_if_our_bug(error, f"training trial {trial_id}")
             if not is_storage_error(error):  # the trial itself is fine; it runs again on resume
                 self._failed(trial_id, architecture, f"{type(error).__name__}: {error}", start)
             raise
@@ -342,3 +344,27 @@ def _task_from_old_arguments(task, loss, metrics, accuracy_metric) -> Task:
 def _stand_in_model() -> keras.Model:
     inputs = keras.Input((1,), name="infeasible")
     return keras.Model(inputs, inputs, name="infeasible")
+
+
+# Exceptions that mean a programming mistake when this package's own code raises them. A model's
+# failures (out of memory, a shape Keras refuses, a user layer's own error) stay failed trials.
+PROGRAMMING_ERRORS = (AttributeError, NameError, TypeError, KeyError, IndexError, AssertionError)
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def stop_if_our_bug(error: BaseException, doing: str) -> None:
+    """Stops the search (`kt.errors.FatalError`, with the traceback) when `error` is a bug of
+    this package: a programming error raised by its own code, which every later trial would
+    hit too and which no failed-trial record should hide.
+    """
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    where = frame.tb_frame.f_code.co_filename if frame is not None else ""
+    if isinstance(error, PROGRAMMING_ERRORS) and where.startswith(_PACKAGE + os.sep):
+        raise kt.errors.FatalError(
+            f"bottleneck-search failed while {doing}, in its own code ({type(error).__name__}: "
+            f"{error}, {os.path.relpath(where, os.path.dirname(_PACKAGE))}:{frame.tb_lineno}). "
+            "This is a bug of bottleneck-search, not of the architecture; please report it with "
+            "the traceback."
+        ) from error
