@@ -28,10 +28,8 @@ from bottleneck_search.compress.finetune import fine_tune, split_scores
 from bottleneck_search.compress.sensitivity import measure_sensitivity
 from bottleneck_search.data import Dataset, load_dataset
 from bottleneck_search.errors import SearchSpaceError
-from bottleneck_search.model_io import compile_config, model_record
+from bottleneck_search.model_io import compile_config
 from bottleneck_search.recipe import TrainingRecipe
-from bottleneck_search.rundir.config import SearchConfig
-from bottleneck_search.rundir.environment import library_versions
 from bottleneck_search.rundir.files import (
     COMPRESSION_JSON,
     CONFIG,
@@ -44,6 +42,7 @@ from bottleneck_search.rundir.files import (
     keep_original_model,
     write_atomically,
 )
+from bottleneck_search.rundir.record import COMPRESS, run_record
 from bottleneck_search.rundir.task import checked_data
 from bottleneck_search.rundir.trial_log import TrialLog
 from bottleneck_search.space.architecture import short_form
@@ -254,41 +253,17 @@ def _space(config: CompressConfig, model: keras.Model, data: Dataset) -> SearchS
 def _config_record(
     config: CompressConfig, space: SearchSpace, data: Dataset, budget: int, task: Task
 ) -> dict:
-    """`config.json`: the search-shaped record `report` and `export` read, plus `compress`."""
-    arguments = SearchConfig(
-        model=os.path.abspath(config.model),
-        dataset=config.dataset,
-        train_size=config.train_size,
-        epochs=max(config.finetune_epochs, 1),
-        max_macs=budget,
-        run_dir=config.run_dir,
-        seed=config.seed,
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        data_dir=config.data_dir,
+    """`config.json`: a compress run's own record (see `rundir.record`)."""
+    arguments = {**dataclasses.asdict(config), "model": os.path.abspath(config.model)}
+    arguments["widths"] = list(config.widths)
+    return run_record(
+        COMPRESS,
+        arguments,
+        space,
+        data,
+        task,
+        dataclasses.asdict(TrainingRecipe(learning_rate=config.learning_rate)),
+        # The space was made from the loaded model; the file it is kept in rebuilds it.
+        model_file=os.path.abspath(config.model),
+        budget=budget,
     )
-    return {
-        "arguments": dataclasses.asdict(arguments),
-        "compress": {
-            **dataclasses.asdict(config),
-            "widths": list(config.widths),
-        },
-        "task": task.to_json(),
-        "model": model_record(config.model, space.base_model),
-        "space": {
-            **space.source,
-            "name": space.name,
-            "sites": len(space.sites),
-            "size": space.size,
-            "widths": list(config.widths),
-            "skip_reduced": True,
-            # The space was made from the loaded model; the file it is kept in rebuilds it.
-            "config": {**space.get_config(), "model": os.path.abspath(config.model)},
-        },
-        "reduction": dataclasses.asdict(space.reduction),
-        "recipe": {**dataclasses.asdict(TrainingRecipe(learning_rate=config.learning_rate))},
-        "dataset": {"name": data.name, "classes": data.num_classes, **data.sizes()},
-        "backend": keras.backend.backend(),
-        "versions": library_versions(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }

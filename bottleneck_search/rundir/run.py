@@ -18,6 +18,7 @@ from bottleneck_search.rundir.files import (
     read_run_config,
     trial_folder,
 )
+from bottleneck_search.rundir.record import recorded_search_config
 from bottleneck_search.rundir.task import search_space_options, task_data, warm_started
 from bottleneck_search.rundir.trial_log import (
     TrialLog,
@@ -79,7 +80,7 @@ class Run:
 
     def search_config(self) -> SearchConfig:
         """The run's recorded arguments as a `SearchConfig` (defaults for any not recorded)."""
-        return SearchConfig.from_arguments(self.config.get("arguments", {}))
+        return recorded_search_config(self.config)
 
     def task(self) -> Task:
         """The `Task` the run's architectures were trained with (see `recorded_task`)."""

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import logging
 import os
-import time
 from collections.abc import Callable, Iterator
 from functools import partial
 
@@ -21,10 +20,9 @@ import keras
 import keras_tuner as kt
 
 from bottleneck_search.data import Dataset
-from bottleneck_search.model_io import model_record
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.confirmations import ConfirmationRecord
-from bottleneck_search.rundir.environment import check_same_backend, library_versions
+from bottleneck_search.rundir.environment import check_same_backend
 from bottleneck_search.rundir.files import (
     CONFIG,
     ORIGINAL_MODEL,
@@ -39,6 +37,7 @@ from bottleneck_search.rundir.files import (
     remove_stale_temporaries,
     write_atomically,
 )
+from bottleneck_search.rundir.record import SEARCH, run_record
 from bottleneck_search.rundir.task import (
     checked_data,
     search_space_options,
@@ -359,31 +358,13 @@ class _JobObserver(FunctionObserver):
 def _config_record(
     config: SearchConfig, space: SearchSpace, penalty: FlopPenalty, data: Dataset, task: Task
 ) -> dict:
-    return {
-        "arguments": dataclasses.asdict(config),
-        "space": {
-            **space.source,
-            "name": space.name,
-            "sites": len(space.sites),
-            "size": space.size,
-            "config": space.get_config(),
-        },
-        "task": task.to_json(),
-        **(
-            {"model": model_record(config.model, space.base_model)}
-            if config.model is not None
-            else {}
-        ),
-        "penalty": dataclasses.asdict(penalty),
-        "recipe": {**dataclasses.asdict(config.recipe()), "optimizer": "adam"},
-        "reduction": dataclasses.asdict(space.reduction),
-        "dataset": {
-            "name": data.name,
-            "classes": data.num_classes,
-            **data.sizes(),
-        },
-        "backend": keras.backend.backend(),
-        "versions": library_versions(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "config_hash": config.digest(),
-    }
+    return run_record(
+        SEARCH,
+        dataclasses.asdict(config),
+        space,
+        data,
+        task,
+        {**dataclasses.asdict(config.recipe()), "optimizer": "adam"},
+        penalty=dataclasses.asdict(penalty),
+        config_hash=config.digest(),
+    )
