@@ -9,7 +9,8 @@ from bottleneck_search import SearchConfig, TrialLog, run_search
 from bottleneck_search.cli import main
 
 
-@pytest.mark.slow
+# Not slow: the integration core (the CLI's search, its trials, the run record and the report)
+# is in `make test-fast` too.
 def test_search_command_prints_progress_and_writes_the_run(capsys, tiny_space_path, tmp_path):
     code = main(search_argv(tiny_space_path, tmp_path / "run", "--seed", "4"))
     out, err = capsys.readouterr()
