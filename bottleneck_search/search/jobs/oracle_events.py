@@ -37,7 +37,11 @@ class OracleEvents:
         def trial_created(self, tuner_id, trial):
             self.created += 1
 
-    counter = OracleEvents.of(oracle).subscribe(Counter())
+    space = SearchSpace.from_yaml(tiny_space)
+    tuner = make_tuner("random", BottleneckHyperModel(space), directory=tmp, max_trials=1)
+    counter = OracleEvents.of(tuner.oracle).subscribe(Counter())
+    tuner.oracle.create_trial("tuner0")
+    assert counter.created == 1
     ```
     """
 
