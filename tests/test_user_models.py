@@ -352,7 +352,7 @@ def regression_run(tmp_path_factory):
         max_trials=2,
         epochs=3,
         confirm=1,
-        confirm_seeds=2,
+        confirm_seeds=1,
         run_dir=run_dir,
         widths=[4],
     )
