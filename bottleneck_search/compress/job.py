@@ -154,8 +154,7 @@ def compress_model(
         joint[short_form(architecture.widths)] = supernet.evaluate(
             architecture, data.val, calibration
         ).value(task)
-    sign = 1 if task.direction == "max" else -1
-    chosen = sorted(proposals, key=lambda a: -sign * joint[short_form(a.widths)])
+    chosen = sorted(proposals, key=lambda a: -task.sign * joint[short_form(a.widths)])
     chosen = chosen[: config.candidates]
     emit(
         f"allocation: {len(proposals)} architectures within {budget:,} MACs, warm-started "
@@ -179,7 +178,7 @@ def compress_model(
             f"(test {tuned['test_accuracy']:.4f})"
         )
     # As `export` and `report` rank trials: the validation score, then fewer MACs on a tie.
-    best = max(finished, key=lambda row: (sign * row["val_accuracy"], -row["macs"]))
+    best = max(finished, key=lambda row: (task.sign * row["val_accuracy"], -row["macs"]))
     summary = {
         "model": config.model,
         "budget": budget,

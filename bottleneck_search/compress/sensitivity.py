@@ -47,7 +47,6 @@ def measure_sensitivity(
     space = supernet.space
     unreduced = space.no_bottleneck()
     base = supernet.evaluate(unreduced, validation_data, calibration_data)
-    sign = 1 if task.direction == "max" else -1
     seconds = base.seconds
     rows = []
     for number, site in enumerate(space.sites, start=1):
@@ -62,7 +61,7 @@ def measure_sensitivity(
                     macs_saved=unreduced.macs - architecture.macs,
                     val_accuracy=scored.value(task),
                     val_loss=scored.metrics["loss"],
-                    accuracy_drop=sign * (base.value(task) - scored.value(task)),
+                    accuracy_drop=task.sign * (base.value(task) - scored.value(task)),
                 )
             )
         worst = max(r.accuracy_drop for r in rows if r.site == site.name)

@@ -23,6 +23,7 @@ from bottleneck_search.rundir.confirmations import (
 )
 from bottleneck_search.space.architecture import short_form
 from bottleneck_search.stats import mean_and_std
+from bottleneck_search.training.task import direction_sign
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +47,7 @@ class ConfirmedArchitecture:
     @property
     def sign(self) -> int:
         """+1 when higher means are better, -1 when lower are (a loss, MAE)."""
-        return 1 if self.direction == "max" else -1
+        return direction_sign(self.direction)
 
     @classmethod
     def of(cls, records: list[ConfirmationRecord]) -> ConfirmedArchitecture:
@@ -64,7 +65,9 @@ class ConfirmedArchitecture:
             test_mean=test_mean,
             test_std=test_std,
             trial_id=next((r.trial_id for r in records if r.trial_id), None),
-            best_run=max(records, key=lambda r: (_sign(r) * r.val_accuracy, -r.seed)),
+            best_run=max(
+                records, key=lambda r: (direction_sign(r.direction) * r.val_accuracy, -r.seed)
+            ),
             metric=first.metric,
             direction=first.direction,
         )
@@ -173,10 +176,6 @@ def table(confirmation: Confirmation, base_macs: int) -> list[str]:
             f"{_pm(row.val_mean, row.val_std)} | {_pm(row.test_mean, row.test_std)} |"
         )
     return lines
-
-
-def _sign(record: ConfirmationRecord) -> int:
-    return 1 if record.direction == "max" else -1
 
 
 class _Units:

@@ -113,14 +113,11 @@ class Run:
             return self._space_from(recorded)
         config = self.search_config()
         classes = self.config.get("dataset", {}).get("classes")
-        try:
-            space = load_search_space(
+        space = self._rebuilt(
+            lambda: load_search_space(
                 config.space, config.model, classes=classes, **self._space_options()
             )
-        except BottleneckSearchError as error:
-            raise ResultsError(
-                f"Run '{self.path}': its search space cannot be rebuilt: {error}"
-            ) from error
+        )
         recorded = self.config.get("space", {}).get("sha256")
         if recorded and space.source.get("sha256") != recorded:
             raise ResultsError(
@@ -130,8 +127,12 @@ class Run:
         return space
 
     def _space_from(self, recorded: dict, init_data=None) -> SearchSpace:
+        return self._rebuilt(lambda: SearchSpace.from_config(recorded, init_data=init_data))
+
+    def _rebuilt(self, make) -> SearchSpace:
+        """`make()`, its errors told as this run's space that cannot be rebuilt."""
         try:
-            return SearchSpace.from_config(recorded, init_data=init_data)
+            return make()
         except BottleneckSearchError as error:
             raise ResultsError(
                 f"Run '{self.path}': its search space cannot be rebuilt: {error}"

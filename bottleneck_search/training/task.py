@@ -153,6 +153,11 @@ class Task:
             return [fresh(metrics) for metrics in self.metrics]
         return fresh(self.metrics)
 
+    @property
+    def sign(self) -> int:
+        """+1 when higher scores are better, -1 when lower are (see `direction_sign`)."""
+        return direction_sign(self.direction)
+
     def better(self, a: float, b: float) -> bool:
         """Whether score value `a` is strictly better than `b` in this task's direction."""
         return a > b if self.direction == "max" else a < b
@@ -181,6 +186,12 @@ class Task:
     def from_json(cls, data: dict) -> Task:
         fields = {field.name for field in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in fields})
+
+
+def direction_sign(direction: str) -> int:
+    """+1 for `"max"` (higher is better), -1 for `"min"`: multiplying a score by it makes higher
+    better either way."""
+    return 1 if direction == "max" else -1
 
 
 def metric_name(metric) -> str:

@@ -20,6 +20,7 @@ import dataclasses
 import math
 
 from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.training.task import direction_sign
 
 # The tuner's objective: the epoch-log key `CostMetrics` writes the penalised score to.
 OBJECTIVE = "val_score"
@@ -85,7 +86,7 @@ class FlopPenalty:
                 "FlopPenalty.score() needs target_macs; call resolve(space) first."
             )
         ratio = macs / self.target_macs
-        sign = 1 if direction == "max" else -1
+        sign = direction_sign(direction)
         if self.mode == "soft":
             return accuracy * ratio ** (sign * self.w)
         if self.mode == "hard":
