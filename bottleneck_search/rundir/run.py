@@ -100,7 +100,9 @@ class Run:
         recorded = self.config.get("space", {}).get("config")
         if recorded is not None:
             fitted = recorded.get("fitted_on_data")
-            return (self._space_from(recorded, data.train) if fitted else space), data
+            # The model `space` already loaded serves again: only the warm starts are refitted.
+            refitted = self._space_from(recorded, data.train, space.base_model) if fitted else space
+            return refitted, data
         return warm_started(self.search_config(), space, data, **self._space_options()), data
 
     def space(self) -> SearchSpace:
@@ -126,8 +128,10 @@ class Run:
             )
         return space
 
-    def _space_from(self, recorded: dict, init_data=None) -> SearchSpace:
-        return self._rebuilt(lambda: SearchSpace.from_config(recorded, init_data=init_data))
+    def _space_from(self, recorded: dict, init_data=None, model=None) -> SearchSpace:
+        return self._rebuilt(
+            lambda: SearchSpace.from_config(recorded, model=model, init_data=init_data)
+        )
 
     def _rebuilt(self, make) -> SearchSpace:
         """`make()`, its errors told as this run's space that cannot be rebuilt."""
