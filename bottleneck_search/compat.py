@@ -196,30 +196,72 @@ def oracle_service_stub(channel):
     return protos.get_service_grpc().OracleStub(channel), protos.get_service().GetSpaceRequest()
 
 
-@contextlib.contextmanager
-def serve_oracle(oracle, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serves `oracle` over Keras Tuner's own gRPC protocol on a free port of `host` while open;
-    yields the `HOST:PORT` that workers (`KERASTUNER_ORACLE_IP`/`_PORT`) connect to.
+def keras_tuner_servicer(oracle):
+    """Keras Tuner's own gRPC servicer over `oracle` (`OracleServicer`, which answers every call
+    unchecked), and the function that adds a servicer of its protocol to a `grpc.Server`.
 
-    Keras Tuner's chief serves its oracle only inside `Tuner.search`, which blocks until the whole
-    search has ended and cannot be stopped early; a search that supervises its own trainer
-    processes needs a server it can start and stop. This uses Keras Tuner's `OracleServicer`
-    unchanged (one request at a time, like its chief).
+    Keras Tuner builds and starts this servicer only inside its chief's `Tuner.search`, on a
+    plain port that cannot be stopped early or checked; `search.jobs.oracle_server` serves it
+    behind its own checks instead.
     """
-    from concurrent import futures
-
-    import grpc
     from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(oracle), server)
-    port = server.add_insecure_port(f"{host}:0")
-    server.start()
-    try:
-        yield f"{host}:{port}"
-    finally:
-        server.stop(grace=None)
+    return OracleServicer(oracle), protos.get_service_grpc().add_OracleServicer_to_server
+
+
+def connect_oracle_client(client, channel) -> None:
+    """Makes a worker's `OracleClient` send its calls over `channel`.
+
+    Keras Tuner's client opens its own plain channel from `KERASTUNER_ORACLE_IP`/`_PORT` and takes
+    no credentials; its calls go through its `stub` attribute, replaced here with one over
+    `channel` (which adds the run's token, TLS and a bounded wait; see `search.jobs.auth`).
+    """
+    from keras_tuner.src import protos
+
+    client.stub = protos.get_service_grpc().OracleStub(channel)
+
+
+def remember_values(oracle, trial) -> None:
+    """Records `trial`'s values as tried (`Oracle._record_values`: `_tried_so_far`, `_id_to_hash`),
+    as Keras Tuner does when it issues a trial, so that its oracle does not draw the same values again.
+
+    Keras Tuner has no public way to tell a reloaded oracle about a trial its `oracle.json` missed.
+    """
+    oracle._record_values(trial)
+
+
+def has_hyperparameter(space, hp) -> bool:
+    """Whether the `HyperParameters` `space` already has `hp` (same name and conditions), as
+    Keras Tuner's `Oracle.update_space` decides what is new (`HyperParameters._exists`)."""
+    return space._exists(hp.name, hp.conditions)
+
+
+def last_failures(oracle) -> None:
+    """Makes the oracle's consecutive-failure check look back only over the current run of
+    failures instead of every ended trial (`Oracle._check_consecutive_failures`).
+
+    Keras Tuner's check walks the whole `end_order` on every ended trial, work that grows with
+    the trials done. The run that ends at the newest trial is the only one that can have reached
+    the limit (an older one would have raised when it did), so the outcome is the same.
+    """
+    from keras_tuner.src.engine import trial as trial_module
+
+    def check():
+        limit = oracle.max_consecutive_failed_trials
+        run = 0
+        for run, trial_id in enumerate(reversed(oracle.end_order), start=1):  # noqa: B007
+            if oracle.trials[trial_id].status != trial_module.TrialStatus.FAILED:
+                run -= 1
+                break
+        if limit and run >= limit:
+            newest = oracle.trials[oracle.end_order[-1]]
+            raise RuntimeError(
+                f"Number of consecutive failures exceeded the limit of {limit}.\n"
+                + (newest.message or "")
+            )
+
+    oracle._check_consecutive_failures = check
 
 
 def trial_of(callbacks) -> object | None:

@@ -21,6 +21,8 @@ def import_tensorflow_quietly() -> None:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    # gRPC's native log lines (a TLS key it cannot load, a chief gone) repeat our one-line errors.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     sys.stderr.flush()
     saved_stderr = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)

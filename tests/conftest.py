@@ -136,6 +136,58 @@ def tiny_run(tiny_space_path, tmp_path_factory):
     return run_dir
 
 
+def tls_files(folder) -> dict:
+    """A CA, a chief certificate it signed for 127.0.0.1 and localhost, that certificate's key and
+    a key of another pair, as PEM files in `folder`: `{"ca", "cert", "key", "other_key"}`."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(text):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    def certificate(subject, key, issuer, signer, *extensions):
+        now = datetime.datetime.now(datetime.UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name(issuer))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+        )
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+    def pem(key):
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    ca_key, chief_key, other_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca = certificate(
+        "test CA", ca_key, "test CA", ca_key, (x509.BasicConstraints(True, None), True)
+    )
+    names = x509.SubjectAlternativeName(
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    )
+    cert = certificate("chief", chief_key, "test CA", ca_key, (names, False))
+    files = {"ca": ca, "cert": cert, "key": pem(chief_key), "other_key": pem(other_key)}
+    paths = {}
+    for kind, data in files.items():
+        paths[kind] = str(folder / f"{kind}.pem")
+        (folder / f"{kind}.pem").write_bytes(data)
+    return paths
+
+
 # The longest test files, longest first (measured on 2 cores): with `--dist loadfile` each pytest
 # worker takes the next file when it is free, so starting these first keeps the two workers busy
 # to the end instead of one finishing a long file alone.

@@ -3,7 +3,6 @@ the installed versions: an upgrade that moves one fails here, by name, not deep 
 
 import importlib
 import json
-import socket
 import threading
 
 import grpc
@@ -148,24 +147,94 @@ def test_oracle_service_stub_builds_a_client_and_request():
         channel.close()
 
 
-def test_serve_oracle_answers_keras_tuners_protocol_until_closed():
-    oracle = kt.oracles.RandomSearchOracle(objective="loss", max_trials=1)
+def _oracle_with_units():
+    oracle = kt.oracles.RandomSearchOracle(objective="loss", max_trials=6, seed=1)
     hp = kt.HyperParameters()
     hp.Int("units", 1, 8)
     oracle.update_space(hp)
-    with compat.serve_oracle(oracle) as address:
-        channel = grpc.insecure_channel(address)
-        try:
-            stub, request = compat.oracle_service_stub(channel)
-            response = stub.GetSpace(request, timeout=10)
-        finally:
-            channel.close()
-    assert [h.name for h in kt.HyperParameters.from_proto(response.hyperparameters).space] == [
-        "units"
-    ]
-    host, port = address.rsplit(":", 1)
-    with pytest.raises(OSError):  # stopped: nothing listens there any more
-        socket.create_connection((host, int(port)), timeout=1).close()
+    return oracle, hp
+
+
+def test_keras_tuner_servicer_answers_its_protocol_on_a_server_we_run():
+    from concurrent import futures
+
+    oracle, _ = _oracle_with_units()
+    servicer, add_to_server = compat.keras_tuner_servicer(oracle)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    add_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        stub, request = compat.oracle_service_stub(channel)
+        response = stub.GetSpace(request, timeout=10)
+        assert servicer.stop_triggered is False
+    finally:
+        channel.close()
+        server.stop(grace=None)
+    space = kt.HyperParameters.from_proto(response.hyperparameters)
+    assert [h.name for h in space.space] == ["units"]
+
+
+def test_connect_oracle_client_replaces_the_clients_stub(monkeypatch):
+    from keras_tuner.src.distribute.oracle_client import OracleClient
+
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "1")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "w")
+    oracle, _ = _oracle_with_units()
+    client = OracleClient(oracle)
+    channel = grpc.insecure_channel("127.0.0.1:2")
+    try:
+        before = client.stub
+        compat.connect_oracle_client(client, channel)
+        assert client.stub is not before and callable(client.stub.CreateTrial)
+        assert client.stub.CreateTrial._channel is channel._channel  # calls go over `channel`
+    finally:
+        channel.close()
+
+
+def test_last_failures_raises_exactly_when_keras_tuners_check_does():
+    statuses = ["COMPLETED", "FAILED", "FAILED", "COMPLETED", "FAILED", "FAILED", "FAILED"]
+    for ended in range(1, len(statuses) + 1):
+        outcomes = []
+        for patched in (False, True):
+            oracle, hp = _oracle_with_units()
+            oracle.max_consecutive_failed_trials = 3
+            for index, status in enumerate(statuses[:ended]):
+                trial = kt.engine.trial.Trial(hp.copy(), trial_id=str(index), status=status)
+                trial.message = f"trial {index}"
+                oracle.trials[str(index)] = trial
+                oracle.end_order.append(str(index))
+            if patched:
+                compat.last_failures(oracle)
+            try:
+                oracle._check_consecutive_failures()
+                outcomes.append(None)
+            except RuntimeError as error:
+                outcomes.append(str(error))
+        assert outcomes[0] == outcomes[1], ended
+    assert outcomes[1].startswith("Number of consecutive failures exceeded the limit of 3.")
+
+
+def test_remember_values_keeps_a_reloaded_oracle_from_drawing_them_again():
+    oracle = kt.oracles.RandomSearchOracle(objective="loss", max_trials=6, seed=1)
+    hp = kt.HyperParameters()
+    hp.Int("units", 1, 2)
+    oracle.update_space(hp)
+    tried = hp.copy()
+    tried.values = {"units": 1}
+    compat.remember_values(oracle, kt.engine.trial.Trial(tried, trial_id="0"))
+    # Keras Tuner redraws values it has tried (up to 20 times): 2**-20 to draw units=1 again.
+    assert oracle.populate_space("1")["values"] == {"units": 2}
+
+
+def test_has_hyperparameter_is_keras_tuners_notion_of_known():
+    oracle, hp = _oracle_with_units()
+    other = kt.HyperParameters()
+    other.Int("depth", 1, 3)
+    assert compat.has_hyperparameter(oracle.hyperparameters, hp.space[0])
+    assert not compat.has_hyperparameter(oracle.hyperparameters, other.space[0])
 
 
 def test_trial_of_finds_the_trial_in_a_tuners_callbacks():

@@ -71,6 +71,10 @@ def test_chief_and_two_workers_in_their_own_directories(tiny_space_path, tmp_pat
     common = ["--space", tiny_space_path, "--max-trials", "4", "--epochs", "2", "--seed", "1"]
     with open(tmp_path / "chief.log", "w") as log:
         chief, address = start_chief(*common, "--run-dir", str(tmp_path / "chief"), log=log)
+        # Workers in their own directories take a private copy of the chief's token.
+        token = tmp_path / "token"
+        token.write_text((tmp_path / "chief" / "auth-token").read_text())
+        token.chmod(0o600)
         workers = [
             start(
                 *common,
@@ -80,13 +84,23 @@ def test_chief_and_two_workers_in_their_own_directories(tiny_space_path, tmp_pat
                 f"w{i}",
                 "--run-dir",
                 str(tmp_path / f"w{i}"),
+                "--auth-token-file",
+                str(token),
                 log=log,
             )
             for i in (1, 2)
         ]
         mismatched = subprocess.run(
             cli(
-                *common[:-2], "--seed", "2", "--worker", address, "--run-dir", str(tmp_path / "bad")
+                *common[:-2],
+                "--seed",
+                "2",
+                "--worker",
+                address,
+                "--run-dir",
+                str(tmp_path / "bad"),
+                "--auth-token-file",
+                str(token),
             ),
             capture_output=True,
             text=True,
@@ -171,6 +185,51 @@ def test_an_evolution_search_with_two_workers_finishes_its_budget(tiny_space_pat
     assert len(initial) == 2  # the chief's oracle made the population once, for both workers
     ids = {r.trial_id for r in run.records}
     assert all(r.parent_trial_id in ids for r in run.records if r not in initial)
+
+
+def test_a_chief_killed_mid_search_resumes_and_every_trial_is_trained_once(
+    tiny_space_path, tmp_path
+):
+    run_dir = tmp_path / "shared"
+    common = ["--space", tiny_space_path, "--max-trials", "6", "--epochs", "3", "--seed", "4"]
+    common += ["--run-dir", str(run_dir), "--worker-timeout", "30"]
+    with open(tmp_path / "log", "w") as log:
+        chief, address = start_chief(*common, log=log)
+        workers = [
+            start(
+                *common,
+                "--worker",
+                address,
+                "--worker-id",
+                f"w{i}",
+                "--connect-timeout",
+                "90",
+                log=log,
+            )
+            for i in (1, 2)
+        ]
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and len(_lines(run_dir)) < 2:
+            time.sleep(0.1)
+        assert len(_lines(run_dir)) >= 2, (tmp_path / "log").read_text()
+        chief.send_signal(signal.SIGKILL)  # mid-search: two trials done, two in training
+        chief.wait()
+        time.sleep(2)
+        resumed = start(*common, "--chief", address, "--resume", log=log)
+        codes = [finish(w) for w in workers] + [finish(resumed)]
+    text = (tmp_path / "log").read_text()
+    assert codes == [0, 0, 0], text
+    trained = [json.loads(line)["trial_id"] for line in _lines(run_dir)]
+    assert sorted(trained) == ["0", "1", "2", "3", "4", "5"], text  # each once: none retrained
+    run = load_run(run_dir)
+    assert sorted(r.trial_id for r in run.records) == sorted(trained)
+    assert all(r.status == "COMPLETED" for r in run.records)
+    assert "were ongoing when the chief stopped" in text
+
+
+def _lines(run_dir):
+    path = run_dir / "trials.jsonl"
+    return [line for line in path.read_text().splitlines() if line] if path.exists() else []
 
 
 def _training_trial_of(run_dir, tuner_id):

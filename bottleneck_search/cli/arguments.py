@@ -238,7 +238,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--connect-timeout",
         type=float,
         default=_DEFAULTS.connect_timeout,
-        help="worker: seconds to wait for the chief",
+        help="worker: seconds to wait for the chief (at start, and to come back after a restart)",
+    )
+    search.add_argument(
+        "--auth-token-file",
+        metavar="PATH",
+        help="chief and workers: the run's token, in a file only you can read (default: "
+        "$BOTTLENECK_SEARCH_TOKEN, else the chief creates RUN_DIR/auth-token)",
+    )
+    search.add_argument(
+        "--tls-cert", metavar="PEM", help="chief: serve over TLS with this certificate (chain)"
+    )
+    search.add_argument("--tls-key", metavar="PEM", help="chief: the private key of --tls-cert")
+    search.add_argument(
+        "--tls-ca",
+        metavar="PEM",
+        help="worker: connect over TLS, verifying the chief's certificate against this CA",
     )
     search.add_argument(
         "--strategy",

@@ -19,7 +19,12 @@ from bottleneck_search.policy import (
     TRIALS_PER_TRAINER,
     TUNERS,
 )
-from bottleneck_search.rundir.config_checks import check_oneshot, check_population, check_trainers
+from bottleneck_search.rundir.config_checks import (
+    check_oneshot,
+    check_population,
+    check_security,
+    check_trainers,
+)
 
 # Arguments that define a search: resuming with different ones would mix two searches, and
 # distributed workers must agree with their chief on them.
@@ -90,7 +95,13 @@ class SearchConfig:
         worker: `HOST:PORT` of the chief whose trials this process runs.
         worker_id: this worker's Keras Tuner id (default `worker-<host>-<pid>`).
         worker_timeout: seconds without news from a worker after which the chief re-issues its trial.
-        connect_timeout: seconds a worker waits for its chief before giving up.
+        connect_timeout: seconds a worker waits for its chief before giving up, at start and
+            on every call (a restarted chief has that long to come back).
+        auth_token_file: chief and workers: a file (mode 0600) holding the run's token; None:
+            `BOTTLENECK_SEARCH_TOKEN`, else the chief's run directory's `auth-token` (see
+            `search.jobs.auth`).
+        tls_cert, tls_key: chief: serve over TLS with this PEM certificate (chain) and key.
+        tls_ca: worker: connect over TLS and verify the chief's certificate against this PEM CA.
         strategy: None trains each trial on its own; `"mirrored"` trains each trial with
             `tf.distribute.MirroredStrategy`; `"oneshot"` trains one weight-sharing supernet and
             scores architectures with its weights (`search.jobs.oneshot`).
@@ -153,6 +164,10 @@ class SearchConfig:
     worker_id: str | None = None
     worker_timeout: float = 60.0
     connect_timeout: float = 30.0
+    auth_token_file: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
     strategy: str | None = None
     supernet_epochs: int | None = None
     evaluate: int | None = None
@@ -276,6 +291,7 @@ class SearchConfig:
                 f"confirm_seeds must be a positive integer. Received: {self.confirm_seeds!r}."
             )
         check_trainers(self)
+        check_security(self)
 
     @property
     def oneshot_budget(self) -> tuple[int, int]:

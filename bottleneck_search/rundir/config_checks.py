@@ -94,3 +94,41 @@ def check_population(population_size: object, max_trials: int | None) -> None:
             f"population_size must be from 2 to max_trials ({max_trials}). "
             f"Received: {population_size!r}."
         )
+
+
+def check_security(config) -> None:
+    """Checks that the token and TLS flags are given to the role that uses them."""
+    misplaced = [
+        (flag, role)
+        for flag, value, role, right in (
+            (
+                "--auth-token-file",
+                config.auth_token_file,
+                "--chief or --worker",
+                config.distributed,
+            ),
+            ("--tls-cert", config.tls_cert, "--chief", config.chief is not None),
+            ("--tls-key", config.tls_key, "--chief", config.chief is not None),
+            ("--tls-ca", config.tls_ca, "--worker", config.worker is not None),
+        )
+        if value is not None and not right
+    ]
+    if misplaced:
+        flag, role = misplaced[0]
+        raise SearchConfigError(
+            f"{flag} is for {role}; this process is "
+            f"{'the chief' if config.chief else 'a worker' if config.worker else 'not distributed'}. "
+            "Drop the flag or give the process its role."
+        )
+    for name, value in (
+        ("connect_timeout", config.connect_timeout),
+        ("worker_timeout", config.worker_timeout),
+    ):
+        if not (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and 0 < value < float("inf")
+        ):
+            raise SearchConfigError(
+                f"{name} must be a positive number of seconds. Received: {value!r}."
+            )

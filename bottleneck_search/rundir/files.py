@@ -45,6 +45,9 @@ COMPRESSION_JSON = "compression.json"
 # A model or data given in memory from Python (`keep_original_model`, `keep_in_memory_data`).
 ORIGINAL_MODEL = "original.keras"
 DATA_NPZ = "data.npz"
+AUTH_TOKEN = "auth-token"  # a distributed chief's token, mode 0600 (see search.jobs.auth)
+REFUSED = "refused.jsonl"  # the reports a chief refused: which worker, which trial, why
+ISSUED = "issued.jsonl"  # which worker a chief issued each trial to (for the chief's restart)
 SENSITIVITY_JSON = "sensitivity.json"
 SENSITIVITY_CSV = "sensitivity.csv"
 SENSITIVITY_PNG = "sensitivity.png"
@@ -82,11 +85,12 @@ def default_mode(directory: bool = False) -> int:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[str]:
+def atomic_output(path: str | os.PathLike, mode: int | None = None) -> Iterator[str]:
     """Yields a temporary path next to `path`; on success it is synced and renamed to `path`.
 
     A crash or an error inside the block leaves `path` as it was (absent, or its old version) and
-    no temporary file. The file gets the permissions a plain `open()` would give it.
+    no temporary file. The file gets the permissions a plain `open()` would give it, or `mode`
+    (set before anything is written: a secret is never readable by others, even mid-write).
 
     Example:
 
@@ -100,7 +104,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
         dir=os.path.dirname(path) or ".", prefix=".tmp-", suffix=os.path.basename(path)
     )
     os.close(fd)
-    os.chmod(temporary, default_mode())
+    os.chmod(temporary, default_mode() if mode is None else mode)
     try:
         yield temporary
         with open(temporary, "rb") as handle:
@@ -143,8 +147,9 @@ def complete_lines(path: str | os.PathLike) -> list[str]:
     return lines[:-1]  # after the final newline: "" when whole, a cut-short line otherwise
 
 
-def write_atomically(path: str | os.PathLike, data: str | bytes) -> None:
-    """Writes text (UTF-8) or bytes to `path` through a temporary file and a rename.
+def write_atomically(path: str | os.PathLike, data: str | bytes, mode: int | None = None) -> None:
+    """Writes text (UTF-8) or bytes to `path` through a temporary file and a rename (with
+    permissions `mode` when given; see `atomic_output`).
 
     Example:
 
@@ -153,7 +158,7 @@ def write_atomically(path: str | os.PathLike, data: str | bytes) -> None:
     ```
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    with atomic_output(path) as temporary, open(temporary, "wb") as handle:
+    with atomic_output(path, mode) as temporary, open(temporary, "wb") as handle:
         handle.write(payload)
 
 

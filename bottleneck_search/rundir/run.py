@@ -28,6 +28,7 @@ from bottleneck_search.rundir.trial_log import (
     describe_counts,
     ranked,
     read_lineage,
+    refused_reports,
     status_counts,
 )
 from bottleneck_search.space.catalog import load_search_space
@@ -191,6 +192,7 @@ def load_run(paths) -> Run:
     merged: dict[str, TrialRecord] = {}
     lineage: dict[str, tuple[str | None, str]] = {}
     logs = 0
+    refused = refused_reports(paths)
     for path in paths:
         if not os.path.isdir(path):
             raise ResultsError(f"Run directory '{path}' does not exist.")
@@ -202,7 +204,7 @@ def load_run(paths) -> Run:
         log_path = os.path.join(path, TRIAL_LOG)
         if os.path.isfile(log_path):
             logs += 1
-            for record in TrialLog(log_path).read():
+            for record in TrialLog(log_path).read(refused):
                 known = merged.get(record.trial_id)
                 if known is None or record.outranks(known):
                     merged[record.trial_id] = record

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from bottleneck_search.space.architecture import Architecture
 
 from bottleneck_search.ranking import nondominated_fronts
-from bottleneck_search.rundir.files import append_line, complete_lines
+from bottleneck_search.rundir.files import REFUSED, append_line, complete_lines
 
 TRIAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # `TrialRecord.source` of an architecture a one-shot search scored with its supernet's weights.
@@ -60,6 +60,9 @@ class TrialRecord:
             for an architecture scored with a one-shot search's supernet weights (an estimate;
             `epochs` is then 0), `compress` for a candidate of `compress`: warm-started from a
             trained model and fine-tuned for `epochs` epochs (0: the warm start as it is).
+        worker: Keras Tuner's id of the process that trained it, in a distributed search or a
+            trainer process (None otherwise); a report the chief refused from that worker
+            (`refused.jsonl`) drops its line when the run is read.
     """
 
     trial_id: str | None
@@ -77,6 +80,7 @@ class TrialRecord:
     mutation: str | None = None
     source: str | None = None
     metric: dict | None = None
+    worker: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "status", TrialStatus(self.status))
@@ -138,6 +142,22 @@ class TrialRecord:
     def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+def refused_reports(run_dirs: Iterable[str]) -> set[tuple[str, str]]:
+    """`(trial id, worker)` of every report a distributed chief refused, read from the
+    `refused.jsonl` of each of `run_dirs`: the line that worker wrote for that trial is not the
+    trial's result (see `search.jobs.oracle_server`)."""
+    pairs = set()
+    for run_dir in run_dirs:
+        for line in complete_lines(os.path.join(run_dir, REFUSED)):
+            try:
+                refusal = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(refusal, dict) and refusal.get("trial_id") and refusal.get("worker"):
+                pairs.add((str(refusal["trial_id"]), str(refusal["worker"])))
+    return pairs
 
 
 def completed(records: Iterable[TrialRecord]) -> list[TrialRecord]:
@@ -211,17 +231,21 @@ class TrialLog:
     def append(self, record: TrialRecord) -> None:
         append_line(self.path, record.to_json())
 
-    def read(self) -> list[TrialRecord]:
+    def read(self, refused: set[tuple[str, str]] | None = None) -> list[TrialRecord]:
         """The records in file order; a trial id seen twice (re-run after a crash) keeps its last line.
 
         Lines that are not a whole trial record (cut short by a crash, edited by hand, or with a
-        trial id that is not a plain name) are skipped.
+        trial id that is not a plain name) are skipped, and so are the lines of reports a chief
+        refused: `(trial id, worker)` in `refused`, by default those of the `refused.jsonl`
+        beside this log (see `refused_reports`).
         """
+        if refused is None:
+            refused = refused_reports([os.path.dirname(os.fspath(self.path))])
         records: dict[Any, TrialRecord] = {}
         anonymous = []
         for line in complete_lines(self.path):
             record = _parse(line)
-            if record is None:
+            if record is None or (record.trial_id, record.worker) in refused:
                 continue
             if record.trial_id is None:
                 anonymous.append(record)

@@ -9,6 +9,7 @@ of its final epoch: the model that was scored.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -271,7 +272,8 @@ class BottleneckHyperModel(kt.HyperModel):
         # What the tuner records: every metric at the final epoch, the scoring metric and the
         # score as the recipe reads them.
         final = {key: float(values[-1]) for key, values in logs.items() if values}
-        return {**final, self.task.score: value, OBJECTIVE: score}
+        # `macs` lets a served oracle check the report against the closed form.
+        return {**final, self.task.score: value, OBJECTIVE: score, "macs": float(architecture.macs)}
 
     def _reject(
         self, model, architecture: Architecture, callbacks: list, trial_id, start: float
@@ -314,6 +316,15 @@ class BottleneckHyperModel(kt.HyperModel):
         )
 
     def _record(self, record: TrialRecord) -> None:
+        # Keras Tuner's id of this process in a distributed search or a trainer process: a
+        # report its oracle refuses is then told apart from another worker's (`rundir.run`).
+        worker = (
+            os.environ.get("KERASTUNER_TUNER_ID")
+            if os.environ.get("KERASTUNER_ORACLE_IP")
+            else None
+        )
+        if worker is not None:
+            record = dataclasses.replace(record, worker=worker)
         if self.trial_log is not None:
             self.trial_log.append(record)
         self.observer.trial_ended(record)

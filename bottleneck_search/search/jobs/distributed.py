@@ -1,6 +1,7 @@
-"""Distributed search on Keras Tuner's own chief/worker engine, plus what it lacks: a refusal of
-workers started with other arguments, a bounded wait for an unreachable chief, and recovery from
-workers that die mid-trial.
+"""Distributed search on Keras Tuner's own chief/worker engine, plus what it lacks: only callers
+with the run's token get in (`auth`), results are checked (`oracle_server`), workers started with
+other arguments are refused, an unreachable chief is waited for in bounded time, workers that die
+mid-trial are recovered from, and a chief killed and resumed finds its workers' trials again.
 
 Keras Tuner's protocol: every process sets `KERASTUNER_TUNER_ID` (`chief` for the chief),
 `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`; the chief serves the oracle over gRPC and
@@ -23,12 +24,25 @@ from collections.abc import Iterator
 
 import keras_tuner as kt
 
-from bottleneck_search.compat import oracle_lock, oracle_service_stub
-from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.compat import connect_oracle_client, oracle_lock, oracle_service_stub
+from bottleneck_search.errors import SearchConfigError, SearchStoppedError
 from bottleneck_search.rundir.config import SearchConfig
-from bottleneck_search.rundir.files import read_run_config
+from bottleneck_search.rundir.files import ISSUED, REFUSED, read_run_config
 from bottleneck_search.search.engine.hypermodel import CONFIG_HP
+from bottleneck_search.search.jobs.auth import (
+    ClientSecurity,
+    chief_token,
+    read_pem,
+    server_security,
+    worker_token,
+)
 from bottleneck_search.search.jobs.oracle_events import OracleEvents
+from bottleneck_search.search.jobs.oracle_server import (
+    CheckedServicer,
+    serve_oracle,
+    serve_until_done,
+    throttled_saves,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,48 +79,150 @@ def distribution_environment(config: SearchConfig) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def set_environment(role: str, address: str, worker_id: str | None = None) -> str:
-    """Sets Keras Tuner's distribution variables for this process; returns the tuner id."""
-    host, port = parse_address(address)
-    tuner_id = (
-        "chief"
-        if role == "chief"
-        else (worker_id or f"worker-{socket.gethostname()}-{os.getpid()}")
-    )
-    if role != "chief" and "chief" in tuner_id:
+def worker_tuner_id(worker_id: str | None) -> str:
+    """A worker's Keras Tuner id: `worker_id`, or `worker-<host>-<pid>`."""
+    tuner_id = worker_id or f"worker-{socket.gethostname()}-{os.getpid()}"
+    if "chief" in tuner_id:
         raise SearchConfigError(
             f"--worker-id must not contain 'chief' (Keras Tuner reserves it). Received: '{tuner_id}'."
         )
+    return tuner_id
+
+
+def set_environment(role: str, address: str, worker_id: str | None = None) -> str:
+    """Sets Keras Tuner's distribution variables for this process; returns the tuner id."""
+    host, port = parse_address(address)
+    tuner_id = "chief" if role == "chief" else worker_tuner_id(worker_id)
     os.environ["KERASTUNER_TUNER_ID"] = tuner_id
     os.environ["KERASTUNER_ORACLE_IP"] = host
     os.environ["KERASTUNER_ORACLE_PORT"] = str(port)
     return tuner_id
 
 
-def chief_config_hash(address: str, timeout: float) -> str | None:
-    """Connects to the chief within `timeout` seconds and returns the config hash it serves.
+def worker_security(config: SearchConfig) -> ClientSecurity:
+    """What this worker sends with its calls: the run's token, its tuner id, the chief's CA.
 
     Raises:
-        SearchConfigError: the chief cannot be reached in time.
+        SearchConfigError: no token found, or a token or CA file that cannot be used.
+    """
+    return ClientSecurity(
+        token=worker_token(config.auth_token_file, config.run_dir),
+        tuner_id=worker_tuner_id(config.worker_id),
+        ca=read_pem(config.tls_ca, "--tls-ca") if config.tls_ca else None,
+        timeout=config.connect_timeout,
+    )
+
+
+def chief_config_hash(address: str, security: ClientSecurity) -> str | None:
+    """Connects to the chief within `security.timeout` seconds and returns the config hash it
+    serves.
+
+    Raises:
+        SearchConfigError: the chief cannot be reached in time, or refuses this worker's token.
     """
     import grpc
 
     host, port = parse_address(address)
-    channel = grpc.insecure_channel(f"{host}:{port}")
+    channel = security.channel(f"{host}:{port}")
+    timeout = security.timeout
     try:
-        grpc.channel_ready_future(channel).result(timeout=timeout)
         stub, request = oracle_service_stub(channel)
-        response = stub.GetSpace(request, timeout=timeout)
-    except (grpc.FutureTimeoutError, grpc.RpcError) as error:
+        response = stub.GetSpace(request)
+    except grpc.RpcError as error:
+        if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise SearchConfigError(
+                f"The chief at {host}:{port} refused this worker's token. Give the worker the "
+                "token of that chief's run (the auth-token file it printed) with --auth-token-file."
+            ) from None
+        tls = " or it serves TLS (give --tls-ca)" if security.ca is None else ""
         raise SearchConfigError(
-            f"No chief answered at {host}:{port} within {timeout:.0f} s ({type(error).__name__}). Check that "
-            f"'bottleneck-search search --chief {host}:{port} ...' is running, that the address and port are "
-            "right, and that no firewall blocks the port."
+            f"No chief answered at {host}:{port} within {timeout:.0f} s ({error.code().name}). "
+            f"Check that 'bottleneck-search search --chief {host}:{port} ...' is running, that the "
+            f"address and port are right, that no firewall blocks the port{tls}."
         ) from None
     finally:
         channel.close()
     space = kt.HyperParameters.from_proto(response.hyperparameters)
     return space.values.get(CONFIG_HP)
+
+
+def connect_worker(tuner: kt.Tuner, address: str, security: ClientSecurity) -> None:
+    """Sends the calls of a worker's tuner (its `OracleClient`) with `security`, and lets the
+    worker carry on when the chief refuses one of its reports (a trial the chief gave to another
+    worker after a restart, say): the refusal is logged and the worker asks for its next trial."""
+    import grpc
+
+    client = tuner.oracle
+    connect_oracle_client(client, security.channel(address))
+    end_trial = client.end_trial
+
+    def end_trial_or_refused(trial):
+        try:
+            end_trial(trial)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                raise
+            logger.warning(
+                "the chief refused the end of trial %s: %s", trial.trial_id, error.details()
+            )
+
+    client.end_trial = end_trial_or_refused
+
+
+def lost_chief(error: BaseException, config: SearchConfig) -> SearchStoppedError | None:
+    """The error to stop a worker with when `error` is its chief gone for good, else None."""
+    import grpc
+
+    if not isinstance(error, grpc.RpcError):
+        return None
+    return SearchStoppedError(
+        f"Lost the chief at {config.worker}: no answer within --connect-timeout "
+        f"{config.connect_timeout:g} s ({error.code().name}). Restart the chief with --resume (its "
+        "trials are kept), then this worker."
+    )
+
+
+def serve_chief(config: SearchConfig, tuner: kt.Tuner, news, emit) -> None:
+    """Serves the search's oracle to its workers on `config.chief` until the search is over:
+    only calls with the run's token, over TLS when the chief has a key pair, every report
+    checked (`oracle_server`), the state saved at most once a second.
+
+    Raises:
+        SearchConfigError: a token or TLS file that cannot be used, or an address that cannot
+            be served.
+    """
+    token, created = chief_token(config.auth_token_file, config.run_dir)
+    security = server_security(token, config.tls_cert, config.tls_key)
+    oracle = tuner.oracle
+    oracle.verbose = 1 if config.verbose else 0  # Keras Tuner's own lines, and their cost
+    # The tuner's own file is what tells Keras Tuner, on --resume, to reload the oracle's state
+    # (its chief never writes it: `Tuner.search` saves nothing before serving).
+    tuner.save()
+    servicer = CheckedServicer(
+        oracle,
+        tuner.hypermodel.space,
+        refusals=os.path.join(config.run_dir, REFUSED),
+        issued=os.path.join(config.run_dir, ISSUED),
+        on_refused=news.refused,
+    )
+    where = (
+        f"the token in {created} (made now, mode 0600; workers sharing this run directory read "
+        "it, others take a copy with --auth-token-file)"
+        if created
+        else "this chief's token (--auth-token-file or BOTTLENECK_SEARCH_TOKEN)"
+    )
+    tls = "TLS" if security.certificate else "plain gRPC: use --tls-cert off a trusted network"
+    with contextlib.ExitStack() as stack:
+        try:
+            address = stack.enter_context(serve_oracle(servicer, security, config.chief))
+        except OSError as error:
+            raise SearchConfigError(
+                f"Cannot serve --chief {config.chief}: {error}. Is the port in use, or the host "
+                "not this machine's?"
+            ) from None
+        emit(f"chief: serving the search on {address} ({tls}); workers need {where}")
+        stack.enter_context(throttled_saves(oracle))
+        serve_until_done(servicer)
 
 
 def check_worker(config: SearchConfig) -> dict | None:
@@ -126,7 +242,7 @@ def check_worker(config: SearchConfig) -> dict | None:
             f"{saved.get('config_hash')}, this worker's is {digest}); give this worker the chief's "
             "arguments or another --run-dir."
         )
-    remote = chief_config_hash(config.worker, config.connect_timeout)
+    remote = chief_config_hash(config.worker, worker_security(config))
     if remote != digest:
         raise SearchConfigError(
             f"This worker's search arguments differ from the chief's at {config.worker} (config hash "

@@ -108,6 +108,15 @@ class ChiefNews:
             f"ended)  val_score {score}  elapsed {clock(time.monotonic() - self.started)}"
         )
 
+    def refused(self, refusal: dict) -> None:
+        """The served oracle refused a worker's report (see `oracle_server.CheckedServicer`)."""
+        trial = f" of trial {refusal['trial_id']}" if refusal.get("trial_id") else ""
+        queued = "; the trial goes to another worker" if refusal.get("requeued") else ""
+        self.emit(
+            f"chief: refused {refusal['call']}{trial} from worker {refusal['worker']} "
+            f"({refusal['peer']}): {refusal['reason']}{queued}"
+        )
+
     def worker_lost(self, tuner_id: str, trial_id: str | None, outcome: str) -> None:
         """A worker went silent: mid-trial, its trial was `outcome` ("re-issued" or "failed");
         between trials (`trial_id` None, outcome "forgotten"), the chief stopped waiting for it."""

@@ -25,6 +25,7 @@ from bottleneck_search.rundir.confirmations import ConfirmationRecord
 from bottleneck_search.rundir.environment import check_same_backend
 from bottleneck_search.rundir.files import (
     CONFIG,
+    ISSUED,
     ORIGINAL_MODEL,
     TRIAL_LOG,
     check_free_space,
@@ -56,9 +57,14 @@ from bottleneck_search.search.jobs.distributed import (
     Heartbeat,
     Watchdog,
     check_worker,
+    connect_worker,
     distribution_environment,
+    lost_chief,
+    serve_chief,
+    worker_security,
 )
 from bottleneck_search.search.jobs.oneshot import run_oneshot
+from bottleneck_search.search.jobs.oracle_server import restore_ongoing
 from bottleneck_search.search.jobs.progress import ChiefNews, Progress
 from bottleneck_search.search.jobs.stopping import record_failures_from_oracle, stop_reason
 from bottleneck_search.search.jobs.trainer_pool import TrainerPool
@@ -188,19 +194,35 @@ def _run_trials(job: JobContext, resumed: bool) -> None:
     observer = _JobObserver(progress, stop_requested, emit)
     hypermodel = search_hypermodel(config, job.space, job.task, observer)
     keras.utils.set_random_seed(config.seed)
+    news = ChiefNews(config, log, emit)
     with distribution_environment(config), atomic_tuner_state():
         tuner = search_tuner(config, hypermodel)
+        if resumed and config.chief is not None:
+            restored = restore_ongoing(tuner.oracle, os.path.join(config.run_dir, ISSUED))
+            if restored:
+                emit(
+                    f"chief: trials {', '.join(restored)} were ongoing when the chief stopped; their "
+                    f"workers have --worker-timeout {config.worker_timeout:g} s to report them"
+                )
         if resumed and config.worker is None:
             requeue_orphaned_trials(tuner.oracle)
-        with _liveness(config, tuner.oracle, observer, ChiefNews(config, log, emit)):
+        if config.worker is not None:
+            connect_worker(tuner, config.worker, worker_security(config))
+        with _liveness(config, tuner.oracle, observer, news):
             progress.start()
-            if config.trials_per_trainer:
-                pool = TrainerPool(config, tuner, log, progress, stop_requested)
-                run_tuner(pool.run, config, tuner.oracle, log)
+            if config.chief is not None:
+                search = partial(serve_chief, config, tuner, news, emit)
+            elif config.trials_per_trainer:
+                search = TrainerPool(config, tuner, log, progress, stop_requested).run
             else:
-                run_tuner(
-                    partial(search_in_process, tuner, job.data, config), config, tuner.oracle, log
-                )
+                search = partial(search_in_process, tuner, job.data, config)
+            try:
+                run_tuner(search, config, tuner.oracle, log)
+            except Exception as error:
+                lost = lost_chief(error, config) if config.worker is not None else None
+                if lost is None:
+                    raise
+                raise lost from error
         if config.worker is None:
             record_failures_from_oracle(tuner.oracle, log)
 

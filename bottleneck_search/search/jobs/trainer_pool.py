@@ -2,7 +2,8 @@
 that crashes, runs out of memory or hangs.
 
 The search's own process keeps Keras Tuner's oracle and serves it on loopback with Keras Tuner's
-chief/worker protocol (`compat.serve_oracle`). One trainer process at a time
+chief/worker protocol, as a chief does (`oracle_server`: only calls with a token made for this
+search, handed to each trainer in its job on stdin; every report checked). One trainer process at a time
 (`python -m bottleneck_search.search.jobs.trainer_main`, see `search.jobs.trainer_process`) asks it for trials,
 trains them and writes their trial-log lines, like a distributed worker. A trainer retires after
 `config.trials_per_trainer` trials, after a failed trial, or once its peak memory has passed
@@ -29,10 +30,12 @@ from collections.abc import Callable
 import keras_tuner as kt
 
 from bottleneck_search import errors
-from bottleneck_search.compat import is_consecutive_failure_stop, oracle_lock, serve_oracle
+from bottleneck_search.compat import is_consecutive_failure_stop, oracle_lock
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
+from bottleneck_search.search.jobs.auth import ServerSecurity, new_token
 from bottleneck_search.search.jobs.oracle_events import OracleEvents
+from bottleneck_search.search.jobs.oracle_server import CheckedServicer, serve_oracle
 from bottleneck_search.search.jobs.progress import Progress
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 
@@ -55,6 +58,7 @@ class TrainerJob:
         trials: trials it trains before it retires.
         memory_mib: it retires after a trial once its peak resident memory is above this.
         report: the file where it writes the error that stopped it, if one did.
+        token: the secret its calls to the oracle carry (fresh for each search).
     """
 
     config: dict
@@ -63,6 +67,7 @@ class TrainerJob:
     trials: int
     memory_mib: int | None
     report: str
+    token: str
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -120,8 +125,10 @@ class TrainerPool:
             "in this process"
         )
         self.tuner.save()
+        token = new_token()
+        servicer = CheckedServicer(self.oracle, self.space)
         with (
-            serve_oracle(self.oracle) as address,
+            serve_oracle(servicer, ServerSecurity(token)) as address,
             tempfile.TemporaryDirectory(prefix="bottleneck-trainers-") as scratch,
         ):
             idle = 0
@@ -133,6 +140,7 @@ class TrainerPool:
                     trials=self.config.trials_per_trainer,
                     memory_mib=self.config.trainer_memory,
                     report=os.path.join(scratch, f"trainer-{index}.json"),
+                    token=token,
                 )
                 ended = self.trials_ended
                 code, timed_out = self._supervise(job)

@@ -17,7 +17,8 @@ from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.files import TRIAL_LOG
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
 from bottleneck_search.search.engine.observer import TrialObserver
-from bottleneck_search.search.jobs.distributed import set_environment
+from bottleneck_search.search.jobs.auth import ClientSecurity
+from bottleneck_search.search.jobs.distributed import connect_worker, set_environment
 from bottleneck_search.search.jobs.search import (
     run_tuner,
     search_hypermodel,
@@ -56,6 +57,8 @@ def run_trainer(
     log = TrialLog(os.path.join(config.run_dir, TRIAL_LOG))
     with atomic_tuner_state():
         tuner = search_tuner(config, hypermodel)
+        security = ClientSecurity(job.token, TRAINER_ID, timeout=config.connect_timeout)
+        connect_worker(tuner, job.address, security)
         # Keras Tuner calls this public hook before it asks the oracle for each next trial: the
         # one point where leaving holds no trial.
         tuner.pre_create_trial = share.retire_if_done

@@ -16,7 +16,7 @@ import json
 import os
 import re
 
-from bottleneck_search.compat import keras_tuner_json_writer, retry_queue
+from bottleneck_search.compat import keras_tuner_json_writer, remember_values, retry_queue
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.rundir.files import write_atomically
 
@@ -71,21 +71,29 @@ def check_tuner_state(run_dir: str) -> None:
 
 
 def requeue_orphaned_trials(oracle) -> None:
-    """Sends trials a kill left half-created back to Keras Tuner's retry queue.
+    """Makes a reloaded oracle agree with its trials' own files; call it after the tuner has
+    reloaded the run.
 
     Keras Tuner saves a new trial's `trial.json` (status RUNNING) just before `oracle.json`. A
     process killed between the two leaves a trial that the reloaded oracle neither runs nor
-    retries, yet counts against `max_trials`, so the search would end one trial short. Call this
-    after the tuner has reloaded the run.
+    retries, yet counts against `max_trials`, so the search would end one trial short: such
+    trials go back to the retry queue. A chief saves `oracle.json` at most once a second
+    (`oracle_server.throttled_saves`), so after a kill it may also lack trials that ended or were
+    issued meanwhile: their order and their values' hashes (which keep an architecture from being
+    drawn twice) are added from the trial files.
     """
     queue = retry_queue(oracle)
-    queued = set(queue)
+    queued = set(queue) | {trial.trial_id for trial in oracle.ongoing_trials.values()}
     orphans = [
         trial_id
         for trial_id, trial in oracle.trials.items()
         if trial.status == "RUNNING" and trial_id not in queued
     ]
     queue.extend(orphans)
-    for trial_id in orphans:
-        if trial_id not in oracle.start_order:
+    started, ended = set(oracle.start_order), set(oracle.end_order)
+    for trial_id, trial in sorted(oracle.trials.items()):
+        if trial_id not in started:
             oracle.start_order.append(trial_id)
+        if trial.status in ("COMPLETED", "FAILED") and trial_id not in ended:
+            oracle.end_order.append(trial_id)
+        remember_values(oracle, trial)
