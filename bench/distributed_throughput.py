@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -41,14 +42,18 @@ def run(workers: int, trials: int, epochs: int, work: str) -> float:
     common = ["--space", space, "--max-trials", str(trials), "--epochs", str(epochs), "--seed", "0"]
     base = [sys.executable, "-m", "bottleneck_search.cli", "search", *common]
     out = subprocess.DEVNULL
+    token = secrets.token_urlsafe(32)
     start = time.perf_counter()
     chief = subprocess.Popen(
-        [*base, "--chief", address, "--run-dir", os.path.join(work, f"chief{workers}")], stdout=out
+        [*base, "--chief", address, "--run-dir", os.path.join(work, f"chief{workers}")],
+        stdout=out,
+        env={**os.environ, "BOTTLENECK_SEARCH_TOKEN": token},
     )
     # Each worker gets an equal share of the cores; otherwise every TensorFlow process spreads
     # over all cores and the workers fight over them.
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1"}
+    env["BOTTLENECK_SEARCH_TOKEN"] = token  # workers in their own directories: the chief's token
     pool = [
         subprocess.Popen(
             [

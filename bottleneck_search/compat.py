@@ -231,6 +231,37 @@ def remember_values(oracle, trial) -> None:
     oracle._record_values(trial)
 
 
+def quiet_condition_protos() -> None:
+    """Stops Keras Tuner printing a condition's first value each time a conditional
+    hyperparameter is turned into its gRPC message (`conditions.Parent.to_proto` has a stray
+    `print`): a served oracle would print a line per trial sent. The message is built as Keras
+    Tuner builds it, without the print."""
+    from keras_tuner.src import protos
+    from keras_tuner.src.engine import conditions
+
+    original = conditions.Parent.to_proto
+    if getattr(original, "keras_tuners", None) is not None:  # done already
+        return
+
+    def to_proto(self):
+        proto = protos.get_proto()
+        first = self.values[0]
+        kind = (
+            "string_value"
+            if isinstance(first, str)
+            else "boolean_value"
+            if isinstance(first, bool)
+            else "int_value"
+            if isinstance(first, int)
+            else "float_value"
+        )
+        values = [proto.Value(**{kind: value}) for value in self.values]
+        return proto.Condition(parent=proto.Condition.Parent(name=self.name, values=values))
+
+    to_proto.keras_tuners = original
+    conditions.Parent.to_proto = to_proto
+
+
 def has_hyperparameter(space, hp) -> bool:
     """Whether the `HyperParameters` `space` already has `hp` (same name and conditions), as
     Keras Tuner's `Oracle.update_space` decides what is new (`HyperParameters._exists`)."""

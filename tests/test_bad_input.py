@@ -13,7 +13,7 @@ from pathlib import Path
 
 import keras
 import pytest
-from conftest import ROOT, SPACES, search_argv
+from conftest import ROOT, SPACES, search_argv, tls_files
 
 from bottleneck_search.cli import main
 
@@ -23,6 +23,17 @@ TINY_ARGS = ["--max-trials", "3", "--epochs", "2", "--seed", "2"]  # as conftest
 
 def _write(path: Path, text: str) -> str:
     path.write_text(text)
+    return str(path)
+
+
+def _chief(space, tmp: Path, *extra) -> list[str]:
+    return search_argv(space, tmp / "run", "--chief", "127.0.0.1:1", *extra)
+
+
+def _token_file(tmp: Path, text: str, mode: int) -> str:
+    path = tmp / "token"
+    path.write_text(text)
+    path.chmod(mode)
     return str(path)
 
 
@@ -519,6 +530,49 @@ CASES = [
             *TINY_ARGS,
         ],
         "oracle.json' is damaged",
+    ),
+    # search: a distributed search's token and TLS files
+    (
+        "search_token_file_missing",
+        lambda t, s, r: _chief(s, t, "--auth-token-file", str(t / "none")),
+        "--auth-token-file '",
+    ),
+    (
+        "search_token_file_empty",
+        lambda t, s, r: _chief(s, t, "--auth-token-file", _token_file(t, "", 0o600)),
+        "is empty; it must hold the run's token",
+    ),
+    (
+        "search_token_file_readable_by_others",
+        lambda t, s, r: _chief(s, t, "--auth-token-file", _token_file(t, "abc", 0o644)),
+        "can be read by other users (mode 0644)",
+    ),
+    (
+        "search_worker_without_token",
+        lambda t, s, r: search_argv(s, t / "run", "--worker", "127.0.0.1:9"),
+        "This worker has no token for its chief",
+    ),
+    (
+        "search_tls_cert_missing",
+        lambda t, s, r: _chief(s, t, "--tls-cert", str(t / "c.pem"), "--tls-key", str(t / "k.pem")),
+        "Cannot read --tls-cert",
+    ),
+    (
+        "search_tls_key_of_another_certificate",
+        lambda t, s, r: _chief(
+            s, t, "--tls-cert", tls_files(t)["cert"], "--tls-key", tls_files(t)["other_key"]
+        ),
+        "does not belong to --tls-cert",
+    ),
+    (
+        "search_tls_key_alone",
+        lambda t, s, r: _chief(s, t, "--tls-key", tls_files(t)["key"]),
+        "TLS needs both --tls-cert and --tls-key",
+    ),
+    (
+        "search_tls_ca_on_the_chief",
+        lambda t, s, r: _chief(s, t, "--tls-ca", tls_files(t)["ca"]),
+        "--tls-ca is for --worker",
     ),
     # export
     (

@@ -229,6 +229,27 @@ def test_remember_values_keeps_a_reloaded_oracle_from_drawing_them_again():
     assert oracle.populate_space("1")["values"] == {"units": 2}
 
 
+def test_quiet_condition_protos_builds_keras_tuners_message_without_printing(capsys):
+    from keras_tuner.src.engine import conditions
+
+    parents = [
+        conditions.Parent(name, values)
+        for name, values in (
+            ("kind", ["a", "b"]),
+            ("on", [True]),
+            ("width", [4, 8]),
+            ("rate", [0.5]),
+        )
+    ]
+    compat.quiet_condition_protos()
+    keras_tuners = conditions.Parent.to_proto.keras_tuners
+    theirs = [keras_tuners(parent) for parent in parents]
+    assert capsys.readouterr().out  # Keras Tuner's own prints a line per message
+    ours = [parent.to_proto() for parent in parents]
+    assert capsys.readouterr().out == ""
+    assert ours == theirs
+
+
 def test_has_hyperparameter_is_keras_tuners_notion_of_known():
     oracle, hp = _oracle_with_units()
     other = kt.HyperParameters()

@@ -1,6 +1,7 @@
 """Distributed search on loopback: a chief and two workers, a worker killed mid-trial, refusals."""
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 
 from bottleneck_search import TrialLog, load_run, pareto_front
 from bottleneck_search.cli import main
-from bottleneck_search.search.jobs.distributed import Watchdog
+from bottleneck_search.search.jobs.liveness import Watchdog
 
 pytestmark = pytest.mark.slow
 
@@ -304,4 +305,5 @@ def _worker_without_chief(tiny_space_path, port, tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "BOTTLENECK_SEARCH_TOKEN": "a-token"},
     )

@@ -29,6 +29,7 @@ import os
 import secrets
 import stat
 import threading
+import time
 
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.rundir.files import AUTH_TOKEN, write_atomically
@@ -285,8 +286,14 @@ def caller_of(context) -> str | None:
 
 
 def _Credentials(security: ClientSecurity):  # noqa: N802 - a class made on demand (grpc is lazy)
-    """A client interceptor adding the token and tuner id to every call, with `security.timeout`
-    as its deadline and `wait_for_ready` (a call waits for a restarting chief)."""
+    """A client interceptor adding the token and tuner id to every call, waiting for a chief that
+    is not there (`wait_for_ready`), and retrying a call the chief's loss cut off (`UNAVAILABLE`)
+    with backoff, all within `security.timeout` seconds.
+
+    Retrying is safe for Keras Tuner's calls: asked again, `CreateTrial` returns the trial the
+    caller already holds, `UpdateTrial` sets the same values, and an `EndTrial` that did arrive
+    is refused as not ongoing, which `distributed.connect_worker` lets pass.
+    """
     import grpc
 
     metadata = ((TOKEN_HEADER, security.token), (CALLER_HEADER, security.tuner_id))
@@ -303,16 +310,24 @@ def _Credentials(security: ClientSecurity):  # noqa: N802 - a class made on dema
     class Interceptor(grpc.UnaryUnaryClientInterceptor):
         def intercept_unary_unary(self, continuation, details, request):
             own = tuple(item for item in (details.metadata or ()) if item[0] not in dict(metadata))
-            return continuation(
-                Details(
-                    details.method,
-                    security.timeout,
-                    own + metadata,
-                    details.credentials,
-                    True,
-                    getattr(details, "compression", None),
-                ),
-                request,
-            )
+            deadline = time.monotonic() + security.timeout
+            pause = 0.5
+            while True:
+                remaining = max(deadline - time.monotonic(), 0.05)
+                call = continuation(
+                    Details(
+                        details.method,
+                        remaining,
+                        own + metadata,
+                        details.credentials,
+                        True,
+                        getattr(details, "compression", None),
+                    ),
+                    request,
+                )
+                if call.code() != grpc.StatusCode.UNAVAILABLE or remaining <= pause:
+                    return call
+                time.sleep(pause)
+                pause = min(2 * pause, 4.0)
 
     return Interceptor()

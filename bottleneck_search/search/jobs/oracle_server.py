@@ -38,6 +38,7 @@ from bottleneck_search.compat import (
     keras_tuner_servicer,
     last_failures,
     oracle_lock,
+    quiet_condition_protos,
     retry_queue,
 )
 from bottleneck_search.rundir.files import append_line, complete_lines
@@ -83,6 +84,7 @@ class CheckedServicer:
         self.issued_path = issued
         self.on_refused = on_refused
         self.inner, self.add_to_server = keras_tuner_servicer(oracle)
+        quiet_condition_protos()
         self.refused: list[dict] = []
         self._refused_pairs: set[tuple[str, str]] = set()  # (trial id, tuner id)
         last_failures(oracle)

@@ -54,8 +54,7 @@ from bottleneck_search.search.engine.tuners import make_tuner
 from bottleneck_search.search.jobs.confirm import confirm_run
 from bottleneck_search.search.jobs.context import JobContext
 from bottleneck_search.search.jobs.distributed import (
-    Heartbeat,
-    Watchdog,
+    check_chief,
     check_worker,
     connect_worker,
     distribution_environment,
@@ -63,6 +62,7 @@ from bottleneck_search.search.jobs.distributed import (
     serve_chief,
     worker_security,
 )
+from bottleneck_search.search.jobs.liveness import Heartbeat, Watchdog
 from bottleneck_search.search.jobs.oneshot import run_oneshot
 from bottleneck_search.search.jobs.oracle_server import restore_ongoing
 from bottleneck_search.search.jobs.progress import ChiefNews, Progress
@@ -301,6 +301,8 @@ def _check_run_dir(config: SearchConfig) -> dict | None:
     """Checks that the run directory may hold this search; returns its saved config, if any."""
     if config.worker is not None:
         return check_worker(config)
+    if config.chief is not None:
+        check_chief(config)
     saved = check_run_dir(config.run_dir, config.resume)
     if saved is not None:
         config.check_same_search(saved.get("arguments", {}))
