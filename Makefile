@@ -23,11 +23,9 @@ $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-# The suite adds the test extras, ONNX and the other two backends. `--no-compile`: byte-compiling
-# every module of PyTorch, JAX and ONNX at install takes longer than compiling, on first import,
-# the few the suite uses.
+# The suite adds the test extras, ONNX and the other two backends.
 $(TEST_STAMP): pyproject.toml $(DEMO_STAMP)
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[test,onnx]' jax '$(TORCH)'
+	$(BIN)/python -m pip install --quiet -e '.[test,onnx]' jax '$(TORCH)'
 	touch $@
 
 demo: $(DEMO_STAMP)

@@ -136,6 +136,26 @@ def tiny_run(tiny_space_path, tmp_path_factory):
     return run_dir
 
 
+@pytest.fixture
+def free_models():
+    """Gives back, after the test, the memory of the models it built: Keras' global state,
+    Python's garbage and the C heap's free pages (glibc keeps them otherwise: after the
+    Keras applications and KerasHub backbones a pytest worker held 12 GB)."""
+    yield
+    import ctypes
+    import ctypes.util
+
+    import keras
+
+    keras.backend.clear_session(free_memory=True)
+    gc.collect()
+    libc = ctypes.util.find_library("c")
+    if libc:
+        trim = getattr(ctypes.CDLL(libc), "malloc_trim", None)
+        if trim is not None:
+            trim(0)
+
+
 def tls_files(folder) -> dict:
     """A CA, a chief certificate it signed for 127.0.0.1 and localhost, that certificate's key and
     a key of another pair, as PEM files in `folder`: `{"ca", "cert", "key", "other_key"}`."""

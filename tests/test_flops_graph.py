@@ -17,6 +17,8 @@ from bottleneck_search import (
 )
 from bottleneck_search.model_io import application_names
 
+pytestmark = pytest.mark.usefixtures("free_models")
+
 L = keras.layers
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from bottleneck_search import UnsupportedLayerError, count_flops
 
+pytestmark = pytest.mark.usefixtures("free_models")
+
 M = keras_hub.models
 IMAGE = (64, 64, 3)
 SMALL = (32, 32, 3)

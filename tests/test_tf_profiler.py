@@ -6,7 +6,7 @@ from tf_profiler import CONV_AND_MATMUL_OPS, profile_flops
 
 from bottleneck_search import count_flops
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("free_models")]
 
 
 @pytest.mark.parametrize(
