@@ -60,6 +60,11 @@ def start_chief(*args, log, tries=3):
     raise AssertionError(f"no chief could start in {tries} tries; see {log.name}")
 
 
+def start_worker(common, address, index, *extra, log):
+    """Worker `w<index>` of the chief at `address`, with the search arguments `common`."""
+    return start(*common, "--worker", address, "--worker-id", f"w{index}", *extra, log=log)
+
+
 def finish(process, timeout=300):
     try:
         return process.wait(timeout=timeout)
@@ -77,12 +82,10 @@ def test_chief_and_two_workers_in_their_own_directories(tiny_space_path, tmp_pat
         token.write_text((tmp_path / "chief" / "auth-token").read_text())
         token.chmod(0o600)
         workers = [
-            start(
-                *common,
-                "--worker",
+            start_worker(
+                common,
                 address,
-                "--worker-id",
-                f"w{i}",
+                i,
                 "--run-dir",
                 str(tmp_path / f"w{i}"),
                 "--auth-token-file",
@@ -197,17 +200,7 @@ def test_a_chief_killed_mid_search_resumes_and_every_trial_is_trained_once(
     with open(tmp_path / "log", "w") as log:
         chief, address = start_chief(*common, log=log)
         workers = [
-            start(
-                *common,
-                "--worker",
-                address,
-                "--worker-id",
-                f"w{i}",
-                "--connect-timeout",
-                "90",
-                log=log,
-            )
-            for i in (1, 2)
+            start_worker(common, address, i, "--connect-timeout", "90", log=log) for i in (1, 2)
         ]
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and len(_lines(run_dir)) < 2:

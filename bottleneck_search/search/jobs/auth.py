@@ -128,30 +128,12 @@ def read_token_file(path: str) -> str:
     return token
 
 
-def chief_token(token_file: str | None, run_dir: str) -> tuple[str, str | None]:
-    """The token a chief serves with, and the path of the token file it created (or None).
-
-    From `token_file`, else `BOTTLENECK_SEARCH_TOKEN`, else the run directory's `auth-token`
-    (kept across `--resume`; created with mode 0600 when it does not exist).
-    """
-    if token_file is not None:
-        return read_token_file(token_file), None
-    if os.environ.get(TOKEN_ENVIRONMENT, "").strip():
-        return os.environ[TOKEN_ENVIRONMENT].strip(), None
-    path = os.path.join(run_dir, AUTH_TOKEN)
-    if os.path.exists(path):
-        return read_token_file(path), None
-    token = new_token()
-    write_atomically(path, token, mode=0o600)
-    return token, path
-
-
-def worker_token(token_file: str | None, run_dir: str | None) -> str:
-    """The token a worker sends: from `token_file`, `BOTTLENECK_SEARCH_TOKEN`, or a run
-    directory it shares with its chief.
+def given_token(token_file: str | None, run_dir: str | None) -> str | None:
+    """The run's token from where chief and workers both look: `token_file`, else
+    `BOTTLENECK_SEARCH_TOKEN`, else `run_dir`'s `auth-token` if it exists; None if none has one.
 
     Raises:
-        SearchConfigError: none of the three holds one.
+        SearchConfigError: a token file that is missing, empty or readable by other users.
     """
     if token_file is not None:
         return read_token_file(token_file)
@@ -160,11 +142,35 @@ def worker_token(token_file: str | None, run_dir: str | None) -> str:
     shared = os.path.join(run_dir, AUTH_TOKEN) if run_dir else None
     if shared is not None and os.path.exists(shared):
         return read_token_file(shared)
-    raise SearchConfigError(
-        "This worker has no token for its chief. Copy the file the chief printed (its run "
-        f"directory's {AUTH_TOKEN}) to this machine, `chmod 600` it and pass --auth-token-file, "
-        f"or set {TOKEN_ENVIRONMENT}."
-    )
+    return None
+
+
+def chief_token(token_file: str | None, run_dir: str) -> tuple[str, str | None]:
+    """The token a chief serves with (`given_token`), and the path of the token file it created
+    when there was none (the run directory's `auth-token`, mode 0600, kept across `--resume`)."""
+    token = given_token(token_file, run_dir)
+    if token is not None:
+        return token, None
+    path = os.path.join(run_dir, AUTH_TOKEN)
+    token = new_token()
+    write_atomically(path, token, mode=0o600)
+    return token, path
+
+
+def worker_token(token_file: str | None, run_dir: str | None) -> str:
+    """The token a worker sends (`given_token`: a run directory it shares with its chief counts).
+
+    Raises:
+        SearchConfigError: none of the three holds one.
+    """
+    token = given_token(token_file, run_dir)
+    if token is None:
+        raise SearchConfigError(
+            "This worker has no token for its chief. Copy the file the chief printed (its run "
+            f"directory's {AUTH_TOKEN}) to this machine, `chmod 600` it and pass "
+            f"--auth-token-file, or set {TOKEN_ENVIRONMENT}."
+        )
+    return token
 
 
 def read_pem(path: str, flag: str) -> bytes:
@@ -208,9 +214,11 @@ def server_security(
 def check_key_pair(security: ServerSecurity, certificate: str, private_key: str) -> None:
     """Refuses a key that is not the certificate's (gRPC finds out when it binds a TLS port: this
     binds one on a scratch loopback port, so the mistake is reported before the search starts)."""
+    from concurrent import futures
+
     import grpc
 
-    server = grpc.server(_single_thread())
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
     try:
         server.add_secure_port("127.0.0.1:0", security.credentials())
     except RuntimeError:
@@ -220,12 +228,6 @@ def check_key_pair(security: ServerSecurity, certificate: str, private_key: str)
         ) from None
     finally:
         server.stop(grace=None)
-
-
-def _single_thread():
-    from concurrent import futures
-
-    return futures.ThreadPoolExecutor(max_workers=1)
 
 
 class TokenCheck:
