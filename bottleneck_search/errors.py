@@ -60,3 +60,8 @@ class StorageError(BottleneckSearchError):
     missing permissions (the CLI exits with 1). Finished trials are kept for `--resume`."""
 
     exit_code = 1
+
+
+class LatencyError(BottleneckSearchError):
+    """A latency cannot be measured or predicted as asked (bad settings, a missing runtime, no
+    latency table for a space)."""

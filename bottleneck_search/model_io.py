@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import inspect
 import json
 import os
@@ -163,3 +164,29 @@ def build_application(name: str, input_shape: Sequence[int] | None = None) -> ke
         raise ModelLoadError(
             f"keras.applications.{name} rejected input_shape={input_shape}: {str(error).splitlines()[0]}"
         ) from error
+
+
+def onnx_unavailable(purpose: str = "export --format onnx") -> str | None:
+    """Why this process cannot convert a model to ONNX and run it, or None when it can.
+
+    Args:
+        purpose: what needs ONNX, as the message names it (`export --format onnx`,
+            `latency --runtime onnxruntime`).
+    """
+    if keras.backend.backend() != "tensorflow":
+        return (
+            f"{purpose} runs on the tensorflow backend (Keras converts through tf2onnx there); "
+            f"this process uses {keras.backend.backend()}. model.keras is the same on every "
+            "backend: run it with --backend tensorflow."
+        )
+    missing = [name for name in ("onnxruntime", "tf2onnx", "onnx") if not _installed(name)]
+    if missing:
+        return (
+            f"{purpose} needs {' and '.join(missing)}, not installed here. Install the extra: "
+            "pip install 'bottleneck-search[onnx]'."
+        )
+    return None
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None

@@ -24,3 +24,10 @@ ONESHOT_EVALUATIONS = 1000
 # trials add at most about 0.7 GiB to a trainer; a new one starts in about 5 s, 2% of 20 default
 # trials (bench/long_search.py). Searches of at most this many trials train in their own process.
 TRIALS_PER_TRAINER = 20
+# `--cost`: what a search weighs accuracy against: MACs (closed form), or the latency the
+# space's latency table predicts (`bottleneck_search.latency`).
+COSTS = ("macs", "latency")
+# `--runtime` / `--latency-runtime`: what a latency is measured in (`latency.measure`).
+RUNTIMES = ("keras", "onnxruntime")
+# Calls a latency measurement times, after its warm-up calls (`latency.measure`).
+LATENCY_REPEATS = 20

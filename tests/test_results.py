@@ -142,9 +142,9 @@ def test_export_onnx_runs_in_onnx_runtime_as_keras_predicts(tiny_run, tmp_path):
 
 
 def test_export_onnx_without_the_extra_says_how_to_install_it(cli, monkeypatch, tiny_run, tmp_path):
-    from bottleneck_search.results import onnx_export
+    from bottleneck_search import model_io
 
-    monkeypatch.setattr(onnx_export, "_installed", lambda name: name != "onnxruntime")
+    monkeypatch.setattr(model_io, "_installed", lambda name: name != "onnxruntime")
     code, out, err = cli("export", tiny_run, "--format", "onnx", "--out", tmp_path / "out")
     assert code == 2 and out == ""
     assert err.strip().splitlines() == [

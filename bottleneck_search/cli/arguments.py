@@ -7,6 +7,7 @@ import argparse
 
 from bottleneck_search.cli import commands
 from bottleneck_search.cli.compress_arguments import add_compress_parser
+from bottleneck_search.cli.latency_arguments import add_latency_cost_arguments, add_latency_parser
 from bottleneck_search.cli.values import (
     add_data_arguments,
     add_task_arguments,
@@ -136,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=_DEFAULTS.min_kernel_size,
         help="--model: the smallest conv kernel that is a site (default 3)",
     )
+    search.add_argument(
+        "--round-to",
+        type=positive_int,
+        metavar="N",
+        help="--model: round fractional widths to a multiple of N (default 8; hardware runs "
+        "multiples of 8 or 16 channels faster)",
+    )
     search.add_argument("--tuner", default=_DEFAULTS.tuner, choices=list(TUNERS))
     search.add_argument("--max-trials", type=positive_int, default=_DEFAULTS.max_trials)
     search.add_argument(
@@ -191,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--max-macs", type=macs_count, help="hard budget: architectures above it are never trained"
     )
+    add_latency_cost_arguments(search, _DEFAULTS)
     search.add_argument("--run-dir", help="run directory (default runs/<space>-<time>)")
     search.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     search.add_argument(
@@ -318,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     confirm.set_defaults(handler=commands.confirm_command)
 
     add_compress_parser(subcommands)
+    add_latency_parser(subcommands)
 
     report = subcommands.add_parser(
         "report", help="write trials.csv, pareto.png and report.md into a run directory"

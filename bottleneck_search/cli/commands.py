@@ -72,6 +72,44 @@ def space_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def latency_command(args: argparse.Namespace) -> int:
+    from bottleneck_search.latency.measure import set_threads
+    from bottleneck_search.latency.report import latency_of_architecture, latency_of_model
+
+    set_threads(args.threads, args.runtime)  # before TensorFlow runs anything
+    settings = dict(
+        batch_size=args.batch_size, runtime=args.runtime, threads=args.threads, repeats=args.repeats
+    )
+    if args.model:
+        if args.architecture or args.table:
+            raise BottleneckSearchError(
+                "--architecture and --table belong to --space; a model file is timed as it is."
+            )
+        from bottleneck_search.model_io import load_model
+
+        report = latency_of_model(load_model(args.model, unsafe_load=args.unsafe_load), **settings)
+    else:
+        from bottleneck_search.space.catalog import load_space
+
+        space = load_space(args.space, unsafe_load=args.unsafe_load)
+        architecture = None
+        if args.architecture:
+            from bottleneck_search.space.apply import read_architecture_file
+
+            architecture, _, _ = read_architecture_file(args.architecture, None)
+        progress = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
+        report = latency_of_architecture(
+            space,
+            architecture,
+            **settings,
+            build_table=args.table,
+            validation=args.validate,
+            on_progress=lambda line: progress(line),
+        )
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.describe())
+    return 0
+
+
 def search_command(args: argparse.Namespace) -> int:
     from bottleneck_search.compat import keras_tuner_debug
     from bottleneck_search.results.summary import search_summary

@@ -258,17 +258,17 @@ def layer_calls(model: keras.Model, prefix: str = ""):
     Nested models are entered (their calls get the prefix `outer/`); input layers are skipped.
     `node.operation` is the layer; `node.input_tensors` and `node.output_tensors` its tensors.
     """
-    for node in _nodes_in_order(model, prefix):
+    for node in nodes_in_order(model, prefix):
         operation = node.operation
         if isinstance(operation, keras.layers.InputLayer):
             continue
-        if _graph_fits_call(operation, node):
+        if graph_fits_call(operation, node):
             yield from layer_calls(operation, f"{prefix}{operation.name}/")
             continue
         yield prefix, node
 
 
-def _graph_fits_call(operation, node) -> bool:
+def graph_fits_call(operation, node) -> bool:
     """Whether `operation` is a model whose own graph has the shapes of this call.
 
     A nested model built for free dimensions (a `Sequential` inside a custom layer, say) has a
@@ -276,7 +276,7 @@ def _graph_fits_call(operation, node) -> bool:
     """
     if not isinstance(operation, keras.Model):
         return False
-    graph = _functional_graph(operation)
+    graph = functional_graph(operation)
     if graph is None or nodes_by_depth(graph) is None:
         return False
     inner = keras.tree.flatten(graph.inputs)
@@ -286,14 +286,14 @@ def _graph_fits_call(operation, node) -> bool:
     )
 
 
-def _functional_graph(model: keras.Model):
+def functional_graph(model: keras.Model):
     """The graph holding a model's nodes: a `Sequential`'s inner one (None before it has an input
     shape), else the model itself."""
     return sequential_graph(model) if isinstance(model, keras.Sequential) else model
 
 
-def _nodes_in_order(model: keras.Model, prefix: str):
-    graph = _functional_graph(model)
+def nodes_in_order(model: keras.Model, prefix: str):
+    graph = functional_graph(model)
     if graph is None:
         raise FlopCountError(
             f"Sequential model '{prefix}{model.name}' has no input shape yet, so it has no "

@@ -8,7 +8,6 @@ optional extra `pip install 'bottleneck-search[onnx]'`.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import keras
@@ -21,27 +20,6 @@ ONNX_FILE = "model.onnx"
 TOLERANCE = 1e-4
 # Validation images the check runs at most.
 CHECK_IMAGES = 256
-
-
-def onnx_unavailable() -> str | None:
-    """Why this process cannot export ONNX, or None when it can."""
-    if keras.backend.backend() != "tensorflow":
-        return (
-            f"export --format onnx runs on the tensorflow backend (Keras converts through tf2onnx "
-            f"there); this process uses {keras.backend.backend()}. model.keras is the same on every "
-            "backend: run the export with --backend tensorflow."
-        )
-    missing = [name for name in ("onnxruntime", "tf2onnx", "onnx") if not _installed(name)]
-    if missing:
-        return (
-            f"export --format onnx needs {' and '.join(missing)}, not installed here. Install the "
-            "extra: pip install 'bottleneck-search[onnx]'."
-        )
-    return None
-
-
-def _installed(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
 
 
 def validation_images(val, limit: int = CHECK_IMAGES) -> np.ndarray:

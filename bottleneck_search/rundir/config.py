@@ -20,6 +20,7 @@ from bottleneck_search.policy import (
     TUNERS,
 )
 from bottleneck_search.rundir.config_checks import (
+    check_latency,
     check_oneshot,
     check_population,
     check_security,
@@ -55,6 +56,13 @@ DEFINING = (
     "include_frozen",
     "widths",
     "min_kernel_size",
+    "round_to",
+    "cost",
+    "target_latency",
+    "max_latency",
+    "latency_batch_size",
+    "latency_runtime",
+    "latency_threads",
 )
 
 
@@ -127,6 +135,15 @@ class SearchConfig:
         include_frozen: let a `--model`'s frozen convs be sites (a reduced one then trains).
         widths, min_kernel_size: a `--model`'s sites: the widths offered (fractions of a site's
             input channels, or counts; None: 0.25 and 0.5) and the smallest kernel that is a site.
+        round_to: a `--model`'s fractional widths are rounded to a multiple of this (None: 8).
+        cost: what accuracy is weighed against: `macs`, or `latency` (predicted by the space's
+            latency table, measured on this machine once and cached; `bottleneck_search.latency`).
+        target_latency: the penalty's target with `cost="latency"`, milliseconds per call (None:
+            the reference's predicted latency).
+        max_latency: hard budget, milliseconds per call predicted: slower architectures are
+            never trained (with either cost).
+        latency_batch_size, latency_runtime, latency_threads: how the latency table measures
+            (batch size per call, `keras` or `onnxruntime`, threads; None: the runtime's default).
 
     Example:
 
@@ -182,6 +199,13 @@ class SearchConfig:
     include_frozen: bool = False
     widths: list | None = None
     min_kernel_size: int = 3
+    round_to: int | None = None
+    cost: str = "macs"
+    target_latency: float | None = None
+    max_latency: float | None = None
+    latency_batch_size: int = 1
+    latency_runtime: str = "keras"
+    latency_threads: int | None = None
 
     @classmethod
     def from_arguments(cls, arguments: dict[str, Any]) -> SearchConfig:
@@ -189,6 +213,11 @@ class SearchConfig:
         ones take their defaults."""
         fields = {field.name for field in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in arguments.items() if k in fields})
+
+    @property
+    def uses_latency(self) -> bool:
+        """Whether the search needs the space's latency table (`cost` latency or `max_latency`)."""
+        return self.cost == "latency" or self.max_latency is not None
 
     @property
     def distributed(self) -> bool:
@@ -255,6 +284,7 @@ class SearchConfig:
                 ("--include-frozen", self.include_frozen),
                 ("--widths", self.widths is not None),
                 ("--min-kernel-size", self.min_kernel_size != 3),
+                ("--round-to", self.round_to is not None),
             )
             if used
         ]
@@ -292,6 +322,7 @@ class SearchConfig:
             )
         check_trainers(self)
         check_security(self)
+        check_latency(self)
 
     @property
     def oneshot_budget(self) -> tuple[int, int]:

@@ -1,10 +1,13 @@
 """The checks of a `SearchConfig` that concern one family of options: one-shot searches, trainer
-processes, the evolutionary population. `SearchConfig.check` runs them."""
+processes, the evolutionary population, security, latency. `SearchConfig.check` runs them."""
 
 from __future__ import annotations
 
+import math
+
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.limits import is_count
+from bottleneck_search.policy import COSTS, RUNTIMES
 
 
 def check_oneshot(config) -> None:
@@ -132,3 +135,36 @@ def check_security(config) -> None:
             raise SearchConfigError(
                 f"{name} must be a positive number of seconds. Received: {value!r}."
             )
+
+
+def check_latency(config) -> None:
+    """Checks the latency flags: the cost's name, positive budgets, and settings a latency
+    measurement can take (`latency.measure.check_settings`)."""
+    if config.cost not in COSTS:
+        raise SearchConfigError(
+            f"Unknown cost '{config.cost}'; expected one of {', '.join(COSTS)}."
+        )
+    for name in ("target_latency", "max_latency"):
+        value = getattr(config, name)
+        if value is not None and not (isinstance(value, int | float) and 0 < value < math.inf):
+            raise SearchConfigError(
+                f"{name} must be a positive number of milliseconds. Received: {value!r}."
+            )
+    if config.target_latency is not None and config.cost != "latency":
+        raise SearchConfigError(
+            "--target-latency is the latency penalty's target; this search weighs MACs. Add "
+            "--cost latency or use --target-macs."
+        )
+    if config.round_to is not None and not is_count(config.round_to):
+        raise SearchConfigError(
+            f"round_to must be a positive integer. Received: {config.round_to!r}."
+        )
+    if config.latency_runtime not in RUNTIMES:
+        raise SearchConfigError(
+            f"Unknown latency runtime '{config.latency_runtime}'; expected one of "
+            f"{', '.join(RUNTIMES)}."
+        )
+    for name in ("latency_batch_size", "latency_threads"):
+        value = getattr(config, name)
+        if value is not None and not is_count(value):
+            raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")

@@ -66,6 +66,12 @@ class Run:
         return ranked(self.records)
 
     @property
+    def cost(self) -> str:
+        """What the run's search weighed accuracy against: `macs`, or `latency` (a search
+        with `--cost latency`)."""
+        return self.config.get("arguments", {}).get("cost") or "macs"
+
+    @property
     def val_size(self) -> int | None:
         """The number of validation images the trials were scored on, when recorded."""
         return _recorded_val_size(self.config)

@@ -101,5 +101,6 @@ def search_space_options(config: SearchConfig) -> dict:
         "init": "lowrank" if config.warm_start else "scratch",
         "include_frozen": config.include_frozen,
         "min_kernel_size": config.min_kernel_size,
+        **({"round_to": config.round_to} if config.round_to is not None else {}),
         **({"widths": list(config.widths)} if config.widths is not None else {}),
     }

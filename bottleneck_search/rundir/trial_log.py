@@ -60,6 +60,10 @@ class TrialRecord:
             for an architecture scored with a one-shot search's supernet weights (an estimate;
             `epochs` is then 0), `compress` for a candidate of `compress`: warm-started from a
             trained model and fine-tuned for `epochs` epochs (0: the warm start as it is).
+        latency_us: the latency the space's latency table predicts (microseconds per call;
+            None without a table).
+        measured_latency_us: the trained model's latency measured at the end of its training
+            with the table's settings (a search with `cost="latency"`), else None.
         worker: Keras Tuner's id of the process that trained it, in a distributed search or a
             trainer process (None otherwise); a report the chief refused from that worker
             (`refused.jsonl`) drops its line when the run is read.
@@ -81,6 +85,8 @@ class TrialRecord:
     source: str | None = None
     metric: dict | None = None
     worker: str | None = None
+    latency_us: float | None = None
+    measured_latency_us: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "status", TrialStatus(self.status))
@@ -95,6 +101,13 @@ class TrialRecord:
     def value_name(self) -> str:
         """The scoring metric's epoch-log key: `val_accuracy`, or `metric["name"]`."""
         return self.metric["name"] if self.metric is not None else "val_accuracy"
+
+    def cost(self, name: str = "macs") -> float:
+        """The record's cost by name: `macs`, or `latency` (predicted microseconds; infinite
+        for a record without a prediction, so it never joins a latency front)."""
+        if name == "macs":
+            return self.macs
+        return self.latency_us if self.latency_us is not None else float("inf")
 
     @property
     def estimated(self) -> bool:
@@ -121,6 +134,7 @@ class TrialRecord:
             macs=architecture.macs,
             flops=architecture.flops,
             params=architecture.params,
+            latency_us=architecture.latency_us,
             seconds=round(time.monotonic() - started, 6),
             **{"val_accuracy": None, "score": None, "epochs": 0, "reason": None, **outcome},
         )
@@ -185,16 +199,16 @@ def scored_value(task, value: float) -> dict:
     return {"metric": {"name": task.score, "value": value, "direction": task.direction}}
 
 
-def nondominated(records: Iterable[TrialRecord]) -> list[TrialRecord]:
-    """The completed trials no other completed trial dominates (at most its MACs, at least as
-    good a scoring metric in its direction, better in one), by MACs; of trials tied on both the
-    first is kept."""
+def nondominated(records: Iterable[TrialRecord], cost: str = "macs") -> list[TrialRecord]:
+    """The completed trials no other completed trial dominates (at most its cost, at least as
+    good a scoring metric in its direction, better in one), by cost; of trials tied on both the
+    first is kept. `cost`: `macs`, or `latency` (predicted, see `TrialRecord.cost`)."""
     finished = [r for r in completed(records) if r.value is not None]
     if not finished:
         return []
-    points = [(-r.value if _minimised(r) else r.value, r.macs) for r in finished]
+    points = [(-r.value if _minimised(r) else r.value, r.cost(cost)) for r in finished]
     first = nondominated_fronts(points)[0]  # the package's one Pareto rule (`ranking`)
-    return [finished[i] for i in sorted(first, key=lambda i: (finished[i].macs, i))]
+    return [finished[i] for i in sorted(first, key=lambda i: (finished[i].cost(cost), i))]
 
 
 def status_counts(records: Iterable[TrialRecord]) -> dict[TrialStatus, int]:

@@ -13,6 +13,8 @@ from bottleneck_search.errors import SearchSpaceError
 
 FORMAT = "bottleneck-search/architecture"
 # What a site name read from a file may be: a Keras layer name, never a path or markup.
+# The cost fields an architecture's JSON carries when known.
+COSTS = ("macs", "flops", "params", "latency_us")
 SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$")
 
 
@@ -32,6 +34,8 @@ class Architecture:
         macs: MACs of the built model at batch 1, when known.
         flops: FLOPs at batch 1, when known.
         params: parameter count, when known.
+        latency_us: predicted microseconds per inference call, when the space has a latency
+            table (`SearchSpace.with_latency`).
 
     Example:
 
@@ -45,9 +49,10 @@ class Architecture:
     macs: int | None = dataclasses.field(default=None, compare=False)
     flops: int | None = dataclasses.field(default=None, compare=False)
     params: int | None = dataclasses.field(default=None, compare=False)
+    latency_us: float | None = dataclasses.field(default=None, compare=False)
 
     @classmethod
-    def from_widths(cls, widths: Mapping[str, int | None], **costs: int | None) -> Architecture:
+    def from_widths(cls, widths: Mapping[str, int | None], **costs: float | None) -> Architecture:
         """Builds an architecture from `{site: width or None}`."""
         return cls(decisions=tuple(widths.items()), **costs)
 
@@ -67,7 +72,7 @@ class Architecture:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"format": FORMAT, "version": 1, "sites": self.widths}
-        for key in ("macs", "flops", "params"):
+        for key in COSTS:
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -115,6 +120,8 @@ class Architecture:
                 )
             decisions.append((name, width))
         costs = {k: data[k] for k in ("macs", "flops", "params") if isinstance(data.get(k), int)}
+        if isinstance(data.get("latency_us"), int | float) and not isinstance(data["latency_us"], bool):
+            costs["latency_us"] = float(data["latency_us"])
         return cls(decisions=tuple(decisions), **costs)
 
     @classmethod

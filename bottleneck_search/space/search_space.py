@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import itertools
@@ -76,6 +77,7 @@ class SearchSpace:
         self.block_names = tuple(block_names)
         self.warm_start = warm_start
         self._config = dict(config or {})
+        self._latency_table = None
 
     # -- constructors -----------------------------------------------------------------------
     @classmethod
@@ -278,14 +280,16 @@ class SearchSpace:
 
     def cheapest(self) -> Architecture:
         """The architecture with the fewest MACs (per-site costs are independent, so this is exact)."""
-        return self._with_costs(
-            {s.name: min(s.choices, key=lambda w, s=s: self._delta(s, w)[0]) for s in self.sites}
-        )
+        return self._extreme(min, lambda site, width: self._delta(site, width)[0])
 
     def most_expensive(self) -> Architecture:
         """The architecture with the most MACs."""
+        return self._extreme(max, lambda site, width: self._delta(site, width)[0])
+
+    def _extreme(self, choose, cost_of) -> Architecture:
+        """Each site's choice `choose` (min or max) picks by `cost_of(site, width)`."""
         return self._with_costs(
-            {s.name: max(s.choices, key=lambda w, s=s: self._delta(s, w)[0]) for s in self.sites}
+            {s.name: choose(s.choices, key=lambda w, s=s: cost_of(s, w)) for s in self.sites}
         )
 
     def sample(self, rng: random.Random | int | None = None) -> Architecture:
@@ -369,7 +373,49 @@ class SearchSpace:
 
     def _with_costs(self, widths: dict[str, int | None]) -> Architecture:
         macs, flops, params = self.cost(widths)
-        return Architecture.from_widths(widths, macs=macs, flops=flops, params=params)
+        latency = self._latency_table.predict_us(widths) if self._latency_table else None
+        return Architecture.from_widths(
+            widths, macs=macs, flops=flops, params=params, latency_us=latency
+        )
+
+    # -- latency ----------------------------------------------------------------------------
+    @property
+    def latency_table(self):
+        """The `LatencyTable` this space predicts latency with (None: none attached)."""
+        return self._latency_table
+
+    def with_latency(self, table) -> SearchSpace:
+        """This space with a latency table attached: its architectures then carry
+        `latency_us`, predicted in closed form (`latency.LatencyTable`).
+
+        Raises:
+            SearchSpaceError: a table of another space, or one missing a site or width.
+
+        Example:
+
+        ```python
+        from bottleneck_search.latency import cached_table
+        timed = space.with_latency(cached_table(space, batch_size=1))
+        timed.fastest().latency_us
+        ```
+        """
+        missing = table.missing_entries(self)
+        if table.space != self.name or missing:
+            raise SearchSpaceError(
+                f"The latency table of '{table.space}' does not fit space '{self.name}'"
+                + (f" (no entry for {', '.join(missing[:5])})" if missing else "")
+                + ". Build one for this space: bottleneck-search latency --space SPACE --table."
+            )
+        timed = copy.copy(self)
+        timed._latency_table = table
+        return timed
+
+    def fastest(self) -> Architecture:
+        """The architecture of least predicted latency (needs a latency table; exact for the
+        table's additive form, as `cheapest` is for MACs)."""
+        if self._latency_table is None:
+            raise SearchSpaceError("fastest() needs a latency table: space.with_latency(table).")
+        return self._extreme(min, lambda site, w: self._latency_table.change_us(site.name, w))
 
     # -- building ---------------------------------------------------------------------------
     def build(self, architecture: Architecture | Mapping[str, int | None]) -> keras.Model:

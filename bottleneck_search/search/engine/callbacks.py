@@ -63,10 +63,12 @@ class CostMetrics(keras.callbacks.Callback):
                 f"{', '.join(sorted(logs))}). Pass validation data (validation_data=...), and a "
                 "Task whose metrics log it or whose score names one they do."
             )
-        logs[self.score_key] = self.penalty.score(
-            float(logs[score]), self.architecture.macs, self.task.direction
+        logs[self.score_key] = self.penalty.score_of(
+            float(logs[score]), self.architecture, self.task.direction
         )
         logs["macs"] = float(self.architecture.macs)
+        if self.architecture.latency_us is not None:
+            logs["latency_us"] = float(self.architecture.latency_us)
         logs["flops"] = float(self.architecture.flops)
         logs["params"] = float(self.architecture.params)
 

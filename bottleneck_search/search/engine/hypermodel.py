@@ -29,7 +29,13 @@ from bottleneck_search.search.engine.callbacks import (
     StopWhenRequested,
     with_cost_hparams,
 )
-from bottleneck_search.search.engine.objective import OBJECTIVE, FlopPenalty
+from bottleneck_search.search.engine.objective import (
+    OBJECTIVE,
+    FlopPenalty,
+    check_budgets,
+    most_costly,
+    over_budget,
+)
 from bottleneck_search.search.engine.observer import TrialObserver, observer_from_callables
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.hyperparameters import architecture_from_hp
@@ -61,7 +67,7 @@ class BottleneckHyperModel(kt.HyperModel):
     you pass your own `optimizer`, which is then used as it is (copied for every trial); the
     recipe still decides which epochs score the trial.
 
-    An architecture over `max_macs` is never trained: `build` returns a weightless stand-in and
+    An architecture over `max_macs` or `max_latency_us` is never trained: `build` returns a weightless stand-in and
     `fit` reports it at once with a score below any trained trial, so no tuner stalls or aborts.
 
     Args:
@@ -73,6 +79,10 @@ class BottleneckHyperModel(kt.HyperModel):
             `val_mae`) that, penalised by MACs, scores a trial in `task.direction`.
         penalty: the `FlopPenalty`; its target defaults to the space's reference MACs.
         max_macs: hard budget; architectures above it are recorded as infeasible, never trained.
+        max_latency_us: hard budget on the predicted latency (microseconds per call; needs a
+            space with a latency table, `SearchSpace.with_latency`), applied the same way.
+        measure_latency: measures a trained model's latency in microseconds (the search
+            passes one with its latency table's settings); the trial records it.
         trial_log: path of a `trials.jsonl` to append every finished trial to, or None.
         observer: a `TrialObserver` told of every trial (progress, stop requests, liveness).
         config_hash: declared as the fixed hyperparameter `bottleneck_search/config`, so that
@@ -101,6 +111,8 @@ class BottleneckHyperModel(kt.HyperModel):
         task: Task | None = None,
         penalty: FlopPenalty | None = None,
         max_macs: int | None = None,
+        max_latency_us: float | None = None,
+        measure_latency: Callable[[keras.Model], float] | None = None,
         trial_log: str | os.PathLike | None = None,
         observer: TrialObserver | None = None,
         config_hash: str | None = None,
@@ -125,20 +137,17 @@ class BottleneckHyperModel(kt.HyperModel):
         self.task = task or Task()
         self.penalty = (penalty or FlopPenalty()).resolve(space)
         self.max_macs = max_macs
-        if max_macs is not None:
-            cheapest = space.cheapest().macs
-            if max_macs < cheapest:
-                raise SearchConfigError(
-                    f"max_macs={max_macs:,} is below the cheapest architecture of space "
-                    f"'{space.name}' ({cheapest:,} MACs), so nothing could be trained. Raise it to "
-                    f"at least {cheapest:,}."
-                )
+        self.max_latency_us = max_latency_us
+        self.measure_latency = measure_latency
+        check_budgets(space, max_macs, max_latency_us)
         self.trial_log = TrialLog(trial_log) if trial_log is not None else None
         self.observer = observer or TrialObserver()
         # A per-batch callback only for an observer that can ask to stop: it runs every batch.
         self._can_stop = type(self.observer).stop_requested is not TrialObserver.stop_requested
         self.config_hash = config_hash
-        self._floor = self.penalty.floor(space.most_expensive().macs, self.task.direction)
+        self._floor = self.penalty.floor(
+            self.penalty.cost_of(most_costly(space, self.penalty.cost)), self.task.direction
+        )
 
     def replace(self, **changes) -> BottleneckHyperModel:
         """A copy with some constructor arguments changed, validated like a new one."""
@@ -148,6 +157,8 @@ class BottleneckHyperModel(kt.HyperModel):
             task=self.task,
             penalty=self.penalty,
             max_macs=self.max_macs,
+            max_latency_us=self.max_latency_us,
+            measure_latency=self.measure_latency,
             trial_log=self.trial_log.path if self.trial_log is not None else None,
             observer=self.observer,
             config_hash=self.config_hash,
@@ -183,7 +194,7 @@ class BottleneckHyperModel(kt.HyperModel):
         if self.config_hash is not None:
             hp.Fixed(CONFIG_HP, self.config_hash)
         architecture = architecture_from_hp(self.space, hp)
-        if self.max_macs is not None and architecture.macs > self.max_macs:
+        if over_budget(architecture, self.max_macs, self.max_latency_us):
             model = _stand_in_model()
             model.bottleneck_architecture = architecture
             model.bottleneck_infeasible = True
@@ -246,9 +257,9 @@ class BottleneckHyperModel(kt.HyperModel):
             raise
         finally:
             self.observer.training_ended(trial_id)
-        return self._completed(history, trial_id, architecture, start)
+        return self._completed(model, history, trial_id, architecture, start)
 
-    def _completed(self, history, trial_id, architecture: Architecture, start: float):
+    def _completed(self, model, history, trial_id, architecture: Architecture, start: float):
         logs = history.history
         losses = logs.get("loss", [])
         bad = next((epoch for epoch, value in enumerate(losses) if not math.isfinite(value)), None)
@@ -257,7 +268,8 @@ class BottleneckHyperModel(kt.HyperModel):
             self._failed(trial_id, architecture, reason, start, epochs=len(losses))
             raise kt.errors.FailedTrialError(f"Trial {trial_id}: {reason}.")
         value = self.recipe.final_accuracy(logs[self.task.score])
-        score = self.penalty.score(value, architecture.macs, self.task.direction)
+        score = self.penalty.score_of(value, architecture, self.task.direction)
+        measured = self.measure_latency(model) if self.measure_latency is not None else None
         self._record(
             TrialRecord.of(
                 trial_id,
@@ -266,6 +278,7 @@ class BottleneckHyperModel(kt.HyperModel):
                 start,
                 score=score,
                 epochs=len(losses),
+                measured_latency_us=measured,
                 **scored_value(self.task, value),
             )
         )
@@ -273,7 +286,10 @@ class BottleneckHyperModel(kt.HyperModel):
         # score as the recipe reads them.
         final = {key: float(values[-1]) for key, values in logs.items() if values}
         # `macs` lets a served oracle check the report against the closed form.
-        return {**final, self.task.score: value, OBJECTIVE: score, "macs": float(architecture.macs)}
+        costs = {"macs": float(architecture.macs)}
+        if architecture.latency_us is not None:
+            costs["latency_us"] = float(architecture.latency_us)
+        return {**final, self.task.score: value, OBJECTIVE: score, **costs}
 
     def _reject(
         self, model, architecture: Architecture, callbacks: list, trial_id, start: float
@@ -289,6 +305,7 @@ class BottleneckHyperModel(kt.HyperModel):
             "macs": float(architecture.macs),
             "flops": float(architecture.flops),
             "params": float(architecture.params),
+            **({"latency_us": architecture.latency_us} if architecture.latency_us else {}),
         }
         reporting = [
             c
@@ -300,7 +317,7 @@ class BottleneckHyperModel(kt.HyperModel):
         callback_list.on_epoch_begin(0)
         callback_list.on_epoch_end(0, dict(logs))
         callback_list.on_train_end(dict(logs))
-        reason = f"{architecture.macs:,} MACs exceed max_macs={self.max_macs:,}"
+        reason = over_budget(architecture, self.max_macs, self.max_latency_us)
         self._record(
             TrialRecord.of(trial_id, TrialStatus.INFEASIBLE, architecture, start, reason=reason)
         )

@@ -19,6 +19,7 @@ def make_tuner(
     hypermodel: BottleneckHyperModel,
     penalty: FlopPenalty | None = None,
     max_macs: int | None = None,
+    max_latency_us: float | None = None,
     directory: str | os.PathLike | None = None,
     project_name: str | None = None,
     **kt_kwargs,
@@ -38,6 +39,7 @@ def make_tuner(
         hypermodel: a `BottleneckHyperModel`.
         penalty: overrides the hypermodel's `FlopPenalty`.
         max_macs: overrides the hypermodel's hard MAC budget.
+        max_latency_us: overrides its hard latency budget (microseconds per call).
         directory, project_name: where Keras Tuner keeps its state (the run directory is their join).
         **kt_kwargs: passed to the tuner (`max_trials`, `seed`, `overwrite`, `max_epochs` for
             Hyperband, `population_size` for evolution, ...).
@@ -66,6 +68,8 @@ def make_tuner(
         changes["penalty"] = penalty
     if max_macs is not None:
         changes["max_macs"] = max_macs
+    if max_latency_us is not None:
+        changes["max_latency_us"] = max_latency_us
     if directory is not None and project_name is not None:
         changes["trial_log"] = os.path.join(os.fspath(directory), project_name, TRIAL_LOG)
     hypermodel = hypermodel.replace(**changes)
@@ -104,6 +108,8 @@ def _evolution_tuner(
         objective=kt.Objective(OBJECTIVE, direction=hypermodel.task.direction),
         space=hypermodel.space,
         max_macs=hypermodel.max_macs,
+        max_latency_us=hypermodel.max_latency_us,
+        cost_metric="latency_us" if hypermodel.penalty.cost == "latency" else "macs",
         accuracy_metric=hypermodel.task.score if hypermodel.task.scores_accuracy else "",
         lineage_log=(
             os.path.join(os.fspath(directory), project_name, LINEAGE)

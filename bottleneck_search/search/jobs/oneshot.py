@@ -184,8 +184,8 @@ class _Evaluator:
             result.architecture,
             started,
             **scored_value(self.task, result.value(self.task)),
-            score=self.penalty.score(
-                result.value(self.task), result.architecture.macs, self.task.direction
+            score=self.penalty.score_of(
+                result.value(self.task), result.architecture, self.task.direction
             ),
             source=SUPERNET_SOURCE,
         )

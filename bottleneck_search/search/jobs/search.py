@@ -48,11 +48,12 @@ from bottleneck_search.rundir.task import (
 )
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, completed, ranked
 from bottleneck_search.search.engine.hypermodel import BottleneckHyperModel
-from bottleneck_search.search.engine.objective import FlopPenalty
+from bottleneck_search.search.engine.objective import FlopPenalty, check_budgets
 from bottleneck_search.search.engine.observer import FunctionObserver, TrialObserver
 from bottleneck_search.search.engine.tuners import make_tuner
 from bottleneck_search.search.jobs.confirm import confirm_run
 from bottleneck_search.search.jobs.context import JobContext
+from bottleneck_search.search.jobs import costs
 from bottleneck_search.search.jobs.distributed import (
     check_chief,
     check_worker,
@@ -135,7 +136,6 @@ def run_search(
     if config.model is not None:  # a --model run has no YAML space; it must not record one
         config = dataclasses.replace(config, space=None)
     config.check()
-    penalty = FlopPenalty(config.penalty, target_macs=config.target_macs)
     # A model or data given in memory are saved into the run: trainers, resume, confirmation
     # and export load them as files.
     in_memory = config.model if isinstance(config.model, keras.Model) else None
@@ -154,8 +154,10 @@ def run_search(
     space, task, data = space_and_data(config)
     if config.strategy == "oneshot":
         Supernet.check_space(space)  # before the run directory holds anything
-    penalty = penalty.resolve(space)
     create_run_dir(config.run_dir)
+    space = costs.timed_space(config, space, on_progress or logger.info)
+    penalty = costs.search_penalty(config, space)
+    check_budgets(space, config.max_macs, costs.max_latency_us(config))
     check_free_space(
         config.run_dir, estimated_bytes(config.trial_budget, space.most_expensive().params)
     )
@@ -235,7 +237,9 @@ def search_hypermodel(
     return BottleneckHyperModel(
         space,
         task=task,
-        penalty=FlopPenalty(config.penalty, target_macs=config.target_macs).resolve(space),
+        penalty=costs.search_penalty(config, space),
+        max_latency_us=costs.max_latency_us(config),
+        measure_latency=costs.latency_check(config),
         recipe=config.recipe(),
         observer=observer,
         config_hash=config.digest() if config.distributed else None,

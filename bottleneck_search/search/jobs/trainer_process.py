@@ -19,6 +19,7 @@ from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatu
 from bottleneck_search.search.engine.observer import TrialObserver
 from bottleneck_search.search.jobs.auth import ClientSecurity
 from bottleneck_search.search.jobs.distributed import connect_worker, set_environment
+from bottleneck_search.search.jobs.costs import timed_space
 from bottleneck_search.search.jobs.search import (
     run_tuner,
     search_hypermodel,
@@ -50,6 +51,7 @@ def run_trainer(
     _exit_with_parent()
     config = SearchConfig.from_arguments(job.config)
     space, task, data = space_and_data(config)
+    space = timed_space(config, space)  # the run's latency table, when its search needs one
     keras.utils.set_random_seed(config.seed + job.index)
     share = _Share(job, stop_requested, emit)
     hypermodel = search_hypermodel(config, space, task, share)

@@ -30,6 +30,7 @@ import keras_tuner as kt
 from bottleneck_search.ranking import pareto_order
 from bottleneck_search.rundir.config_checks import check_population
 from bottleneck_search.rundir.files import append_line
+from bottleneck_search.search.engine.objective import over_budget
 from bottleneck_search.space.hyperparameters import architecture_from_hp, architecture_to_hp
 from bottleneck_search.space.search_space import SearchSpace
 
@@ -64,6 +65,7 @@ class EvolutionOracle(kt.Oracle):
         space: the `SearchSpace`, when known: adds the cheapest architecture to the initial
             population and checks `max_macs` in closed form.
         max_macs: architectures above it are never proposed (needs `space`).
+        max_latency_us: nor those predicted slower (needs `space` with a latency table).
         accuracy_metric, cost_metric: the trial metrics ranked (higher and lower is better); a
             trial without the accuracy metric is ranked by its objective in the objective's
             direction, and one without the cost metric counts as cost 0.
@@ -88,6 +90,7 @@ class EvolutionOracle(kt.Oracle):
         tournament_size: int = 3,
         space: SearchSpace | None = None,
         max_macs: int | None = None,
+        max_latency_us: float | None = None,
         accuracy_metric: str = "val_accuracy",
         cost_metric: str = "macs",
         lineage_log: str | os.PathLike | None = None,
@@ -102,6 +105,7 @@ class EvolutionOracle(kt.Oracle):
         self.tournament_size = max(1, tournament_size)
         self.space = space
         self.max_macs = max_macs
+        self.max_latency_us = max_latency_us
         self.accuracy_metric = accuracy_metric
         self.cost_metric = cost_metric
         self.lineage_log = lineage_log
@@ -214,14 +218,15 @@ class EvolutionOracle(kt.Oracle):
         return dict(hps.values)
 
     def _admissible(self, values: dict) -> bool:
-        """Not proposed before, and within `max_macs` (when the space is known)."""
+        """Not proposed before, and within the hard budgets (when the space is known)."""
         if _key(values) in self.proposed:
             return False
-        if self.space is None or self.max_macs is None:
+        if self.space is None or (self.max_macs is None and self.max_latency_us is None):
             return True
         hp = self.hyperparameters.copy()
         hp.values = dict(values)
-        return architecture_from_hp(self.space, hp).macs <= self.max_macs
+        architecture = architecture_from_hp(self.space, hp)
+        return over_budget(architecture, self.max_macs, self.max_latency_us) is None
 
     def _point(self, trial) -> tuple[float, float]:
         """`(quality, cost)`: higher quality and lower cost are better."""
