@@ -6,9 +6,12 @@ and constants here, imported with `from conftest import ...`; the rest are fixtu
 
 import gc
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# Latency tables the tests measure stay out of the user's cache (one folder per pytest process).
+os.environ["BOTTLENECK_SEARCH_CACHE"] = tempfile.mkdtemp(prefix="bottleneck-search-cache-")
 
 from pathlib import Path  # noqa: E402
 
@@ -49,6 +52,54 @@ def search_argv(space, run_dir, *extra, trials=2, epochs=1):
         *confirm,
         *extra,
     ]
+
+
+def hand_table(space, base_us=1000.0, us_per_mac=0.0, per_reduction_us=0.0, shrink=1.0):
+    """A `LatencyTable` of `space` with made-up measurements: site i at width w changed latency
+    by -(i+1)*w us."""
+    changes = {
+        site.name: {str(w): -(i + 1.0) * w for w in site.widths}
+        for i, site in enumerate(space.sites)
+    }
+    base_macs = space.no_bottleneck().macs
+    macs_changes = {
+        site.name: {str(w): space.macs({site.name: w}) - base_macs for w in site.widths}
+        for site in space.sites
+    }
+    from bottleneck_search.latency import LatencyTable
+    from bottleneck_search.latency.measure import device_name
+
+    return LatencyTable(
+        space=space.name,
+        settings={
+            "batch_size": 1,
+            "runtime": "keras",
+            "threads": None,
+            "repeats": 3,
+            "backend": os.environ["KERAS_BACKEND"],
+            "device": device_name(),
+        },
+        base_us=base_us,
+        changes=changes,
+        base_timings_us=(base_us,),
+        timed_calls=0,
+        seconds=0.0,
+        macs_changes=macs_changes,
+        us_per_mac=us_per_mac,
+        per_reduction_us=per_reduction_us,
+        shrink=shrink,
+    )
+
+
+def cached_hand_table(space_path) -> str:
+    """Writes `hand_table` of the YAML space at `space_path` where a search at batch 1 finds it
+    (this process' latency cache); returns `space_path`."""
+    from bottleneck_search.latency.cache import save_table, table_path
+    from bottleneck_search.space.search_space import SearchSpace
+
+    space = SearchSpace.from_yaml(space_path)
+    save_table(hand_table(space), table_path(space, 1, "keras", None))
+    return str(space_path)
 
 
 def make_record(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import keras
 import pytest
-from conftest import ROOT, SPACES, search_argv, tls_files
+from conftest import ROOT, SPACES, cached_hand_table, search_argv, tls_files
 
 from bottleneck_search.cli import main
 
@@ -416,6 +416,11 @@ CASES = [
         "--macs-ratio must be above 1",
     ),
     (
+        "compress_latency_ratio_one",
+        lambda t, s, r: ["compress", _digits_model(t), "--latency-ratio", "1"],
+        "--latency-ratio must be above 1",
+    ),
+    (
         "compress_budget_below_cheapest",
         lambda t, s, r: (
             ["compress", _digits_model(t), "--max-macs", "1000"] + ["--run-dir", str(t / "run")]
@@ -573,6 +578,47 @@ CASES = [
         "search_tls_ca_on_the_chief",
         lambda t, s, r: _chief(s, t, "--tls-ca", tls_files(t)["ca"]),
         "--tls-ca is for --worker",
+    ),
+    (
+        "search_max_latency_below_fastest",
+        lambda t, s, r: search_argv(cached_hand_table(s), t / "run", "--max-latency", "0.5"),
+        "is below the fastest architecture of space 'tiny' (0.976 ms predicted by its latency table)",
+    ),
+    (
+        "search_target_latency_with_macs_cost",
+        lambda t, s, r: search_argv(s, t / "run", "--target-latency", "2"),
+        "--target-latency is the latency penalty's target",
+    ),
+    (
+        "search_unknown_cost",
+        lambda t, s, r: search_argv(s, t / "run", "--cost", "energy"),
+        "argument --cost: invalid choice: 'energy'",
+    ),
+    # latency
+    (
+        "latency_batch_size_zero",
+        lambda t, s, r: ["latency", "--space", s, "--batch-size", "0"],
+        "argument --batch-size: expected a positive integer, got '0'",
+    ),
+    (
+        "latency_negative_threads",
+        lambda t, s, r: ["latency", "--space", s, "--threads", "-2"],
+        "argument --threads: expected a positive integer, got '-2'",
+    ),
+    (
+        "latency_unknown_runtime",
+        lambda t, s, r: ["latency", "--space", s, "--runtime", "tvm"],
+        "argument --runtime: invalid choice: 'tvm'",
+    ),
+    (
+        "latency_architecture_of_a_model_file",
+        lambda t, s, r: ["latency", _digits_model(t), "--architecture", "a.json"],
+        "--architecture and --table belong to --space",
+    ),
+    (
+        "latency_model_and_space",
+        lambda t, s, r: ["latency", _digits_model(t), "--space", s],
+        "not allowed with argument",
     ),
     # export
     (

@@ -33,6 +33,29 @@ def add_compress_parser(subcommands) -> None:
         metavar="R",
         help="the budget: R times fewer MACs than the model (R > 1)",
     )
+    budget.add_argument(
+        "--max-latency",
+        type=positive_float,
+        metavar="MS",
+        help="the budget: milliseconds per call, as the model's latency table predicts them "
+        "(measured here once, then cached)",
+    )
+    budget.add_argument(
+        "--latency-ratio",
+        type=positive_float,
+        metavar="R",
+        help="the budget: R times faster than the model, predicted (R > 1)",
+    )
+    compress.add_argument(
+        "--latency-batch-size",
+        type=positive_int,
+        default=defaults.latency_batch_size,
+        metavar="B",
+        help="the latency table's batch size per call (default 1)",
+    )
+    compress.add_argument(
+        "--latency-threads", type=positive_int, metavar="T", help="the latency table's threads"
+    )
     compress.add_argument(
         "--finetune-epochs",
         type=non_negative_int,

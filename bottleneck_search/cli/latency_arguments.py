@@ -88,9 +88,7 @@ def add_latency_cost_arguments(search, defaults) -> None:
         metavar="B",
         help="the latency table's batch size per call (default 1)",
     )
-    search.add_argument(
-        "--latency-runtime", choices=RUNTIMES, default=defaults.latency_runtime
-    )
+    search.add_argument("--latency-runtime", choices=RUNTIMES, default=defaults.latency_runtime)
     search.add_argument(
         "--latency-threads",
         type=positive_int,

@@ -1,6 +1,6 @@
-"""Choosing widths for every site under a MAC budget from a sensitivity table.
+"""Choosing widths for every site under a MAC (or latency) budget from a sensitivity table.
 
-Both costs are treated as sums over sites: MACs exactly (a reduction changes its own site's cost
+Both costs are treated as sums over sites: MACs exactly (latency as its table predicts it) (a reduction changes its own site's cost
 only), accuracy approximately (the drop of an architecture is estimated as the sum of its sites'
 drops measured alone). Minimising the estimated drop under the budget is then a multiple-choice
 knapsack, solved by dynamic programming over the sites that keeps, after each site, only the
@@ -25,48 +25,74 @@ MAX_PARETO_POINTS = 4096
 
 
 def allocate(
-    space: SearchSpace, table: SensitivityTable, max_macs: int, count: int
+    space: SearchSpace, table: SensitivityTable, budget: float, count: int, cost: str = "macs"
 ) -> list[Architecture]:
-    """Up to `count` architectures within `max_macs`, least estimated accuracy drop first.
+    """Up to `count` architectures within `budget`, least estimated accuracy drop first.
 
     Args:
-        space: the warm-started space the table was measured on.
+        space: the warm-started space the table was measured on (with `cost="latency"`, with
+            its latency table attached, `SearchSpace.with_latency`).
         table: its `SensitivityTable`.
-        max_macs: the budget, MACs per image.
+        budget: MACs per image, or with `cost="latency"` predicted microseconds per call.
         count: how many candidates.
+        cost: `macs` or `latency`: both are sums of per-site changes (`latency.table`).
 
     Raises:
-        SearchConfigError: the budget is below the space's cheapest architecture.
+        SearchConfigError: the budget is below the space's cheapest (fastest) architecture.
     """
-    check_budget(space, max_macs)
-    unreduced = space.no_bottleneck()
-    # (MACs, estimated drop, choices so far)
-    partial: list[tuple[int, float, tuple]] = [(unreduced.macs, 0.0, ())]
+    check_budget(space, budget, cost)
+    latency = space.latency_table
+
+    def change(site, width, saved) -> float:
+        return -saved.get(width, 0) if cost == "macs" else latency.change_us(site.name, width)
+
+    start = space.no_bottleneck().macs if cost == "macs" else latency.base_us
+    # (cost, estimated drop, choices so far)
+    partial: list[tuple[float, float, tuple]] = [(start, 0.0, ())]
     for site in space.sites:
         saved = {row.width: row.macs_saved for row in table.rows if row.site == site.name}
         grown = [
-            (macs - saved.get(width, 0), drop + table.drop(site.name, width), (*choices, width))
-            for macs, drop, choices in partial
+            (
+                value + change(site, width, saved),
+                drop + table.drop(site.name, width),
+                (*choices, width),
+            )
+            for value, drop, choices in partial
             for width in site.choices
         ]
         partial = _thinned(_pareto_layers(grown, count))
-    # Every site's MAC change is exact, so the closed form agrees with the sum; the budget is
-    # checked on the space's own count all the same.
+    # Every site's change is the closed form's own, so the sum agrees with it; the budget is
+    # checked on the space's own figure all the same.
     names = [site.name for site in space.sites]
     within = [
         space.validate(dict(zip(names, choices, strict=True)))
-        for macs, _, choices in sorted(partial, key=lambda p: (p[1], p[0]))
-        if macs <= max_macs
+        for value, _, choices in sorted(partial, key=lambda p: (p[1], p[0]))
+        if value <= budget
     ]
-    return [a for a in within if a.macs <= max_macs][:count]
+    return [a for a in within if cost_of(a, cost) <= budget][:count]
 
 
-def check_budget(space: SearchSpace, max_macs: int) -> None:
-    """Refuses a budget below the space's cheapest architecture.
+def cost_of(architecture: Architecture, cost: str) -> float:
+    """An architecture's MACs, or its predicted latency."""
+    return architecture.macs if cost == "macs" else architecture.latency_us
+
+
+def check_budget(space: SearchSpace, max_macs: float, cost: str = "macs") -> None:
+    """Refuses a budget below the space's cheapest (with `cost="latency"`: fastest)
+    architecture.
 
     Raises:
-        SearchConfigError: naming the budget, the cheapest architecture's MACs and what to change.
+        SearchConfigError: naming the budget, the cheapest architecture's cost and what to change.
     """
+    if cost == "latency":
+        fastest = space.fastest().latency_us
+        if max_macs < fastest:
+            raise SearchConfigError(
+                f"The latency budget {max_macs / 1000:.3f} ms is below the fastest architecture "
+                f"of '{space.name}' ({fastest / 1000:.3f} ms predicted by its latency table); "
+                "raise --max-latency, lower --latency-ratio, or offer narrower --widths."
+            )
+        return
     cheapest = space.cheapest()
     if max_macs < cheapest.macs:
         raise SearchConfigError(

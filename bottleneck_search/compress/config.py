@@ -34,7 +34,12 @@ class CompressConfig:
         loss, metric, input_range: override the task read from the model (see `Task`,
             `training.inputs`; `--loss`, `--metric`, `--input-range`).
         max_macs: the budget, MACs per image; or
-        macs_ratio: the budget as a fraction of the model's MACs: `MACs / macs_ratio` (> 1).
+        macs_ratio: the budget as a fraction of the model's MACs: `MACs / macs_ratio` (> 1); or
+        max_latency: the budget as predicted latency, milliseconds per call (the model's latency
+            table, `bottleneck_search.latency`: measured on this machine once, cached); or
+        latency_ratio: the budget as the model's measured latency over `latency_ratio` (> 1).
+        latency_batch_size, latency_threads: how the latency table measures (batch size per
+            call; threads, None: the runtime's default).
         finetune_epochs: epochs each candidate is fine-tuned (0: the warm start as it is).
         candidates: how many candidates are fine-tuned; the best by validation accuracy wins.
         widths: reduction widths offered (fractions of a site's input channels, or counts).
@@ -54,6 +59,10 @@ class CompressConfig:
     dataset: Any = "digits"
     max_macs: int | None = None
     macs_ratio: float | None = None
+    max_latency: float | None = None
+    latency_ratio: float | None = None
+    latency_batch_size: int = 1
+    latency_threads: int | None = None
     finetune_epochs: int = 1
     candidates: int = 2
     widths: tuple = COMPRESS_WIDTHS
@@ -74,11 +83,28 @@ class CompressConfig:
         Raises:
             SearchConfigError: naming the argument, what it was and what is expected.
         """
-        if (self.max_macs is None) == (self.macs_ratio is None):
+        budgets = (self.max_macs, self.macs_ratio, self.max_latency, self.latency_ratio)
+        if sum(budget is not None for budget in budgets) != 1:
             raise SearchConfigError(
-                "compress needs one budget: --max-macs X (MACs per image) or --macs-ratio R "
-                "(R times fewer MACs than the model)."
+                "compress needs one budget: --max-macs X (MACs per image), --macs-ratio R (R "
+                "times fewer MACs than the model), --max-latency MS (predicted milliseconds per "
+                "call) or --latency-ratio R (R times faster than the model, predicted)."
             )
+        for name, value in (
+            ("--max-latency", self.max_latency),
+            ("--latency-ratio", self.latency_ratio),
+        ):
+            if value is not None and not (
+                isinstance(value, int | float) and value > (1 if "ratio" in name else 0)
+            ):
+                raise SearchConfigError(
+                    f"{name} must be {'above 1' if 'ratio' in name else 'a positive number'}. "
+                    f"Received: {value!r}."
+                )
+        for name in ("latency_batch_size", "latency_threads"):
+            value = getattr(self, name)
+            if value is not None and not is_count(value):
+                raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")
         if self.max_macs is not None and not is_count(self.max_macs):
             raise SearchConfigError(
                 f"--max-macs must be a positive integer. Received: {self.max_macs!r}."
@@ -104,11 +130,21 @@ class CompressConfig:
                 f"learning_rate must be a positive number. Received: {self.learning_rate!r}."
             )
 
-    def budget(self, model_macs: int) -> int:
-        """The MAC budget for a model of `model_macs` MACs per image."""
+    @property
+    def latency_budgeted(self) -> bool:
+        """Whether the budget is a latency (`max_latency` or `latency_ratio`)."""
+        return self.max_latency is not None or self.latency_ratio is not None
+
+    def budget(self, model_cost: float) -> float:
+        """The budget for a model of cost `model_cost`: MACs per image, or with a latency
+        budget the predicted microseconds per call."""
         if self.max_macs is not None:
             return self.max_macs
-        return math.floor(model_macs / self.macs_ratio)
+        if self.macs_ratio is not None:
+            return math.floor(model_cost / self.macs_ratio)
+        if self.max_latency is not None:
+            return self.max_latency * 1000
+        return model_cost / self.latency_ratio
 
     def with_default_run_dir(self) -> CompressConfig:
         """This config with `run_dir` set: as given, or `runs/compress-<model>-<YYYYmmdd-HHMMSS>`."""

@@ -28,6 +28,7 @@ from bottleneck_search.compress.finetune import fine_tune, split_scores
 from bottleneck_search.compress.sensitivity import measure_sensitivity
 from bottleneck_search.data import Dataset, load_dataset
 from bottleneck_search.errors import SearchSpaceError
+from bottleneck_search.latency.cache import RUN_TABLE, cached_table, save_table
 from bottleneck_search.model_io import compile_config
 from bottleneck_search.recipe import TrainingRecipe
 from bottleneck_search.rundir.files import (
@@ -72,7 +73,7 @@ class CompressionResult:
         return "\n".join(
             [
                 f"compressed {self.summary['model']}: {before['macs']:,} -> {after['macs']:,} MACs "
-                f"({before['macs'] / after['macs']:.2f}x fewer; budget {self.summary['budget']:,})",
+                f"({before['macs'] / after['macs']:.2f}x fewer; budget {_summary_budget(self.summary)})",
                 f"{metric} {before['val_accuracy']:.4f} -> {after['val_accuracy']:.4f}, "
                 f"test {before['test_accuracy']:.4f} -> {after['test_accuracy']:.4f}",
                 f"architecture: {after['architecture']}",
@@ -120,8 +121,14 @@ def compress_model(
     data = _load_data(config, model, task)
     started = time.monotonic()
     space = _space(config, model, data)
-    budget = config.budget(space.no_bottleneck().macs)
-    check_budget(space, budget)
+    cost = "latency" if config.latency_budgeted else "macs"
+    if cost == "latency":
+        latency = cached_table(
+            space, config.latency_batch_size, "keras", config.latency_threads, on_progress=emit
+        )
+        space = space.with_latency(latency)
+    budget = config.budget(space.no_bottleneck().macs if cost == "macs" else latency.base_us)
+    check_budget(space, budget, cost)
     emit(task.describe())
     emit(f"compress: scoring {model.name} on {data.val_size} validation images")
     before = split_scores(model, task, data)
@@ -135,6 +142,8 @@ def compress_model(
         config = dataclasses.replace(
             config, dataset=keep_in_memory_data(config.dataset, config.run_dir)
         )
+    if cost == "latency":
+        save_table(latency, os.path.join(config.run_dir, RUN_TABLE))
     record = _config_record(config, space, data, budget, task)
     write_atomically(os.path.join(config.run_dir, CONFIG), json.dumps(record, indent=2))
 
@@ -148,7 +157,7 @@ def compress_model(
     )
     write_atomically(os.path.join(config.run_dir, SENSITIVITY_CSV), table.to_csv())
 
-    proposals = allocate(space, table, budget, RESCORED * config.candidates)
+    proposals = allocate(space, table, budget, RESCORED * config.candidates, cost)
     joint = {}
     for architecture in proposals:
         joint[short_form(architecture.widths)] = supernet.evaluate(
@@ -157,7 +166,7 @@ def compress_model(
     chosen = sorted(proposals, key=lambda a: -task.sign * joint[short_form(a.widths)])
     chosen = chosen[: config.candidates]
     emit(
-        f"allocation: {len(proposals)} architectures within {budget:,} MACs, warm-started "
+        f"allocation: {len(proposals)} architectures within {_budget_text(budget, cost)}, warm-started "
         f"{task.score.removeprefix('val_')} {min(joint.values()):.4f}-{max(joint.values()):.4f}; "
         f"fine-tuning the best "
         f"{len(chosen)} for {config.finetune_epochs} epochs"
@@ -181,7 +190,8 @@ def compress_model(
     best = max(finished, key=lambda row: (task.sign * row["val_accuracy"], -row["macs"]))
     summary = {
         "model": config.model,
-        "budget": budget,
+        "budget": budget if cost == "macs" else None,
+        "latency_budget_us": budget if cost == "latency" else None,
         "metric": None if task.scores_accuracy else task.score,
         "method": space.warm_start.method,
         "before": {"macs": space.no_bottleneck().macs, **before},
@@ -195,6 +205,16 @@ def compress_model(
     write_report(config.run_dir)
     export_architectures(config.run_dir, top=1)
     return CompressionResult(config.run_dir, summary)
+
+
+def _budget_text(budget: float, cost: str) -> str:
+    return f"{budget:,.0f} MACs" if cost == "macs" else f"{budget / 1000:.3f} ms predicted"
+
+
+def _summary_budget(summary: dict) -> str:
+    if summary.get("latency_budget_us") is not None:
+        return _budget_text(summary["latency_budget_us"], "latency")
+    return _budget_text(summary["budget"], "macs")
 
 
 def _at_chance(model: keras.Model, task: Task, data: Dataset, accuracy: float) -> str:
@@ -250,7 +270,7 @@ def _space(config: CompressConfig, model: keras.Model, data: Dataset) -> SearchS
 
 
 def _config_record(
-    config: CompressConfig, space: SearchSpace, data: Dataset, budget: int, task: Task
+    config: CompressConfig, space: SearchSpace, data: Dataset, budget: float, task: Task
 ) -> dict:
     """`config.json`: a compress run's own record (see `rundir.record`)."""
     arguments = {**dataclasses.asdict(config), "model": os.path.abspath(config.model)}
@@ -264,5 +284,6 @@ def _config_record(
         dataclasses.asdict(TrainingRecipe(learning_rate=config.learning_rate)),
         # The space was made from the loaded model; the file it is kept in rebuilds it.
         model_file=os.path.abspath(config.model),
-        budget=budget,
+        budget=budget if not config.latency_budgeted else None,
+        latency_budget_us=budget if config.latency_budgeted else None,
     )

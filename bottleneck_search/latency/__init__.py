@@ -4,7 +4,8 @@ threads and machine, and cached)."""
 
 from bottleneck_search.latency.cache import cached_table
 from bottleneck_search.latency.measure import RUNTIMES, Latency, measure_latency
-from bottleneck_search.latency.table import LatencyTable, build_latency_table, validate_table
+from bottleneck_search.latency.table import LatencyTable, build_latency_table
+from bottleneck_search.latency.validation import validate_table
 
 __all__ = [
     "RUNTIMES",

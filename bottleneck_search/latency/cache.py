@@ -19,7 +19,8 @@ from pathlib import Path
 
 from bottleneck_search.errors import LatencyError
 from bottleneck_search.latency.measure import DEFAULT_REPEATS, device_name
-from bottleneck_search.latency.table import LatencyTable, build_latency_table, validate_table
+from bottleneck_search.latency.table import LatencyTable, build_latency_table
+from bottleneck_search.latency.validation import validate_table
 from bottleneck_search.rundir.files import write_atomically
 
 CACHE_VARIABLE = "BOTTLENECK_SEARCH_CACHE"
@@ -107,7 +108,7 @@ def cached_table(
     Example:
 
     ```python
-    table = cached_table(space, batch_size=1)   # measured once, then read from the cache
+    table = cached_table(space, repeats=3, validation=2)   # measured once, then read from the cache
     ```
     """
     path = table_path(space, batch_size, runtime, threads)

@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 from bottleneck_search.flops import count_flops
 from bottleneck_search.flops.memory import ActivationMemory, activation_memory
 from bottleneck_search.latency.cache import cached_table, table_path
-from bottleneck_search.latency.measure import DEFAULT_REPEATS, Latency, check_settings, measure_latency
+from bottleneck_search.latency.measure import (
+    DEFAULT_REPEATS,
+    Latency,
+    check_settings,
+    measure_latency,
+)
 from bottleneck_search.latency.table import LatencyTable
 
 if TYPE_CHECKING:
@@ -100,7 +105,7 @@ def latency_of_model(
     Example:
 
     ```python
-    print(latency_of_model(keras.applications.VGG16(weights=None)).describe())
+    print(latency_of_model(my_model, repeats=5).describe())
     ```
     """
     check_settings(batch_size, runtime, threads, repeats)

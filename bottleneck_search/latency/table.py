@@ -3,25 +3,29 @@
 A table holds the latency of the network without reductions (the base) and, for every site and
 width, the change in latency when only that site is reduced, measured in the whole network (so
 what fusion, memory traffic and the added layer do is inside the measurement). The predicted
-latency of any architecture is
+latency of any architecture is a sum of per-site entries, in microseconds:
 
     base + sum over its reduced sites of entry(site, width)
-    entry(site, width) = scale * change(site, width) + per_reduction
+    entry = trend + shrink * (change - trend),   trend = us_per_mac * macs_change + per_reduction
 
-in microseconds. With `scale` 1 and `per_reduction` 0 this is the plain additive form, which
-assumes the sites do not interact. They do: measured on this 2-core CPU (inception_mini,
-batch 64), reducing all four sites saved 7.8 ms where the four single-site changes summed to
-5.7 ms (smaller tensors together fit the caches better), and on small networks each added
-layer costs a launch. So the build also times a few whole architectures (`fit`) and fits
-`scale` and `per_reduction` to them by least squares: two numbers, and the prediction stays a
-sum of per-site entries. `validate_table` measures how good the prediction is on architectures
-neither step used (RMSPE, and the share predicted within +-10%); a table keeps its validation.
+`trend` is the line through every timing of the build (each entry, and `fit` whole
+architectures with several reductions): microseconds per MAC saved and the cost of one more
+layer, two numbers fitted by least squares on this machine. A measured change is the trend plus
+what is particular to that site (its resolution, its memory traffic) plus timing noise; `shrink`
+keeps the particular part in the proportion the timings can resolve it: 1 - (noise variance /
+variance of the changes around the trend), the noise variance being twice that of the base's
+timings (a change is a difference of two such medians), clipped to [0, 1]. Where the timings
+resolve every site (a quiet machine, a network large enough) the entries are the measured
+changes (shrink near 1); where single-site changes drown in noise (this 2-core VM at batch 1,
+where the base's timings spread +-10%) they fall back to the fitted MAC-and-layer trend.
+`validate_table` measures how good the prediction is on architectures neither step used (RMSPE,
+and the share predicted within +-10%); a table keeps its validation.
 
 Building: each entry's model is timed side by side with the base, in alternating blocks of
-calls (`measure.time_pairs`), and its change is the difference of their medians; a drift of the machine's speed (clocks,
-other processes) slower than one pair cancels. The base's latency is the median of its
-timings beside every entry, and their spread is the machine's variance over the build, kept with
-the table (`base_spread`).
+calls (`measure.time_pairs`), and its change is the difference of their medians; a drift of the
+machine's speed (clocks, other processes) slower than one block pair cancels. The base's
+latency is the median of its timings beside every entry, and their spread is the machine's
+variance over the build, kept with the table (`base_spread`).
 """
 
 from __future__ import annotations
@@ -53,8 +57,6 @@ if TYPE_CHECKING:
     from bottleneck_search.space.search_space import SearchSpace
 
 FORMAT = "bottleneck-search/latency-table"
-# Validation figures: predictions within this relative error count as "within".
-TOLERANCE = 0.10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,9 +68,13 @@ class LatencyTable:
         settings: how it was measured: `batch_size`, `runtime`, `threads`, `repeats`,
             `backend`, `device` (and the machine key, see `latency.cache`).
         base_us: the base network's latency (the median of its timings).
-        changes: `{site: {width: change in microseconds}}` (a width as a string key, as JSON has).
-        scale, per_reduction_us: the fitted terms (1 and 0: the plain sum).
-        fitted: the architectures they were fitted on (never validated on).
+        changes: `{site: {width: measured change in microseconds}}` (a width as a string key,
+            as JSON has).
+        macs_changes: `{site: {width: change in MACs}}`, from the space's closed form.
+        us_per_mac, per_reduction_us, shrink: the trend and how much of each site's own part is
+            kept (0, 0, 1: the plain sum of the measured changes).
+        fitted: the whole architectures timed for the trend (never validated on), with
+            `fit_points`: `(change in MACs, reductions, measured change in microseconds)` each.
         base_timings_us: every timing of the base, in order.
         timed_calls: forward passes timed or warmed up while building (validation excluded).
         seconds: wall time of the build (builds and compiles included).
@@ -77,7 +83,7 @@ class LatencyTable:
     Example:
 
     ```python
-    table = build_latency_table(space, batch_size=1)
+    table = build_latency_table(space, batch_size=1, repeats=3, fit=2)
     table.predict_us(space.sample(0))   # microseconds, in closed form
     ```
     """
@@ -89,9 +95,12 @@ class LatencyTable:
     base_timings_us: tuple[float, ...]
     timed_calls: int
     seconds: float
-    scale: float = 1.0
+    macs_changes: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    us_per_mac: float = 0.0
     per_reduction_us: float = 0.0
+    shrink: float = 1.0
     fitted: tuple[dict[str, int | None], ...] = ()
+    fit_points: tuple[tuple[float, int, float], ...] = ()
     validation: dict[str, Any] | None = None
 
     @property
@@ -102,12 +111,15 @@ class LatencyTable:
         return statistics.stdev(timings) / statistics.mean(timings) if len(timings) > 1 else 0.0
 
     def change_us(self, site: str, width: int | None) -> float:
-        """The table's entry for reducing `site` to `width` (0 for no reduction): the fitted
-        `scale` times the measured change, plus `per_reduction_us`."""
+        """The table's entry for reducing `site` to `width` (0 for no reduction): the trend,
+        plus `shrink` times the measured change's departure from it."""
         if width is None:
             return 0.0
         try:
-            return self.scale * self.changes[site][str(width)] + self.per_reduction_us
+            measured = self.changes[site][str(width)]
+            trend = self.us_per_mac * self.macs_changes.get(site, {}).get(str(width), 0)
+            trend += self.per_reduction_us
+            return trend + self.shrink * (measured - trend)
         except KeyError:
             raise LatencyError(
                 f"The latency table of '{self.space}' has no entry for site '{site}' at width "
@@ -154,9 +166,15 @@ class LatencyTable:
                 base_timings_us=tuple(_number(t) for t in data["base_timings_us"]),
                 timed_calls=int(data["timed_calls"]),
                 seconds=_number(data["seconds"]),
-                scale=_number(data.get("scale", 1.0)),
+                macs_changes={
+                    str(site): {str(w): int(v) for w, v in widths.items()}
+                    for site, widths in data.get("macs_changes", {}).items()
+                },
+                us_per_mac=_number(data.get("us_per_mac", 0.0)),
                 per_reduction_us=_number(data.get("per_reduction_us", 0.0)),
+                shrink=_number(data.get("shrink", 1.0)),
                 fitted=tuple(dict(widths) for widths in data.get("fitted", ())),
+                fit_points=tuple(tuple(point) for point in data.get("fit_points", ())),
                 validation=data.get("validation"),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -173,8 +191,9 @@ class LatencyTable:
             f"base {self.base_us / 1000:.3f} ms (spread {100 * self.base_spread:.1f}% over "
             f"{len(self.base_timings_us)} timings); "
             f"{sum(len(w) for w in self.changes.values())} entries over {len(self.changes)} sites; "
-            f"built in {self.seconds:.0f} s ({self.timed_calls} calls); entry = "
-            f"{self.scale:.3f} x change {self.per_reduction_us / 1000:+.3f} ms",
+            f"built in {self.seconds:.0f} s ({self.timed_calls} calls); trend "
+            f"{self.us_per_mac * 1e6:.3f} ms per GMAC {self.per_reduction_us / 1000:+.3f} ms per "
+            f"reduction, shrink {self.shrink:.2f}",
         ]
         if self.validation:
             v = self.validation
@@ -209,8 +228,8 @@ def build_latency_table(
         space: the space.
         batch_size, runtime, threads: as for `measure_latency`.
         repeats: calls of each model timed per entry.
-        fit: random architectures (two reductions or more) timed whole to fit `scale` and
-            `per_reduction_us`; 0 keeps the plain sum.
+        fit: random architectures (two reductions or more) timed whole, for the trend with the
+            entries (see the module docstring).
         seed: the draw of those architectures (`validate_table` draws with another seed).
         on_progress: called with a line after each site.
 
@@ -220,7 +239,7 @@ def build_latency_table(
     check_settings(batch_size, runtime, threads, repeats)
     set_threads(threads, runtime)
     started = time.monotonic()
-    bench = _Bench(space, batch_size, runtime, threads, repeats)
+    bench = Bench(space, batch_size, runtime, threads, repeats)
     changes: dict[str, dict[str, float]] = {}
     for number, site in enumerate(space.sites, start=1):
         changes[site.name] = {}
@@ -230,39 +249,55 @@ def build_latency_table(
         if on_progress is not None:
             shown = ", ".join(f"{w}: {c / 1000:+.3f}" for w, c in changes[site.name].items())
             on_progress(f"latency table: site {number}/{len(space.sites)} {site.name} ({shown} ms)")
-    table = LatencyTable(
-        space=space.name,
-        settings=measure_settings(batch_size, runtime, threads, repeats),
-        base_us=0.0,
-        changes=changes,
-        base_timings_us=(),
-        timed_calls=0,
-        seconds=0.0,
-    )
-    points = []
+    base_macs = space.no_bottleneck().macs
+    macs_changes = {
+        site.name: {str(w): space.macs({site.name: w}) - base_macs for w in site.widths}
+        for site in space.sites
+    }
     fitted = unseen_architectures(space, fit, seed)
+    fit_points = []
     for architecture in fitted:
         base, reduced = bench.beside_base(architecture.widths)
-        points.append((table.predict_us(architecture), architecture.reduced, reduced - base))
-    scale, per_reduction = _fit_terms(points)
-    if on_progress is not None and points:
+        fit_points.append((architecture.macs - base_macs, architecture.reduced, reduced - base))
+    points = [
+        (macs_changes[site][w], 1, change)
+        for site, widths in changes.items()
+        for w, change in widths.items()
+    ] + fit_points
+    us_per_mac, per_reduction = _trend(points)
+    trend = {
+        (site, w): us_per_mac * macs_changes[site][w] + per_reduction
+        for site, widths in changes.items()
+        for w in widths
+    }
+    departures = [changes[site][w] - value for (site, w), value in trend.items()]
+    noise = 2 * statistics.variance(bench.base_timings) if len(bench.base_timings) > 1 else 0.0
+    spread = statistics.mean(d * d for d in departures) if departures else 0.0
+    shrink = min(1.0, max(0.0, 1 - noise / spread)) if spread > 0 else 1.0
+    if on_progress is not None:
         on_progress(
-            f"latency table: fitted on {len(points)} architectures: entry = {scale:.3f} x change "
-            f"{per_reduction / 1000:+.3f} ms"
+            f"latency table: trend {us_per_mac * 1e6:.3f} ms per GMAC {per_reduction / 1000:+.3f} "
+            f"ms per reduction over {len(points)} timings; shrink {shrink:.2f} (noise "
+            f"{noise**0.5 / 1000:.3f} ms, departures {spread**0.5 / 1000:.3f} ms)"
         )
-    return dataclasses.replace(
-        table,
+    return LatencyTable(
+        space=space.name,
+        settings=measure_settings(batch_size, runtime, threads, repeats),
         base_us=statistics.median(bench.base_timings),
+        changes=changes,
         base_timings_us=tuple(bench.base_timings),
         timed_calls=bench.calls,
         seconds=round(time.monotonic() - started, 3),
-        scale=scale,
+        macs_changes=macs_changes,
+        us_per_mac=us_per_mac,
         per_reduction_us=per_reduction,
+        shrink=shrink,
         fitted=tuple(a.widths for a in fitted),
+        fit_points=tuple(fit_points),
     )
 
 
-class _Bench:
+class Bench:
     """Times architectures of a space side by side with its base network (`time_pairs`)."""
 
     def __init__(self, space, batch_size: int, runtime: str, threads: int | None, repeats: int):
@@ -286,21 +321,19 @@ class _Bench:
         return self.base_timings[-1], statistics.median(reduced) * 1e6
 
 
-def _fit_terms(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]:
-    """`(scale, per_reduction)` minimising the squared error of `scale * S + per_reduction * n`
-    against the measured change `D`, for points `(S, n, D)` (S: the plain sum of the changes,
-    n: the reductions); `(1, 0)` when the points cannot decide both."""
-    if len(points) < 2:
-        return 1.0, 0.0
-    ss = sum(p * p for p, _, _ in points)
-    sn = sum(p * n for p, n, _ in points)
+def _trend(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]:
+    """`(us_per_mac, per_reduction)` minimising the squared error of `us_per_mac * M +
+    per_reduction * n` against the measured change `D`, for points `(M, n, D)` (M: the change
+    in MACs, n: the reductions); `(0, 0)` when the points cannot decide both."""
+    mm = sum(m * m for m, _, _ in points)
+    mn = sum(m * n for m, n, _ in points)
     nn = sum(n * n for _, n, _ in points)
-    sd = sum(p * d for p, _, d in points)
+    md = sum(m * d for m, _, d in points)
     nd = sum(n * d for _, n, d in points)
-    determinant = ss * nn - sn * sn
-    if abs(determinant) <= 1e-12 * max(ss * nn, 1.0):
-        return 1.0, 0.0
-    return (sd * nn - nd * sn) / determinant, (ss * nd - sn * sd) / determinant
+    determinant = mm * nn - mn * mn
+    if len(points) < 2 or abs(determinant) <= 1e-9 * mm * nn:
+        return 0.0, 0.0
+    return (md * nn - nd * mn) / determinant, (mm * nd - mn * md) / determinant
 
 
 def measure_settings(batch_size: int, runtime: str, threads: int | None, repeats: int) -> dict:
@@ -316,83 +349,6 @@ def measure_settings(batch_size: int, runtime: str, threads: int | None, repeats
         "repeats": repeats,
         "backend": keras.backend.backend(),
         "device": device_name(runtime),
-    }
-
-
-def validate_table(
-    table: LatencyTable,
-    space: SearchSpace,
-    architectures: int | Sequence[Architecture] = 10,
-    seed: int = 1,
-    on_progress: Callable[[str], None] | None = None,
-) -> LatencyTable:
-    """The table with the validation of its prediction on architectures it was not built from.
-
-    Each architecture is timed side by side with the base network. Two errors are kept: against
-    the architecture's measured latency (what a user sees), and against the same measurement
-    with the table's base scaled to the base measured beside it (so the machine's own drift
-    since the table was built, which no table can know, is left out).
-
-    Args:
-        table: a table of `space`.
-        architectures: how many random architectures to draw (with two reductions or more, so
-            none is a table entry), or the architectures themselves.
-        seed: the draw's seed (the build's fit uses 0).
-
-    Returns:
-        A copy of `table` whose `validation` holds `architectures`, `rmspe` and `within` (the
-        share within `TOLERANCE`), `rmspe_paired` and `within_paired` (drift left out),
-        `tolerance` and one row per architecture (`architecture`, `macs`, `predicted_us`,
-        `measured_us`, `base_us`: the base timed beside it).
-    """
-    settings = table.settings
-    used = [tuple(widths.items()) for widths in table.fitted]
-    chosen = (
-        unseen_architectures(space, architectures, seed, exclude=used)
-        if isinstance(architectures, int)
-        else list(architectures)
-    )
-    bench = _Bench(
-        space, settings["batch_size"], settings["runtime"], settings["threads"], settings["repeats"]
-    )
-    rows = []
-    for number, architecture in enumerate(chosen, start=1):
-        base, measured = bench.beside_base(architecture.widths)
-        predicted = table.predict_us(architecture)
-        rows.append(
-            {
-                "architecture": architecture.widths,
-                "macs": architecture.macs,
-                "predicted_us": predicted,
-                "measured_us": measured,
-                "base_us": base,
-            }
-        )
-        if on_progress is not None:
-            on_progress(
-                f"latency validation {number}/{len(chosen)}: predicted {predicted / 1000:.3f} ms, "
-                f"measured {measured / 1000:.3f} ms (base beside it {base / 1000:.3f} ms)"
-            )
-    errors = [r["predicted_us"] / r["measured_us"] - 1 for r in rows]
-    paired = [
-        (r["predicted_us"] - table.base_us + r["base_us"]) / r["measured_us"] - 1 for r in rows
-    ]
-    validation = {
-        "architectures": len(rows),
-        **_error_summary(errors, ""),
-        **_error_summary(paired, "_paired"),
-        "tolerance": TOLERANCE,
-        "rows": rows,
-    }
-    return dataclasses.replace(table, validation=validation)
-
-
-def _error_summary(errors: Sequence[float], suffix: str) -> dict[str, float]:
-    if not errors:
-        return {f"rmspe{suffix}": 0.0, f"within{suffix}": 0.0}
-    return {
-        f"rmspe{suffix}": math.sqrt(statistics.mean(e * e for e in errors)),
-        f"within{suffix}": sum(abs(e) <= TOLERANCE for e in errors) / len(errors),
     }
 
 

@@ -31,7 +31,7 @@ def compression_section(run_dir: str) -> list[str]:
     lines = [
         "## Compression",
         "",
-        f"`{summary['model']}` compressed to a budget of {summary['budget']:,} MACs per image "
+        f"`{summary['model']}` compressed to a budget of {_budget(summary)} "
         f"(reductions warm-started by `{summary['method']}`, see `space.lowrank`).",
         "",
         f"| | MACs | validation {name} | test {name} |",
@@ -112,3 +112,9 @@ def plot_sensitivity(table: SensitivityTable, path: str) -> None:
     figure.tight_layout()
     with atomic_output(path) as temporary:
         figure.savefig(temporary, format="png")
+
+
+def _budget(summary: dict) -> str:
+    if summary.get("latency_budget_us") is not None:
+        return f"{summary['latency_budget_us'] / 1000:.3f} ms per call (predicted by its latency table)"
+    return f"{summary['budget']:,} MACs per image"

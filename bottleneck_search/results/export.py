@@ -15,9 +15,9 @@ import keras
 from bottleneck_search.errors import ResultsError
 from bottleneck_search.flops import count_flops
 from bottleneck_search.limits import is_count
+from bottleneck_search.model_io import onnx_unavailable
 from bottleneck_search.recipe import steps_per_epoch
 from bottleneck_search.results.confirmed import ConfirmedArchitecture, summarise
-from bottleneck_search.model_io import onnx_unavailable
 from bottleneck_search.results.onnx_export import validation_images, write_onnx
 from bottleneck_search.results.pareto import pareto_front
 from bottleneck_search.rundir.confirmations import ConfirmationLog, architecture_key

@@ -1,4 +1,5 @@
-"""`pareto.png`: validation accuracy against MACs for every trial, with the Pareto front."""
+"""`pareto.png`: validation accuracy against MACs (or predicted latency) for every trial, with the
+Pareto front."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ def plot_pareto(
     marked: dict[str, TrialRecord] | None = None,
     title: str = "",
     confirmed: Sequence[ConfirmedArchitecture] = (),
+    cost: str = "macs",
 ) -> None:
     """Draws completed trials (log-scale MACs, accuracy), the front as a line, marked trials, and
-    confirmed architectures as their validation mean with ± one standard deviation bars.
+    confirmed architectures as their validation mean with ± one standard deviation bars. With
+    `cost="latency"` the x axis is the predicted latency (milliseconds) and confirmed
+    architectures, which carry no prediction, are left out.
 
     Written through a temporary file and a rename, with matplotlib's Agg backend (no display).
     """
@@ -30,8 +34,12 @@ def plot_pareto(
     axes = figure.add_subplot()
     finished = completed(records)
     estimated = any(r.estimated for r in finished)
+
+    def x(record) -> float:
+        return record.macs if cost == "macs" else record.cost(cost) / 1000
+
     axes.scatter(
-        [r.macs for r in finished],
+        [x(r) for r in finished],
         [r.value for r in finished],
         s=28,
         color="#9aa5b1",
@@ -39,7 +47,7 @@ def plot_pareto(
         zorder=2,
     )
     axes.plot(
-        [r.macs for r in front],
+        [x(r) for r in front],
         [r.value for r in front],
         "-o",
         color="#d1495b",
@@ -50,7 +58,7 @@ def plot_pareto(
     )
     for (label, record), marker in zip((marked or {}).items(), ("s", "D", "^"), strict=False):
         axes.scatter(
-            [record.macs],
+            [x(record)],
             [record.value],
             marker=marker,
             s=90,
@@ -60,7 +68,7 @@ def plot_pareto(
             label=label,
             zorder=4,
         )
-    if confirmed:
+    if confirmed and cost == "macs":
         axes.errorbar(
             [row.macs for row in confirmed],
             [row.val_mean for row in confirmed],
@@ -75,7 +83,11 @@ def plot_pareto(
             zorder=5,
         )
     axes.set_xscale("log")
-    axes.set_xlabel("multiply-accumulates per image (MACs, log scale)")
+    axes.set_xlabel(
+        "multiply-accumulates per image (MACs, log scale)"
+        if cost == "macs"
+        else "predicted latency per call (ms, log scale; the run's latency table)"
+    )
     name = finished[0].value_name if finished else "val_accuracy"
     accuracy = name == "val_accuracy"
     axes.set_ylabel("validation accuracy (fraction)" if accuracy else f"{name} (validation)")

@@ -12,11 +12,13 @@ from bottleneck_search.flops import count_flops
 from bottleneck_search.flops.report import human
 from bottleneck_search.results.compression import compression_section
 from bottleneck_search.results.confirmed import Confirmation, summarise, table
+from bottleneck_search.results.latency_section import latency_section
 from bottleneck_search.results.pareto import pareto_front
 from bottleneck_search.results.plot import plot_pareto
 from bottleneck_search.results.summary import nothing_learned
 from bottleneck_search.rundir.confirmations import ConfirmationLog
 from bottleneck_search.rundir.files import PARETO_PNG, REPORT_MD, TRIALS_CSV, write_atomically
+from bottleneck_search.rundir.record import COMPRESS
 from bottleneck_search.rundir.run import Run, load_run, require_completed
 from bottleneck_search.rundir.trial_log import (
     TrialRecord,
@@ -84,7 +86,8 @@ def write_report(run: str | os.PathLike | list | Run) -> Report:
         front,
         pareto_png,
         marked,
-        title=f"{space.name}: validation accuracy vs MACs",
+        title=f"{space.name}: validation accuracy vs {_cost_name(run)}",
+        cost=run.cost,
         confirmed=confirmation.rows if confirmation else (),
     )
     report_md = os.path.join(run.path, REPORT_MD)
@@ -130,6 +133,8 @@ def _trials_csv(records, val_size: int | None) -> str:
             "source",
             "metric",
             "metric_value",
+            "latency_us",
+            "measured_latency_us",
         ]
     )
     for r in records:
@@ -156,21 +161,40 @@ def _trials_csv(records, val_size: int | None) -> str:
                 r.source or "",
                 r.value_name,
                 r.value,
+                r.latency_us if r.latency_us is not None else "",
+                r.measured_latency_us if r.measured_latency_us is not None else "",
             ]
         )
     return buffer.getvalue()
 
 
 def _table(records: list[TrialRecord], val_size: int | None) -> list[str]:
+    timed = any(r.latency_us is not None for r in records)
     lines = [
-        f"| trial | MACs | params | {_value_heading(records)} | score | architecture |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
+        f"| trial | MACs |{' ms predicted |' if timed else ''} params | {_value_heading(records)} | score | architecture |",
+        f"| --- | ---: |{' ---: |' if timed else ''} ---: | ---: | ---: | --- |",
     ]
     for r in records:
+        latency = f" {r.latency_us / 1000:.3f} |" if timed else ""
         lines.append(
-            f"| {r.trial_id} | {r.macs:,} | {r.params:,} | {metric_text(r.value_name, r.value, val_size).split(' ', 1)[1]} | {r.score:.4f} | `{short_form(r.architecture)}` |"
+            f"| {r.trial_id} | {r.macs:,} |{latency} {r.params:,} | {metric_text(r.value_name, r.value, val_size).split(' ', 1)[1]} | {r.score:.4f} | `{short_form(r.architecture)}` |"
         )
     return lines
+
+
+def _cost_name(run: Run) -> str:
+    return "predicted latency" if run.cost == "latency" else "MACs"
+
+
+def _latency(run: Run, space, best: TrialRecord, confirmation: Confirmation | None) -> list[str]:
+    """The recommended (else the best) architecture timed beside no reduction."""
+    if confirmation is not None:
+        chosen, label = confirmation.recommended.architecture, "recommended"
+    else:
+        chosen, label = best.architecture, f"best trial {best.trial_id}"
+    baseline = "original model" if run.config.get("kind") == COMPRESS else "no bottleneck"
+    arguments = run.config.get("arguments", {})
+    return latency_section(space, space.validate(chosen), label, arguments, baseline)
 
 
 def _front_heading(records: list[TrialRecord]) -> str:
@@ -326,11 +350,12 @@ def _markdown(
         *_estimated_note(run),
         *compression_section(run.path),
         *_confirmed_section(confirmation, space),
+        *_latency(run, space, best, confirmation),
         "## Best trials by score",
         "",
         *_table(run.ranked()[:5], run.val_size),
         "",
-        f"## Pareto front ({_front_heading(front)} vs MACs)",
+        f"## Pareto front ({_front_heading(front)} vs {_cost_name(run)})",
         "",
         *_table(front, run.val_size),
         "",
@@ -339,7 +364,7 @@ def _markdown(
             if _front_heading(front) == "validation accuracy"
             else []
         ),
-        f"![{_front_heading(front).removeprefix('validation ')} vs MACs](pareto.png)",
+        f"![{_front_heading(front).removeprefix('validation ')} vs {_cost_name(run)}](pareto.png)",
         "",
         f"## Where the savings come from: trial {best.trial_id} against no bottleneck",
         "",

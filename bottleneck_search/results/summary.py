@@ -25,13 +25,16 @@ from bottleneck_search.training.task import at_chance
 
 def _table(records: list[TrialRecord], val_size: int | None) -> list[str]:
     width = 22 if val_size else 7
+    timed = any(r.latency_us is not None for r in records)
+    latency = f"  {'ms pred':>8}" if timed else ""
     lines = [
-        f"{'trial':>6}  {'MACs':>9}  {'params':>8}  {_heading(records):>{width}}  {'score':>6}  architecture"
+        f"{'trial':>6}  {'MACs':>9}{latency}  {'params':>8}  {_heading(records):>{width}}  {'score':>6}  architecture"
     ]
     for r in records:
         accuracy = metric_text(r.value_name, r.value, val_size).split(" ", 1)[1]
+        latency = f"  {r.latency_us / 1000:>8.3f}" if timed else ""
         lines.append(
-            f"{r.trial_id:>6}  {human(r.macs):>9}  {human(r.params):>8}  {accuracy:>{width}}  {r.score:>6.3f}  {short_form(r.architecture)}"
+            f"{r.trial_id:>6}  {human(r.macs):>9}{latency}  {human(r.params):>8}  {accuracy:>{width}}  {r.score:>6.3f}  {short_form(r.architecture)}"
         )
     return lines
 
@@ -74,7 +77,10 @@ def search_summary(
         f"best {min(top, len(finished))} by score:",
         *_table(ranked(records)[:top], val_size),
     ]
-    lines += ["", "Pareto front (val accuracy vs MACs):", *_table(pareto_front(records), val_size)]
+    cost = (read_run_config(run_dir) or {}).get("arguments", {}).get("cost") or "macs"
+    against = "predicted latency" if cost == "latency" else "MACs"
+    front = pareto_front(records, cost)
+    lines += ["", f"Pareto front (val accuracy vs {against}):", *_table(front, val_size)]
     lines += ["", interval_legend(val_size)]
     if any(r.estimated for r in finished):
         lines += [

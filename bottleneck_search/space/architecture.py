@@ -120,7 +120,9 @@ class Architecture:
                 )
             decisions.append((name, width))
         costs = {k: data[k] for k in ("macs", "flops", "params") if isinstance(data.get(k), int)}
-        if isinstance(data.get("latency_us"), int | float) and not isinstance(data["latency_us"], bool):
+        if isinstance(data.get("latency_us"), int | float) and not isinstance(
+            data["latency_us"], bool
+        ):
             costs["latency_us"] = float(data["latency_us"])
         return cls(decisions=tuple(decisions), **costs)
 

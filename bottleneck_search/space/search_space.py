@@ -19,14 +19,10 @@ from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.reduction import reduction_delta
 from bottleneck_search.space.site import DEFAULT_ROUND_TO, ReductionOptions, Site
-from bottleneck_search.space.space_config import model_config, rebuilt_space, yaml_config
+from bottleneck_search.space.space_config import rebuilt_space, yaml_config
 
 if TYPE_CHECKING:
     from bottleneck_search.space.lowrank import LowRankInit
-
-
-# How `from_model` initialises the architectures it builds.
-INITS = ("scratch", "carry", "lowrank")
 
 
 class SearchSpace:
@@ -77,7 +73,8 @@ class SearchSpace:
         self.block_names = tuple(block_names)
         self.warm_start = warm_start
         self._config = dict(config or {})
-        self._latency_table = None
+        # The `LatencyTable` architectures' `latency_us` comes from (`with_latency`), or None.
+        self.latency_table = None
 
     # -- constructors -----------------------------------------------------------------------
     @classmethod
@@ -163,71 +160,22 @@ class SearchSpace:
         reduced = space.build({"conv2": 16})   # starts near my_model's own conv2, no training
         ```
         """
-        from bottleneck_search.space.from_model import find_sites, no_sites_message, rewrite_model
-        from bottleneck_search.space.lowrank import LINEAR_REDUCTION, fitted_warm_start
-
-        if not isinstance(model, keras.Model):
-            raise SearchSpaceError(
-                f"from_model() takes a keras.Model. Received: {type(model).__name__}."
-            )
-        if init not in INITS:
-            raise SearchSpaceError(f"init must be one of {', '.join(INITS)}. Received: {init!r}.")
-        if init == "lowrank" and reduction not in (None, LINEAR_REDUCTION):
-            raise SearchSpaceError(
-                f"init='lowrank' makes linear reductions (no bias, batch norm or activation); "
-                f"it cannot honour reduction={reduction}. Leave reduction unset."
-            )
-        sites, passed_over = find_sites(
-            model,
-            min_kernel_size,
-            name_pattern,
-            skip_reduced,
-            widths,
-            round_to,
-            include_frozen,
-            plain_only=init == "lowrank",  # the factorisation is of a plain kernel
-        )
-        if not sites:
-            raise SearchSpaceError(no_sites_message(model.name, passed_over))
-        warm_start = fitted_warm_start(model, sites, init_data) if init == "lowrank" else None
-        if init == "lowrank":
-            reduction = LINEAR_REDUCTION
-        reduction = reduction or ReductionOptions()
-
-        def build(chosen):
-            built = rewrite_model(model, chosen, reduction, carry_weights=init != "scratch")
-            if warm_start is not None:
-                warm_start.apply(built, chosen)
-            return built
+        from bottleneck_search.space.model_space import model_space_arguments
 
         return cls(
-            name=model.name,
-            sites=sites,
-            build_function=build,
-            reduction=reduction,
-            source={
-                "kind": "model",
-                "name": model.name,
-                "input_shape": list(model.inputs[0].shape[1:]),
-                "classes": model.outputs[0].shape[-1],
-                "output_shape": list(model.outputs[0].shape[1:]),
-                "init": init,
-                "passed_over": dict(passed_over),
-            },
-            base_model=model,
-            warm_start=warm_start,
-            config=model_config(
-                model_file,
+            **model_space_arguments(
+                model,
                 min_kernel_size=min_kernel_size,
                 name_pattern=name_pattern,
                 skip_reduced=skip_reduced,
-                widths=list(widths) if widths is not None else None,
+                widths=widths,
                 round_to=round_to,
                 reduction=reduction,
                 init=init,
+                init_data=init_data,
                 include_frozen=include_frozen,
-                fitted_on_data=init_data is not None and init == "lowrank",
-            ),
+                model_file=model_file,
+            )
         )
 
     # -- saving what rebuilds it (Keras' get_config / from_config) ----------------------------
@@ -373,17 +321,12 @@ class SearchSpace:
 
     def _with_costs(self, widths: dict[str, int | None]) -> Architecture:
         macs, flops, params = self.cost(widths)
-        latency = self._latency_table.predict_us(widths) if self._latency_table else None
+        latency = self.latency_table.predict_us(widths) if self.latency_table is not None else None
         return Architecture.from_widths(
             widths, macs=macs, flops=flops, params=params, latency_us=latency
         )
 
     # -- latency ----------------------------------------------------------------------------
-    @property
-    def latency_table(self):
-        """The `LatencyTable` this space predicts latency with (None: none attached)."""
-        return self._latency_table
-
     def with_latency(self, table) -> SearchSpace:
         """This space with a latency table attached: its architectures then carry
         `latency_us`, predicted in closed form (`latency.LatencyTable`).
@@ -395,7 +338,7 @@ class SearchSpace:
 
         ```python
         from bottleneck_search.latency import cached_table
-        timed = space.with_latency(cached_table(space, batch_size=1))
+        timed = space.with_latency(cached_table(space, repeats=3, validation=2))
         timed.fastest().latency_us
         ```
         """
@@ -407,15 +350,21 @@ class SearchSpace:
                 + ". Build one for this space: bottleneck-search latency --space SPACE --table."
             )
         timed = copy.copy(self)
-        timed._latency_table = table
+        timed.latency_table = table
         return timed
 
     def fastest(self) -> Architecture:
         """The architecture of least predicted latency (needs a latency table; exact for the
         table's additive form, as `cheapest` is for MACs)."""
-        if self._latency_table is None:
+        if self.latency_table is None:
             raise SearchSpaceError("fastest() needs a latency table: space.with_latency(table).")
-        return self._extreme(min, lambda site, w: self._latency_table.change_us(site.name, w))
+        return self._extreme(min, lambda site, w: self.latency_table.change_us(site.name, w))
+
+    def slowest(self) -> Architecture:
+        """The architecture of most predicted latency (needs a latency table)."""
+        if self.latency_table is None:
+            raise SearchSpaceError("slowest() needs a latency table: space.with_latency(table).")
+        return self._extreme(max, lambda site, w: self.latency_table.change_us(site.name, w))
 
     # -- building ---------------------------------------------------------------------------
     def build(self, architecture: Architecture | Mapping[str, int | None]) -> keras.Model:

@@ -79,7 +79,8 @@ class FlopPenalty:
                 f"Unknown cost '{self.cost}'; expected one of {', '.join(COSTS)}."
             )
         if self.target_latency_us is not None and not (
-            isinstance(self.target_latency_us, int | float) and 0 < self.target_latency_us < math.inf
+            isinstance(self.target_latency_us, int | float)
+            and 0 < self.target_latency_us < math.inf
         ):
             raise SearchConfigError(
                 f"target_latency_us must be a positive number. Received: {self.target_latency_us!r}."

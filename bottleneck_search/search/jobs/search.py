@@ -51,9 +51,9 @@ from bottleneck_search.search.engine.hypermodel import BottleneckHyperModel
 from bottleneck_search.search.engine.objective import FlopPenalty, check_budgets
 from bottleneck_search.search.engine.observer import FunctionObserver, TrialObserver
 from bottleneck_search.search.engine.tuners import make_tuner
+from bottleneck_search.search.jobs import costs
 from bottleneck_search.search.jobs.confirm import confirm_run
 from bottleneck_search.search.jobs.context import JobContext
-from bottleneck_search.search.jobs import costs
 from bottleneck_search.search.jobs.distributed import (
     check_chief,
     check_worker,

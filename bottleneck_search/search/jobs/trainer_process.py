@@ -18,8 +18,8 @@ from bottleneck_search.rundir.files import TRIAL_LOG
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
 from bottleneck_search.search.engine.observer import TrialObserver
 from bottleneck_search.search.jobs.auth import ClientSecurity
-from bottleneck_search.search.jobs.distributed import connect_worker, set_environment
 from bottleneck_search.search.jobs.costs import timed_space
+from bottleneck_search.search.jobs.distributed import connect_worker, set_environment
 from bottleneck_search.search.jobs.search import (
     run_tuner,
     search_hypermodel,

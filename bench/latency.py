@@ -1,0 +1,158 @@
+"""How well a latency table predicts measured latency, and what a latency cost buys over MACs.
+
+Usage:
+    python bench/latency.py [--space googlenet|vgg16] [--batch-size 1] [--repeats 9]
+        [--validate 40] [--fit 6] [--budgets 0.5,0.6,0.7] [--pool 2000] [--threads T]
+
+For the space (`googlenet`: the shipped YAML space at 224x224; `vgg16`:
+`keras.applications.VGG16(weights=None)` at 224x224 as a model space, `SearchSpace.from_model`
+with its default widths), on this machine with the TensorFlow backend:
+
+1. builds the latency table (`build_latency_table`: every site and width timed beside the base,
+   plus `--fit` whole architectures for its two fitted terms) and prints its cost;
+2. validates it on `--validate` random architectures neither step used (`validate_table`):
+   RMSPE and the share within +-10%, against the measured latency and with the machine's drift
+   left out (the base timed beside each architecture);
+3. for each MAC budget (fractions of the no-bottleneck network's MACs), draws `--pool` random
+   architectures, takes among those within the budget the one with the most MACs (what a
+   MAC-only choice at that budget picks: it spends the budget) and the one with the least
+   predicted latency among those within 2% of that MAC count, and times the two side by side
+   (`--repeats` calls each, alternating blocks): whether the latency pick is faster beyond the
+   spread of the timings.
+
+Prints every figure; `--save PATH` also writes the validated table, every timing in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default="googlenet", choices=["googlenet", "vgg16"])
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--validate", type=int, default=40)
+    parser.add_argument("--fit", type=int, default=6)
+    parser.add_argument("--budgets", default="0.5,0.6,0.7")
+    parser.add_argument("--pool", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--save", help="also write the validated table (JSON) here")
+    args = parser.parse_args()
+
+    from bottleneck_search.latency.cache import save_table
+    from bottleneck_search.latency.measure import (
+        device_name,
+        inference_call,
+        random_batch,
+        set_threads,
+        time_pairs,
+    )
+    from bottleneck_search.latency.table import build_latency_table
+    from bottleneck_search.latency.validation import validate_table
+
+    set_threads(args.threads)
+    space = _space(args.space)
+    print(
+        f"{space.name}: {len(space.sites)} sites, "
+        f"{sum(len(s.widths) for s in space.sites)} entries, base {space.no_bottleneck().macs:,} "
+        f"MACs; batch {args.batch_size}, threads {args.threads or 'default'}, {device_name()}",
+        flush=True,
+    )
+    started = time.monotonic()
+    table = build_latency_table(
+        space,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        repeats=args.repeats,
+        fit=args.fit,
+        on_progress=lambda line: print(line, flush=True),
+    )
+    entries = sum(len(s.widths) for s in space.sites)
+    one_measurement = (args.repeats + 3) * table.base_us / 1e6  # a measure_latency of the base
+    print(
+        f"table built in {time.monotonic() - started:.0f} s; {table.timed_calls} forward passes "
+        f"= {table.timed_calls / (3 * entries):.1f}x the budget of 3 x sites x widths = "
+        f"{3 * entries} passes; wall time {table.seconds / (3 * entries * one_measurement):.2f}x "
+        f"that of 3 x {entries} measurements of {args.repeats + 3} calls",
+        flush=True,
+    )
+    table = validate_table(
+        table, space, args.validate, on_progress=lambda line: print(line, flush=True)
+    )
+    print(table.describe(), flush=True)
+    if args.save:
+        save_table(table, args.save)
+    rows = table.validation["rows"]
+    errors = [r["predicted_us"] / r["measured_us"] - 1 for r in rows]
+    print(
+        f"prediction errors: mean {100 * statistics.mean(errors):+.1f}%, range "
+        f"{100 * min(errors):+.1f}% to {100 * max(errors):+.1f}%; base timings "
+        f"{min(table.base_timings_us) / 1000:.2f}-{max(table.base_timings_us) / 1000:.2f} ms "
+        f"during the build, {min(r['base_us'] for r in rows) / 1000:.2f}-"
+        f"{max(r['base_us'] for r in rows) / 1000:.2f} ms during validation",
+        flush=True,
+    )
+
+    timed = space.with_latency(table)
+    rng = random.Random(7)
+    pool = {a.decisions: a for a in (timed.sample(rng) for _ in range(args.pool))}.values()
+    base_macs = space.no_bottleneck().macs
+    batch = None
+    for fraction in (float(f) for f in args.budgets.split(",")):
+        budget = fraction * base_macs
+        within = [a for a in pool if a.macs <= budget]
+        if not within:
+            print(f"budget {fraction:.2f}: no architecture of the pool within it")
+            continue
+        by_macs = max(within, key=lambda a: a.macs)
+        peers = [a for a in within if a.macs >= 0.98 * by_macs.macs]
+        by_latency = min(peers, key=lambda a: a.latency_us)
+        first, second = space.build(by_macs), space.build(by_latency)
+        batch = batch or random_batch(first, args.batch_size)
+        macs_times, latency_times = time_pairs(
+            inference_call(first, batch, "keras", args.threads),
+            inference_call(second, batch, "keras", args.threads),
+            max(args.repeats, 15),
+            3,
+        )
+        low = [1000 * statistics.quantiles(t, n=10)[0] for t in (macs_times, latency_times)]
+        high = [1000 * statistics.quantiles(t, n=10)[-1] for t in (macs_times, latency_times)]
+        medians = [1000 * statistics.median(t) for t in (macs_times, latency_times)]
+        beyond = high[1] < low[0]
+        print(
+            f"budget {fraction:.2f} x base ({budget / 1e9:.2f}G MACs): MAC-only pick "
+            f"{by_macs.macs / 1e9:.3f}G MACs, predicted {by_macs.latency_us / 1000:.2f} ms, "
+            f"measured {medians[0]:.2f} ms ({low[0]:.2f}-{high[0]:.2f}); latency pick "
+            f"{by_latency.macs / 1e9:.3f}G MACs, predicted {by_latency.latency_us / 1000:.2f} ms, "
+            f"measured {medians[1]:.2f} ms ({low[1]:.2f}-{high[1]:.2f}): "
+            f"{medians[0] / medians[1]:.2f}x faster, "
+            f"{'beyond' if beyond else 'NOT beyond'} the 10-90% spreads",
+            flush=True,
+        )
+        del first, second
+
+
+def _space(name: str):
+    from bottleneck_search.space.search_space import SearchSpace
+
+    if name == "googlenet":
+        return SearchSpace.from_yaml(ROOT / "search_spaces" / "googlenet.yaml")
+    import keras
+
+    return SearchSpace.from_model(keras.applications.VGG16(weights=None, input_shape=(224, 224, 3)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""`validate_table`: how well a latency table predicts architectures it was not built from."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from bottleneck_search.latency.table import Bench, LatencyTable, unseen_architectures
+
+if TYPE_CHECKING:
+    from bottleneck_search.space.architecture import Architecture
+    from bottleneck_search.space.search_space import SearchSpace
+
+# Validation figures: predictions within this relative error count as "within".
+TOLERANCE = 0.10
+
+
+def validate_table(
+    table: LatencyTable,
+    space: SearchSpace,
+    architectures: int | Sequence[Architecture] = 10,
+    seed: int = 1,
+    on_progress: Callable[[str], None] | None = None,
+) -> LatencyTable:
+    """The table with the validation of its prediction on architectures it was not built from.
+
+    Each architecture is timed side by side with the base network. Two errors are kept: against
+    the architecture's measured latency (what a user sees), and against the same measurement
+    with the table's base replaced by the base measured beside it (so the machine's own drift
+    since the table was built, which no table can know, is left out).
+
+    Args:
+        table: a table of `space`.
+        architectures: how many random architectures to draw (with two reductions or more, so
+            none is a table entry), or the architectures themselves.
+        seed: the draw's seed (the build's fit uses 0).
+
+    Returns:
+        A copy of `table` whose `validation` holds `architectures`, `rmspe` and `within` (the
+        share within `TOLERANCE`), `rmspe_paired` and `within_paired` (drift left out),
+        `tolerance` and one row per architecture (`architecture`, `macs`, `predicted_us`,
+        `measured_us`, `base_us`: the base timed beside it).
+    """
+    settings = table.settings
+    used = [tuple(widths.items()) for widths in table.fitted]
+    chosen = (
+        unseen_architectures(space, architectures, seed, exclude=used)
+        if isinstance(architectures, int)
+        else list(architectures)
+    )
+    bench = Bench(
+        space, settings["batch_size"], settings["runtime"], settings["threads"], settings["repeats"]
+    )
+    rows = []
+    for number, architecture in enumerate(chosen, start=1):
+        base, measured = bench.beside_base(architecture.widths)
+        predicted = table.predict_us(architecture)
+        rows.append(
+            {
+                "architecture": architecture.widths,
+                "macs": architecture.macs,
+                "predicted_us": predicted,
+                "measured_us": measured,
+                "base_us": base,
+            }
+        )
+        if on_progress is not None:
+            on_progress(
+                f"latency validation {number}/{len(chosen)}: predicted {predicted / 1000:.3f} ms, "
+                f"measured {measured / 1000:.3f} ms (base beside it {base / 1000:.3f} ms)"
+            )
+    errors = [r["predicted_us"] / r["measured_us"] - 1 for r in rows]
+    paired = [
+        (r["predicted_us"] - table.base_us + r["base_us"]) / r["measured_us"] - 1 for r in rows
+    ]
+    validation = {
+        "architectures": len(rows),
+        **_error_summary(errors, ""),
+        **_error_summary(paired, "_paired"),
+        "tolerance": TOLERANCE,
+        "rows": rows,
+    }
+    return dataclasses.replace(table, validation=validation)
+
+
+def _error_summary(errors: Sequence[float], suffix: str) -> dict[str, float]:
+    if not errors:
+        return {f"rmspe{suffix}": 0.0, f"within{suffix}": 0.0}
+    return {
+        f"rmspe{suffix}": math.sqrt(statistics.mean(e * e for e in errors)),
+        f"within{suffix}": sum(abs(e) <= TOLERANCE for e in errors) / len(errors),
+    }

@@ -1,0 +1,138 @@
+"""Latency: the closed form of a latency table, a table's predictions against this machine, a
+timed model left as it was, activation memory by hand, and the latency flags' bad input."""
+
+import json
+import random
+
+import keras
+import numpy as np
+import pytest
+from conftest import SPACES, hand_table, search_argv
+
+from bottleneck_search.flops.memory import activation_memory
+from bottleneck_search.latency import LatencyTable, build_latency_table, measure_latency
+from bottleneck_search.latency.cache import CACHE_VARIABLE, save_table, table_path
+from bottleneck_search.latency.validation import validate_table
+from bottleneck_search.space.search_space import SearchSpace
+
+
+def test_the_closed_form_is_the_base_plus_the_sum_of_the_entries(tiny_space_path):
+    space = SearchSpace.from_yaml(tiny_space_path)
+    base_macs = space.no_bottleneck().macs
+    table = hand_table(space, us_per_mac=1e-3, per_reduction_us=7.0, shrink=0.25)
+    timed = space.with_latency(table)
+
+    def entry(i, site, width):  # trend + shrink * (measured - trend), by hand
+        trend = 1e-3 * (space.macs({site: width}) - base_macs) + 7.0
+        return trend + 0.25 * (-(i + 1.0) * width - trend)
+
+    for seed in range(6):
+        architecture = timed.sample(random.Random(seed))
+        expected = 1000.0 + sum(
+            entry(i, site, w) for i, (site, w) in enumerate(architecture.decisions) if w is not None
+        )
+        assert architecture.latency_us == pytest.approx(expected)
+        assert table.predict_us(architecture) == pytest.approx(expected)
+    assert timed.no_bottleneck().latency_us == 1000.0
+    fastest = min(
+        timed.architectures(),
+        key=lambda a: sum(entry(i, s, w) for i, (s, w) in enumerate(a.decisions) if w),
+    )
+    assert timed.fastest() == fastest
+    assert space.no_bottleneck().latency_us is None  # the space itself is unchanged
+    again = LatencyTable.from_dict(json.loads(json.dumps(table.to_dict())))
+    assert again == table
+
+
+def test_a_table_of_another_space_is_refused(tiny_space_path):
+    from bottleneck_search.errors import SearchSpaceError
+
+    space = SearchSpace.from_yaml(tiny_space_path)
+    other = SearchSpace.from_yaml(SPACES / "inception_mini.yaml")
+    with pytest.raises(SearchSpaceError, match="does not fit space 'tiny'"):
+        space.with_latency(hand_table(other))
+
+
+def test_a_table_built_here_predicts_architectures_it_did_not_see():
+    """inception_mini at batch 64 (about 20 ms a call here): against the base timed beside each
+    architecture, so what the machine's speed drifts by does not count (a ratio, not a time)."""
+    space = SearchSpace.from_yaml(SPACES / "inception_mini.yaml")
+    table = build_latency_table(space, batch_size=64, repeats=9, fit=4)
+    assert table.timed_calls > 0 and table.base_us > 0
+    table = validate_table(table, space, 5)
+    rows = table.validation["rows"]
+    assert len(rows) == 5
+    fitted = [tuple(w.items()) for w in table.fitted]
+    assert not any(tuple(r["architecture"].items()) in fitted for r in rows)
+    errors = sorted(
+        abs((r["predicted_us"] - table.base_us + r["base_us"]) / r["measured_us"] - 1) for r in rows
+    )
+    assert errors[len(errors) // 2] <= 0.10, table.describe()
+
+
+def test_a_timed_model_is_left_unchanged(tiny_space_path):
+    model = SearchSpace.from_yaml(tiny_space_path).build({"body1": 4})
+    weights = [w.copy() for w in model.get_weights()]
+    config = model.get_config()
+    latency = measure_latency(model, batch_size=2, repeats=3)
+    assert latency.median_us > 0 and latency.low_us <= latency.median_us <= latency.high_us
+    assert latency.repeats == 3 and latency.batch_size == 2
+    assert model.get_config() == config
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights(), strict=True))
+
+
+def test_peak_activation_memory_by_hand():
+    inputs = keras.Input((8, 8, 4))
+    left = keras.layers.Conv2D(16, 3, padding="same", name="left")(inputs)
+    reduced = keras.layers.Conv2D(2, 1, name="reduce")(inputs)
+    right = keras.layers.Conv2D(16, 3, padding="same", name="right")(reduced)
+    outputs = keras.layers.Concatenate(name="concat")([left, right])
+    model = keras.Model(inputs, outputs)
+    memory = activation_memory(model, batch_size=2)
+    # Per example (float32 elements): input 256, left 1024, reduce 128, right 1024, concat 2048.
+    # At concat: left, right and concat are held (the input was last read by reduce): 4096.
+    assert memory.peak_bytes == 2 * 4 * (1024 + 1024 + 2048)
+    assert memory.peak_layer == "concat"
+    assert memory.input_bytes == 2 * 4 * 256
+
+
+def test_activation_memory_enters_nested_models():
+    inner_in = keras.Input((8, 8, 4))
+    inner = keras.Model(inner_in, keras.layers.Conv2D(8, 3, padding="same")(inner_in), name="inner")
+    inputs = keras.Input((8, 8, 4))
+    outputs = keras.layers.GlobalAveragePooling2D(name="gap")(inner(inputs))
+    memory = activation_memory(keras.Model(inputs, outputs))
+    # inner's conv: input 256 + output 512 elements; the nested model's input is the outer one.
+    assert memory.peak_bytes == 4 * (256 + 512)
+    assert memory.peak_layer == "inner/" + inner.layers[-1].name
+
+
+def test_a_latency_search_records_predicted_and_measured_latency(
+    cli, tiny_space_path, tmp_path, monkeypatch
+):
+    from bottleneck_search import load_run, pareto_front
+
+    monkeypatch.setenv(CACHE_VARIABLE, str(tmp_path / "cache"))
+    space = SearchSpace.from_yaml(tiny_space_path)
+    table = hand_table(space)
+    save_table(table, table_path(space, 1, "keras", None))
+    run_dir = tmp_path / "run"
+    code, out, err = cli(
+        *search_argv(
+            tiny_space_path, run_dir, "--cost", "latency", "--max-latency", "0.99", trials=3
+        )
+    )
+    assert code == 0, err
+    run = load_run(str(run_dir))
+    assert run.cost == "latency"
+    assert (run_dir / "latency_table.json").is_file()
+    for record in run.records:
+        assert record.latency_us == pytest.approx(table.predict_us(record.architecture))
+        if record.latency_us > 990:
+            assert record.status == "INFEASIBLE" and "exceeds the max latency" in record.reason
+        else:
+            assert record.status == "COMPLETED"
+            assert record.measured_latency_us > 0
+            assert record.val_accuracy > 0.1  # above chance on 10 classes
+    front = pareto_front(run)
+    assert [r.latency_us for r in front] == sorted(r.latency_us for r in front)
