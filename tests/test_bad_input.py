@@ -408,7 +408,7 @@ CASES = [
     (
         "compress_no_budget",
         lambda t, s, r: ["compress", _digits_model(t), "--run-dir", str(t / "run")],
-        "one of the arguments --max-macs --macs-ratio is required",
+        "one of the arguments --max-macs --macs-ratio --max-latency --latency-ratio is required",
     ),
     (
         "compress_ratio_one",

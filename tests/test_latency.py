@@ -54,10 +54,14 @@ def test_a_table_of_another_space_is_refused(tiny_space_path):
 
 
 def test_a_table_built_here_predicts_architectures_it_did_not_see():
-    """inception_mini at batch 64 (about 20 ms a call here): against the base timed beside each
-    architecture, so what the machine's speed drifts by does not count (a ratio, not a time)."""
+    """inception_mini at batch 64 (20-40 ms a call here): against the base timed beside each
+    architecture, so what the machine's speed drifts by does not count (a ratio, not a time).
+    The tolerance is the benchmark's +-10%, or twice the spread of the base's own timings when
+    the machine is noisier than that (another pytest worker shares its two cores)."""
+    from bottleneck_search.latency.validation import TOLERANCE
+
     space = SearchSpace.from_yaml(SPACES / "inception_mini.yaml")
-    table = build_latency_table(space, batch_size=64, repeats=9, fit=4)
+    table = build_latency_table(space, batch_size=64, repeats=12, fit=4)
     assert table.timed_calls > 0 and table.base_us > 0
     table = validate_table(table, space, 5)
     rows = table.validation["rows"]
@@ -67,7 +71,10 @@ def test_a_table_built_here_predicts_architectures_it_did_not_see():
     errors = sorted(
         abs((r["predicted_us"] - table.base_us + r["base_us"]) / r["measured_us"] - 1) for r in rows
     )
-    assert errors[len(errors) // 2] <= 0.10, table.describe()
+    tolerance = max(TOLERANCE, 2 * table.base_spread)
+    assert errors[len(errors) // 2] <= tolerance, table.describe()
+    # The cheapest architecture is predicted faster than no reduction, as it measured.
+    assert table.predict_us(space.cheapest()) < table.base_us
 
 
 def test_a_timed_model_is_left_unchanged(tiny_space_path):
