@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_from_model import nested_model
 
-from bottleneck_search import SearchSpace, count_flops
+from bottleneck_search import SearchSpace, TrialLog, count_flops
 from bottleneck_search.cli import main
 from bottleneck_search.compress.allocation import allocate
 from bottleneck_search.errors import SearchSpaceError
@@ -230,3 +230,34 @@ def test_warm_starts_work_in_nested_and_sequential_models(kind):
     np.testing.assert_allclose(np.asarray(space.build(full)(x)), np.asarray(model(x)), atol=1e-4)
     narrow = np.asarray(space.build({name: 8 for name in full})(x))
     assert np.abs(narrow - np.asarray(model(x))).max() > 0  # an approximation below full width
+
+
+def test_compress_to_a_latency_budget_keeps_its_prediction_within_it(trained, tmp_path, capsys):
+    """`--max-latency` halfway between the fastest architecture and the model, as the model's
+    latency table (measured here, batch 1) predicts them: the chosen one is predicted within."""
+    from bottleneck_search.latency import cached_table
+    from bottleneck_search.latency.cache import read_table
+    from bottleneck_search.model_io import load_model
+
+    _, path = trained
+    widths = [0.25, 0.5, 0.75]
+    space = SearchSpace.from_model(
+        load_model(path), widths=widths, skip_reduced=True, init="lowrank"
+    )
+    table = cached_table(space, repeats=5, validation=0)  # what compress then finds cached
+    budget_ms = (space.with_latency(table).fastest().latency_us + table.base_us) / 2000
+    run = tmp_path / "run"
+    argv = ["compress", path, "--max-latency", str(budget_ms), "--finetune-epochs", "0"]
+    code = main([*argv, "--widths", "0.25,0.5,0.75", "--candidates", "1", "--run-dir", str(run)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    summary = json.loads((run / "compression.json").read_text())
+    assert read_table(run / "latency_table.json") == table
+    assert summary["budget"] is None
+    assert summary["latency_budget_us"] == pytest.approx(budget_ms * 1000)
+    record = TrialLog(run / "trials.jsonl").read_by_id()[summary["after"]["trial_id"]]
+    assert record.latency_us == pytest.approx(table.predict_us(record.architecture))
+    assert record.latency_us <= summary["latency_budget_us"]
+    assert "ms predicted" in out
+    report = (run / "report.md").read_text()
+    assert "## Latency on this machine" in report and "| original model |" in report

@@ -143,3 +143,11 @@ def test_a_latency_search_records_predicted_and_measured_latency(
             assert record.val_accuracy > 0.1  # above chance on 10 classes
     front = pareto_front(run)
     assert [r.latency_us for r in front] == sorted(r.latency_us for r in front)
+
+
+def test_onnxruntime_times_the_exported_model_and_leaves_it_unchanged(tiny_space_path):
+    model = SearchSpace.from_yaml(tiny_space_path).build({"body2": 8})
+    weights = [w.copy() for w in model.get_weights()]
+    latency = measure_latency(model, batch_size=4, runtime="onnxruntime", threads=1, repeats=5)
+    assert latency.runtime == "onnxruntime" and latency.threads == 1 and latency.median_us > 0
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights(), strict=True))

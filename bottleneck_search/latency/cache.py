@@ -58,11 +58,14 @@ def table_key(space, batch_size: int, runtime: str, threads: int | None) -> str:
 
 
 def network_digest(space) -> str:
-    """A digest of the network a space reduces: its YAML file's, or its model's config."""
+    """A digest of the network a space reduces: its YAML file's, or its model's architecture
+    (`get_config()`: the layers, without compile settings or weights)."""
     if space.source.get("kind") == "yaml":
         return f"{space.source['sha256']}/{space.source.get('classes')}"
-    model_json = space.base_model.to_json() if space.base_model is not None else space.name
-    return hashlib.sha256(model_json.encode()).hexdigest()
+    if space.base_model is None:
+        return space.name
+    config = json.dumps(space.base_model.get_config(), sort_keys=True, default=str)
+    return hashlib.sha256(config.encode()).hexdigest()
 
 
 def runtime_versions(runtime: str) -> dict[str, str]:

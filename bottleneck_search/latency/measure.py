@@ -224,6 +224,7 @@ def _keras_call(model: keras.Model, batch: list[np.ndarray]) -> Callable[[], obj
 def _onnx_call(model: keras.Model, batch: list[np.ndarray], threads: int | None):
     import onnxruntime
 
+    model.predict_on_batch(batch[0] if len(batch) == 1 else batch)  # Keras exports called models
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.onnx")
         model.export(path, format="onnx", verbose=False)

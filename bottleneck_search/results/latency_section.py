@@ -1,12 +1,13 @@
 """The report's "Latency on this machine" section: the recommended architecture timed side by side
-with the network without reductions (or a compress run's original model), next to the MAC ratio,
-so a reader sees what the MACs saved buy in time here."""
+with the network without reductions (or a compress run's original model), next to the MAC ratio
+and both models' peak activation memory, so a reader sees what the MACs saved buy here."""
 
 from __future__ import annotations
 
 import statistics
 
 from bottleneck_search.errors import LatencyError
+from bottleneck_search.flops.memory import activation_memory
 from bottleneck_search.latency.measure import (
     DEFAULT_WARMUP,
     check_settings,
@@ -47,20 +48,24 @@ def latency_section(space, chosen, label: str, settings: dict, baseline: str) ->
     except LatencyError as error:
         return [*lines, f"Not measured: {error}", ""]
     base_macs, macs = space.no_bottleneck().macs, chosen.macs
-    rows = [(baseline, base_macs, base), (label, macs, reduced)]
+    rows = [
+        (baseline, base_macs, base, activation_memory(base_model, batch_size)),
+        (label, macs, reduced, activation_memory(model, batch_size)),
+    ]
     lines += [
         f"Timed now, side by side ({REPORT_REPEATS} calls each in alternating blocks, after "
         f"{DEFAULT_WARMUP} warm-up calls): batch {batch_size}, {runtime} runtime, "
         f"{device_name(runtime)}, threads {threads or 'default'}. Median and 10-90% range.",
         "",
-        "| architecture | MACs | ms per call | range |",
-        "| --- | ---: | ---: | ---: |",
+        "| architecture | MACs | ms per call | range | peak activation memory |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for name, row_macs, seconds in rows:
+    for name, row_macs, seconds, memory in rows:
         deciles = statistics.quantiles(seconds, n=10)
         lines.append(
             f"| {name} | {row_macs:,} | {1000 * statistics.median(seconds):.3f} | "
-            f"{1000 * deciles[0]:.3f}-{1000 * deciles[-1]:.3f} |"
+            f"{1000 * deciles[0]:.3f}-{1000 * deciles[-1]:.3f} | "
+            f"{memory.peak_bytes / 2**20:.2f} MiB |"
         )
     speed = statistics.median(base) / statistics.median(reduced)
     lines += [
