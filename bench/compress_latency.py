@@ -20,7 +20,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -30,14 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 def timed(call, repeats: int) -> float:
     """Median seconds of `call()` after 3 warm-up calls."""
-    for _ in range(3):
-        call()
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds)
+    from bottleneck_search.latency.measure import time_calls
+
+    return statistics.median(time_calls(call, repeats, warmup=3))
 
 
 def main() -> None:

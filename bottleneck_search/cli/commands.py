@@ -104,7 +104,7 @@ def latency_command(args: argparse.Namespace) -> int:
             **settings,
             build_table=args.table,
             validation=args.validate,
-            on_progress=lambda line: progress(line),
+            on_progress=progress,
         )
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.describe())
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bottleneck_search.cli import commands
+from bottleneck_search.cli.latency_arguments import add_latency_settings
 from bottleneck_search.cli.values import (
     add_data_arguments,
     add_task_arguments,
@@ -46,16 +47,7 @@ def add_compress_parser(subcommands) -> None:
         metavar="R",
         help="the budget: R times faster than the model, predicted (R > 1)",
     )
-    compress.add_argument(
-        "--latency-batch-size",
-        type=positive_int,
-        default=defaults.latency_batch_size,
-        metavar="B",
-        help="the latency table's batch size per call (default 1)",
-    )
-    compress.add_argument(
-        "--latency-threads", type=positive_int, metavar="T", help="the latency table's threads"
-    )
+    add_latency_settings(compress, defaults)
     compress.add_argument(
         "--finetune-epochs",
         type=non_negative_int,

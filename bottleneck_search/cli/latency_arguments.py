@@ -81,15 +81,21 @@ def add_latency_cost_arguments(search, defaults) -> None:
         metavar="MS",
         help="hard budget: architectures predicted slower (milliseconds per call) are never trained",
     )
-    search.add_argument(
+    add_latency_settings(search, defaults)
+    search.add_argument("--latency-runtime", choices=RUNTIMES, default=defaults.latency_runtime)
+
+
+def add_latency_settings(parser, defaults) -> None:
+    """Adds how a latency table measures: `--latency-batch-size` and `--latency-threads`
+    (`search` and `compress`)."""
+    parser.add_argument(
         "--latency-batch-size",
         type=positive_int,
         default=defaults.latency_batch_size,
         metavar="B",
         help="the latency table's batch size per call (default 1)",
     )
-    search.add_argument("--latency-runtime", choices=RUNTIMES, default=defaults.latency_runtime)
-    search.add_argument(
+    parser.add_argument(
         "--latency-threads",
         type=positive_int,
         metavar="T",

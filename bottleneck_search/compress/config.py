@@ -11,6 +11,7 @@ from typing import Any
 
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.limits import is_count
+from bottleneck_search.rundir.config_checks import check_latency_settings
 
 # Reduction widths offered at every site, as fractions of its input channels: finer than a
 # search's default, since a compression budget is met by trimming many sites a little.
@@ -101,10 +102,7 @@ class CompressConfig:
                     f"{name} must be {'above 1' if 'ratio' in name else 'a positive number'}. "
                     f"Received: {value!r}."
                 )
-        for name in ("latency_batch_size", "latency_threads"):
-            value = getattr(self, name)
-            if value is not None and not is_count(value):
-                raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")
+        check_latency_settings(self)
         if self.max_macs is not None and not is_count(self.max_macs):
             raise SearchConfigError(
                 f"--max-macs must be a positive integer. Received: {self.max_macs!r}."

@@ -47,6 +47,7 @@ from bottleneck_search.latency.measure import (
     DEFAULT_WARMUP,
     PAIR_BLOCK,
     check_settings,
+    device_name,
     inference_call,
     random_batch,
     set_threads,
@@ -345,8 +346,6 @@ def _trend(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]:
 def measure_settings(batch_size: int, runtime: str, threads: int | None, repeats: int) -> dict:
     """The settings a table records: what was asked and what ran it."""
     import keras
-
-    from bottleneck_search.latency.measure import device_name
 
     return {
         "batch_size": batch_size,

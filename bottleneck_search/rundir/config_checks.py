@@ -164,6 +164,12 @@ def check_latency(config) -> None:
             f"Unknown latency runtime '{config.latency_runtime}'; expected one of "
             f"{', '.join(RUNTIMES)}."
         )
+    check_latency_settings(config)
+
+
+def check_latency_settings(config) -> None:
+    """Checks how a latency table measures: `latency_batch_size` and `latency_threads` (a
+    search's or a compress run's)."""
     for name in ("latency_batch_size", "latency_threads"):
         value = getattr(config, name)
         if value is not None and not is_count(value):

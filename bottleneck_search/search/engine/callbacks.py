@@ -66,11 +66,20 @@ class CostMetrics(keras.callbacks.Callback):
         logs[self.score_key] = self.penalty.score_of(
             float(logs[score]), self.architecture, self.task.direction
         )
-        logs["macs"] = float(self.architecture.macs)
-        if self.architecture.latency_us is not None:
-            logs["latency_us"] = float(self.architecture.latency_us)
-        logs["flops"] = float(self.architecture.flops)
-        logs["params"] = float(self.architecture.params)
+        logs.update(cost_logs(self.architecture))
+
+
+def cost_logs(architecture) -> dict[str, float]:
+    """An architecture's costs as metrics: `macs`, `flops`, `params`, and `latency_us` when
+    its space has a latency table."""
+    logs = {
+        "macs": float(architecture.macs),
+        "flops": float(architecture.flops),
+        "params": float(architecture.params),
+    }
+    if architecture.latency_us is not None:
+        logs["latency_us"] = float(architecture.latency_us)
+    return logs
 
 
 class StopWhenRequested(keras.callbacks.Callback):

@@ -27,6 +27,7 @@ from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatu
 from bottleneck_search.search.engine.callbacks import (
     CostMetrics,
     StopWhenRequested,
+    cost_logs,
     with_cost_hparams,
 )
 from bottleneck_search.search.engine.objective import (
@@ -286,10 +287,7 @@ class BottleneckHyperModel(kt.HyperModel):
         # score as the recipe reads them.
         final = {key: float(values[-1]) for key, values in logs.items() if values}
         # `macs` lets a served oracle check the report against the closed form.
-        costs = {"macs": float(architecture.macs)}
-        if architecture.latency_us is not None:
-            costs["latency_us"] = float(architecture.latency_us)
-        return {**final, self.task.score: value, OBJECTIVE: score, **costs}
+        return {**final, self.task.score: value, OBJECTIVE: score, **cost_logs(architecture)}
 
     def _reject(
         self, model, architecture: Architecture, callbacks: list, trial_id, start: float
@@ -300,13 +298,7 @@ class BottleneckHyperModel(kt.HyperModel):
         its best-epoch checkpoint (of the weightless stand-in, which Hyperband may reload) exactly
         as for a trained model.
         """
-        logs = {
-            OBJECTIVE: self._floor,
-            "macs": float(architecture.macs),
-            "flops": float(architecture.flops),
-            "params": float(architecture.params),
-            **({"latency_us": architecture.latency_us} if architecture.latency_us else {}),
-        }
+        logs = {OBJECTIVE: self._floor, **cost_logs(architecture)}
         reporting = [
             c
             for c in callbacks
