@@ -46,6 +46,35 @@ def test_graph_unchanged_drops_only_the_nodes_added_inside():
     assert dense._inbound_nodes[0].input_tensors[0] is first
 
 
+def test_training_state_built_before_fit_makes_tensorflow_trace_the_step_once():
+    import numpy as np
+    import tensorflow as tf
+
+    traces = []
+
+    class Counted(keras.Model):
+        def train_step(self, data):
+            traces.append(1)  # Python runs only while TensorFlow traces the step
+            return super().train_step(data)
+
+    def fitted(build_first):
+        traces.clear()
+        inputs = keras.Input((4,))
+        model = Counted(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        data = tf.data.Dataset.from_tensor_slices(
+            (np.ones((10, 4), "float32"), np.zeros(10, "int32"))
+        ).batch(4)
+        if build_first:
+            compat.build_training_state(model, data)
+            assert model.optimizer.built
+        model.fit(data, epochs=2, verbose=0)
+        return len(traces)
+
+    assert fitted(build_first=False) == 2  # what the build avoids: variables made in the trace
+    assert fitted(build_first=True) == 1
+
+
 def test_keras_hub_affine_layer_is_where_compat_says():
     module_name, _, class_name = compat.KERAS_HUB_AFFINE_LAYER.rpartition(".")
     module = importlib.import_module(module_name)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import keras
 
+from bottleneck_search.compat import build_training_state
 from bottleneck_search.training.task import Task
 
 # A training prints its per-epoch line only once it has run this long (tiny ones stay quiet).
@@ -53,6 +54,7 @@ def fit_model(
         Keras' `History`.
     """
     progress = [EpochProgress(on_progress, epochs, label)] if on_progress is not None else []
+    build_training_state(model, train)
     return model.fit(
         train,
         validation_data=validation_data,
@@ -66,6 +68,7 @@ def fit_model(
 
 def evaluate_model(model: keras.Model, data) -> dict[str, float]:
     """The compiled metrics of `model` on `data`, by name (`loss`, `accuracy`, ...)."""
+    build_training_state(model, data)
     results = model.evaluate(data, verbose=0, return_dict=True)
     return {name: float(value) for name, value in results.items()}
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import keras
 import keras_tuner as kt
 
-from bottleneck_search.compat import is_hparams_callback, trial_of
+from bottleneck_search.compat import build_training_state, is_hparams_callback, trial_of
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
 from bottleneck_search.rundir.files import is_storage_error
@@ -247,6 +247,7 @@ class BottleneckHyperModel(kt.HyperModel):
             )
         self.observer.training_started(trial_id)
         try:
+            build_training_state(model, args[0] if args else kwargs.get("x"))
             history = model.fit(*args, callbacks=callbacks, **kwargs)
         except SearchConfigError as error:
             # A configuration mistake, not a bad architecture: stop the whole search.

@@ -46,7 +46,7 @@ from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.stats import metric_text
 from bottleneck_search.supernet import Supernet
 from bottleneck_search.supernet.supernet import CALIBRATION_BATCHES
-from bottleneck_search.training.fit import clock, compile_model
+from bottleneck_search.training.fit import clock, compile_model, fit_model
 
 SUPERNET_WEIGHTS = "supernet.weights.h5"
 SUPERNET_BACKUP = "supernet_backup"
@@ -93,7 +93,7 @@ def train_supernet(supernet: Supernet, job: JobContext, epochs: int) -> None:
     ]
     if job.stop_requested is not None:
         callbacks.append(StopWhenRequested(job.stop_requested))
-    supernet.model.fit(data.train, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0)
+    fit_model(supernet.model, data.train, epochs=epochs, callbacks=callbacks)
     with atomic_output(trained) as temporary:
         supernet.model.save_weights(temporary)
 
