@@ -63,52 +63,73 @@ def _logged_lines(run_dir):
     return ids
 
 
-# Where the process dies, the n-th time it gets there, and the evidence on disk that it died there.
+# Where the process dies, the n-th time (counted in that process) it gets there, and the evidence
+# on disk that it died there, given how many trials were logged before that process started.
 KILL_POINTS = {
-    "during_a_trial": ("epoch", 2, lambda run: _tuner_trials(run).get("1") == "RUNNING"),
-    "between_trials": ("trial-end", 1, lambda run: len(TrialLog(run / "trials.jsonl").read()) == 1),
+    "during_a_trial": (
+        "epoch",
+        2,
+        lambda run, logged: "RUNNING" in _tuner_trials(run).values(),
+    ),
+    "between_trials": (
+        "trial-end",
+        1,
+        lambda run, logged: len(TrialLog(run / "trials.jsonl").read()) == logged + 1,
+    ),
     "writing_trials_jsonl": (
         "trials-jsonl",
         2,
-        lambda run: not (run / "trials.jsonl").read_text().endswith("\n"),
+        lambda run, logged: not (run / "trials.jsonl").read_text().endswith("\n"),
     ),
-    "writing_oracle_json": ("state:oracle.json", 4, lambda run: any(run.glob(".tmp-*oracle.json"))),
+    "writing_oracle_json": (
+        "state:oracle.json",
+        4,
+        lambda run, logged: any(run.glob(".tmp-*oracle.json")),
+    ),
     "writing_trial_json": (
         "state:trial.json",
         6,
-        lambda run: any(run.glob("trial_*/.tmp-*trial.json")),
+        lambda run, logged: any(run.glob("trial_*/.tmp-*trial.json")),
     ),
 }
+# Enough trials that every resumed process gets to its kill point before the budget is spent.
+CHAINED_TRIALS = 8
 
 
-@pytest.mark.parametrize("point, n, died_there", KILL_POINTS.values(), ids=KILL_POINTS.keys())
-def test_a_search_killed_anywhere_resumes_and_keeps_every_finished_trial_once(
-    capsys, tiny_space_path, tmp_path, point, n, died_there
+def test_a_search_killed_at_each_point_in_turn_resumes_and_keeps_every_finished_trial_once(
+    capsys, tiny_space_path, tmp_path
 ):
+    # One search, killed at each point in turn: the first process fresh, each later one with
+    # --resume (as a user would), and the last resume in this process, to the end of the budget.
     run_dir = tmp_path / "run"
-    argv = search_argv(tiny_space_path, run_dir, trials=TRIALS, epochs=2)
-    _kill_at(point, n, argv)
-    assert died_there(run_dir)
-    finished = [t for t, status in _tuner_trials(run_dir).items() if status == "COMPLETED"]
-    assert finished  # every kill point lies after the first trial, so something must be kept
-    logged = TrialLog(run_dir / "trials.jsonl").read_by_id()
+    argv = search_argv(tiny_space_path, run_dir, trials=CHAINED_TRIALS, epochs=2)
+    kept = {}  # trial id -> its record, for every trial finished before some kill
+    for index, (name, (point, n, died_there)) in enumerate(KILL_POINTS.items()):
+        logged = len(TrialLog(run_dir / "trials.jsonl").read()) if index else 0
+        _kill_at(point, n, [*argv, "--resume"] if index else argv)
+        assert died_there(run_dir, logged), name
+        records = TrialLog(run_dir / "trials.jsonl").read_by_id()
+        finished = [t for t, status in _tuner_trials(run_dir).items() if status == "COMPLETED"]
+        assert len(finished) > len(kept), name  # each process finished a trial before its kill
+        for trial_id in finished:  # kept as it was when it finished, through every later kill
+            assert records[trial_id] == kept.setdefault(trial_id, records[trial_id]), name
 
     code = main([*argv, "--resume"])
     out, err = capsys.readouterr()
 
     assert code == 0, err
     progress = [line for line in out.splitlines() if line.startswith("trial ")]
-    assert progress[-1].startswith(f"trial {TRIALS}/{TRIALS} ")  # counted once, re-runs included
+    assert progress[-1].startswith(f"trial {CHAINED_TRIALS}/{CHAINED_TRIALS} ")  # counted once
     assert "Reloading Tuner" not in out
     records = TrialLog(run_dir / "trials.jsonl").read()
-    assert len(records) == TRIALS and all(r.status == "COMPLETED" for r in records)
-    assert len({r.trial_id for r in records}) == TRIALS
-    assert list(_tuner_trials(run_dir).values()) == ["COMPLETED"] * TRIALS  # the budget is finished
+    assert len(records) == CHAINED_TRIALS and all(r.status == "COMPLETED" for r in records)
+    assert len({r.trial_id for r in records}) == CHAINED_TRIALS
+    assert list(_tuner_trials(run_dir).values()) == ["COMPLETED"] * CHAINED_TRIALS
     lines = _logged_lines(run_dir)
-    for trial_id in finished:  # finished before the kill: kept as it was, never trained again
-        assert lines.count(trial_id) == 1
-        assert TrialLog(run_dir / "trials.jsonl").read_by_id()[trial_id] == logged[trial_id]
-    assert not list(run_dir.rglob(".tmp-*"))  # the half-written state file was cleared away
+    by_id = TrialLog(run_dir / "trials.jsonl").read_by_id()
+    for trial_id, record in kept.items():  # finished before a kill: never trained again
+        assert lines.count(trial_id) == 1 and by_id[trial_id] == record
+    assert not list(run_dir.rglob(".tmp-*"))  # the half-written state files were cleared away
 
 
 def test_an_export_killed_midway_leaves_nothing_that_looks_complete(capsys, tiny_run, tmp_path):
@@ -333,7 +354,7 @@ def _failed_path(err):
 
 def test_ctrl_c_stops_with_130_and_prints_a_working_resume_command(tiny_space_path, tmp_path):
     run_dir = tmp_path / "run"
-    args = search_argv(tiny_space_path, run_dir, trials=5, epochs=3)
+    args = search_argv(tiny_space_path, run_dir, trials=4, epochs=2)
     process = subprocess.Popen(
         [sys.executable, "-m", "bottleneck_search.cli", *args],
         stdout=subprocess.DEVNULL,
@@ -365,4 +386,4 @@ def test_ctrl_c_stops_with_130_and_prints_a_working_resume_command(tiny_space_pa
     )
     assert resumed.returncode == 0, resumed.stderr
     records = log.read_by_id()
-    assert len(records) == 5 and all(records[i] == r for i, r in kept.items())
+    assert len(records) == 4 and all(records[i] == r for i, r in kept.items())

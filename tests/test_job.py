@@ -1,6 +1,7 @@
 """The search job behind `bottleneck-search search`: run directory, resume, progress, bad input."""
 
 import json
+import shutil
 
 import pytest
 from conftest import search_argv
@@ -33,22 +34,20 @@ def test_search_command_prints_progress_and_writes_the_run(capsys, tiny_space_pa
 
 
 @pytest.mark.slow
-def test_seed_makes_the_architecture_sequence_reproducible(tiny_space_path, tmp_path):
-    def sequence(name):
-        result = run_search(
-            SearchConfig(
-                space=tiny_space_path,
-                run_dir=str(tmp_path / name),
-                max_trials=3,
-                epochs=1,
-                seed=11,
-                confirm=0,
-            )
+def test_seed_makes_the_architecture_sequence_reproducible(tiny_space_path, tiny_run, tmp_path):
+    # conftest's `tiny_run` is this search with seed 2: the same seed proposes the same sequence.
+    result = run_search(
+        SearchConfig(
+            space=tiny_space_path,
+            run_dir=str(tmp_path / "again"),
+            max_trials=3,
+            epochs=2,
+            seed=2,
+            confirm=0,
         )
-        return [r.architecture for r in result.records]
-
-    first = sequence("a")
-    assert first == sequence("b")
+    )
+    first = [r.architecture for r in TrialLog(tiny_run / "trials.jsonl").read()]
+    assert [r.architecture for r in result.records] == first
     assert len({json.dumps(a) for a in first}) > 1
 
 
@@ -62,12 +61,12 @@ def test_an_existing_run_is_not_overwritten(capsys, tiny_space_path, tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_with_other_arguments_is_refused(capsys, tiny_space_path, tmp_path):
-    assert main(search_argv(tiny_space_path, tmp_path / "run")) == 0
-    capsys.readouterr()
-    code = main(search_argv(tiny_space_path, tmp_path / "run", "--resume", "--seed", "9"))
+def test_resume_with_other_arguments_is_refused(capsys, tiny_space_path, tiny_run, tmp_path):
+    shutil.copytree(tiny_run, tmp_path / "run")  # a finished search with seed 2
+    argv = search_argv(tiny_space_path, tmp_path / "run", "--resume", trials=3, epochs=2)
+    code = main([*argv, "--seed", "9"])
     _, err = capsys.readouterr()
-    assert code == 2 and "Cannot resume" in err and "seed: 0 -> 9" in err
+    assert code == 2 and "Cannot resume" in err and "seed: 2 -> 9" in err
 
 
 @pytest.mark.slow
