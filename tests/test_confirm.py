@@ -78,11 +78,17 @@ def test_a_clear_winner_is_called_one():
     )
 
 
+@pytest.fixture(scope="module")
+def confirmed_run(tiny_run, tmp_path_factory):
+    """A copy of the session's run, confirmed with its best and no bottleneck, two seeds each:
+    `(run directory, the records confirm_run returned)`."""
+    run_dir = own_copy(tiny_run, tmp_path_factory.mktemp("confirmed"))
+    return run_dir, confirm_run(run_dir, top=1, seeds=2)
+
+
 @pytest.mark.slow
-def test_confirming_a_run_retrains_each_candidate_per_seed_and_never_twice(tiny_run, tmp_path):
-    tiny_run = own_copy(tiny_run, tmp_path)
-    lines = []
-    records = confirm_run(tiny_run, top=1, seeds=2, on_progress=lines.append)
+def test_confirming_a_run_retrains_each_candidate_per_seed_and_never_twice(confirmed_run):
+    tiny_run, records = confirmed_run
     assert len(records) == 2 * len({r.key for r in records})
     assert {r.seed for r in records} == {3, 4}  # the search's seed (2) + 1, + 2
     assert any(NO_BOTTLENECK in r.labels for r in records)
@@ -105,9 +111,8 @@ def test_confirming_a_run_retrains_each_candidate_per_seed_and_never_twice(tiny_
 
 
 @pytest.mark.slow
-def test_an_export_takes_the_confirmed_weights(tiny_run, tmp_path, cli):
-    tiny_run = own_copy(tiny_run, tmp_path)
-    records = confirm_run(tiny_run, top=1, seeds=2)
+def test_an_export_takes_the_confirmed_weights(confirmed_run, tmp_path, cli):
+    tiny_run, records = confirmed_run
     code, out, err = cli("export", tiny_run, "--top", "3", "--out", tmp_path / "out")
     assert code == 0, err
     listing = json.loads((tmp_path / "out" / "exports.json").read_text())
