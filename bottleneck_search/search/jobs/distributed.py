@@ -36,6 +36,7 @@ from bottleneck_search.search.jobs.auth import (
     server_security,
     worker_token,
 )
+from bottleneck_search.search.jobs.context import JobContext
 from bottleneck_search.search.jobs.oracle_server import (
     CheckedServicer,
     serve_oracle,
@@ -200,7 +201,7 @@ def check_chief(config: SearchConfig) -> None:
     server_security("unchecked", config.tls_cert, config.tls_key)
 
 
-def serve_chief(config: SearchConfig, tuner: kt.Tuner, news, emit) -> None:
+def serve_chief(job: JobContext, tuner: kt.Tuner, news) -> None:
     """Serves the search's oracle to its workers on `config.chief` until the search is over:
     only calls with the run's token, over TLS when the chief has a key pair, every report
     checked (`oracle_server`), the state saved at most once a second.
@@ -209,6 +210,7 @@ def serve_chief(config: SearchConfig, tuner: kt.Tuner, news, emit) -> None:
         SearchConfigError: a token or TLS file that cannot be used, or an address that cannot
             be served.
     """
+    config, emit = job.config, job.emit
     token, created = chief_token(config.auth_token_file, config.run_dir)
     security = server_security(token, config.tls_cert, config.tls_key)
     oracle = tuner.oracle

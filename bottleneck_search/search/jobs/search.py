@@ -213,9 +213,9 @@ def _run_trials(job: JobContext, resumed: bool) -> None:
         with _liveness(config, tuner.oracle, observer, news):
             progress.start()
             if config.chief is not None:
-                search = partial(serve_chief, config, tuner, news, emit)
+                search = partial(serve_chief, job, tuner, news)
             elif config.trials_per_trainer:
-                search = TrainerPool(config, tuner, log, progress, stop_requested).run
+                search = TrainerPool(job, tuner, progress).run
             else:
                 search = partial(search_in_process, tuner, job.data, config)
             try:

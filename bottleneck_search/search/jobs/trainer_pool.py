@@ -25,15 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 
 import keras_tuner as kt
 
 from bottleneck_search import errors
 from bottleneck_search.compat import is_consecutive_failure_stop, oracle_lock
-from bottleneck_search.rundir.config import SearchConfig
-from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
+from bottleneck_search.rundir.trial_log import TrialRecord, TrialStatus
 from bottleneck_search.search.jobs.auth import ServerSecurity, new_token
+from bottleneck_search.search.jobs.context import JobContext
 from bottleneck_search.search.jobs.oracle_events import OracleEvents
 from bottleneck_search.search.jobs.oracle_server import CheckedServicer, serve_oracle
 from bottleneck_search.search.jobs.progress import Progress
@@ -81,29 +80,22 @@ class TrainerPool:
     """Runs a search's trials in trainer processes, one at a time, until the oracle has no more.
 
     Args:
-        config: the search's arguments.
+        job: the search job: its arguments, its run's trial log (trainers append to it; the
+            pool adds the trials it fails) and its `stop_requested`, polled (once true, the
+            trainer is asked to stop at its next batch, as a Ctrl-C would, and `run` raises
+            `KeyboardInterrupt`).
         tuner: the search's tuner; its oracle is served to the trainers, and only used here.
-        log: the run's trial log (trainers append to it; the pool adds the trials it fails).
         progress: prints one line per ended trial.
-        stop_requested: polled; once true, the trainer is asked to stop at its next batch (as a
-            Ctrl-C would) and `run` raises `KeyboardInterrupt`.
     """
 
-    def __init__(
-        self,
-        config: SearchConfig,
-        tuner: kt.Tuner,
-        log: TrialLog,
-        progress: Progress,
-        stop_requested: Callable[[], bool] | None = None,
-    ):
-        self.config = config
+    def __init__(self, job: JobContext, tuner: kt.Tuner, progress: Progress):
+        self.config = job.config
         self.tuner = tuner
         self.oracle = tuner.oracle
         self.space = tuner.hypermodel.space
-        self.log = log
+        self.log = job.log
         self.progress = progress
-        self.stop_requested = stop_requested or (lambda: False)
+        self.stop_requested = job.stop_requested or (lambda: False)
         self.trials_ended = 0
         self._started: dict[str, float] = {}  # trial id -> when a trainer was given it
         self._stop_error: RuntimeError | None = None
