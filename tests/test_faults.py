@@ -66,10 +66,10 @@ def _logged_lines(run_dir):
 # Where the process dies, the n-th time (counted in that process) it gets there, and the evidence
 # on disk that it died there, given how many trials were logged before that process started.
 KILL_POINTS = {
-    "during_a_trial": (
+    "during_a_trial": (  # the first process, a fresh search: killed in its second trial
         "epoch",
         2,
-        lambda run, logged: "RUNNING" in _tuner_trials(run).values(),
+        lambda run, logged: _tuner_trials(run).get("1") == "RUNNING",
     ),
     "between_trials": (
         "trial-end",

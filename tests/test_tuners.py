@@ -41,7 +41,7 @@ def test_each_tuner_searches_under_a_hard_budget_and_never_trains_over_it(
     )
     tuner.search(digits.train, validation_data=digits.val, epochs=3, verbose=0)
     records = TrialLog(tmp_path / kind / "trials.jsonl").read()
-    assert len(records) == len(tuner.oracle.trials)
+    assert len(records) == len(tuner.oracle.trials) >= (2 if kind == "hyperband" else 6)
     completed = [r for r in records if r.status == "COMPLETED"]
     assert len(completed) >= 2 and "INFEASIBLE" in {r.status for r in records}
     target = space.reference.macs if space.reference else space.no_bottleneck().macs
