@@ -3,11 +3,15 @@
 Usage:
     python bench/latency.py [--space googlenet|vgg16] [--batch-size 1] [--repeats 9]
         [--validate 40] [--fit 6] [--budgets 0.5,0.6,0.7] [--pool 2000] [--threads T]
+        [--noise-calls 60]
 
 For the space (`googlenet`: the shipped YAML space at 224x224; `vgg16`:
 `keras.applications.VGG16(weights=None)` at 224x224 as a model space, `SearchSpace.from_model`
 with its default widths), on this machine with the TensorFlow backend:
 
+0. the machine's variance: `--noise-calls` calls of the base network in a row, their spread,
+   and the spread of the median of R consecutive calls for several R (how many repeats a
+   figure needs to be known to a given precision here);
 1. builds the latency table (`build_latency_table`: every site and width timed beside the base,
    plus `--fit` whole architectures for its two fitted terms) and prints its cost;
 2. validates it on `--validate` random architectures neither step used (`validate_table`):
@@ -48,6 +52,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="0.5,0.6,0.7")
     parser.add_argument("--pool", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--noise-calls", type=int, default=60)
     parser.add_argument("--save", help="also write the validated table (JSON) here")
     args = parser.parse_args()
 
@@ -70,6 +75,7 @@ def main() -> None:
         f"MACs; batch {args.batch_size}, threads {args.threads or 'default'}, {device_name()}",
         flush=True,
     )
+    _print_noise(space, args.batch_size, args.threads, args.noise_calls)
     started = time.monotonic()
     table = build_latency_table(
         space,
@@ -142,6 +148,35 @@ def main() -> None:
             flush=True,
         )
         del first, second
+
+
+def _print_noise(space, batch_size: int, threads, calls: int) -> None:
+    """Times the base network `calls` times in a row; prints the spread of single calls and of
+    medians of R consecutive calls (the coefficient of variation over the run's blocks)."""
+    from bottleneck_search.latency.measure import inference_call, random_batch, time_calls
+
+    model = space.build(space.no_bottleneck())
+    call = inference_call(model, random_batch(model, batch_size), "keras", threads)
+    seconds = time_calls(call, calls, 3)
+    low, high = statistics.quantiles(seconds, n=10)[0], statistics.quantiles(seconds, n=10)[-1]
+    median = statistics.median(seconds)
+    parts = []
+    for repeats in (1, 3, 5, 9, 15):
+        blocks = [
+            statistics.median(seconds[i : i + repeats])
+            for i in range(0, calls - repeats + 1, repeats)
+        ]
+        if len(blocks) >= 3:
+            parts.append(
+                f"R={repeats}: {100 * statistics.stdev(blocks) / statistics.mean(blocks):.1f}% ({len(blocks)} blocks)"
+            )
+    print(
+        f"machine variance: base {1000 * median:.2f} ms median of {calls} calls in a row, "
+        f"10-90% {1000 * low:.2f}-{1000 * high:.2f} ms; coefficient of variation of the median "
+        f"of R calls: {', '.join(parts)}",
+        flush=True,
+    )
+    del model, call
 
 
 def _space(name: str):

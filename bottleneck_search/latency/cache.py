@@ -3,8 +3,9 @@
 The cache folder is `$BOTTLENECK_SEARCH_CACHE/latency` (default `~/.cache/bottleneck-search/
 latency`). A table's key hashes what its figures depend on: the space's network and sites, the
 batch size, runtime and threads, the Keras backend, the device (CPU model and core count, or
-GPU), and the versions of Keras and of the library that runs the model. A table measured on
-another machine, or before an upgrade, has another key and is never used here.
+GPU), the versions of Keras and of the library that runs the model, and the table's own format
+version. A table measured on another machine, before an upgrade, or fitted by an older model,
+has another key and is never used here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from bottleneck_search.errors import LatencyError
 from bottleneck_search.latency.measure import DEFAULT_REPEATS, device_name
+from bottleneck_search.latency.table import VERSION as TABLE_VERSION
 from bottleneck_search.latency.table import LatencyTable, build_latency_table
 from bottleneck_search.latency.validation import validate_table
 from bottleneck_search.rundir.files import write_atomically
@@ -53,6 +55,7 @@ def table_key(space, batch_size: int, runtime: str, threads: int | None) -> str:
         "device": device_name(runtime),
         "machine": platform.machine(),
         "versions": runtime_versions(runtime),
+        "table_version": TABLE_VERSION,
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
