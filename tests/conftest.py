@@ -54,9 +54,7 @@ def search_argv(space, run_dir, *extra, trials=2, epochs=1):
     ]
 
 
-def hand_table(
-    space, base_us=1000.0, us_per_mac=0.0, us_per_element=0.0, per_reduction_us=0.0, shrink=1.0
-):
+def hand_table(space, base_us=1000.0, us_per_mac=0.0, per_reduction_us=0.0, shrink=1.0):
     """A `LatencyTable` of `space` with made-up measurements: site i at width w changed latency
     by -(i+1)*w us."""
     changes = {
@@ -70,7 +68,6 @@ def hand_table(
     }
     from bottleneck_search.latency import LatencyTable
     from bottleneck_search.latency.measure import device_name
-    from bottleneck_search.latency.table import added_elements
 
     return LatencyTable(
         space=space.name,
@@ -88,12 +85,7 @@ def hand_table(
         timed_calls=0,
         seconds=0.0,
         macs_changes=macs_changes,
-        tensor_elements={
-            site.name: {str(w): added_elements(site, w) for w in site.widths}
-            for site in space.sites
-        },
         us_per_mac=us_per_mac,
-        us_per_element=us_per_element,
         per_reduction_us=per_reduction_us,
         shrink=shrink,
     )

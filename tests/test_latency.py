@@ -2,7 +2,6 @@
 timed model left as it was, activation memory by hand, and the latency flags' bad input."""
 
 import json
-import math
 import random
 
 import keras
@@ -21,14 +20,11 @@ from bottleneck_search.space.search_space import SearchSpace
 def test_the_closed_form_is_the_base_plus_the_sum_of_the_entries(tiny_space_path):
     space = SearchSpace.from_yaml(tiny_space_path)
     base_macs = space.no_bottleneck().macs
-    table = hand_table(
-        space, us_per_mac=1e-3, us_per_element=0.02, per_reduction_us=7.0, shrink=0.25
-    )
+    table = hand_table(space, us_per_mac=1e-3, per_reduction_us=7.0, shrink=0.25)
     timed = space.with_latency(table)
-    pixels = {site.name: math.prod(site.input_size) for site in space.sites}
 
     def entry(i, site, width):  # trend + shrink * (measured - trend), by hand
-        trend = 1e-3 * (space.macs({site: width}) - base_macs) + 0.02 * width * pixels[site] + 7.0
+        trend = 1e-3 * (space.macs({site: width}) - base_macs) + 7.0
         return trend + 0.25 * (-(i + 1.0) * width - trend)
 
     for seed in range(6):
@@ -49,43 +45,20 @@ def test_the_closed_form_is_the_base_plus_the_sum_of_the_entries(tiny_space_path
     assert again == table
 
 
-def test_the_trend_is_the_bounded_least_squares_fit_of_the_timings():
+def test_the_trend_is_the_least_squares_line_with_its_mac_term_not_negative():
     rng = random.Random(0)
-    shapes = [
-        (-rng.uniform(1e8, 1e9), rng.randint(10**4, 10**6), rng.randint(1, 8)) for _ in range(60)
-    ]
-    # Known terms, with noise: each is recovered.
-    points = [(m, e, n, 8e-6 * m + 2e-3 * e + 300 * n + rng.gauss(0, 20)) for m, e, n in shapes]
-    us_per_mac, us_per_element, per_reduction = fit_trend(points)
+    shapes = [(-rng.uniform(1e8, 1e9), rng.randint(1, 8)) for _ in range(60)]
+    # Known terms, with noise: both recovered.
+    points = [(m, n, 8e-6 * m + 300 * n + rng.gauss(0, 20)) for m, n in shapes]
+    us_per_mac, per_reduction = fit_trend(points)
     assert us_per_mac == pytest.approx(8e-6, rel=0.02)
-    assert us_per_element == pytest.approx(2e-3, rel=0.02)
     assert per_reduction == pytest.approx(300, rel=0.05)
-    # Timings in which saving MACs made calls slower: that term is held at zero, and the rest
-    # is the least-squares fit without it.
-    slower = [(m, e, n, -8e-6 * m + 2e-3 * e + 300 * n) for m, e, n in shapes]
-    us_per_mac, us_per_element, per_reduction = fit_trend(slower)
-    assert us_per_mac == 0.0 and us_per_element > 0
-    features = np.array([[e, n] for _, e, n in shapes], dtype=float)
-    expected, *_ = np.linalg.lstsq(features, np.array([p[3] for p in slower]), rcond=None)
-    assert (us_per_element, per_reduction) == pytest.approx(tuple(expected))
-    # One site of one input size: elements are a line in the MACs, so that term is left out.
-    line = [(-1000.0 * w, 10 * w, 1, -3.0 * w + 50) for w in (2, 4, 8, 16)]
-    assert fit_trend(line) == pytest.approx((0.003, 0.0, 50.0))
-    assert fit_trend([]) == (0.0, 0.0, 0.0)
-
-
-def test_a_version_1_table_reads_with_no_element_term(tiny_space_path):
-    table = hand_table(
-        SearchSpace.from_yaml(tiny_space_path), us_per_mac=1e-3, per_reduction_us=5.0
-    )
-    data = table.to_dict()
-    data["version"] = 1
-    del data["tensor_elements"], data["us_per_element"]
-    data["fitted"], data["fit_points"] = [{"body1": 4}], [[-1000, 1, -250.0]]
-    old = LatencyTable.from_dict(json.loads(json.dumps(data)))
-    assert old.us_per_element == 0.0 and old.fit_points == ((-1000.0, 0, 1, -250.0),)
-    architecture = {"body1": 4}
-    assert old.predict_us(architecture) == pytest.approx(table.predict_us(architecture))
+    # Timings in which saving MACs made calls slower: the MAC term is held at zero and the
+    # per-reduction term is the least-squares fit alone (the mean change per reduction).
+    slower = [(m, n, -8e-6 * m + 300 * n) for m, n in shapes]
+    expected = sum(n * d for _, n, d in slower) / sum(n * n for _, n, _ in slower)
+    assert fit_trend(slower) == pytest.approx((0.0, expected))
+    assert fit_trend([]) == (0.0, 0.0)
 
 
 def test_a_table_of_another_space_is_refused(tiny_space_path):

@@ -6,17 +6,16 @@ what fusion, memory traffic and the added layer do is inside the measurement). T
 latency of any architecture is a sum of per-site entries, in microseconds:
 
     base + sum over its reduced sites of entry(site, width)
-    entry = trend + shrink * (change - trend)
-    trend = us_per_mac * macs_change + us_per_element * elements + per_reduction
+    entry = trend + shrink * (change - trend),   trend = us_per_mac * macs_change + per_reduction
 
-`trend` is the plane through every timing of the build (each entry, and `fit` whole
-architectures with several reductions), three numbers fitted by least squares on this machine:
-microseconds per MAC saved, per element of the tensor a reduction adds (its width times the
-site's input size: the reduced tensor is written by the 1x1 conv and read by the conv after it,
-so a reduction at a high resolution costs memory traffic its MACs do not show), and per
-reduction (one more layer to launch). The first two are held at zero or above (a saved MAC or an
-added element never makes a call faster); the third is free. A measured change is the trend plus
-what is particular to that site plus timing noise; `shrink`
+`trend` is the line through every timing of the build (each entry, and `fit` whole
+architectures with several reductions): microseconds per MAC saved (held at zero or above) and
+the cost of one more layer, two numbers fitted by least squares on this machine (`fit_trend`).
+A third term, per element of the tensor a reduction adds (memory traffic MACs do not count),
+was tried and left out: on googlenet at batch 1 it fitted 22 ms per million elements and
+predicted 40 unseen architectures worse than the two terms on the same timings (RMSPE 15.7%
+against 11.9%), and on VGG16 it fitted zero. A measured change is the trend plus
+what is particular to that site (its resolution, its memory traffic) plus timing noise; `shrink`
 keeps the particular part in the proportion the timings can resolve it: 1 - (noise variance /
 variance of the changes around the trend), clipped to [0, 1], the noise variance being twice
 that of the base's timings over the build (a change is a difference of two such medians; this
@@ -24,7 +23,7 @@ counts the machine's drift as noise too, which measured better on unseen archite
 calls' own spread, see `build_latency_table`). Where the timings
 resolve every site (a quiet machine, a network large enough) the entries are the measured
 changes (shrink near 1); where single-site changes drown in noise (this 2-core VM at batch 1,
-where the base's timings spread +-10%) they fall back to the fitted trend.
+where the base's timings spread +-10%) they fall back to the fitted MAC-and-layer trend.
 `validate_table` measures how good the prediction is on architectures neither step used (RMSPE,
 and the share predicted within +-10%); a table keeps its validation.
 
@@ -46,8 +45,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from bottleneck_search.errors import LatencyError
 from bottleneck_search.latency.measure import (
     DEFAULT_REPEATS,
@@ -67,8 +64,9 @@ if TYPE_CHECKING:
     from bottleneck_search.space.search_space import SearchSpace
 
 FORMAT = "bottleneck-search/latency-table"
-# Version 2 added the element term (`us_per_element`, `tensor_elements`, 4-number fit points);
-# a version 1 table reads with that term at zero.
+# Version 2 fits the trend with its MAC term held at zero or above (`fit_trend`); the format is
+# version 1's, and a version 1 table reads as it was. The cache key holds the version, so a
+# cached table fitted the old way is measured again.
 VERSION = 2
 
 
@@ -84,13 +82,10 @@ class LatencyTable:
         changes: `{site: {width: measured change in microseconds}}` (a width as a string key,
             as JSON has).
         macs_changes: `{site: {width: change in MACs}}`, from the space's closed form.
-        tensor_elements: `{site: {width: elements of the reduced tensor per example}}` (the
-            width times the site's input size).
-        us_per_mac, us_per_element, per_reduction_us, shrink: the trend and how much of each
-            site's own part is kept (0, 0, 0, 1: the plain sum of the measured changes).
+        us_per_mac, per_reduction_us, shrink: the trend and how much of each site's own part is
+            kept (0, 0, 1: the plain sum of the measured changes).
         fitted: the whole architectures timed for the trend (never validated on), with
-            `fit_points`: `(change in MACs, added elements, reductions, measured change in
-            microseconds)` each.
+            `fit_points`: `(change in MACs, reductions, measured change in microseconds)` each.
         base_timings_us: every timing of the base, in order.
         timed_calls: forward passes timed or warmed up while building (validation excluded).
         seconds: wall time of the build (builds and compiles included).
@@ -112,13 +107,11 @@ class LatencyTable:
     timed_calls: int
     seconds: float
     macs_changes: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
-    tensor_elements: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     us_per_mac: float = 0.0
-    us_per_element: float = 0.0
     per_reduction_us: float = 0.0
     shrink: float = 1.0
     fitted: tuple[dict[str, int | None], ...] = ()
-    fit_points: tuple[tuple[float, int, int, float], ...] = ()
+    fit_points: tuple[tuple[float, int, float], ...] = ()
     validation: dict[str, Any] | None = None
 
     @property
@@ -135,22 +128,14 @@ class LatencyTable:
             return 0.0
         try:
             measured = self.changes[site][str(width)]
-            trend = self.trend_us(site, width)
+            trend = self.us_per_mac * self.macs_changes.get(site, {}).get(str(width), 0)
+            trend += self.per_reduction_us
             return trend + self.shrink * (measured - trend)
         except KeyError:
             raise LatencyError(
                 f"The latency table of '{self.space}' has no entry for site '{site}' at width "
                 f"{width}; it was built for another space. Rebuild it for this one."
             ) from None
-
-    def trend_us(self, site: str, width: int) -> float:
-        """The fitted trend's change for reducing `site` to `width` (see the module docstring)."""
-        key = str(width)
-        return (
-            self.us_per_mac * self.macs_changes.get(site, {}).get(key, 0)
-            + self.us_per_element * self.tensor_elements.get(site, {}).get(key, 0)
-            + self.per_reduction_us
-        )
 
     def missing_entries(self, space: SearchSpace) -> list[str]:
         """`site:width` of every choice of `space` this table has no entry for."""
@@ -192,14 +177,15 @@ class LatencyTable:
                 base_timings_us=tuple(_number(t) for t in data["base_timings_us"]),
                 timed_calls=int(data["timed_calls"]),
                 seconds=_number(data["seconds"]),
-                macs_changes=_per_site(data.get("macs_changes", {})),
-                tensor_elements=_per_site(data.get("tensor_elements", {})),
+                macs_changes={
+                    str(site): {str(w): int(v) for w, v in widths.items()}
+                    for site, widths in data.get("macs_changes", {}).items()
+                },
                 us_per_mac=_number(data.get("us_per_mac", 0.0)),
-                us_per_element=_number(data.get("us_per_element", 0.0)),
                 per_reduction_us=_number(data.get("per_reduction_us", 0.0)),
                 shrink=_number(data.get("shrink", 1.0)),
                 fitted=tuple(dict(widths) for widths in data.get("fitted", ())),
-                fit_points=tuple(_fit_point(point) for point in data.get("fit_points", ())),
+                fit_points=tuple(tuple(point) for point in data.get("fit_points", ())),
                 validation=data.get("validation"),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -217,8 +203,8 @@ class LatencyTable:
             f"{len(self.base_timings_us)} timings); "
             f"{sum(len(w) for w in self.changes.values())} entries over {len(self.changes)} sites; "
             f"built in {self.seconds:.0f} s ({self.timed_calls} calls); trend "
-            f"{describe_trend(self.us_per_mac, self.us_per_element, self.per_reduction_us)}, "
-            f"shrink {self.shrink:.2f}",
+            f"{self.us_per_mac * 1e6:.3f} ms per GMAC {self.per_reduction_us / 1000:+.3f} ms per "
+            f"reduction, shrink {self.shrink:.2f}",
         ]
         if self.validation:
             v = self.validation
@@ -229,28 +215,6 @@ class LatencyTable:
                 f"{100 * v['rmspe_paired']:.1f}%, {100 * v['within_paired']:.0f}% within)"
             )
         return "\n".join(lines)
-
-
-def describe_trend(us_per_mac: float, us_per_element: float, per_reduction_us: float) -> str:
-    """`6.849 ms per GMAC, 0.512 ms per M elements, -0.539 ms per reduction`."""
-    return (
-        f"{us_per_mac * 1e6:.3f} ms per GMAC, {us_per_element * 1e3:.3f} ms per M elements, "
-        f"{per_reduction_us / 1000:+.3f} ms per reduction"
-    )
-
-
-def _per_site(data) -> dict[str, dict[str, int]]:
-    return {str(site): {str(w): int(v) for w, v in widths.items()} for site, widths in data.items()}
-
-
-def _fit_point(point) -> tuple[float, int, int, float]:
-    """A fit point of either version: `(MACs, elements, reductions, change)`, or version 1's
-    `(MACs, reductions, change)` (its element term was zero)."""
-    if len(point) == 3:
-        macs, reductions, change = point
-        return (_number(macs), 0, int(reductions), _number(change))
-    macs, elements, reductions, change = point
-    return (_number(macs), int(elements), int(reductions), _number(change))
 
 
 def _number(value) -> float:
@@ -301,29 +265,23 @@ def build_latency_table(
         site.name: {str(w): space.macs({site.name: w}) - base_macs for w in site.widths}
         for site in space.sites
     }
-    elements = {
-        site.name: {str(w): added_elements(site, w) for w in site.widths} for site in space.sites
-    }
     fitted = unseen_architectures(space, fit, seed)
     fit_points = []
     for architecture in fitted:
         base, reduced = bench.beside_base(architecture.widths)
-        added = sum(elements[s][str(w)] for s, w in architecture.widths.items() if w is not None)
-        fit_points.append(
-            (architecture.macs - base_macs, added, architecture.reduced, reduced - base)
-        )
+        fit_points.append((architecture.macs - base_macs, architecture.reduced, reduced - base))
     points = [
-        (macs_changes[site][w], elements[site][w], 1, change)
+        (macs_changes[site][w], 1, change)
         for site, widths in changes.items()
         for w, change in widths.items()
     ] + fit_points
-    us_per_mac, us_per_element, per_reduction = fit_trend(points)
-    departures = [
-        change
-        - (us_per_mac * macs_changes[site][w] + us_per_element * elements[site][w] + per_reduction)
+    us_per_mac, per_reduction = fit_trend(points)
+    trend = {
+        (site, w): us_per_mac * macs_changes[site][w] + per_reduction
         for site, widths in changes.items()
-        for w, change in widths.items()
-    ]
+        for w in widths
+    }
+    departures = [changes[site][w] - value for (site, w), value in trend.items()]
     # Noise: twice the variance of the base's timings beside the entries (a change is a
     # difference of two such medians). The variance of each median from its calls' own spread
     # reads lower and let noise in: on googlenet at batch 1 it gave shrink 0.20 and RMSPE 16.9%
@@ -333,8 +291,8 @@ def build_latency_table(
     shrink = min(1.0, max(0.0, 1 - noise / spread)) if spread > 0 else 1.0
     if on_progress is not None:
         on_progress(
-            f"latency table: trend {describe_trend(us_per_mac, us_per_element, per_reduction)} "
-            f"over {len(points)} timings; shrink {shrink:.2f} (noise "
+            f"latency table: trend {us_per_mac * 1e6:.3f} ms per GMAC {per_reduction / 1000:+.3f} "
+            f"ms per reduction over {len(points)} timings; shrink {shrink:.2f} (noise "
             f"{noise**0.5 / 1000:.3f} ms, departures {spread**0.5 / 1000:.3f} ms)"
         )
     return LatencyTable(
@@ -346,9 +304,7 @@ def build_latency_table(
         timed_calls=bench.calls,
         seconds=round(time.monotonic() - started, 3),
         macs_changes=macs_changes,
-        tensor_elements=elements,
         us_per_mac=us_per_mac,
-        us_per_element=us_per_element,
         per_reduction_us=per_reduction,
         shrink=shrink,
         fitted=tuple(a.widths for a in fitted),
@@ -380,46 +336,24 @@ class Bench:
         return self.base_timings[-1], statistics.median(reduced) * 1e6
 
 
-def added_elements(site, width: int) -> int:
-    """Elements per example of the tensor a reduction of `site` to `width` adds."""
-    return width * math.prod(site.input_size)
-
-
-def fit_trend(points: Sequence[tuple[float, int, int, float]]) -> tuple[float, float, float]:
-    """`(us_per_mac, us_per_element, per_reduction)` minimising the squared error of
-    `us_per_mac * M + us_per_element * E + per_reduction * n` against the measured change `D`,
-    for points `(M, E, n, D)` (M: the change in MACs, E: the elements added, n: the
-    reductions), with the first two at zero or above: of the least-squares fits with either or
-    both of them left out (at zero), the best whose kept ones are not negative (the bounded
-    problem's solution is one of these). A term the points cannot tell from the others is left
-    at zero; `(0, 0, 0)` when none can be fitted."""
-    features = np.array([point[:3] for point in points], dtype=float).reshape(-1, 3)
-    changes = np.array([point[3] for point in points], dtype=float)
-    best_error, best = math.inf, np.zeros(3)
-    for terms in ((0, 1, 2), (0, 2), (1, 2), (2,)):  # the per-reduction term is free
-        kept = _least_squares(features[:, terms], changes)
-        if kept is None or any(c < 0 for t, c in zip(terms, kept, strict=True) if t < 2):
-            continue
-        coefficients = np.zeros(3)
-        coefficients[list(terms)] = kept
-        error = float(np.sum((features @ coefficients - changes) ** 2))
-        if error < best_error:
-            best_error, best = error, coefficients
-    return float(best[0]), float(best[1]), float(best[2])
-
-
-def _least_squares(matrix: np.ndarray, target: np.ndarray) -> np.ndarray | None:
-    """The least-squares coefficients of `matrix`'s columns for `target`, or None when they do
-    not determine them (fewer points than columns, or columns (near) linearly dependent)."""
-    if len(target) < matrix.shape[1]:
-        return None
-    scale = np.abs(matrix).max(axis=0)
-    if np.any(scale == 0):
-        return None
-    solution, _, rank, singular = np.linalg.lstsq(matrix / scale, target, rcond=None)
-    if rank < matrix.shape[1] or singular[-1] <= 1e-6 * singular[0]:
-        return None
-    return solution / scale
+def fit_trend(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]:
+    """`(us_per_mac, per_reduction)` minimising the squared error of `us_per_mac * M +
+    per_reduction * n` against the measured change `D`, for points `(M, n, D)` (M: the change
+    in MACs, n: the reductions), with `us_per_mac` held at zero or above: a saved MAC never
+    makes a call slower, and timings too noisy to show the slope (googlenet at batch 32 on this
+    CPU fitted -403 ms per GMAC unbounded) fall back to the per-reduction term alone.
+    `(0, 0)` when the points cannot decide even that."""
+    mm = sum(m * m for m, _, _ in points)
+    mn = sum(m * n for m, n, _ in points)
+    nn = sum(n * n for _, n, _ in points)
+    md = sum(m * d for m, _, d in points)
+    nd = sum(n * d for _, n, d in points)
+    determinant = mm * nn - mn * mn
+    if len(points) >= 2 and abs(determinant) > 1e-9 * mm * nn:
+        us_per_mac = (md * nn - nd * mn) / determinant
+        if us_per_mac >= 0:
+            return us_per_mac, (mm * nd - mn * md) / determinant
+    return 0.0, (nd / nn if nn > 0 else 0.0)
 
 
 def measure_settings(batch_size: int, runtime: str, threads: int | None, repeats: int) -> dict:
