@@ -188,7 +188,8 @@ def _print_noise(space, batch_size: int, threads, calls: int) -> None:
     model = space.build(space.no_bottleneck())
     call = inference_call(model, random_batch(model, batch_size), "keras", threads)
     seconds = time_calls(call, calls, 3)
-    low, high = statistics.quantiles(seconds, n=10)[0], statistics.quantiles(seconds, n=10)[-1]
+    deciles = statistics.quantiles(seconds, n=10)
+    low, high = deciles[0], deciles[-1]
     median = statistics.median(seconds)
     parts = []
     for repeats in (1, 3, 5, 9, 15):

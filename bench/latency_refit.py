@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bottleneck_search.latency.validation import error_summary  # noqa: E402
 
 TERMS = {"macs": 0, "elements": 1, "reductions": 2}
 MODELS = (
@@ -91,9 +96,8 @@ def _score(table, coefficients) -> str:
 
 
 def _summary(errors: list[float]) -> str:
-    rmspe = math.sqrt(sum(e * e for e in errors) / len(errors))
-    within = sum(abs(e) <= 0.10 for e in errors) / len(errors)
-    return f"RMSPE {100 * rmspe:.1f}%, {100 * within:.0f}% within +-10%"
+    figures = error_summary(errors, "")
+    return f"RMSPE {100 * figures['rmspe']:.1f}%, {100 * figures['within']:.0f}% within +-10%"
 
 
 if __name__ == "__main__":

@@ -78,15 +78,17 @@ def validate_table(
     ]
     validation = {
         "architectures": len(rows),
-        **_error_summary(errors, ""),
-        **_error_summary(paired, "_paired"),
+        **error_summary(errors, ""),
+        **error_summary(paired, "_paired"),
         "tolerance": TOLERANCE,
         "rows": rows,
     }
     return dataclasses.replace(table, validation=validation)
 
 
-def _error_summary(errors: Sequence[float], suffix: str) -> dict[str, float]:
+def error_summary(errors: Sequence[float], suffix: str) -> dict[str, float]:
+    """`rmspe{suffix}` and `within{suffix}` (the share within `TOLERANCE`) of relative errors
+    `predicted / measured - 1`; both 0 for none."""
     if not errors:
         return {f"rmspe{suffix}": 0.0, f"within{suffix}": 0.0}
     return {
