@@ -22,6 +22,10 @@ MAX_POOL = 64
 MAX_ROUND_TO = 1024
 # A YAML backbone or an architecture JSON file: a few kilobytes in practice.
 MAX_FILE_BYTES = 1_000_000
+# How a latency is measured: images per call, threads of the runtime, timed calls.
+MAX_LATENCY_BATCH = 65536
+MAX_LATENCY_THREADS = 1024
+MAX_LATENCY_REPEATS = 100_000
 
 
 def file_too_large(kind: str, path: str) -> str:
@@ -30,6 +34,26 @@ def file_too_large(kind: str, path: str) -> str:
         f"{kind} '{path}' is over {MAX_FILE_BYTES:,} bytes; such a file is a few kilobytes. "
         "Check the path."
     )
+
+
+def latency_settings_problem(
+    batch_size: object, threads: object = None, repeats: object = 1
+) -> str | None:
+    """What is wrong with how a latency would be measured, or None: the one check of a batch
+    size, a thread count (None: the runtime's own) and a repeat count, for the measurement
+    itself and for a search's or compress run's settings before any training."""
+    for name, value, high in (
+        ("batch size", batch_size, MAX_LATENCY_BATCH),
+        ("repeats", repeats, MAX_LATENCY_REPEATS),
+    ):
+        if not is_count(value) or value > high:
+            return f"{name} must be an integer from 1 to {high}. Received: {value!r}."
+    if threads is not None and (not is_count(threads) or threads > MAX_LATENCY_THREADS):
+        return (
+            f"threads must be an integer from 1 to {MAX_LATENCY_THREADS}, or unset for the "
+            f"runtime's default. Received: {threads!r}."
+        )
+    return None
 
 
 def is_count(value: object, least: int = 1) -> bool:

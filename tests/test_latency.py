@@ -3,12 +3,14 @@ timed model left as it was, activation memory by hand, and the latency flags' ba
 
 import json
 import random
+import re
 
 import keras
 import numpy as np
 import pytest
 from conftest import SPACES, hand_table, search_argv
 
+from bottleneck_search import CompressConfig, LatencyError, SearchConfig, SearchConfigError
 from bottleneck_search.flops.memory import activation_memory
 from bottleneck_search.latency import LatencyTable, build_latency_table, measure_latency
 from bottleneck_search.latency.cache import CACHE_VARIABLE, save_table, table_path
@@ -103,6 +105,29 @@ def test_a_timed_model_is_left_unchanged(tiny_space_path):
     assert latency.repeats == 3 and latency.batch_size == 2
     assert model.get_config() == config
     assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights(), strict=True))
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ({"batch_size": 0}, "batch size must be an integer from 1 to 65536. Received: 0."),
+        ({"batch_size": 70000}, "batch size must be an integer from 1 to 65536. Received: 70000."),
+        ({"threads": 2000}, "threads must be an integer from 1 to 1024, or unset"),
+        ({"threads": True}, "threads must be an integer from 1 to 1024, or unset"),
+    ],
+)
+def test_a_measurement_and_a_run_refuse_the_same_latency_settings(
+    tiny_space_path, settings, problem
+):
+    with pytest.raises(LatencyError, match=re.escape(problem)):
+        measure_latency(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), **settings)
+    fields = {f"latency_{name}": value for name, value in settings.items()}
+    for config in (
+        SearchConfig(space=tiny_space_path, **fields),
+        CompressConfig(model="m.keras", max_macs=10, **fields),
+    ):
+        with pytest.raises(SearchConfigError, match=re.escape(f"The latency table's {problem}")):
+            config.check()
 
 
 def test_peak_activation_memory_by_hand():

@@ -29,15 +29,13 @@ import keras
 import numpy as np
 
 from bottleneck_search.errors import LatencyError
-from bottleneck_search.limits import is_count
+from bottleneck_search.limits import latency_settings_problem
 from bottleneck_search.policy import LATENCY_REPEATS, RUNTIMES
 
 DEFAULT_REPEATS = LATENCY_REPEATS
 DEFAULT_WARMUP = 3
-MAX_THREADS = 1024
 # Calls per block when two models are timed side by side (`time_pairs`).
 PAIR_BLOCK = 3
-MAX_BATCH = 65536
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,17 +86,9 @@ def check_settings(
         LatencyError: a batch size, thread count or repeat count that is not a positive
             integer in range, or an unknown runtime.
     """
-    for name, value, high in (
-        ("batch size", batch_size, MAX_BATCH),
-        ("repeats", repeats, 100_000),
-    ):
-        if not is_count(value) or value > high:
-            raise LatencyError(f"{name} must be an integer from 1 to {high}. Received: {value!r}.")
-    if threads is not None and (not is_count(threads) or threads > MAX_THREADS):
-        raise LatencyError(
-            f"threads must be an integer from 1 to {MAX_THREADS}, or unset for the runtime's "
-            f"default. Received: {threads!r}."
-        )
+    problem = latency_settings_problem(batch_size, threads, repeats)
+    if problem is not None:
+        raise LatencyError(problem)
     if runtime not in RUNTIMES:
         raise LatencyError(f"Unknown runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}.")
     if runtime == "onnxruntime":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.limits import is_count
+from bottleneck_search.limits import is_count, latency_settings_problem
 from bottleneck_search.policy import COSTS, RUNTIMES
 
 
@@ -168,9 +168,8 @@ def check_latency(config) -> None:
 
 
 def check_latency_settings(config) -> None:
-    """Checks how a latency table measures: `latency_batch_size` and `latency_threads` (a
-    search's or a compress run's)."""
-    for name in ("latency_batch_size", "latency_threads"):
-        value = getattr(config, name)
-        if value is not None and not is_count(value):
-            raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")
+    """Checks how a latency table measures, `latency_batch_size` and `latency_threads` (a
+    search's or a compress run's), by the measurement's own rule."""
+    problem = latency_settings_problem(config.latency_batch_size, config.latency_threads)
+    if problem is not None:
+        raise SearchConfigError(f"The latency table's {problem}")
