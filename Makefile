@@ -18,23 +18,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# pip compiles every installed module to bytecode one file at a time; this compiles them on all
-# cores instead (measured on 2 cores: the test install 91 s against 122 s). The bytecode is kept
-# because imports under PYTHONDONTWRITEBYTECODE would compile TensorFlow again in every process
-# (19 s an import against 8 s). A third-party file that does not compile (a template, a
-# Python 2 example) is skipped, as pip skips it; its module compiles when imported, if ever.
-COMPILE := $(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
-
 # The main job needs the package and its dependencies only (TensorFlow, Keras, Keras Tuner, ...).
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --no-compile -e .
-	$(COMPILE)
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
 # The suite adds the test extras, ONNX and the other two backends.
 $(TEST_STAMP): pyproject.toml $(DEMO_STAMP)
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[test,onnx]' jax '$(TORCH)'
-	$(COMPILE)
+	$(BIN)/python -m pip install --quiet -e '.[test,onnx]' jax '$(TORCH)'
 	touch $@
 
 demo: $(DEMO_STAMP)
