@@ -42,7 +42,11 @@ def make_tuner(
         max_latency_us: overrides its hard latency budget (microseconds per call).
         directory, project_name: where Keras Tuner keeps its state (the run directory is their join).
         **kt_kwargs: passed to the tuner (`max_trials`, `seed`, `overwrite`, `max_epochs` for
-            Hyperband, `population_size` for evolution, ...).
+            Hyperband, `population_size` for evolution, ...). As in Keras Tuner, `seed` seeds
+            the oracle (which architectures are tried), not the trials' weights or data order:
+            for a repeatable search, also call `keras.utils.set_random_seed` before `search`
+            (the CLI's `--seed` does both). On a multi-threaded CPU, TensorFlow's sums can still
+            differ in their last bits from run to run.
 
     Returns:
         The tuner.
