@@ -12,8 +12,9 @@ with its default widths), on this machine with the TensorFlow backend:
 0. the machine's variance: `--noise-calls` calls of the base network in a row, their spread,
    and the spread of the median of R consecutive calls for several R (how many repeats a
    figure needs to be known to a given precision here);
-1. builds the latency table (`build_latency_table`: every site and width timed beside the base,
-   plus `--fit` whole architectures for its fitted trend) and prints its cost;
+1. builds the latency table (`build_latency_table`: every site and width timed on its conv
+   alone, beside the conv without its reduction, and `--fit` whole architectures for the table's scale) and prints
+   its cost against the issue's budget (the time of 3 network calls per entry);
 2. validates it on `--validate` random architectures neither step used (`validate_table`):
    RMSPE and the share within +-10%, against the measured latency and with the machine's drift
    left out (the base timed beside each architecture);
@@ -38,7 +39,6 @@ import os
 import random
 import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -80,7 +80,6 @@ def main() -> None:
         flush=True,
     )
     _print_noise(space, args.batch_size, args.threads, args.noise_calls)
-    started = time.monotonic()
     table = build_latency_table(
         space,
         batch_size=args.batch_size,
@@ -90,22 +89,15 @@ def main() -> None:
         on_progress=lambda line: print(line, flush=True),
     )
     entries = sum(len(s.widths) for s in space.sites)
-    one_measurement = (args.repeats + 3) * table.base_us / 1e6  # a measure_latency of the base
+    budget = 3 * entries * table.base_us / 1e6
+    in_network = table.network_calls * table.base_us / 1e6
     print(
-        f"table built in {time.monotonic() - started:.0f} s; {table.timed_calls} forward passes "
-        f"= {table.timed_calls / (3 * entries):.1f}x the budget of 3 x sites x widths = "
-        f"{3 * entries} passes; wall time {table.seconds / (3 * entries * one_measurement):.2f}x "
-        f"that of 3 x {entries} measurements of {args.repeats + 3} calls",
-        flush=True,
-    )
-    models = entries + args.fit + 1
-    in_calls = table.timed_calls * table.base_us / 1e6
-    overhead = (table.seconds - in_calls) / models
-    print(
-        f"of the {table.seconds:.0f} s, about {in_calls:.0f} s in forward passes (at the base's "
-        f"median) and {table.seconds - in_calls:.0f} s building and tracing {models} models: "
-        f"{overhead:.2f} s each, the time of {overhead / (table.base_us / 1e6):.0f} forward "
-        f"passes; the budget of 3 x sites x widths passes is {3 * entries * table.base_us / 1e6:.0f} s",
+        f"table built in {table.seconds:.1f} s = {table.seconds / budget:.2f}x the goal's budget, "
+        f"the time of 3 x sites x widths = {3 * entries} network calls ({budget:.1f} s at the "
+        f"base's median); of it about {in_network:.1f} s in {table.network_calls} network calls "
+        f"(the base alone, then beside each of {args.fit} fitted architectures, warm-up "
+        f"included) and {table.seconds - in_network:.1f} s for {table.block_calls} calls of "
+        f"single convs and every build",
         flush=True,
     )
     table = validate_table(

@@ -54,17 +54,12 @@ def search_argv(space, run_dir, *extra, trials=2, epochs=1):
     ]
 
 
-def hand_table(space, base_us=1000.0, us_per_mac=0.0, per_reduction_us=0.0, shrink=1.0):
+def hand_table(space, base_us=1000.0, scale=1.0):
     """A `LatencyTable` of `space` with made-up measurements: site i at width w changed latency
     by -(i+1)*w us."""
     changes = {
         site.name: {str(w): -(i + 1.0) * w for w in site.widths}
         for i, site in enumerate(space.sites)
-    }
-    base_macs = space.no_bottleneck().macs
-    macs_changes = {
-        site.name: {str(w): space.macs({site.name: w}) - base_macs for w in site.widths}
-        for site in space.sites
     }
     from bottleneck_search.latency import LatencyTable
     from bottleneck_search.latency.measure import device_name
@@ -82,12 +77,10 @@ def hand_table(space, base_us=1000.0, us_per_mac=0.0, per_reduction_us=0.0, shri
         base_us=base_us,
         changes=changes,
         base_timings_us=(base_us,),
-        timed_calls=0,
+        network_calls=0,
+        block_calls=0,
         seconds=0.0,
-        macs_changes=macs_changes,
-        us_per_mac=us_per_mac,
-        per_reduction_us=per_reduction_us,
-        shrink=shrink,
+        scale=scale,
     )
 
 

@@ -1,6 +1,7 @@
 """Latency: the closed form of a latency table, a table's predictions against this machine, a
 timed model left as it was, activation memory by hand, and the latency flags' bad input."""
 
+import dataclasses
 import json
 import random
 import re
@@ -14,20 +15,18 @@ from bottleneck_search import CompressConfig, LatencyError, SearchConfig, Search
 from bottleneck_search.flops.memory import activation_memory
 from bottleneck_search.latency import LatencyTable, build_latency_table, measure_latency
 from bottleneck_search.latency.cache import CACHE_VARIABLE, save_table, table_path
-from bottleneck_search.latency.table import fit_trend
-from bottleneck_search.latency.validation import validate_table
+from bottleneck_search.latency.table import fit_scale
+from bottleneck_search.latency.validation import drift_left_out, validate_table
 from bottleneck_search.space.search_space import SearchSpace
 
 
 def test_the_closed_form_is_the_base_plus_the_sum_of_the_entries(tiny_space_path):
     space = SearchSpace.from_yaml(tiny_space_path)
-    base_macs = space.no_bottleneck().macs
-    table = hand_table(space, us_per_mac=1e-3, per_reduction_us=7.0, shrink=0.25)
+    table = hand_table(space, scale=0.75)
     timed = space.with_latency(table)
 
-    def entry(i, site, width):  # trend + shrink * (measured - trend), by hand
-        trend = 1e-3 * (space.macs({site: width}) - base_macs) + 7.0
-        return trend + 0.25 * (-(i + 1.0) * width - trend)
+    def entry(i, site, width):  # scale * the change timed on the conv alone, by hand
+        return 0.75 * -(i + 1.0) * width
 
     for seed in range(6):
         architecture = timed.sample(random.Random(seed))
@@ -47,20 +46,26 @@ def test_the_closed_form_is_the_base_plus_the_sum_of_the_entries(tiny_space_path
     assert again == table
 
 
-def test_the_trend_is_the_least_squares_line_with_its_mac_term_not_negative():
+def test_the_scale_is_the_least_squares_slope_through_the_origin_not_negative():
     rng = random.Random(0)
-    shapes = [(-rng.uniform(1e8, 1e9), rng.randint(1, 8)) for _ in range(60)]
-    # Known terms, with noise: both recovered.
-    points = [(m, n, 8e-6 * m + 300 * n + rng.gauss(0, 20)) for m, n in shapes]
-    us_per_mac, per_reduction = fit_trend(points)
-    assert us_per_mac == pytest.approx(8e-6, rel=0.02)
-    assert per_reduction == pytest.approx(300, rel=0.05)
-    # Timings in which saving MACs made calls slower: the MAC term is held at zero and the
-    # per-reduction term is the least-squares fit alone (the mean change per reduction).
-    slower = [(m, n, -8e-6 * m + 300 * n) for m, n in shapes]
-    expected = sum(n * d for _, n, d in slower) / sum(n * n for _, n, _ in slower)
-    assert fit_trend(slower) == pytest.approx((0.0, expected))
-    assert fit_trend([]) == (0.0, 0.0)
+    sums = [-rng.uniform(1e3, 1e5) for _ in range(40)]
+    # A known scale, with noise: recovered.
+    assert fit_scale([(s, 0.8 * s + rng.gauss(0, 50)) for s in sums]) == pytest.approx(
+        0.8, rel=0.01
+    )
+    # Whole networks that measured slower where their convs alone got faster: no negative scale.
+    assert fit_scale([(s, -0.5 * s) for s in sums]) == 0.0
+    # Nothing to decide it: the plain sum.
+    assert fit_scale([]) == 1.0 and fit_scale([(0.0, 12.0)]) == 1.0
+
+
+def test_a_table_of_an_earlier_version_is_refused_with_what_to_do(tiny_space_path):
+    data = hand_table(SearchSpace.from_yaml(tiny_space_path)).to_dict()
+    data["version"] = 3
+    with pytest.raises(
+        LatencyError, match=r"version 3, timed in the whole network.*Measure it again"
+    ):
+        LatencyTable.from_dict(data, source="old.json")
 
 
 def test_a_table_of_another_space_is_refused(tiny_space_path):
@@ -72,6 +77,43 @@ def test_a_table_of_another_space_is_refused(tiny_space_path):
         space.with_latency(hand_table(other))
 
 
+def test_each_site_of_a_users_model_is_timed_as_its_own_conv_alone():
+    """Grouped, separable and transposed convs inside a nested backbone: each entry's models are
+    the site's conv rebuilt from its config, alone and after its reduction, at its shapes."""
+    from bottleneck_search.latency.blocks import block_model, site_conv
+
+    L = keras.layers
+    inner_in = keras.Input((8, 8, 32))
+    x = L.Conv2D(32, 3, groups=4, padding="same", activation="relu", name="grouped")(inner_in)
+    x = L.SeparableConv2D(16, 3, padding="same", depth_multiplier=2, name="separable")(x)
+    x = L.Conv2DTranspose(8, 3, strides=2, padding="same", name="up")(x)
+    backbone = keras.Model(inner_in, x, name="backbone")
+    inputs = keras.Input((8, 8, 32))
+    outputs = L.Dense(3)(L.GlobalAveragePooling2D()(backbone(inputs)))
+    space = SearchSpace.from_model(keras.Model(inputs, outputs), widths=[8, 16])
+    assert [s.name for s in space.sites] == ["grouped", "separable", "up"]
+    base = space.build(space.no_bottleneck())
+    for site in space.sites:
+        conv = site_conv(base, site)
+        expected = tuple(conv.output.shape[1:])
+        config = {k: v for k, v in conv.get_config().items() if k != "name"}
+        for width in (None, *site.widths):
+            block = block_model(conv, site, space, 2, width)
+            *reduction, rebuilt = block.layers[1:]
+            assert [layer.name for layer in reduction] == ([f"{site.name}_reduce"] if width else [])
+            assert {k: v for k, v in rebuilt.get_config().items() if k != "name"} == config
+            assert block.predict_on_batch(
+                np.zeros((2, *site.input_size, site.in_channels))
+            ).shape == (
+                2,
+                *expected,
+            )
+    table = build_latency_table(space, batch_size=2, repeats=2, fit=1)
+    assert not table.missing_entries(space) and table.block_calls > 0
+    with pytest.raises(LatencyError, match="Site 'gone' is not a layer"):
+        site_conv(base, dataclasses.replace(space.sites[0], name="gone"))
+
+
 def test_a_table_built_here_predicts_architectures_it_did_not_see():
     """inception_mini at batch 64 (20-40 ms a call here): against the base timed beside each
     architecture, so what the machine's speed drifts by does not count (a ratio, not a time).
@@ -81,15 +123,13 @@ def test_a_table_built_here_predicts_architectures_it_did_not_see():
 
     space = SearchSpace.from_yaml(SPACES / "inception_mini.yaml")
     table = build_latency_table(space, batch_size=64, repeats=12, fit=4)
-    assert table.timed_calls > 0 and table.base_us > 0
+    assert table.network_calls > 0 and table.block_calls > 0 and table.base_us > 0
     table = validate_table(table, space, 5)
     rows = table.validation["rows"]
     assert len(rows) == 5
     fitted = [tuple(w.items()) for w in table.fitted]
     assert not any(tuple(r["architecture"].items()) in fitted for r in rows)
-    errors = sorted(
-        abs((r["predicted_us"] - table.base_us + r["base_us"]) / r["measured_us"] - 1) for r in rows
-    )
+    errors = sorted(abs(drift_left_out(table, r)) for r in rows)
     tolerance = max(TOLERANCE, 2 * table.base_spread)
     assert errors[len(errors) // 2] <= tolerance, table.describe()
     # The cheapest architecture is predicted faster than no reduction, as it measured.

@@ -1,37 +1,42 @@
 """`LatencyTable`: measured latency of a space's architectures in closed form, like `space.macs`.
 
 A table holds the latency of the network without reductions (the base) and, for every site and
-width, the change in latency when only that site is reduced, measured in the whole network (so
-what fusion, memory traffic and the added layer do is inside the measurement). The predicted
-latency of any architecture is a sum of per-site entries, in microseconds:
+width, the change in latency when that site's conv gets its reduction, timed on the conv alone
+at its input shape (`latency.blocks`). The predicted latency of any architecture is a sum of
+per-site entries, in microseconds:
 
-    base + sum over its reduced sites of entry(site, width)
-    entry = trend + shrink * (change - trend),   trend = us_per_mac * macs_change + per_reduction
+    base + scale * sum over its reduced sites of change(site, width)
 
-`trend` is the line through every timing of the build (each entry, and `fit` whole
-architectures with several reductions): microseconds per MAC saved (held at zero or above) and
-the cost of one more layer, two numbers fitted by least squares on this machine (`fit_trend`).
-A third term, per element of the tensor a reduction adds (memory traffic MACs do not count),
-was tried and left out: on googlenet at batch 1 it fitted 22 ms per million elements and
-predicted 40 unseen architectures worse than the two terms on the same timings (RMSPE 15.7%
-against 11.9%), and on VGG16 it fitted zero. A measured change is the trend plus
-what is particular to that site (its resolution, its memory traffic) plus timing noise; `shrink`
-keeps the particular part in the proportion the timings can resolve it: 1 - (noise variance /
-variance of the changes around the trend), clipped to [0, 1], the noise variance being twice
-that of the base's timings over the build (a change is a difference of two such medians; this
-counts the machine's drift as noise too, which measured better on unseen architectures than the
-calls' own spread, see `build_latency_table`). Where the timings
-resolve every site (a quiet machine, a network large enough) the entries are the measured
-changes (shrink near 1); where single-site changes drown in noise (this 2-core VM at batch 1,
-where the base's timings spread +-10%) they fall back to the fitted MAC-and-layer trend.
-`validate_table` measures how good the prediction is on architectures neither step used (RMSPE,
-and the share predicted within +-10%); a table keeps its validation.
+`scale` says how much of a change timed on the conv alone shows in the whole network (caches
+hold other layers' weights and tensors there; the call's fixed cost is shared): it is fitted by
+least squares, through the origin and held at zero or above, on `fit` whole architectures with
+two reductions or more, each timed side by side with the base (`fit_scale`); with no fit it is
+1 (the plain sum).
 
-Building: each entry's model is timed side by side with the base, in alternating blocks of
-calls (`measure.time_pairs`), and its change is the difference of their medians; a drift of the
-machine's speed (clocks, other processes) slower than one block pair cancels. The base's
-latency is the median of its timings beside every entry, and their spread is the machine's
-variance over the build, kept with the table (`base_spread`).
+Why the conv alone and not the whole network (tables of version 3 and before timed every entry
+as the whole network with one site reduced): a conv alone takes a tenth of a network call or
+less (VGG16 and googlenet at batch 1), so an entry timed on 2 x 9 conv calls costs about what
+two network calls do, and its noise is that fraction of the network's. Timed in the whole network, single-site changes
+(1-5 ms on googlenet at batch 1) drowned in the base's own spread (+-10% of 60 ms on this 2-core
+VM), and building the 80 whole models alone took longer than the issue's budget of 3 network
+calls per entry. On this CPU at batch 1, 40 unseen architectures, 15 calls per
+entry and per architecture (`bench/results/latency_blocks_b1_cpu.txt`): VGG16's RMSPE 5.9%, 90%
+within +-10% (googlenet 7.7%, 80%); whole-network entries had given 8.8-11.5% and 75% (googlenet
+11.3-17.0%, 32-57%) with 9 calls, in 3-8x the time.
+
+Building: each entry is timed side by side with the conv alone, in alternating blocks of calls
+(`measure.time_pairs`), and is the difference of the two sides' fastest calls. Other processes
+only ever add time to a call, and on a conv of a few milliseconds one burst of them moves a
+median of 9 calls by more than the entry: on VGG16's `block3_conv2` at width 64 (a 12 ms
+saving), entries over 8 rounds of 9 calls each spread +-3.7 ms as differences of medians and
++-0.6 ms as differences of minimums; of 27 calls, +-1.4 and +-0.2 ms
+(`bench/results/latency_block_estimators_vgg16_cpu.txt`). The whole network's timings (the
+base, the fitted and validated architectures) stay medians: that is what a user's call takes,
+and `scale` carries the entries from one to the other. The base's latency is the median of its
+timings (once alone, then beside every fitted architecture), and their spread is the machine's
+variance over the build, kept with the table (`base_spread`). `validate_table` measures how good the prediction
+is on architectures the build did not time (RMSPE, and the share predicted within +-10%); a
+table keeps its validation.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bottleneck_search.errors import LatencyError
+from bottleneck_search.latency.blocks import block_model, site_conv
 from bottleneck_search.latency.measure import (
     DEFAULT_REPEATS,
     DEFAULT_WARMUP,
@@ -64,11 +70,10 @@ if TYPE_CHECKING:
     from bottleneck_search.space.search_space import SearchSpace
 
 FORMAT = "bottleneck-search/latency-table"
-# Version 3 fits the trend with its MAC term held at zero or above (`fit_trend`); the format is
-# version 1's, and a version 1 table reads as it was. Version 2, an element term in the trend,
-# was tried and left out (docs/latency.md). The cache key holds the version, so a cached table
-# fitted another way is measured again.
-VERSION = 3
+# Version 4 times each entry on the site's conv alone and scales the sum (the module docstring).
+# Versions 1-3 timed every entry in the whole network and fitted a MAC-and-layer trend; they are
+# refused (`from_dict`), and the cache key holds the version, so a cached one is measured again.
+VERSION = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,15 +85,14 @@ class LatencyTable:
         settings: how it was measured: `batch_size`, `runtime`, `threads`, `repeats`,
             `backend`, `device` (and the machine key, see `latency.cache`).
         base_us: the base network's latency (the median of its timings).
-        changes: `{site: {width: measured change in microseconds}}` (a width as a string key,
-            as JSON has).
-        macs_changes: `{site: {width: change in MACs}}`, from the space's closed form.
-        us_per_mac, per_reduction_us, shrink: the trend and how much of each site's own part is
-            kept (0, 0, 1: the plain sum of the measured changes).
-        fitted: the whole architectures timed for the trend (never validated on), with
-            `fit_points`: `(change in MACs, reductions, measured change in microseconds)` each.
+        changes: `{site: {width: change in microseconds}}`, timed on the site's conv alone (a
+            width as a string key, as JSON has).
+        scale: how much of the summed changes shows in the whole network (1: the plain sum).
+        fitted: the whole architectures timed for `scale` (never validated on), with
+            `fit_points`: `(summed changes, measured change)` in microseconds each.
         base_timings_us: every timing of the base, in order.
-        timed_calls: forward passes timed or warmed up while building (validation excluded).
+        network_calls, block_calls: calls of whole networks and of single convs made while
+            building (warm-up included, validation excluded).
         seconds: wall time of the build (builds and compiles included).
         validation: what `validate_table` measured, or None.
 
@@ -105,14 +109,12 @@ class LatencyTable:
     base_us: float
     changes: dict[str, dict[str, float]]
     base_timings_us: tuple[float, ...]
-    timed_calls: int
+    network_calls: int
+    block_calls: int
     seconds: float
-    macs_changes: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
-    us_per_mac: float = 0.0
-    per_reduction_us: float = 0.0
-    shrink: float = 1.0
+    scale: float = 1.0
     fitted: tuple[dict[str, int | None], ...] = ()
-    fit_points: tuple[tuple[float, int, float], ...] = ()
+    fit_points: tuple[tuple[float, float], ...] = ()
     validation: dict[str, Any] | None = None
 
     @property
@@ -123,15 +125,12 @@ class LatencyTable:
         return statistics.stdev(timings) / statistics.mean(timings) if len(timings) > 1 else 0.0
 
     def change_us(self, site: str, width: int | None) -> float:
-        """The table's entry for reducing `site` to `width` (0 for no reduction): the trend,
-        plus `shrink` times the measured change's departure from it."""
+        """The table's entry for reducing `site` to `width` (0 for no reduction): `scale` times
+        the change timed on the site's conv alone."""
         if width is None:
             return 0.0
         try:
-            measured = self.changes[site][str(width)]
-            macs_change = self.macs_changes.get(site, {}).get(str(width), 0)
-            trend = _trend_us(self.us_per_mac, self.per_reduction_us, macs_change)
-            return trend + self.shrink * (measured - trend)
+            return self.scale * self.changes[site][str(width)]
         except KeyError:
             raise LatencyError(
                 f"The latency table of '{self.space}' has no entry for site '{site}' at width "
@@ -161,34 +160,35 @@ class LatencyTable:
         """A table from `to_dict()`'s form.
 
         Raises:
-            LatencyError: not a latency table, or a value of the wrong kind.
+            LatencyError: not a latency table, one of an earlier version, or a value of the
+                wrong kind.
         """
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise LatencyError(f"{source} is not a bottleneck-search latency table.")
+        if data.get("version") != VERSION:
+            raise LatencyError(
+                f"{source} is a latency table of version {data.get('version')!r}, timed in the "
+                f"whole network; this bottleneck-search reads version {VERSION}, timed on each "
+                "site's conv alone. Measure it again (`bottleneck-search latency --space S "
+                "--table`; a search or compress with --cost latency measures it by itself)."
+            )
         try:
-            changes = {
-                str(site): {str(w): _number(v) for w, v in widths.items()}
-                for site, widths in data["changes"].items()
-            }
             table = cls(
                 space=str(data["space"]),
                 settings=dict(data["settings"]),
                 base_us=_number(data["base_us"]),
-                changes=changes,
-                base_timings_us=tuple(_number(t) for t in data["base_timings_us"]),
-                timed_calls=int(data["timed_calls"]),
-                seconds=_number(data["seconds"]),
-                macs_changes={
-                    str(site): {str(w): int(v) for w, v in widths.items()}
-                    for site, widths in data.get("macs_changes", {}).items()
+                changes={
+                    str(site): {str(w): _number(v) for w, v in widths.items()}
+                    for site, widths in data["changes"].items()
                 },
-                us_per_mac=_number(data.get("us_per_mac", 0.0)),
-                per_reduction_us=_number(data.get("per_reduction_us", 0.0)),
-                shrink=_number(data.get("shrink", 1.0)),
-                fitted=tuple(dict(widths) for widths in data.get("fitted", ())),
+                base_timings_us=tuple(_number(t) for t in data["base_timings_us"]),
+                network_calls=int(data["network_calls"]),
+                block_calls=int(data["block_calls"]),
+                seconds=_number(data["seconds"]),
+                scale=_number(data["scale"]),
+                fitted=tuple(dict(widths) for widths in data["fitted"]),
                 fit_points=tuple(
-                    (_number(macs), int(reductions), _number(change))
-                    for macs, reductions, change in data.get("fit_points", ())
+                    (_number(summed), _number(measured)) for summed, measured in data["fit_points"]
                 ),
                 validation=data.get("validation"),
             )
@@ -205,29 +205,20 @@ class LatencyTable:
             f"{settings['threads'] or 'default'}, {settings['device']}",
             f"base {self.base_us / 1000:.3f} ms (spread {100 * self.base_spread:.1f}% over "
             f"{len(self.base_timings_us)} timings); "
-            f"{sum(len(w) for w in self.changes.values())} entries over {len(self.changes)} sites; "
-            f"built in {self.seconds:.0f} s ({self.timed_calls} calls); trend "
-            f"{_describe_trend(self.us_per_mac, self.per_reduction_us)}, shrink {self.shrink:.2f}",
+            f"{sum(len(w) for w in self.changes.values())} entries over {len(self.changes)} sites, "
+            f"timed on each conv alone; scale {self.scale:.3f} (from {len(self.fit_points)} "
+            f"whole architectures); built in {self.seconds:.0f} s ({self.network_calls} network "
+            f"calls, {self.block_calls} conv calls)",
         ]
         if self.validation:
             v = self.validation
             lines.append(
                 f"validated on {v['architectures']} architectures it was not built from: RMSPE "
                 f"{100 * v['rmspe']:.1f}%, {100 * v['within']:.0f}% within "
-                f"+-{100 * v['tolerance']:.0f}% (against the base timed beside each: RMSPE "
+                f"+-{100 * v['tolerance']:.0f}% (drift left out by the base timed beside each: RMSPE "
                 f"{100 * v['rmspe_paired']:.1f}%, {100 * v['within_paired']:.0f}% within)"
             )
         return "\n".join(lines)
-
-
-def _trend_us(us_per_mac: float, per_reduction_us: float, macs_change: float) -> float:
-    """The fitted trend's change for one reduction that changes the MACs by `macs_change`."""
-    return us_per_mac * macs_change + per_reduction_us
-
-
-def _describe_trend(us_per_mac: float, per_reduction_us: float) -> str:
-    """`6.849 ms per GMAC -0.539 ms per reduction`."""
-    return f"{us_per_mac * 1e6:.3f} ms per GMAC {per_reduction_us / 1000:+.3f} ms per reduction"
 
 
 def _number(value) -> float:
@@ -251,61 +242,49 @@ def build_latency_table(
     Args:
         space: the space.
         batch_size, runtime, threads: as for `measure_latency`.
-        repeats: calls of each model timed per entry.
-        fit: random architectures (two reductions or more) timed whole, for the trend with the
-            entries (see the module docstring).
+        repeats: calls timed of each model per entry (and of each fitted architecture).
+        fit: random architectures (two reductions or more) timed whole, for `scale`.
         seed: the draw of those architectures (`validate_table` draws with another seed).
         on_progress: called with a line after each site.
 
     Returns:
         The table, without validation (see `validate_table`).
+
+    Raises:
+        LatencyError: bad settings, or a site whose conv cannot be rebuilt on its own.
     """
     check_settings(batch_size, runtime, threads, repeats)
     set_threads(threads, runtime)
     started = time.monotonic()
     bench = Bench(space, batch_size, runtime, threads, repeats)
     changes: dict[str, dict[str, float]] = {}
+    block_calls = 0
     for number, site in enumerate(space.sites, start=1):
+        conv = site_conv(bench.base_model, site)
+        alone = _call(block_model(conv, site, space, batch_size, None), batch_size, bench)
         changes[site.name] = {}
         for width in site.widths:
-            base, reduced = bench.beside_base({site.name: width})
-            changes[site.name][str(width)] = reduced - base
+            reduced = _call(block_model(conv, site, space, batch_size, width), batch_size, bench)
+            before, after = time_pairs(alone, reduced, repeats, DEFAULT_WARMUP)
+            changes[site.name][str(width)] = (min(after) - min(before)) * 1e6
+            block_calls += 2 * _pair_calls(repeats)
+            del reduced
+        del alone
+        gc.collect()
         if on_progress is not None:
             shown = ", ".join(f"{w}: {c / 1000:+.3f}" for w, c in changes[site.name].items())
             on_progress(f"latency table: site {number}/{len(space.sites)} {site.name} ({shown} ms)")
-    base_macs = space.no_bottleneck().macs
-    macs_changes = {
-        site.name: {str(w): space.macs({site.name: w}) - base_macs for w in site.widths}
-        for site in space.sites
-    }
     fitted = unseen_architectures(space, fit, seed)
     fit_points = []
     for architecture in fitted:
         base, reduced = bench.beside_base(architecture.widths)
-        fit_points.append((architecture.macs - base_macs, architecture.reduced, reduced - base))
-    points = [
-        (macs_changes[site][w], 1, change)
-        for site, widths in changes.items()
-        for w, change in widths.items()
-    ] + fit_points
-    us_per_mac, per_reduction = fit_trend(points)
-    departures = [
-        change - _trend_us(us_per_mac, per_reduction, macs_changes[site][w])
-        for site, widths in changes.items()
-        for w, change in widths.items()
-    ]
-    # Noise: twice the variance of the base's timings beside the entries (a change is a
-    # difference of two such medians). The variance of each median from its calls' own spread
-    # reads lower and let noise in: on googlenet at batch 1 it gave shrink 0.20 and RMSPE 16.9%
-    # on 40 unseen architectures, against 0.00 and 11.3% with this (bench/results/latency_*).
-    noise = 2 * statistics.variance(bench.base_timings) if len(bench.base_timings) > 1 else 0.0
-    spread = statistics.mean(d * d for d in departures) if departures else 0.0
-    shrink = min(1.0, max(0.0, 1 - noise / spread)) if spread > 0 else 1.0
-    if on_progress is not None:
+        summed = sum(changes[s][str(w)] for s, w in architecture.widths.items() if w is not None)
+        fit_points.append((summed, reduced - base))
+    scale = fit_scale(fit_points)
+    if on_progress is not None and fit_points:
         on_progress(
-            f"latency table: trend {_describe_trend(us_per_mac, per_reduction)} over "
-            f"{len(points)} timings; shrink {shrink:.2f} (noise "
-            f"{noise**0.5 / 1000:.3f} ms, departures {spread**0.5 / 1000:.3f} ms)"
+            f"latency table: scale {scale:.3f} from {len(fit_points)} whole architectures "
+            "(their change in the network over the sum of their sites' changes alone)"
         )
     return LatencyTable(
         space=space.name,
@@ -313,15 +292,22 @@ def build_latency_table(
         base_us=statistics.median(bench.base_timings),
         changes=changes,
         base_timings_us=tuple(bench.base_timings),
-        timed_calls=bench.calls,
+        network_calls=bench.calls,
+        block_calls=block_calls,
         seconds=round(time.monotonic() - started, 3),
-        macs_changes=macs_changes,
-        us_per_mac=us_per_mac,
-        per_reduction_us=per_reduction,
-        shrink=shrink,
+        scale=scale,
         fitted=tuple(a.widths for a in fitted),
         fit_points=tuple(fit_points),
     )
+
+
+def _call(model, batch_size: int, bench: Bench) -> Callable[[], object]:
+    return inference_call(model, random_batch(model, batch_size), bench.runtime, bench.threads)
+
+
+def _pair_calls(repeats: int) -> int:
+    """Calls `time_pairs` makes of each of its two functions (warm-up and block starts too)."""
+    return repeats + DEFAULT_WARMUP + -(-repeats // PAIR_BLOCK)
 
 
 class Bench:
@@ -329,12 +315,14 @@ class Bench:
 
     def __init__(self, space, batch_size: int, runtime: str, threads: int | None, repeats: int):
         self.space, self.runtime, self.threads, self.repeats = space, runtime, threads, repeats
-        base_model = space.build(space.no_bottleneck())
-        self.batch = random_batch(base_model, batch_size)
-        self.base_call = inference_call(base_model, self.batch, runtime, threads)
-        time_calls(self.base_call, repeats, DEFAULT_WARMUP)  # warms the process up too
+        self.base_model = space.build(space.no_bottleneck())
+        self.batch = random_batch(self.base_model, batch_size)
+        self.base_call = inference_call(self.base_model, self.batch, runtime, threads)
+        # The first timing of the base, alone; it warms the process up too.
+        self.base_timings = [
+            statistics.median(time_calls(self.base_call, repeats, DEFAULT_WARMUP)) * 1e6
+        ]
         self.calls = repeats + DEFAULT_WARMUP
-        self.base_timings: list[float] = []
 
     def beside_base(self, widths: Mapping[str, int | None]) -> tuple[float, float]:
         """Median microseconds of the base and of the architecture, timed side by side."""
@@ -343,29 +331,20 @@ class Bench:
         base, reduced = time_pairs(self.base_call, call, self.repeats, DEFAULT_WARMUP)
         del model, call
         gc.collect()
-        self.calls += 2 * (self.repeats + DEFAULT_WARMUP + -(-self.repeats // PAIR_BLOCK))
+        self.calls += 2 * _pair_calls(self.repeats)
         self.base_timings.append(statistics.median(base) * 1e6)
         return self.base_timings[-1], statistics.median(reduced) * 1e6
 
 
-def fit_trend(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]:
-    """`(us_per_mac, per_reduction)` minimising the squared error of `us_per_mac * M +
-    per_reduction * n` against the measured change `D`, for points `(M, n, D)` (M: the change
-    in MACs, n: the reductions), with `us_per_mac` held at zero or above: a saved MAC never
-    makes a call slower, and timings too noisy to show the slope (googlenet at batch 32 on this
-    CPU fitted -403 ms per GMAC unbounded) fall back to the per-reduction term alone.
-    `(0, 0)` when the points cannot decide even that."""
-    mm = sum(m * m for m, _, _ in points)
-    mn = sum(m * n for m, n, _ in points)
-    nn = sum(n * n for _, n, _ in points)
-    md = sum(m * d for m, _, d in points)
-    nd = sum(n * d for _, n, d in points)
-    determinant = mm * nn - mn * mn
-    if len(points) >= 2 and abs(determinant) > 1e-9 * mm * nn:
-        us_per_mac = (md * nn - nd * mn) / determinant
-        if us_per_mac >= 0:
-            return us_per_mac, (mm * nd - mn * md) / determinant
-    return 0.0, (nd / nn if nn > 0 else 0.0)
+def fit_scale(points: Sequence[tuple[float, float]]) -> float:
+    """The least-squares `scale` of `measured = scale * summed` through the origin, for points
+    `(summed, measured)`, held at zero or above (timings too noisy to show the sign leave no
+    site's change in the prediction, rather than turning them around); 1 when the points cannot decide it (none, or every
+    sum zero)."""
+    denominator = sum(summed * summed for summed, _ in points)
+    if denominator <= 0:
+        return 1.0
+    return max(0.0, sum(summed * measured for summed, measured in points) / denominator)
 
 
 def measure_settings(batch_size: int, runtime: str, threads: int | None, repeats: int) -> dict:
