@@ -13,8 +13,9 @@ with its default widths), on this machine with the TensorFlow backend:
    and the spread of the median of R consecutive calls for several R (how many repeats a
    figure needs to be known to a given precision here);
 1. builds the latency table (`build_latency_table`: every site and width timed on its conv
-   alone, beside the conv without its reduction, and `--fit` whole architectures for the table's scale) and prints
-   its cost against the issue's budget (the time of 3 network calls per entry);
+   alone, beside the conv without its reduction, and `--fit` whole architectures for the
+   table's scale) and prints its cost against the issue's budget (the time of 3 network calls
+   per entry);
 2. validates it on `--validate` random architectures neither step used (`validate_table`):
    RMSPE and the share within +-10%, against the measured latency and with the machine's drift
    left out (the base timed beside each architecture);

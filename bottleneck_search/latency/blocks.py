@@ -41,12 +41,10 @@ def block_model(
     """`conv` rebuilt from its config on an input of the site's shape, after a reduction to
     `width` channels (None: none), as a model of fixed `batch_size`."""
     data_format = getattr(conv, "data_format", "channels_last")
-    channels = (site.in_channels,)
-    shape = (
-        (*channels, *site.input_size)
-        if data_format == "channels_first"
-        else (*site.input_size, *channels)
-    )
+    if data_format == "channels_first":
+        shape = (site.in_channels, *site.input_size)
+    else:
+        shape = (*site.input_size, site.in_channels)
     inputs = keras.Input(shape, batch_size=batch_size)
     x = inputs
     if width is not None:
