@@ -42,7 +42,7 @@ format: $(TEST_STAMP)
 # Two pytest workers, a test file each at a time (pytest-xdist): most of a test's time is Python,
 # compiling and waiting, not arithmetic, so the suite takes about half as long on 2 cores (three
 # workers measured slower on 2 cores: 921 s against 773 s).
-PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 test: lint
 	$(PYTEST)

@@ -259,7 +259,10 @@ def tls_files(folder) -> dict:
 
 # The longest test files, longest first (measured on 2 cores): with `--dist loadfile` each pytest
 # worker takes the next file when it is free, so starting these first keeps the two workers busy
-# to the end instead of one finishing a long file alone.
+# to the end instead of one finishing a long file alone. The Makefile passes
+# `--no-loadscope-reorder`: by default pytest-xdist reorders files by their number of tests, which
+# put the one-test JAX and PyTorch files (93 s and 71 s) last; a fresh-clone CI run's tests then
+# took 846 s.
 LONGEST_FIRST = (
     "test_trainer_lifecycle.py",
     "test_faults.py",
