@@ -16,13 +16,14 @@ two reductions or more, each timed side by side with the base (`fit_scale`); wit
 Why the conv alone and not the whole network (tables of version 3 and before timed every entry
 as the whole network with one site reduced): a conv alone takes a tenth of a network call or
 less (VGG16 and googlenet at batch 1), so an entry timed on 2 x 9 conv calls costs about what
-two network calls do, and its noise is that fraction of the network's. Timed in the whole network, single-site changes
-(1-5 ms on googlenet at batch 1) drowned in the base's own spread (+-10% of 60 ms on this 2-core
-VM), and building the 80 whole models alone took longer than the issue's budget of 3 network
-calls per entry. On this CPU at batch 1, 40 unseen architectures, 15 calls per
-entry and per architecture (`bench/results/latency_blocks_b1_cpu.txt`): VGG16's RMSPE 5.9%, 90%
-within +-10% (googlenet 7.7%, 80%); whole-network entries had given 8.8-11.5% and 75% (googlenet
-11.3-17.0%, 32-57%) with 9 calls, in 3-8x the time.
+two network calls do, and its noise is that fraction of the network's. Timed in the whole
+network, single-site changes (1-5 ms on googlenet at batch 1) drowned in the base's own spread
+(+-10% of 60 ms on this 2-core VM), and building the 80 whole models alone took longer than
+the issue's budget of 3 network calls per entry. On this CPU at batch 1, 40 unseen
+architectures, 15 calls per entry and per architecture
+(`bench/results/latency_blocks_b1_cpu.txt`): VGG16's RMSPE 5.9%, 90% within +-10% (googlenet
+7.7%, 80%); whole-network entries had given 8.8-11.5% and 75% (googlenet 11.3-17.0%, 32-57%)
+with 9 calls, in 3-8x the time.
 
 Building: each entry is timed side by side with the conv alone, in alternating blocks of calls
 (`measure.time_pairs`), and is the difference of the two sides' fastest calls. Other processes
@@ -34,9 +35,9 @@ saving), entries over 8 rounds of 9 calls each spread +-3.7 ms as differences of
 base, the fitted and validated architectures) stay medians: that is what a user's call takes,
 and `scale` carries the entries from one to the other. The base's latency is the median of its
 timings (once alone, then beside every fitted architecture), and their spread is the machine's
-variance over the build, kept with the table (`base_spread`). `validate_table` measures how good the prediction
-is on architectures the build did not time (RMSPE, and the share predicted within +-10%); a
-table keeps its validation.
+variance over the build, kept with the table (`base_spread`). `validate_table` measures how
+good the prediction is on architectures the build did not time (RMSPE, and the share predicted
+within +-10%); a table keeps its validation.
 """
 
 from __future__ import annotations
@@ -215,8 +216,8 @@ class LatencyTable:
             lines.append(
                 f"validated on {v['architectures']} architectures it was not built from: RMSPE "
                 f"{100 * v['rmspe']:.1f}%, {100 * v['within']:.0f}% within "
-                f"+-{100 * v['tolerance']:.0f}% (drift left out by the base timed beside each: RMSPE "
-                f"{100 * v['rmspe_paired']:.1f}%, {100 * v['within_paired']:.0f}% within)"
+                f"+-{100 * v['tolerance']:.0f}% (drift left out by the base timed beside each: "
+                f"RMSPE {100 * v['rmspe_paired']:.1f}%, {100 * v['within_paired']:.0f}% within)"
             )
         return "\n".join(lines)
 
@@ -339,8 +340,8 @@ class Bench:
 def fit_scale(points: Sequence[tuple[float, float]]) -> float:
     """The least-squares `scale` of `measured = scale * summed` through the origin, for points
     `(summed, measured)`, held at zero or above (timings too noisy to show the sign leave no
-    site's change in the prediction, rather than turning them around); 1 when the points cannot decide it (none, or every
-    sum zero)."""
+    site's change in the prediction, rather than turning them around); 1 when the points cannot
+    decide it (none, or every sum zero)."""
     denominator = sum(summed * summed for summed, _ in points)
     if denominator <= 0:
         return 1.0
