@@ -67,7 +67,7 @@ def main() -> None:
         inference_call,
         random_batch,
         set_threads,
-        time_pairs,
+        time_round_robin,
     )
     from bottleneck_search.latency.table import build_latency_table
     from bottleneck_search.latency.validation import validate_table
@@ -141,9 +141,11 @@ def main() -> None:
             flush=True,
         )
         for label, other in (("MAC-only pick", by_macs), ("slowest predicted peer", slowest)):
-            other_times, latency_times = time_pairs(
-                inference_call(models[other.decisions], batch, "keras", args.threads),
-                inference_call(models[by_latency.decisions], batch, "keras", args.threads),
+            other_times, latency_times = time_round_robin(
+                (
+                    inference_call(models[other.decisions], batch, "keras", args.threads),
+                    inference_call(models[by_latency.decisions], batch, "keras", args.threads),
+                ),
                 max(args.repeats, 15),
                 3,
             )

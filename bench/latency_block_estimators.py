@@ -5,7 +5,7 @@ Usage:
 
 On VGG16 at 224x224 (`keras.applications.VGG16(weights=None)` as a model space), TensorFlow on
 this machine, batch 1: for three sites and widths, times the site's conv alone against its
-reduction followed by the conv (`latency.blocks`), side by side (`measure.time_pairs`,
+reduction followed by the conv (`latency.blocks`), side by side (`measure.time_round_robin`,
 `--repeats` calls each), `--rounds` times in a row, and prints for each statistic the mean and
 standard deviation of the entry (reduced minus alone) over the rounds, and its range: the
 median of the calls, their 25th percentile, their minimum, and the median of the differences
@@ -39,11 +39,11 @@ def main() -> None:
 
     from bottleneck_search.latency.blocks import block_model, site_conv
     from bottleneck_search.latency.measure import (
-        PAIR_BLOCK,
+        BLOCK,
         device_name,
         inference_call,
         random_batch,
-        time_pairs,
+        time_round_robin,
     )
     from bottleneck_search.space.search_space import SearchSpace
 
@@ -67,15 +67,15 @@ def main() -> None:
         entries["median of block-pair differences"] = []
         alone_medians = []
         for _ in range(args.rounds):
-            alone, reduced = (np.array(t) * 1e3 for t in time_pairs(*calls, args.repeats, 3))
+            alone, reduced = (np.array(t) * 1e3 for t in time_round_robin(calls, args.repeats, 3))
             alone_medians.append(float(np.median(alone)))
             entries["median"].append(np.median(reduced) - np.median(alone))
             entries["25th percentile"].append(np.percentile(reduced, 25) - np.percentile(alone, 25))
             entries["minimum"].append(reduced.min() - alone.min())
             entries["median of block-pair differences"].append(
                 statistics.median(
-                    reduced[i : i + PAIR_BLOCK].mean() - alone[i : i + PAIR_BLOCK].mean()
-                    for i in range(0, len(alone), PAIR_BLOCK)
+                    reduced[i : i + BLOCK].mean() - alone[i : i + BLOCK].mean()
+                    for i in range(0, len(alone), BLOCK)
                 )
             )
         print(

@@ -7,7 +7,7 @@ Usage:
 `keras.applications.VGG16(weights=None)` at 224x224 as a model space
 (`SearchSpace.from_model(widths=[fraction], round_to=N)`), every site reduced to `fraction` of
 its input channels, for N in 1, 8 and 16; the three models are timed in turn, in alternating
-blocks of calls (`latency.measure.time_pairs`, the N=8 model against each other), `--rounds`
+blocks of calls (`latency.measure.time_round_robin`, the N=8 model against each other), `--rounds`
 times. Prints each model's MACs and median milliseconds per call with the 10-90% range, and the
 time per GMAC, since rounding changes the MACs too.
 """
@@ -39,7 +39,7 @@ def main() -> None:
         device_name,
         inference_call,
         random_batch,
-        time_pairs,
+        time_round_robin,
     )
     from bottleneck_search.space.search_space import SearchSpace
 
@@ -60,7 +60,7 @@ def main() -> None:
     timings: dict[int, list[float]] = {n: [] for n in models}
     for _ in range(args.rounds):
         for other in (1, 16):
-            eight, theirs = time_pairs(calls[8], calls[other], args.repeats, 3)
+            eight, theirs = time_round_robin((calls[8], calls[other]), args.repeats, 3)
             timings[8] += eight
             timings[other] += theirs
     for n, (_, macs, widths) in models.items():

@@ -23,7 +23,7 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -34,8 +34,8 @@ from bottleneck_search.policy import LATENCY_REPEATS, RUNTIMES
 
 DEFAULT_REPEATS = LATENCY_REPEATS
 DEFAULT_WARMUP = 3
-# Calls per block when two models are timed side by side (`time_pairs`).
-PAIR_BLOCK = 3
+# Timed calls per block when models are timed in turn (`time_round_robin`).
+BLOCK = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,25 +160,37 @@ def time_calls(call: Callable[[], object], repeats: int, warmup: int) -> list[fl
     return seconds
 
 
-def time_pairs(
-    first: Callable[[], object], second: Callable[[], object], repeats: int, warmup: int
-) -> tuple[list[float], list[float]]:
-    """Seconds of `repeats` calls of each of two functions, timed in alternating blocks of
-    `PAIR_BLOCK` calls, each block after one untimed call (switching models leaves the caches
-    holding the other's weights), after `warmup` untimed calls of each. Comparing the blocks
-    side by side cancels what drifts more slowly than a block pair."""
+def time_round_robin(
+    calls: Sequence[Callable[[], object]], repeats: int, warmup: int
+) -> list[list[float]]:
+    """Seconds of `repeats` calls of each function of `calls`, timed in turn in blocks of
+    `BLOCK` calls, each block after one untimed call (switching models leaves the caches
+    holding another's weights), after `warmup` untimed calls of each. Timing them in turn
+    cancels what drifts more slowly than one round of blocks.
+
+    Example:
+
+    ```python
+    base, reduced = time_round_robin((base_call, reduced_call), repeats=9, warmup=3)
+    ```
+    """
     for _ in range(warmup):
-        first()
-        second()
-    timings: tuple[list[float], list[float]] = ([], [])
-    while len(timings[1]) < repeats:
-        for call, seconds in zip((first, second), timings, strict=True):
+        for call in calls:
             call()
-            for _ in range(min(PAIR_BLOCK, repeats - len(seconds))):
+    timings: list[list[float]] = [[] for _ in calls]
+    while len(timings[-1]) < repeats:
+        for call, seconds in zip(calls, timings, strict=True):
+            call()
+            for _ in range(min(BLOCK, repeats - len(seconds))):
                 started = time.perf_counter()
                 call()
                 seconds.append(time.perf_counter() - started)
     return timings
+
+
+def round_robin_calls(repeats: int, warmup: int) -> int:
+    """Calls `time_round_robin` makes of each of its functions (warm-up and block starts too)."""
+    return repeats + warmup + -(-repeats // BLOCK)
 
 
 def inference_call(

@@ -10,8 +10,8 @@ per-site entries, in microseconds:
 `scale` says how much of a change timed on the conv alone shows in the whole network (caches
 hold other layers' weights and tensors there; the call's fixed cost is shared): it is fitted by
 least squares, through the origin and held at zero or above, on `fit` whole architectures with
-two reductions or more, each timed side by side with the base (`fit_scale`); with no fit it is
-1 (the plain sum).
+two reductions or more, timed in turn with the base (`fit_scale`); with no fit it is 1 (the
+plain sum).
 
 Why the conv alone and not the whole network (tables of version 3 and before timed every entry
 as the whole network with one site reduced): a conv alone takes a tenth of a network call or
@@ -25,17 +25,21 @@ architectures, 15 calls per entry and per architecture
 7.7%, 80%); whole-network entries had given 8.8-11.5% and 75% (googlenet 11.3-17.0%, 32-57%)
 with 9 calls, in 3-8x the time.
 
-Building: each entry is timed side by side with the conv alone, in alternating blocks of calls
-(`measure.time_pairs`), and is the difference of the two sides' fastest calls. Other processes
+Building: a site's conv alone and its reduced versions at every width are timed in turn, in
+blocks of calls (`measure.time_round_robin`), and each entry is the difference of the fastest
+call at its width and the fastest alone. Other processes
 only ever add time to a call, and on a conv of a few milliseconds one burst of them moves a
 median of 9 calls by more than the entry: on VGG16's `block3_conv2` at width 64 (a 12 ms
 saving), entries over 8 rounds of 9 calls each spread +-3.7 ms as differences of medians and
 +-0.6 ms as differences of minimums; of 27 calls, +-1.4 and +-0.2 ms
 (`bench/results/latency_block_estimators_vgg16_cpu.txt`). The whole network's timings (the
 base, the fitted and validated architectures) stay medians: that is what a user's call takes,
-and `scale` carries the entries from one to the other. The base's latency is the median of its
-timings (once alone, then beside every fitted architecture), and their spread is the machine's
-variance over the build, kept with the table (`base_spread`). `validate_table` measures how
+and `scale` carries the entries from one to the other. The fitted architectures are built at
+once and timed in turn with the base (each model is held in memory meanwhile); the base's
+latency is the median of its calls there, and their coefficient of variation is the machine's
+variance per call over the build, kept with the table (`base_spread`). Timing in turn, not in
+pairs, times the conv alone once per site rather than once per width, and the base once rather
+than once per fitted architecture. `validate_table` measures how
 good the prediction is on architectures the build did not time (RMSPE, and the share predicted
 within +-10%); a table keeps its validation.
 """
@@ -56,14 +60,13 @@ from bottleneck_search.latency.blocks import block_model, site_conv
 from bottleneck_search.latency.measure import (
     DEFAULT_REPEATS,
     DEFAULT_WARMUP,
-    PAIR_BLOCK,
     check_settings,
     device_name,
     inference_call,
     random_batch,
+    round_robin_calls,
     set_threads,
-    time_calls,
-    time_pairs,
+    time_round_robin,
 )
 
 if TYPE_CHECKING:
@@ -71,10 +74,12 @@ if TYPE_CHECKING:
     from bottleneck_search.space.search_space import SearchSpace
 
 FORMAT = "bottleneck-search/latency-table"
-# Version 4 times each entry on the site's conv alone and scales the sum (the module docstring).
-# Versions 1-3 timed every entry in the whole network and fitted a MAC-and-layer trend; they are
-# refused (`from_dict`), and the cache key holds the version, so a cached one is measured again.
-VERSION = 4
+# Version 5 times each entry on the site's conv alone, in turn with the site's other widths, and
+# scales the sum (the module docstring); its base timings are single calls. Version 4 timed each
+# width in a pair with the conv alone, and kept medians as base timings; versions 1-3 timed every
+# entry in the whole network and fitted a MAC-and-layer trend. Older versions are refused
+# (`from_dict`), and the cache key holds the version, so a cached one is measured again.
+VERSION = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,13 +90,13 @@ class LatencyTable:
         space: the space's name.
         settings: how it was measured: `batch_size`, `runtime`, `threads`, `repeats`,
             `backend`, `device` (and the machine key, see `latency.cache`).
-        base_us: the base network's latency (the median of its timings).
+        base_us: the base network's latency (the median of its timed calls).
         changes: `{site: {width: change in microseconds}}`, timed on the site's conv alone (a
             width as a string key, as JSON has).
         scale: how much of the summed changes shows in the whole network (1: the plain sum).
         fitted: the whole architectures timed for `scale` (never validated on), with
             `fit_points`: `(summed changes, measured change)` in microseconds each.
-        base_timings_us: every timing of the base, in order.
+        base_timings_us: every timed call of the base, in order.
         network_calls, block_calls: calls of whole networks and of single convs made while
             building (warm-up included, validation excluded).
         seconds: wall time of the build (builds and compiles included).
@@ -120,8 +125,8 @@ class LatencyTable:
 
     @property
     def base_spread(self) -> float:
-        """The base timings' standard deviation over their mean: the machine's variance over
-        the build."""
+        """The coefficient of variation of the base's timed calls: the machine's variance per
+        call over the build."""
         timings = self.base_timings_us
         return statistics.stdev(timings) / statistics.mean(timings) if len(timings) > 1 else 0.0
 
@@ -168,9 +173,9 @@ class LatencyTable:
             raise LatencyError(f"{source} is not a bottleneck-search latency table.")
         if data.get("version") != VERSION:
             raise LatencyError(
-                f"{source} is a latency table of version {data.get('version')!r}, timed in the "
-                f"whole network; this bottleneck-search reads version {VERSION}, timed on each "
-                "site's conv alone. Measure it again (`bottleneck-search latency --space S "
+                f"{source} is a latency table of version {data.get('version')!r}, measured "
+                f"another way; this bottleneck-search reads version {VERSION} only. Measure it "
+                "again (`bottleneck-search latency --space S "
                 "--table`; a search or compress with --cost latency measures it by itself)."
             )
         try:
@@ -262,25 +267,27 @@ def build_latency_table(
     block_calls = 0
     for number, site in enumerate(space.sites, start=1):
         conv = site_conv(bench.base_model, site)
-        alone = _call(block_model(conv, site, space, batch_size, None), batch_size, bench)
-        changes[site.name] = {}
-        for width in site.widths:
-            reduced = _call(block_model(conv, site, space, batch_size, width), batch_size, bench)
-            before, after = time_pairs(alone, reduced, repeats, DEFAULT_WARMUP)
-            changes[site.name][str(width)] = (min(after) - min(before)) * 1e6
-            block_calls += 2 * _pair_calls(repeats)
-            del reduced
-        del alone
+        calls = [
+            _call(block_model(conv, site, space, batch_size, width), batch_size, bench)
+            for width in (None, *site.widths)
+        ]
+        alone, *reduced = time_round_robin(calls, repeats, DEFAULT_WARMUP)
+        changes[site.name] = {
+            str(width): (min(timings) - min(alone)) * 1e6
+            for width, timings in zip(site.widths, reduced, strict=True)
+        }
+        block_calls += len(calls) * round_robin_calls(repeats, DEFAULT_WARMUP)
+        del calls
         gc.collect()
         if on_progress is not None:
             shown = ", ".join(f"{w}: {c / 1000:+.3f}" for w, c in changes[site.name].items())
             on_progress(f"latency table: site {number}/{len(space.sites)} {site.name} ({shown} ms)")
     fitted = unseen_architectures(space, fit, seed)
-    fit_points = []
-    for architecture in fitted:
-        base, reduced = bench.beside_base(architecture.widths)
-        summed = sum(changes[s][str(w)] for s, w in architecture.widths.items() if w is not None)
-        fit_points.append((summed, reduced - base))
+    base, measured = bench.beside_base([architecture.widths for architecture in fitted])
+    fit_points = [
+        (sum(changes[s][str(w)] for s, w in architecture.widths.items() if w is not None), m - base)
+        for architecture, m in zip(fitted, measured, strict=True)
+    ]
     scale = fit_scale(fit_points)
     if on_progress is not None and fit_points:
         on_progress(
@@ -290,7 +297,7 @@ def build_latency_table(
     return LatencyTable(
         space=space.name,
         settings=measure_settings(batch_size, runtime, threads, repeats),
-        base_us=statistics.median(bench.base_timings),
+        base_us=base,
         changes=changes,
         base_timings_us=tuple(bench.base_timings),
         network_calls=bench.calls,
@@ -306,35 +313,33 @@ def _call(model, batch_size: int, bench: Bench) -> Callable[[], object]:
     return inference_call(model, random_batch(model, batch_size), bench.runtime, bench.threads)
 
 
-def _pair_calls(repeats: int) -> int:
-    """Calls `time_pairs` makes of each of its two functions (warm-up and block starts too)."""
-    return repeats + DEFAULT_WARMUP + -(-repeats // PAIR_BLOCK)
-
-
 class Bench:
-    """Times architectures of a space side by side with its base network (`time_pairs`)."""
+    """Times architectures of a space in turn with its base network (`time_round_robin`)."""
 
     def __init__(self, space, batch_size: int, runtime: str, threads: int | None, repeats: int):
         self.space, self.runtime, self.threads, self.repeats = space, runtime, threads, repeats
         self.base_model = space.build(space.no_bottleneck())
         self.batch = random_batch(self.base_model, batch_size)
         self.base_call = inference_call(self.base_model, self.batch, runtime, threads)
-        # The first timing of the base, alone; it warms the process up too.
-        self.base_timings = [
-            statistics.median(time_calls(self.base_call, repeats, DEFAULT_WARMUP)) * 1e6
-        ]
-        self.calls = repeats + DEFAULT_WARMUP
+        self.base_timings: list[float] = []  # every timed call of the base, in microseconds
+        self.calls = 0
 
-    def beside_base(self, widths: Mapping[str, int | None]) -> tuple[float, float]:
-        """Median microseconds of the base and of the architecture, timed side by side."""
-        model = self.space.build(widths)
-        call = inference_call(model, self.batch, self.runtime, self.threads)
-        base, reduced = time_pairs(self.base_call, call, self.repeats, DEFAULT_WARMUP)
-        del model, call
+    def beside_base(
+        self, architectures: Sequence[Mapping[str, int | None]]
+    ) -> tuple[float, list[float]]:
+        """Median microseconds of the base and of each architecture (`{site: width}`), all
+        built at once and timed in turn; with none, the base alone."""
+        calls = [self.base_call]
+        for widths in architectures:
+            calls.append(
+                inference_call(self.space.build(widths), self.batch, self.runtime, self.threads)
+            )
+        base, *timed = time_round_robin(calls, self.repeats, DEFAULT_WARMUP)
+        self.calls += len(calls) * round_robin_calls(self.repeats, DEFAULT_WARMUP)
+        del calls
         gc.collect()
-        self.calls += 2 * _pair_calls(self.repeats)
-        self.base_timings.append(statistics.median(base) * 1e6)
-        return self.base_timings[-1], statistics.median(reduced) * 1e6
+        self.base_timings.extend(seconds * 1e6 for seconds in base)
+        return statistics.median(base) * 1e6, [statistics.median(t) * 1e6 for t in timed]
 
 
 def fit_scale(points: Sequence[tuple[float, float]]) -> float:

@@ -59,7 +59,7 @@ def validate_table(
     )
     rows = []
     for number, architecture in enumerate(chosen, start=1):
-        base, measured = bench.beside_base(architecture.widths)
+        base, (measured,) = bench.beside_base([architecture.widths])
         predicted = table.predict_us(architecture)
         rows.append(
             {

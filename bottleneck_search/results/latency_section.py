@@ -14,7 +14,7 @@ from bottleneck_search.latency.measure import (
     device_name,
     inference_call,
     random_batch,
-    time_pairs,
+    time_round_robin,
 )
 
 # Calls of each model the report times (after warm-up), in alternating blocks.
@@ -39,9 +39,11 @@ def latency_section(space, chosen, label: str, settings: dict, baseline: str) ->
         base_model = space.build(space.no_bottleneck())
         model = space.build(chosen)
         batch = random_batch(base_model, batch_size)
-        base, reduced = time_pairs(
-            inference_call(base_model, batch, runtime, threads),
-            inference_call(model, batch, runtime, threads),
+        base, reduced = time_round_robin(
+            (
+                inference_call(base_model, batch, runtime, threads),
+                inference_call(model, batch, runtime, threads),
+            ),
             REPORT_REPEATS,
             DEFAULT_WARMUP,
         )
