@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import os
 import signal
 import sys
@@ -28,11 +29,19 @@ def import_tensorflow_quietly() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        import tensorflow  # noqa: F401
+        import tensorflow
     finally:
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)
         os.close(devnull)
+    tensorflow.get_logger().addFilter(_drop_retracing_warnings)
+
+
+def _drop_retracing_warnings(record: logging.LogRecord) -> bool:
+    """False for TensorFlow's "N out of the last M calls ... triggered tf.function retracing"
+    warning. Keras traces one predict function per model, and a latency table or a search builds
+    many models on purpose; the warning's advice does not apply and it buries our progress."""
+    return "triggered tf.function retracing" not in record.getMessage()
 
 
 @contextlib.contextmanager

@@ -15,9 +15,15 @@ from conftest import SPACES, hand_table, search_argv
 from bottleneck_search import CompressConfig, LatencyError, SearchConfig, SearchConfigError
 from bottleneck_search.flops.memory import activation_memory
 from bottleneck_search.latency import LatencyTable, build_latency_table, measure_latency
-from bottleneck_search.latency.cache import CACHE_VARIABLE, save_table, table_path
+from bottleneck_search.latency.cache import (
+    CACHE_VARIABLE,
+    RUN_TABLE,
+    run_latency_table,
+    save_table,
+    table_path,
+)
 from bottleneck_search.latency.measure import round_robin_calls, time_round_robin
-from bottleneck_search.latency.table import fit_scale
+from bottleneck_search.latency.table import VERSION, fit_scale
 from bottleneck_search.latency.validation import drift_left_out, validate_table
 from bottleneck_search.space.search_space import SearchSpace
 
@@ -61,14 +67,28 @@ def test_the_scale_is_the_least_squares_slope_through_the_origin_not_negative():
     assert fit_scale([]) == 1.0 and fit_scale([(0.0, 12.0)]) == 1.0
 
 
-def test_a_table_of_an_earlier_version_is_refused_with_what_to_do(tiny_space_path):
-    data = hand_table(SearchSpace.from_yaml(tiny_space_path)).to_dict()
-    for version in (3, 4):  # whole-network entries; entries timed in pairs
+def test_a_table_of_an_earlier_version_is_refused_and_a_run_holding_one_says_what_to_do(
+    tiny_space_path, tmp_path
+):
+    space = SearchSpace.from_yaml(tiny_space_path)
+    data = hand_table(space).to_dict()
+    for version in (3, 4):  # whole-network entries; entries timed in pairs with the conv alone
         data["version"] = version
         with pytest.raises(
-            LatencyError, match=rf"version {version}, measured another way.*Measure it again"
+            LatencyError,
+            match=rf"^old.json is a latency table of version {version}, measured another way; "
+            rf"this bottleneck-search reads version {VERSION} only.$",
         ):
             LatencyTable.from_dict(data, source="old.json")
+    # A run's own copy is not measured again behind its finished trials' backs.
+    (tmp_path / RUN_TABLE).write_text(json.dumps(data))
+    with pytest.raises(
+        LatencyError,
+        match=rf"version 4, .* The finished trials of run '{re.escape(str(tmp_path))}' were scored "
+        r"and ranked with it, .* Start a new run \(another --run-dir\)",
+    ):
+        run_latency_table(str(tmp_path), space)
+    assert json.loads((tmp_path / RUN_TABLE).read_text()) == json.loads(json.dumps(data))
 
 
 def test_models_are_timed_in_turn_in_blocks_after_their_warm_up():
@@ -93,8 +113,9 @@ def test_a_table_of_another_space_is_refused(tiny_space_path):
 
 
 def test_each_site_of_a_users_model_is_timed_as_its_own_conv_alone():
-    """Grouped, separable and transposed convs inside a nested backbone: each entry's models are
-    the site's conv rebuilt from its config, alone and after its reduction, at its shapes."""
+    """Grouped, separable and transposed convs inside a frozen nested backbone, after the
+    model's own `Rescaling`: each entry's models are the site's conv rebuilt from its config,
+    alone and after its reduction, at its shapes."""
     from bottleneck_search.latency.blocks import block_model, site_conv
 
     L = keras.layers
@@ -103,9 +124,13 @@ def test_each_site_of_a_users_model_is_timed_as_its_own_conv_alone():
     x = L.SeparableConv2D(16, 3, padding="same", depth_multiplier=2, name="separable")(x)
     x = L.Conv2DTranspose(8, 3, strides=2, padding="same", name="up")(x)
     backbone = keras.Model(inner_in, x, name="backbone")
+    backbone.trainable = False
     inputs = keras.Input((8, 8, 32))
-    outputs = L.Dense(3)(L.GlobalAveragePooling2D()(backbone(inputs)))
-    space = SearchSpace.from_model(keras.Model(inputs, outputs), widths=[8, 16])
+    scaled = L.Rescaling(1 / 255)(inputs)
+    outputs = L.Dense(3)(L.GlobalAveragePooling2D()(backbone(scaled)))
+    space = SearchSpace.from_model(
+        keras.Model(inputs, outputs), widths=[8, 16], include_frozen=True
+    )
     assert [s.name for s in space.sites] == ["grouped", "separable", "up"]
     base = space.build(space.no_bottleneck())
     for site in space.sites:
@@ -133,10 +158,12 @@ def test_a_table_built_here_predicts_architectures_it_did_not_see():
     """inception_mini at batch 64 (20-40 ms a call here), a table built with the defaults (20
     calls, 6 fitted architectures): against the base timed beside each architecture, so what
     the machine's speed drifts by does not count (a ratio, not a time). The tolerance is the
-    benchmark's +-10%, or twice the spread of the base's own timings when the machine is
-    noisier than that (another pytest worker shares its two cores). Measured here: the median
-    error of 5 architectures 0.015-0.061 over 6 builds, 3 of them beside a busy core; with 12
-    calls and 4 fitted, 0.044-0.244 (their scale spread 0.99-1.66), which failed CI once."""
+    benchmark's +-10%, or twice the standard error of the base's median when the machine is
+    noisier than that (another pytest worker shares its two cores). Measured here (table version
+    4, entries timed in pairs): the median error of 5 architectures 0.015-0.061 over 6 builds, 3
+    of them beside a busy core; with 12 calls and 4 fitted, 0.044-0.244 (their scale spread
+    0.99-1.66), which failed CI once. Version 5 (entries timed in turn, the base alone first and
+    in the fit): 0.033-0.047 over 4 builds, 0.024-0.078 over 4 beside a busy core."""
     from bottleneck_search.latency.validation import TOLERANCE
 
     space = SearchSpace.from_yaml(SPACES / "inception_mini.yaml")
@@ -147,6 +174,8 @@ def test_a_table_built_here_predicts_architectures_it_did_not_see():
     assert len(rows) == 5
     fitted = [tuple(w.items()) for w in table.fitted]
     assert not any(tuple(r["architecture"].items()) in fitted for r in rows)
+    base_errors = [abs(r["base_us"] / table.base_us - 1) for r in rows]
+    assert table.validation["base_within"] == sum(e <= TOLERANCE for e in base_errors) / 5
     errors = sorted(abs(drift_left_out(table, r)) for r in rows)
     tolerance = max(TOLERANCE, 2 * table.base_spread / math.sqrt(table.settings["repeats"]))
     assert errors[len(errors) // 2] <= tolerance, table.describe()

@@ -155,10 +155,22 @@ def run_latency_table(
     on_progress: Callable[[str], None] | None = None,
 ) -> LatencyTable:
     """The latency table a search in `run_dir` uses: the run's own copy (`RUN_TABLE`) when it
-    has one, else the cached (or newly measured) table, copied into the run."""
+    has one, else the cached (or newly measured) table, copied into the run.
+
+    Raises:
+        LatencyError: the run's copy is damaged or of another version. It is not measured
+            again by itself: the run's finished trials were scored with it.
+    """
     path = Path(run_dir) / RUN_TABLE
     if path.is_file():
-        return read_table(path)
+        try:
+            return read_table(path)
+        except LatencyError as error:
+            raise LatencyError(
+                f"{error} The finished trials of run '{run_dir}' were scored and ranked with "
+                "it, and a new table would cost the rest differently. Start a new run (another "
+                "--run-dir), or finish this one with the bottleneck-search that started it."
+            ) from error
     table = cached_table(space, batch_size, runtime, threads, on_progress=on_progress)
     save_table(table, path)
     return table

@@ -35,9 +35,10 @@ saving), entries over 8 rounds of 9 calls each spread +-3.7 ms as differences of
 (`bench/results/latency_block_estimators_vgg16_cpu.txt`). The whole network's timings (the
 base, the fitted and validated architectures) stay medians: that is what a user's call takes,
 and `scale` carries the entries from one to the other. The fitted architectures are built at
-once and timed in turn with the base (each model is held in memory meanwhile); the base's
-latency is the median of its calls there, and their coefficient of variation is the machine's
-variance per call over the build, kept with the table (`base_spread`). Timing in turn, not in
+once and timed in turn with the base (each model is held in memory meanwhile). The base is
+timed alone first, and its latency is the median of its calls then and in the fit, at the two
+ends of the build; their coefficient of variation is the machine's variance per call over the
+build, kept with the table (`base_spread`). Timing in turn, not in
 pairs, times the conv alone once per site rather than once per width, and the base once rather
 than once per fitted architecture. `validate_table` measures how
 good the prediction is on architectures the build did not time (RMSPE, and the share predicted
@@ -174,9 +175,7 @@ class LatencyTable:
         if data.get("version") != VERSION:
             raise LatencyError(
                 f"{source} is a latency table of version {data.get('version')!r}, measured "
-                f"another way; this bottleneck-search reads version {VERSION} only. Measure it "
-                "again (`bottleneck-search latency --space S "
-                "--table`; a search or compress with --cost latency measures it by itself)."
+                f"another way; this bottleneck-search reads version {VERSION} only."
             )
         try:
             table = cls(
@@ -209,8 +208,8 @@ class LatencyTable:
             f"latency table of '{self.space}': batch {settings['batch_size']}, "
             f"{settings['runtime']} ({settings['backend']}), threads "
             f"{settings['threads'] or 'default'}, {settings['device']}",
-            f"base {self.base_us / 1000:.3f} ms (spread {100 * self.base_spread:.1f}% over "
-            f"{len(self.base_timings_us)} timings); "
+            f"base {self.base_us / 1000:.3f} ms (median of {len(self.base_timings_us)} calls, "
+            f"coefficient of variation {100 * self.base_spread:.1f}%); "
             f"{sum(len(w) for w in self.changes.values())} entries over {len(self.changes)} sites, "
             f"timed on each conv alone; scale {self.scale:.3f} (from {len(self.fit_points)} "
             f"whole architectures); built in {self.seconds:.0f} s ({self.network_calls} network "
@@ -222,7 +221,9 @@ class LatencyTable:
                 f"validated on {v['architectures']} architectures it was not built from: RMSPE "
                 f"{100 * v['rmspe']:.1f}%, {100 * v['within']:.0f}% within "
                 f"+-{100 * v['tolerance']:.0f}% (drift left out by the base timed beside each: "
-                f"RMSPE {100 * v['rmspe_paired']:.1f}%, {100 * v['within_paired']:.0f}% within)"
+                f"RMSPE {100 * v['rmspe_paired']:.1f}%, {100 * v['within_paired']:.0f}% within); "
+                f"the base itself, timed beside each, was within +-{100 * v['tolerance']:.0f}% "
+                f"of the table's base {100 * v['base_within']:.0f}% of the time"
             )
         return "\n".join(lines)
 
@@ -263,6 +264,9 @@ def build_latency_table(
     set_threads(threads, runtime)
     started = time.monotonic()
     bench = Bench(space, batch_size, runtime, threads, repeats)
+    # The base alone first (it warms the process up too), and again in turn with the fitted
+    # architectures at the end: its latency is the median of both, over the build's whole span.
+    bench.beside_base([])
     changes: dict[str, dict[str, float]] = {}
     block_calls = 0
     for number, site in enumerate(space.sites, start=1):
@@ -297,7 +301,7 @@ def build_latency_table(
     return LatencyTable(
         space=space.name,
         settings=measure_settings(batch_size, runtime, threads, repeats),
-        base_us=base,
+        base_us=statistics.median(bench.base_timings),
         changes=changes,
         base_timings_us=tuple(bench.base_timings),
         network_calls=bench.calls,

@@ -44,7 +44,9 @@ def validate_table(
     Returns:
         A copy of `table` whose `validation` holds `architectures`, `rmspe` and `within` (the
         share within `TOLERANCE`), `rmspe_paired` and `within_paired` (drift left out),
-        `tolerance` and one row per architecture (`architecture`, `macs`, `predicted_us`,
+        `base_within` (the share of rows whose base, timed beside the architecture, is within
+        `TOLERANCE` of the table's base: how far this machine's own spread lets any prediction
+        go), `tolerance` and one row per architecture (`architecture`, `macs`, `predicted_us`,
         `measured_us`, `base_us`: the base timed beside it).
     """
     settings = table.settings
@@ -77,10 +79,12 @@ def validate_table(
             )
     errors = [r["predicted_us"] / r["measured_us"] - 1 for r in rows]
     paired = [drift_left_out(table, row) for row in rows]
+    base_errors = [row["base_us"] / table.base_us - 1 for row in rows]
     validation = {
         "architectures": len(rows),
         **error_summary(errors, ""),
         **error_summary(paired, "_paired"),
+        "base_within": error_summary(base_errors, "")["within"],
         "tolerance": TOLERANCE,
         "rows": rows,
     }
