@@ -96,8 +96,9 @@ def main() -> None:
         f"table built in {table.seconds:.1f} s = {table.seconds / budget:.2f}x the goal's budget, "
         f"the time of 3 x sites x widths = {3 * entries} network calls ({budget:.1f} s at the "
         f"base's median); of it about {in_network:.1f} s in {table.network_calls} network calls "
-        f"(the base and {args.fit} fitted architectures in turn, warm-up included) and {table.seconds - in_network:.1f} s for {table.block_calls} calls of "
-        f"single convs and every build",
+        f"(the base alone, then in turn with {args.fit} fitted architectures, warm-up "
+        f"included) and {table.seconds - in_network:.1f} s for {table.block_calls} calls of "
+        "single convs and every build",
         flush=True,
     )
     table = validate_table(

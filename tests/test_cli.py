@@ -1,6 +1,7 @@
 """The `bottleneck-search` command: output, and one clear line with exit code 2 on bad input."""
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -55,6 +56,23 @@ def test_console_script_has_no_traceback_and_no_tensorflow_chatter(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"bottleneck-search flops: error: Model file '{tmp_path / 'nope.keras'}' does not exist. Check the path."
     ]
+
+
+def test_the_command_drops_tensorflows_retracing_warning_and_no_other(caplog):
+    """A latency table or a search builds many models on purpose; TensorFlow then warns that
+    its predict functions were traced again, with advice that does not apply."""
+    import tensorflow as tf
+
+    from bottleneck_search.process import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        tf.get_logger().warning(
+            "5 out of the last 71 calls to <function f at 0x1> triggered tf.function "
+            "retracing. Tracing is expensive and the excessive number of tracings could be due"
+        )
+        tf.get_logger().warning("Your input ran out of data.")
+    assert [record.getMessage() for record in caplog.records] == ["Your input ran out of data."]
 
 
 def test_space_prints_sites_size_and_costs(cli):

@@ -171,7 +171,10 @@ def time_round_robin(
     Example:
 
     ```python
-    base, reduced = time_round_robin((base_call, reduced_call), repeats=9, warmup=3)
+    short, long = time_round_robin(
+        (lambda: sum(range(10)), lambda: sum(range(100_000))), repeats=5, warmup=1
+    )
+    print(len(short), min(long) > min(short))   # -> 5 True
     ```
     """
     for _ in range(warmup):

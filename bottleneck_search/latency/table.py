@@ -23,7 +23,9 @@ the issue's budget of 3 network calls per entry. On this CPU at batch 1, 40 unse
 architectures, 15 calls per entry and per architecture
 (`bench/results/latency_blocks_b1_cpu.txt`): VGG16's RMSPE 5.9%, 90% within +-10% (googlenet
 7.7%, 80%); whole-network entries had given 8.8-11.5% and 75% (googlenet 11.3-17.0%, 32-57%)
-with 9 calls, in 3-8x the time.
+with 9 calls, in 3-8x the time. Five runs of version 5 (`latency_round_robin_b1_cpu.txt`) gave
+VGG16 32-92% within +-10% and googlenet 60-88%, as the host's noise allowed: in the same rows the
+base itself came back within +-10% of the table's base 60-100% of the time.
 
 Building: a site's conv alone and its reduced versions at every width are timed in turn, in
 blocks of calls (`measure.time_round_robin`), and each entry is the difference of the fastest
