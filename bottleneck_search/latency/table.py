@@ -29,22 +29,20 @@ base itself came back within +-10% of the table's base 60-100% of the time.
 
 Building: a site's conv alone and its reduced versions at every width are timed in turn, in
 blocks of calls (`measure.time_round_robin`), and each entry is the difference of the fastest
-call at its width and the fastest alone. Other processes
-only ever add time to a call, and on a conv of a few milliseconds one burst of them moves a
-median of 9 calls by more than the entry: on VGG16's `block3_conv2` at width 64 (a 12 ms
-saving), entries over 8 rounds of 9 calls each spread +-3.7 ms as differences of medians and
-+-0.6 ms as differences of minimums; of 27 calls, +-1.4 and +-0.2 ms
-(`bench/results/latency_block_estimators_vgg16_cpu.txt`). The whole network's timings (the
-base, the fitted and validated architectures) stay medians: that is what a user's call takes,
-and `scale` carries the entries from one to the other. The fitted architectures are built at
-once and timed in turn with the base (each model is held in memory meanwhile). The base is
-timed alone first, and its latency is the median of its calls then and in the fit, at the two
+call at its width and the fastest alone. Other processes only ever add time to a call, and on a
+conv of a few milliseconds one burst of them moves a median of 9 calls by more than the entry:
+on VGG16's `block3_conv2` at width 64 (a 12 ms saving), entries over 8 rounds of 9 calls each
+spread +-3.7 ms as differences of medians and +-0.6 ms as differences of minimums; of 27 calls,
++-1.4 and +-0.2 ms (`bench/results/latency_block_estimators_vgg16_cpu.txt`). The whole network's
+timings (the base, the fitted and validated architectures) stay medians: that is what a user's
+call takes, and `scale` carries the entries from one to the other. The fitted architectures are
+built at once and timed in turn with the base (each model is held in memory meanwhile). The base
+is timed alone first, and its latency is the median of its calls then and in the fit, at the two
 ends of the build; their coefficient of variation is the machine's variance per call over the
-build, kept with the table (`base_spread`). Timing in turn, not in
-pairs, times the conv alone once per site rather than once per width, and the base once rather
-than once per fitted architecture. `validate_table` measures how
-good the prediction is on architectures the build did not time (RMSPE, and the share predicted
-within +-10%); a table keeps its validation.
+build, kept with the table (`base_spread`). Timing in turn, not in pairs, times the conv alone
+once per site rather than once per width, and the base twice (alone, then with all the fitted
+architectures) rather than once per fitted architecture. `validate_table` measures how good the prediction is on architectures the build
+did not time (RMSPE, and the share predicted within +-10%); a table keeps its validation.
 """
 
 from __future__ import annotations
@@ -252,7 +250,8 @@ def build_latency_table(
         space: the space.
         batch_size, runtime, threads: as for `measure_latency`.
         repeats: calls timed of each model per entry (and of each fitted architecture).
-        fit: random architectures (two reductions or more) timed whole, for `scale`.
+        fit: random architectures (two reductions or more) timed whole, for `scale`; they
+            are built at once, so the build holds `fit + 1` copies of the network's weights.
         seed: the draw of those architectures (`validate_table` draws with another seed).
         on_progress: called with a line after each site.
 
@@ -291,8 +290,11 @@ def build_latency_table(
     fitted = unseen_architectures(space, fit, seed)
     base, measured = bench.beside_base([architecture.widths for architecture in fitted])
     fit_points = [
-        (sum(changes[s][str(w)] for s, w in architecture.widths.items() if w is not None), m - base)
-        for architecture, m in zip(fitted, measured, strict=True)
+        (
+            sum(changes[s][str(w)] for s, w in architecture.widths.items() if w is not None),
+            whole_us - base,
+        )
+        for architecture, whole_us in zip(fitted, measured, strict=True)
     ]
     scale = fit_scale(fit_points)
     if on_progress is not None and fit_points:
