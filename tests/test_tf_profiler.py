@@ -9,11 +9,14 @@ from bottleneck_search import count_flops
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("free_models")]
 
 
+# One application per kind of graph: inverted residuals and depthwise convs (MobileNetV2),
+# concatenation (DenseNet121), separable convs (Xception). ResNet50 (plain convs, Dense, adds,
+# all in MobileNetV2's graph) took 19 s of CI's 15 minutes here; its count is still checked
+# against the published figure in test_flops_graph.py.
 @pytest.mark.parametrize(
     "name, input_shape",
     [
         ("MobileNetV2", (96, 96, 3)),
-        ("ResNet50", (64, 64, 3)),
         ("DenseNet121", (64, 64, 3)),
         ("Xception", (71, 71, 3)),
     ],
