@@ -19,13 +19,16 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # The main job needs the package and its dependencies only (TensorFlow, Keras, Keras Tuner, ...).
+# --no-compile: pip would byte-compile every module of TensorFlow, PyTorch and JAX (PyTorch alone:
+# 7 s here); Python compiles the few a run imports when it first imports them.
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --no-compile
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP_INSTALL) -e .
 	touch $@
 
 # The suite adds the test extras, ONNX and the other two backends.
 $(TEST_STAMP): pyproject.toml $(DEMO_STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,onnx]' jax '$(TORCH)'
+	$(PIP_INSTALL) -e '.[test,onnx]' jax '$(TORCH)'
 	touch $@
 
 demo: $(DEMO_STAMP)

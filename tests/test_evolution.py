@@ -173,8 +173,15 @@ def test_a_float_with_a_step_is_run_once_per_value_then_the_oracle_stops(tmp_pat
 
 
 def test_a_minimised_objective_breeds_from_its_lowest_scores(tmp_path):
+    # Seeded: in 16 of 400 seeds the best of the three is units=1 with 2 already tried, so no
+    # mutation of it is new and the oracle rightly explores at random (no parent). Unseeded, this
+    # failed one fresh-clone CI run.
     oracle = EvolutionOracle(
-        kt.Objective("val_score", "min"), max_trials=6, population_size=3, tournament_size=3
+        kt.Objective("val_score", "min"),
+        max_trials=6,
+        population_size=3,
+        tournament_size=3,
+        seed=0,
     )
     hp = kt.HyperParameters()
     hp.Int("units", 1, 50)
