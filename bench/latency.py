@@ -7,7 +7,8 @@ Usage:
 
 For the space (`googlenet`: the shipped YAML space at 224x224; `vgg16`:
 `keras.applications.VGG16(weights=None)` at 224x224 as a model space, `SearchSpace.from_model`
-with its default widths), on this machine with the TensorFlow backend:
+with its default widths), on this machine with the process' Keras backend
+(TensorFlow unless `KERAS_BACKEND` says otherwise; `KERAS_BACKEND=jax` on a GPU times it there):
 
 0. the machine's variance: `--noise-calls` calls of the base network in a row, their spread,
    and the spread of the median of R consecutive calls for several R (how many repeats a
@@ -18,7 +19,8 @@ with its default widths), on this machine with the TensorFlow backend:
    per entry);
 2. validates it on `--validate` random architectures neither step used (`validate_table`):
    RMSPE and the share within +-10%, against the measured latency and with the machine's drift
-   left out (the base timed beside each architecture);
+   left out (the base timed beside each architecture), and how well MACs and the table each
+   rank them by measured latency (Spearman's rho);
 3. for each MAC budget (fractions of the no-bottleneck network's MACs), draws `--pool` random
    architectures, takes among those within the budget the one with the most MACs (what a
    MAC-only choice at that budget picks: it spends the budget) and the one with the least
@@ -117,6 +119,7 @@ def main() -> None:
         f"{max(r['base_us'] for r in rows) / 1000:.2f} ms during validation",
         flush=True,
     )
+    print(_rank_agreement(rows), flush=True)
 
     timed = space.with_latency(table)
     rng = random.Random(7)
@@ -167,6 +170,20 @@ def _timed(architecture, seconds: list[float]) -> str:
         f"{architecture.macs / 1e9:.3f}G MACs, predicted {architecture.latency_us / 1000:.2f} ms, "
         f"measured {1000 * statistics.median(seconds):.2f} ms "
         f"({1000 * deciles[0]:.2f}-{1000 * deciles[-1]:.2f})"
+    )
+
+
+def _rank_agreement(rows: list[dict]) -> str:
+    """How well MACs and the table each rank the validation rows by measured latency (Spearman's
+    rho: what a search's ranking needs, whatever the absolute error)."""
+    from scipy.stats import spearmanr
+
+    measured = [r["measured_us"] for r in rows]
+    by_macs = spearmanr([r["macs"] for r in rows], measured).statistic
+    by_table = spearmanr([r["predicted_us"] for r in rows], measured).statistic
+    return (
+        f"rank agreement with measured latency over the {len(rows)} rows (Spearman): "
+        f"MACs {by_macs:.3f}, the table {by_table:.3f}"
     )
 
 

@@ -54,7 +54,7 @@ def search_argv(space, run_dir, *extra, trials=2, epochs=1):
     ]
 
 
-def hand_table(space, base_us=1000.0, scale=1.0):
+def hand_table(space, base_us=1000.0, scale=1.0, per_reduction_us=0.0):
     """A `LatencyTable` of `space` with made-up measurements: site i at width w changed latency
     by -(i+1)*w us."""
     changes = {
@@ -81,6 +81,7 @@ def hand_table(space, base_us=1000.0, scale=1.0):
         block_calls=0,
         seconds=0.0,
         scale=scale,
+        per_reduction_us=per_reduction_us,
     )
 
 

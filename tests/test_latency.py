@@ -23,18 +23,18 @@ from bottleneck_search.latency.cache import (
     table_path,
 )
 from bottleneck_search.latency.measure import round_robin_calls, time_round_robin
-from bottleneck_search.latency.table import VERSION, fit_scale
+from bottleneck_search.latency.table import fit_terms
 from bottleneck_search.latency.validation import drift_left_out, validate_table
 from bottleneck_search.space.search_space import SearchSpace
 
 
 def test_the_closed_form_is_the_base_plus_the_sum_of_the_entries(tiny_space_path):
     space = SearchSpace.from_yaml(tiny_space_path)
-    table = hand_table(space, scale=0.75)
+    table = hand_table(space, scale=0.75, per_reduction_us=40.0)
     timed = space.with_latency(table)
 
-    def entry(i, site, width):  # scale * the change timed on the conv alone, by hand
-        return 0.75 * -(i + 1.0) * width
+    def entry(i, site, width):  # scale * the change timed on the conv alone + 40 us, by hand
+        return 0.75 * -(i + 1.0) * width + 40.0
 
     for seed in range(6):
         architecture = timed.sample(random.Random(seed))
@@ -54,17 +54,27 @@ def test_the_closed_form_is_the_base_plus_the_sum_of_the_entries(tiny_space_path
     assert again == table
 
 
-def test_the_scale_is_the_least_squares_slope_through_the_origin_not_negative():
+def test_the_fit_adds_a_cost_per_reduction_only_where_the_points_show_one():
     rng = random.Random(0)
-    sums = [-rng.uniform(1e3, 1e5) for _ in range(40)]
-    # A known scale, with noise: recovered.
-    assert fit_scale([(s, 0.8 * s + rng.gauss(0, 50)) for s in sums]) == pytest.approx(
-        0.8, rel=0.01
-    )
-    # Whole networks that measured slower where their convs alone got faster: no negative scale.
-    assert fit_scale([(s, -0.5 * s) for s in sums]) == 0.0
+    sums = [-rng.uniform(1e3, 1e5) for _ in range(6)]
+    counts = [rng.randint(2, 12) for _ in range(6)]
+    # A known scale with noise and no cost per reduction: the scale alone, recovered.
+    plain = [(s, n, 0.8 * s + rng.gauss(0, 50)) for s, n in zip(sums, counts, strict=True)]
+    scale, per_reduction = fit_terms(plain)
+    assert scale == pytest.approx(0.8, rel=0.01) and per_reduction == 0.0
+    # Each reduction costs 300 us beside a scale of 0.5 (a launch-bound GPU): both recovered.
+    both = [(s, n, 0.5 * s + 300 * n + rng.gauss(0, 50)) for s, n in zip(sums, counts, strict=True)]
+    scale, per_reduction = fit_terms(both)
+    assert scale == pytest.approx(0.5, rel=0.02) and per_reduction == pytest.approx(300, rel=0.1)
+    # Whole networks slower by 85 us a reduction whatever their convs alone did: no negative
+    # scale, the cost per reduction alone.
+    launches = [(s, n, 85.0 * n) for s, n in zip(sums, counts, strict=True)]
+    assert fit_terms(launches) == (0.0, pytest.approx(85.0))
+    # Three points are too few to tell two terms from noise: the scale alone, not negative.
+    assert fit_terms(both[:3])[1] == 0.0
+    assert fit_terms([(s, n, -0.5 * s) for s, n in zip(sums[:3], counts, strict=False)]) == (0, 0)
     # Nothing to decide it: the plain sum.
-    assert fit_scale([]) == 1.0 and fit_scale([(0.0, 12.0)]) == 1.0
+    assert fit_terms([]) == (1.0, 0.0) and fit_terms([(0.0, 2, 12.0)]) == (1.0, 0.0)
 
 
 def test_a_table_of_an_earlier_version_is_refused_and_a_run_holding_one_says_what_to_do(
@@ -72,12 +82,16 @@ def test_a_table_of_an_earlier_version_is_refused_and_a_run_holding_one_says_wha
 ):
     space = SearchSpace.from_yaml(tiny_space_path)
     data = hand_table(space).to_dict()
+    # Version 5 had no cost per reduction: it reads as a table whose fit held it at zero.
+    version_5 = {**data, "version": 5}
+    del version_5["per_reduction_us"]
+    assert LatencyTable.from_dict(version_5) == hand_table(space)
     for version in (3, 4):  # whole-network entries; entries timed in pairs with the conv alone
         data["version"] = version
         with pytest.raises(
             LatencyError,
             match=rf"^old.json is a latency table of version {version}, measured another way; "
-            rf"this bottleneck-search reads version {VERSION} only.$",
+            r"this bottleneck-search reads versions 5 and 6 only.$",
         ):
             LatencyTable.from_dict(data, source="old.json")
     # A run's own copy is not measured again behind its finished trials' backs.

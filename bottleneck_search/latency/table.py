@@ -5,13 +5,19 @@ width, the change in latency when that site's conv gets its reduction, timed on 
 at its input shape (`latency.blocks`). The predicted latency of any architecture is a sum of
 per-site entries, in microseconds:
 
-    base + scale * sum over its reduced sites of change(site, width)
+    base + sum over its reduced sites of (scale * change(site, width) + per_reduction)
 
 `scale` says how much of a change timed on the conv alone shows in the whole network (caches
-hold other layers' weights and tensors there; the call's fixed cost is shared): it is fitted by
-least squares, through the origin and held at zero or above, on `fit` whole architectures with
-two reductions or more, timed in turn with the base (`fit_scale`); with no fit it is 1 (the
-plain sum).
+hold other layers' weights and tensors there; the call's fixed cost is shared); `per_reduction`
+is what each reduction costs the network beyond that (the launch of its layers, where a call is
+bound by launches rather than arithmetic: on a GPU at batch 1). Both are fitted by least squares
+on `fit` whole architectures with two reductions or more, timed in turn with the base
+(`fit_terms`): `scale` alone, through the origin and held at zero or above, unless adding
+`per_reduction` predicts the fitted architectures better when each is left out of the fit in
+turn (the measurement shows the term is needed). With no fit, `scale` is 1 and `per_reduction`
+0 (the plain sum). On this 2-core CPU the term changed nothing beyond the runs' spread; on an
+H200 under JAX each reduction cost 83-85 us at batch 1 and saved 43 us at batch 32 on VGG16,
+which no conv timed alone showed (docs/latency.md, "On a GPU").
 
 Why the conv alone and not the whole network (tables of version 3 and before timed every entry
 as the whole network with one site reduced): a conv alone takes a tenth of a network call or
@@ -75,12 +81,14 @@ if TYPE_CHECKING:
     from bottleneck_search.space.search_space import SearchSpace
 
 FORMAT = "bottleneck-search/latency-table"
-# Version 5 times each entry on the site's conv alone, in turn with the site's other widths, and
-# scales the sum (the module docstring); its base timings are single calls. Version 4 timed each
-# width in a pair with the conv alone, and kept medians as base timings; versions 1-3 timed every
-# entry in the whole network and fitted a MAC-and-layer trend. Older versions are refused
-# (`from_dict`), and the cache key holds the version, so a cached one is measured again.
-VERSION = 5
+# Version 6 adds `per_reduction_us` to version 5's model (entries timed on the site's conv
+# alone, in turn with the site's other widths; the sum scaled; base timings single calls): a
+# version 5 table reads as one whose fit held that term at zero, which is how it predicts.
+# Version 4 timed each width in a pair with the conv alone, and kept medians as base timings;
+# versions 1-3 timed every entry in the whole network and fitted a MAC-and-layer trend. Those are
+# refused (`from_dict`), and the cache key holds the version, so a cached table is measured again.
+VERSION = 6
+READABLE_VERSIONS = (5, 6)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,8 +103,11 @@ class LatencyTable:
         changes: `{site: {width: change in microseconds}}`, timed on the site's conv alone (a
             width as a string key, as JSON has).
         scale: how much of the summed changes shows in the whole network (1: the plain sum).
-        fitted: the whole architectures timed for `scale` (never validated on), with
-            `fit_points`: `(summed changes, measured change)` in microseconds each.
+        per_reduction_us: what each reduction adds to the network beyond its scaled change
+            (0 unless the fit showed it is needed).
+        fitted: the whole architectures timed for `scale` and `per_reduction_us` (never
+            validated on), with `fit_points`: `(summed changes, measured change)` in
+            microseconds each.
         base_timings_us: every timed call of the base, in order.
         network_calls, block_calls: calls of whole networks and of single convs made while
             building (warm-up included, validation excluded).
@@ -120,6 +131,7 @@ class LatencyTable:
     block_calls: int
     seconds: float
     scale: float = 1.0
+    per_reduction_us: float = 0.0
     fitted: tuple[dict[str, int | None], ...] = ()
     fit_points: tuple[tuple[float, float], ...] = ()
     validation: dict[str, Any] | None = None
@@ -133,11 +145,11 @@ class LatencyTable:
 
     def change_us(self, site: str, width: int | None) -> float:
         """The table's entry for reducing `site` to `width` (0 for no reduction): `scale` times
-        the change timed on the site's conv alone."""
+        the change timed on the site's conv alone, plus `per_reduction_us`."""
         if width is None:
             return 0.0
         try:
-            return self.scale * self.changes[site][str(width)]
+            return self.scale * self.changes[site][str(width)] + self.per_reduction_us
         except KeyError:
             raise LatencyError(
                 f"The latency table of '{self.space}' has no entry for site '{site}' at width "
@@ -172,10 +184,11 @@ class LatencyTable:
         """
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise LatencyError(f"{source} is not a bottleneck-search latency table.")
-        if data.get("version") != VERSION:
+        if data.get("version") not in READABLE_VERSIONS:
             raise LatencyError(
                 f"{source} is a latency table of version {data.get('version')!r}, measured "
-                f"another way; this bottleneck-search reads version {VERSION} only."
+                "another way; this bottleneck-search reads versions "
+                f"{' and '.join(map(str, READABLE_VERSIONS))} only."
             )
         try:
             table = cls(
@@ -191,6 +204,7 @@ class LatencyTable:
                 block_calls=int(data["block_calls"]),
                 seconds=_number(data["seconds"]),
                 scale=_number(data["scale"]),
+                per_reduction_us=_number(data.get("per_reduction_us", 0.0)),
                 fitted=tuple(dict(widths) for widths in data["fitted"]),
                 fit_points=tuple(
                     (_number(summed), _number(measured)) for summed, measured in data["fit_points"]
@@ -211,8 +225,9 @@ class LatencyTable:
             f"base {self.base_us / 1000:.3f} ms (median of {len(self.base_timings_us)} calls, "
             f"coefficient of variation {100 * self.base_spread:.1f}%); "
             f"{sum(len(w) for w in self.changes.values())} entries over {len(self.changes)} sites, "
-            f"timed on each conv alone; scale {self.scale:.3f} (from {len(self.fit_points)} "
-            f"whole architectures); built in {self.seconds:.0f} s ({self.network_calls} network "
+            f"timed on each conv alone; scale {self.scale:.3f}"
+            + (f", {self.per_reduction_us:+.0f} us per reduction" if self.per_reduction_us else "")
+            + f" (from {len(self.fit_points)} whole architectures); built in {self.seconds:.0f} s ({self.network_calls} network "
             f"calls, {self.block_calls} conv calls)",
         ]
         if self.validation:
@@ -250,8 +265,8 @@ def build_latency_table(
         space: the space.
         batch_size, runtime, threads: as for `measure_latency`.
         repeats: calls timed of each model per entry (and of each fitted architecture).
-        fit: random architectures (two reductions or more) timed whole, for `scale`; they
-            are built at once, so the build holds `fit + 1` copies of the network's weights.
+        fit: random architectures (two reductions or more) timed whole, for `scale` and
+            `per_reduction_us` (the latter needs 4 or more); they are built at once, so the build holds `fit + 1` copies of the network's weights.
         seed: the draw of those architectures (`validate_table` draws with another seed).
         on_progress: called with a line after each site.
 
@@ -296,11 +311,17 @@ def build_latency_table(
         )
         for architecture, whole_us in zip(fitted, measured, strict=True)
     ]
-    scale = fit_scale(fit_points)
+    scale, per_reduction = fit_terms(
+        [
+            (summed, architecture.reduced, change)
+            for architecture, (summed, change) in zip(fitted, fit_points, strict=True)
+        ]
+    )
     if on_progress is not None and fit_points:
         on_progress(
-            f"latency table: scale {scale:.3f} from {len(fit_points)} whole architectures "
-            "(their change in the network over the sum of their sites' changes alone)"
+            f"latency table: scale {scale:.3f}, {per_reduction:+.0f} us per reduction, from "
+            f"{len(fit_points)} whole architectures (their change in the network against the "
+            "sum of their sites' changes alone and their number of reductions)"
         )
     return LatencyTable(
         space=space.name,
@@ -312,6 +333,7 @@ def build_latency_table(
         block_calls=block_calls,
         seconds=round(time.monotonic() - started, 3),
         scale=scale,
+        per_reduction_us=per_reduction,
         fitted=tuple(a.widths for a in fitted),
         fit_points=tuple(fit_points),
     )
@@ -350,15 +372,65 @@ class Bench:
         return statistics.median(base) * 1e6, [statistics.median(t) * 1e6 for t in timed]
 
 
-def fit_scale(points: Sequence[tuple[float, float]]) -> float:
-    """The least-squares `scale` of `measured = scale * summed` through the origin, for points
-    `(summed, measured)`, held at zero or above (timings too noisy to show the sign leave no
-    site's change in the prediction, rather than turning them around); 1 when the points cannot
-    decide it (none, or every sum zero)."""
-    denominator = sum(summed * summed for summed, _ in points)
+def fit_terms(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]:
+    """`(scale, per_reduction_us)` of `measured = scale * summed + per_reduction * reductions`
+    for points `(summed changes, reductions, measured change)`, by least squares.
+
+    `scale` alone is fitted first, through the origin and held at zero or above (timings too
+    noisy to show the sign leave no site's change in the prediction, rather than turning them
+    around); it is 1 when the points cannot decide it (none, or every sum zero). With 4 points
+    or more, both terms are fitted too (`scale` held at zero or above again: then
+    `per_reduction` alone), and kept if they predict each point better when it is left out of
+    the fit (the root mean square of those errors) than `scale` alone does: a second term on a
+    few noisy points is otherwise as likely to fit their noise.
+
+    Example:
+
+    ```python
+    fit_terms([(-100.0, 2, -80.0), (-300.0, 3, -240.0)])  # (0.8, 0.0): too few for the term
+    ```
+    """
+    if len(points) < 4:
+        return _fit_scale(points), 0.0
+
+    def left_out_error(fit) -> float:
+        errors = []
+        for i, (summed, reductions, measured) in enumerate(points):
+            scale, per_reduction = fit(points[:i] + points[i + 1 :])
+            errors.append(scale * summed + per_reduction * reductions - measured)
+        return math.sqrt(statistics.mean(e * e for e in errors))
+
+    def scale_alone(chosen):
+        return _fit_scale(chosen), 0.0
+
+    points = list(points)
+    if left_out_error(_fit_both) < left_out_error(scale_alone):
+        return _fit_both(points)
+    return scale_alone(points)
+
+
+def _fit_scale(points: Sequence[tuple[float, int, float]]) -> float:
+    denominator = sum(summed * summed for summed, _, _ in points)
     if denominator <= 0:
         return 1.0
-    return max(0.0, sum(summed * measured for summed, measured in points) / denominator)
+    return max(0.0, sum(summed * measured for summed, _, measured in points) / denominator)
+
+
+def _fit_both(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]:
+    """Least squares of both terms through the origin (the normal equations of two unknowns);
+    `per_reduction` alone where `scale` would come out negative or the two cannot be told
+    apart."""
+    ss = sum(s * s for s, _, _ in points)
+    sn = sum(s * n for s, n, _ in points)
+    nn = sum(n * n for _, n, _ in points)
+    sm = sum(s * m for s, _, m in points)
+    nm = sum(n * m for _, n, m in points)
+    determinant = ss * nn - sn * sn
+    if determinant > 1e-9 * ss * nn:
+        scale = (sm * nn - nm * sn) / determinant
+        if scale >= 0:
+            return scale, (nm * ss - sm * sn) / determinant
+    return 0.0, nm / nn if nn else 0.0
 
 
 def measure_settings(batch_size: int, runtime: str, threads: int | None, repeats: int) -> dict:
