@@ -211,7 +211,8 @@ def _print_noise(space, batch_size: int, threads, calls: int) -> None:
         ]
         if len(blocks) >= 3:
             parts.append(
-                f"R={repeats}: {100 * statistics.stdev(blocks) / statistics.mean(blocks):.1f}% ({len(blocks)} blocks)"
+                f"R={repeats}: {100 * statistics.stdev(blocks) / statistics.mean(blocks):.1f}% "
+                f"({len(blocks)} blocks)"
             )
     print(
         f"machine variance: base {1000 * median:.2f} ms median of {calls} calls in a row, "

@@ -47,8 +47,9 @@ is timed alone first, and its latency is the median of its calls then and in the
 ends of the build; their coefficient of variation is the machine's variance per call over the
 build, kept with the table (`base_spread`). Timing in turn, not in pairs, times the conv alone
 once per site rather than once per width, and the base twice (alone, then with all the fitted
-architectures) rather than once per fitted architecture. `validate_table` measures how good the prediction is on architectures the build
-did not time (RMSPE, and the share predicted within +-10%); a table keeps its validation.
+architectures) rather than once per fitted architecture. `validate_table` measures how good
+the prediction is on architectures the build did not time (RMSPE, and the share predicted
+within +-10%); a table keeps its validation.
 """
 
 from __future__ import annotations
@@ -227,8 +228,9 @@ class LatencyTable:
             f"{sum(len(w) for w in self.changes.values())} entries over {len(self.changes)} sites, "
             f"timed on each conv alone; scale {self.scale:.3f}"
             + (f", {self.per_reduction_us:+.0f} us per reduction" if self.per_reduction_us else "")
-            + f" (from {len(self.fit_points)} whole architectures); built in {self.seconds:.0f} s ({self.network_calls} network "
-            f"calls, {self.block_calls} conv calls)",
+            + f" (from {len(self.fit_points)} whole architectures); built in "
+            f"{self.seconds:.0f} s ({self.network_calls} network calls, {self.block_calls} conv "
+            "calls)",
         ]
         if self.validation:
             v = self.validation
@@ -266,7 +268,8 @@ def build_latency_table(
         batch_size, runtime, threads: as for `measure_latency`.
         repeats: calls timed of each model per entry (and of each fitted architecture).
         fit: random architectures (two reductions or more) timed whole, for `scale` and
-            `per_reduction_us` (the latter needs 4 or more); they are built at once, so the build holds `fit + 1` copies of the network's weights.
+            `per_reduction_us` (the latter needs 4 or more); they are built at once, so the
+            build holds `fit + 1` copies of the network's weights.
         seed: the draw of those architectures (`validate_table` draws with another seed).
         on_progress: called with a line after each site.
 
