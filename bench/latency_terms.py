@@ -5,7 +5,7 @@ Usage:
 
 For each table saved by `bench/latency.py --save` (version 5 or 6: its fitted architectures,
 their timings and its validation rows are in it), compares the terms it was saved with (a
-version 5 table's are `scale` alone) with those `latency.table.fit_terms` fits to the same fitted
+version 5 table's are `scale` alone) with those `latency.fit.fit_terms` fits to the same fitted
 architectures (the cost per reduction added where leaving each fitted architecture out in turn
 says it is needed). Scores both on the validation rows, architectures the build never
 timed, as `validate_table` does: RMSPE and the share within +-10%, against the measured latency
@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scipy.stats import spearmanr  # noqa: E402
 
-from bottleneck_search.latency.table import LatencyTable, fit_terms  # noqa: E402
+from bottleneck_search.latency.fit import fit_terms  # noqa: E402
+from bottleneck_search.latency.table import LatencyTable  # noqa: E402
 from bottleneck_search.latency.validation import drift_left_out, error_summary  # noqa: E402
 
 

@@ -22,8 +22,8 @@ from bottleneck_search.latency.cache import (
     save_table,
     table_path,
 )
+from bottleneck_search.latency.fit import fit_terms
 from bottleneck_search.latency.measure import round_robin_calls, time_round_robin
-from bottleneck_search.latency.table import fit_terms
 from bottleneck_search.latency.validation import drift_left_out, validate_table
 from bottleneck_search.space.search_space import SearchSpace
 

@@ -9,29 +9,16 @@ per-site entries, in microseconds:
 
 `scale` says how much of a change timed on the conv alone shows in the whole network (caches
 hold other layers' weights and tensors there; the call's fixed cost is shared); `per_reduction`
-is what each reduction costs the network beyond that (the launch of its layers, where a call is
-bound by launches rather than arithmetic: on a GPU at batch 1). Both are fitted by least squares
-on `fit` whole architectures with two reductions or more, timed in turn with the base
-(`fit_terms`): `scale` alone, through the origin and held at zero or above, unless adding
-`per_reduction` predicts the fitted architectures better when each is left out of the fit in
-turn (the measurement shows the term is needed). With no fit, `scale` is 1 and `per_reduction`
-0 (the plain sum). On this 2-core CPU the term changed nothing beyond the runs' spread; on an
-H200 under JAX each reduction cost 83-85 us at batch 1 and saved 43 us at batch 32 on VGG16,
-which no conv timed alone showed (docs/latency.md, "On a GPU").
+is what each reduction costs the network beyond that. Both are fitted on `fit` whole
+architectures with two reductions or more, timed in turn with the base (`latency.fit`, which
+says when the second term is kept); with no fit, `scale` is 1 and `per_reduction` 0 (the plain
+sum). On an H200 under JAX the second term was the whole effect (docs/latency.md, "On a GPU").
 
 Why the conv alone and not the whole network (tables of version 3 and before timed every entry
 as the whole network with one site reduced): a conv alone takes a tenth of a network call or
-less (VGG16 and googlenet at batch 1), so an entry timed on 2 x 9 conv calls costs about what
-two network calls do, and its noise is that fraction of the network's. Timed in the whole
-network, single-site changes (1-5 ms on googlenet at batch 1) drowned in the base's own spread
-(+-10% of 60 ms on this 2-core VM), and building the 80 whole models alone took longer than
-the issue's budget of 3 network calls per entry. On this CPU at batch 1, 40 unseen
-architectures, 15 calls per entry and per architecture
-(`bench/results/latency_blocks_b1_cpu.txt`): VGG16's RMSPE 5.9%, 90% within +-10% (googlenet
-7.7%, 80%); whole-network entries had given 8.8-11.5% and 75% (googlenet 11.3-17.0%, 32-57%)
-with 9 calls, in 3-8x the time. Five runs of version 5 (`latency_round_robin_b1_cpu.txt`) gave
-VGG16 32-92% within +-10% and googlenet 60-88%, as the host's noise allowed: in the same rows the
-base itself came back within +-10% of the table's base 60-100% of the time.
+less (VGG16 and googlenet at batch 1), so an entry costs about what two network calls do, and
+its noise is that fraction of the network's; timed in the whole network, single-site changes
+drowned in the base's own spread (docs/latency.md has the figures of every version).
 
 Building: a site's conv alone and its reduced versions at every width are timed in turn, in
 blocks of calls (`measure.time_round_robin`), and each entry is the difference of the fastest
@@ -65,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from bottleneck_search.errors import LatencyError
 from bottleneck_search.latency.blocks import block_model, site_conv
+from bottleneck_search.latency.fit import fit_terms
 from bottleneck_search.latency.measure import (
     DEFAULT_REPEATS,
     DEFAULT_WARMUP,
@@ -373,69 +361,6 @@ class Bench:
         gc.collect()
         self.base_timings.extend(seconds * 1e6 for seconds in base)
         return statistics.median(base) * 1e6, [statistics.median(t) * 1e6 for t in timed]
-
-
-def fit_terms(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]:
-    """`(scale, per_reduction_us)` of `measured = scale * summed + per_reduction * reductions`
-    for points `(summed changes, reductions, measured change)`, by least squares.
-
-    `scale` alone is fitted first, through the origin and held at zero or above (timings too
-    noisy to show the sign leave no site's change in the prediction, rather than turning them
-    around); it is 1 when the points cannot decide it (none, or every sum zero). With 4 points
-    or more, both terms are fitted too (`scale` held at zero or above again: then
-    `per_reduction` alone), and kept if they predict each point better when it is left out of
-    the fit (the root mean square of those errors) than `scale` alone does: a second term on a
-    few noisy points is otherwise as likely to fit their noise.
-
-    Example:
-
-    ```python
-    # Two architectures whose networks kept 0.8 of what their convs alone saved: too few points
-    # to test a second term, so the scale alone.
-    assert fit_terms([(-100.0, 2, -80.0), (-300.0, 3, -240.0)]) == (0.8, 0.0)
-    ```
-    """
-    if len(points) < 4:
-        return _fit_scale(points), 0.0
-
-    def left_out_error(fit) -> float:
-        errors = []
-        for i, (summed, reductions, measured) in enumerate(points):
-            scale, per_reduction = fit(points[:i] + points[i + 1 :])
-            errors.append(scale * summed + per_reduction * reductions - measured)
-        return math.sqrt(statistics.mean(e * e for e in errors))
-
-    def scale_alone(chosen):
-        return _fit_scale(chosen), 0.0
-
-    points = list(points)
-    if left_out_error(_fit_both) < left_out_error(scale_alone):
-        return _fit_both(points)
-    return scale_alone(points)
-
-
-def _fit_scale(points: Sequence[tuple[float, int, float]]) -> float:
-    denominator = sum(summed * summed for summed, _, _ in points)
-    if denominator <= 0:
-        return 1.0
-    return max(0.0, sum(summed * measured for summed, _, measured in points) / denominator)
-
-
-def _fit_both(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]:
-    """Least squares of both terms through the origin (the normal equations of two unknowns);
-    `per_reduction` alone where `scale` would come out negative or the two cannot be told
-    apart."""
-    ss = sum(s * s for s, _, _ in points)
-    sn = sum(s * n for s, n, _ in points)
-    nn = sum(n * n for _, n, _ in points)
-    sm = sum(s * m for s, _, m in points)
-    nm = sum(n * m for _, n, m in points)
-    determinant = ss * nn - sn * sn
-    if determinant > 1e-9 * ss * nn:
-        scale = (sm * nn - nm * sn) / determinant
-        if scale >= 0:
-            return scale, (nm * ss - sm * sn) / determinant
-    return 0.0, nm / nn if nn else 0.0
 
 
 def measure_settings(batch_size: int, runtime: str, threads: int | None, repeats: int) -> dict:
