@@ -39,7 +39,7 @@ def fit_terms(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]
     ```
     """
     if len(points) < 4:
-        return _fit_scale(points), 0.0
+        return fit_scale(points), 0.0
 
     def left_out_error(fit) -> float:
         errors = []
@@ -49,7 +49,7 @@ def fit_terms(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]
         return math.sqrt(statistics.mean(e * e for e in errors))
 
     def scale_alone(chosen):
-        return _fit_scale(chosen), 0.0
+        return fit_scale(chosen), 0.0
 
     points = list(points)
     if left_out_error(_fit_both) < left_out_error(scale_alone):
@@ -57,7 +57,10 @@ def fit_terms(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]
     return scale_alone(points)
 
 
-def _fit_scale(points: Sequence[tuple[float, int, float]]) -> float:
+def fit_scale(points: Sequence[tuple[float, int, float]]) -> float:
+    """The least-squares `scale` of `measured = scale * summed` alone, through the origin and
+    held at zero or above, for points `(summed changes, reductions, measured change)`; 1 when
+    the points cannot decide it (none, or every sum zero)."""
     denominator = sum(summed * summed for summed, _, _ in points)
     if denominator <= 0:
         return 1.0
