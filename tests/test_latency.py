@@ -22,7 +22,7 @@ from bottleneck_search.latency.cache import (
     save_table,
     table_path,
 )
-from bottleneck_search.latency.fit import fit_terms
+from bottleneck_search.latency.fit import fit_scale, fit_terms
 from bottleneck_search.latency.measure import round_robin_calls, time_round_robin
 from bottleneck_search.latency.validation import drift_left_out, validate_table
 from bottleneck_search.space.search_space import SearchSpace
@@ -70,6 +70,10 @@ def test_the_fit_adds_a_cost_per_reduction_only_where_the_points_show_one():
     # scale, the cost per reduction alone.
     launches = [(s, n, 85.0 * n) for s, n in zip(sums, counts, strict=True)]
     assert fit_terms(launches) == (0.0, pytest.approx(85.0))
+    # Every point with as many reductions: a cost per reduction is a constant there, and would
+    # only extrapolate to other counts. The scale alone.
+    same_count = [(s, 2, 0.5 * s + 600) for s in sums]
+    assert fit_terms(same_count) == (fit_scale(same_count), 0.0)
     # Three points are too few to tell two terms from noise: the scale alone, not negative.
     assert fit_terms(both[:3])[1] == 0.0
     assert fit_terms([(s, n, -0.5 * s) for s, n in zip(sums[:3], counts, strict=False)]) == (0, 0)

@@ -25,10 +25,13 @@ def fit_terms(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]
     `scale` alone is fitted first, through the origin and held at zero or above (timings too
     noisy to show the sign leave no site's change in the prediction, rather than turning them
     around); it is 1 when the points cannot decide it (none, or every sum zero). With 4 points
-    or more, both terms are fitted too (`scale` held at zero or above again: then
-    `per_reduction` alone), and kept if they predict each point better when it is left out of
-    the fit (the root mean square of those errors) than `scale` alone does: a second term on a
-    few noisy points is otherwise as likely to fit their noise.
+    or more, of two reduction counts or more (a cost per reduction cannot be told from a
+    constant where every point has as many), both terms are fitted too (`scale` held at zero or
+    above again: then `per_reduction` alone), and kept if they predict each point better when it
+    is left out of the fit (the root mean square of those errors) than `scale` alone does: a
+    second term on a few noisy points is otherwise as likely to fit their noise.
+    `build_latency_table` also drops it where it would predict the space's fastest architecture
+    to take no time.
 
     Example:
 
@@ -38,7 +41,7 @@ def fit_terms(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]
     assert fit_terms([(-100.0, 2, -80.0), (-300.0, 3, -240.0)]) == (0.8, 0.0)
     ```
     """
-    if len(points) < 4:
+    if len(points) < 4 or len({reductions for _, reductions, _ in points}) < 2:
         return fit_scale(points), 0.0
 
     def left_out_error(fit) -> float:

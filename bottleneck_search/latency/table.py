@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from bottleneck_search.errors import LatencyError
 from bottleneck_search.latency.blocks import block_model, site_conv
-from bottleneck_search.latency.fit import fit_terms
+from bottleneck_search.latency.fit import fit_scale, fit_terms
 from bottleneck_search.latency.measure import (
     DEFAULT_REPEATS,
     DEFAULT_WARMUP,
@@ -302,19 +302,12 @@ def build_latency_table(
         )
         for architecture, whole_us in zip(fitted, measured, strict=True)
     ]
-    scale, per_reduction = fit_terms(
-        [
-            (summed, architecture.reduced, change)
-            for architecture, (summed, change) in zip(fitted, fit_points, strict=True)
-        ]
-    )
-    if on_progress is not None and fit_points:
-        on_progress(
-            f"latency table: scale {scale:.3f}, {per_reduction:+.0f} us per reduction, from "
-            f"{len(fit_points)} whole architectures (their change in the network against the "
-            "sum of their sites' changes alone and their number of reductions)"
-        )
-    return LatencyTable(
+    points = [
+        (summed, architecture.reduced, change)
+        for architecture, (summed, change) in zip(fitted, fit_points, strict=True)
+    ]
+    scale, per_reduction = fit_terms(points)
+    table = LatencyTable(
         space=space.name,
         settings=measure_settings(batch_size, runtime, threads, repeats),
         base_us=statistics.median(bench.base_timings),
@@ -328,6 +321,17 @@ def build_latency_table(
         fitted=tuple(a.widths for a in fitted),
         fit_points=tuple(fit_points),
     )
+    if per_reduction and space.with_latency(table).fastest().latency_us <= 0:
+        # Fitted on a few architectures, the cost per reduction would have the fastest one take
+        # no time at all: an extrapolation, not a measurement. The scale alone, then.
+        table = dataclasses.replace(table, scale=fit_scale(points), per_reduction_us=0.0)
+    if on_progress is not None and fit_points:
+        on_progress(
+            f"latency table: scale {table.scale:.3f}, {table.per_reduction_us:+.0f} us per "
+            f"reduction, from {len(fit_points)} whole architectures (their change in the network "
+            "against the sum of their sites' changes alone and their number of reductions)"
+        )
+    return table
 
 
 def _call(model, batch_size: int, bench: Bench) -> Callable[[], object]:
