@@ -4,8 +4,9 @@
 # Usage (from the repository root; the device tool's README says how the wheels travel):
 #     DEADLINE_S=510 OUT=/some/dir bash bench/latency_device.sh [VALIDATE]
 #
-# Installs the wheels in $WHEELS (default .whl/: Keras, Keras Tuner and their small dependencies, which that
-# machine lacks) if the folder exists, names the machine and the versions, then runs
+# Installs the wheels in $WHEELS (default .whl/: Keras, Keras Tuner and their small
+# dependencies, which that machine lacks) if the folder exists, names the machine and the
+# versions, then runs
 # bench/latency.py with KERAS_BACKEND=jax for VGG16 and googlenet at batch 1 (VALIDATE unseen
 # architectures each, default 40), then at batch 32 (half as many), each while DEADLINE_S
 # (seconds from the start) leaves it at least 60 s; every line is prefixed with the seconds
@@ -27,8 +28,11 @@ if [ -d "$WHEELS" ]; then
 fi
 export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
 nvidia-smi -L 2>/dev/null
-$PYTHON -c "import jax, keras, numpy; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__, 'numpy', numpy.__version__)" || exit 1
-RUNS=${RUNS:-"vgg16:1:$VALIDATE googlenet:1:$VALIDATE vgg16:32:$((VALIDATE / 2)) googlenet:32:$((VALIDATE / 2))"}
+$PYTHON -c "import jax, keras, numpy
+print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__, 'numpy', numpy.__version__)" ||
+    exit 1
+HALF=$((VALIDATE / 2))
+RUNS=${RUNS:-"vgg16:1:$VALIDATE googlenet:1:$VALIDATE vgg16:32:$HALF googlenet:32:$HALF"}
 for run in $RUNS; do
     IFS=: read -r space batch validate <<<"$run"
     left=$((DEADLINE_S - (SECONDS - START)))

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scipy.stats import spearmanr  # noqa: E402
 
-from bottleneck_search.latency.fit import fit_scale, fit_terms  # noqa: E402
+from bottleneck_search.latency.fit import fit_inputs, fit_scale, fit_terms  # noqa: E402
 from bottleneck_search.latency.table import LatencyTable  # noqa: E402
 from bottleneck_search.latency.validation import drift_left_out, error_summary  # noqa: E402
 
@@ -52,10 +52,7 @@ def main() -> None:
             f"{statistics.mean(ratios):.3f}x (sd {statistics.stdev(ratios):.3f}) the base timed "
             "beside it"
         )
-        points = [
-            (summed, sum(w is not None for w in widths.values()), change)
-            for widths, (summed, change) in zip(table.fitted, table.fit_points, strict=True)
-        ]
+        points = fit_inputs(table.fitted, table.fit_points)
         fits = {"scale alone": (fit_scale(points), 0.0), "fit_terms": fit_terms(points)}
         for name, (scale, per_reduction) in fits.items():
             refitted = dataclasses.replace(table, scale=scale, per_reduction_us=per_reduction)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def fit_terms(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]:
@@ -41,6 +41,7 @@ def fit_terms(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]
     assert fit_terms([(-100.0, 2, -80.0), (-300.0, 3, -240.0)]) == (0.8, 0.0)
     ```
     """
+    points = list(points)
     if len(points) < 4 or len({reductions for _, reductions, _ in points}) < 2:
         return fit_scale(points), 0.0
 
@@ -54,10 +55,20 @@ def fit_terms(points: Sequence[tuple[float, int, float]]) -> tuple[float, float]
     def scale_alone(chosen):
         return fit_scale(chosen), 0.0
 
-    points = list(points)
     if left_out_error(_fit_both) < left_out_error(scale_alone):
         return _fit_both(points)
     return scale_alone(points)
+
+
+def fit_inputs(
+    fitted: Sequence[Mapping[str, int | None]], fit_points: Sequence[tuple[float, float]]
+) -> list[tuple[float, int, float]]:
+    """The points `fit_terms` takes, `(summed changes, reductions, measured change)`, from a
+    table's fitted architectures (`{site: width or None}`) and their `(summed, measured)`."""
+    return [
+        (summed, sum(width is not None for width in widths.values()), measured)
+        for widths, (summed, measured) in zip(fitted, fit_points, strict=True)
+    ]
 
 
 def fit_scale(points: Sequence[tuple[float, int, float]]) -> float:

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from bottleneck_search.errors import LatencyError
 from bottleneck_search.latency.blocks import block_model, site_conv
-from bottleneck_search.latency.fit import fit_scale, fit_terms
+from bottleneck_search.latency.fit import fit_inputs, fit_scale, fit_terms
 from bottleneck_search.latency.measure import (
     DEFAULT_REPEATS,
     DEFAULT_WARMUP,
@@ -302,10 +302,7 @@ def build_latency_table(
         )
         for architecture, whole_us in zip(fitted, measured, strict=True)
     ]
-    points = [
-        (summed, architecture.reduced, change)
-        for architecture, (summed, change) in zip(fitted, fit_points, strict=True)
-    ]
+    points = fit_inputs([architecture.widths for architecture in fitted], fit_points)
     scale, per_reduction = fit_terms(points)
     table = LatencyTable(
         space=space.name,
