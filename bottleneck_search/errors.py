@@ -9,9 +9,19 @@ from __future__ import annotations
 
 
 class BottleneckSearchError(Exception):
-    """Base class of every error bottleneck-search raises on purpose."""
+    """Base class of every error bottleneck-search raises on purpose.
+
+    Args:
+        *args: the message (as for any exception).
+        argument: the name of the argument whose value was refused, when one was; the CLI names
+            the flag it came from (see `argument_validation`).
+    """
 
     exit_code = 2
+
+    def __init__(self, *args: object, argument: str | None = None):
+        super().__init__(*args)
+        self.argument = argument
 
 
 class FlopCountError(BottleneckSearchError):

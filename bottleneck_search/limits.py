@@ -2,11 +2,13 @@
 
 A typo such as `filters: 1000000000` or a 10^12-wide reduction would otherwise allocate absurd
 tensors; a spec or architecture file of many megabytes is not one. Every check that enforces a
-bound reads it from here, so the number and its message are the same everywhere; `is_count` is
-the one test of "an integer of at least N" that every argument check uses.
+bound reads it from here, so the number and its message are the same everywhere.
 """
 
 from __future__ import annotations
+
+from bottleneck_search.argument_validation import check_count
+from bottleneck_search.errors import BottleneckSearchError, SearchConfigError
 
 # Channels of a conv, units of a dense layer, width of a reduction (in YAML and architecture JSON).
 MAX_CHANNELS = 16384
@@ -36,26 +38,30 @@ def file_too_large(kind: str, path: str) -> str:
     )
 
 
-def latency_settings_problem(
-    batch_size: object, threads: object = None, repeats: object = 1
-) -> str | None:
-    """What is wrong with how a latency would be measured, or None: the one check of a batch
-    size, a thread count (None: the runtime's own) and a repeat count, for the measurement
-    itself and for a search's or compress run's settings before any training."""
-    for name, value, high in (
-        ("batch size", batch_size, MAX_LATENCY_BATCH),
-        ("repeats", repeats, MAX_LATENCY_REPEATS),
-    ):
-        if not is_count(value) or value > high:
-            return f"{name} must be an integer from 1 to {high}. Received: {value!r}."
-    if threads is not None and (not is_count(threads) or threads > MAX_LATENCY_THREADS):
-        return (
-            f"threads must be an integer from 1 to {MAX_LATENCY_THREADS}, or unset for the "
-            f"runtime's default. Received: {threads!r}."
+def check_latency_settings(
+    batch_size: object,
+    threads: object = None,
+    repeats: object = 1,
+    *,
+    names: tuple[str, str, str] = ("batch_size", "threads", "repeats"),
+    error: type[BottleneckSearchError] = SearchConfigError,
+) -> None:
+    """The one check of how a latency is measured: a batch size, a thread count (None: the
+    runtime's own) and a repeat count, for the measurement itself and for a search's or compress
+    run's settings before any training. `names` are the arguments' names as the caller spells
+    them (`latency_batch_size` in a `SearchConfig`).
+
+    Raises:
+        error: a value out of its range, named.
+    """
+    batch_name, threads_name, repeats_name = names
+    check_count(batch_name, batch_size, most=MAX_LATENCY_BATCH, error=error)
+    check_count(repeats_name, repeats, most=MAX_LATENCY_REPEATS, error=error)
+    if threads is not None:
+        check_count(
+            threads_name,
+            threads,
+            most=MAX_LATENCY_THREADS,
+            hint="Leave it unset for the runtime's default.",
+            error=error,
         )
-    return None
-
-
-def is_count(value: object, least: int = 1) -> bool:
-    """Whether `value` is an integer of at least `least` (`True` and `False` are not counts)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least

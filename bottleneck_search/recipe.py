@@ -15,8 +15,8 @@ import dataclasses
 import math
 from collections.abc import Sized
 
+from bottleneck_search.argument_validation import check_choice, check_count, check_number
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.limits import is_count
 
 SCHEDULES = ("cosine", "constant")
 
@@ -49,22 +49,10 @@ class TrainingRecipe:
     score_epochs: int = 1
 
     def __post_init__(self):
-        if self.schedule not in SCHEDULES:
-            raise SearchConfigError(
-                f"Unknown schedule '{self.schedule}'; expected one of {', '.join(SCHEDULES)}."
-            )
-        if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
-            raise SearchConfigError(
-                f"learning_rate must be a positive number. Received: {self.learning_rate!r}."
-            )
-        if not 0 <= self.warmup_fraction < 1:
-            raise SearchConfigError(
-                f"warmup_fraction must be in [0, 1). Received: {self.warmup_fraction!r}."
-            )
-        if not is_count(self.score_epochs):
-            raise SearchConfigError(
-                f"score_epochs must be a positive integer. Received: {self.score_epochs!r}."
-            )
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_number("learning_rate", self.learning_rate)
+        check_number("warmup_fraction", self.warmup_fraction, above=None, at_least=0, below=1)
+        check_count("score_epochs", self.score_epochs)
 
     def rate_schedule(self, steps_per_epoch: int, epochs: int):
         """The learning rate over a trial of `epochs` epochs: a float, or Keras' `CosineDecay`."""

@@ -96,16 +96,16 @@ def _install(point: str, counter: _Counter) -> None:
 
         export._write_trial = write_trial
     elif point == "supernet-epoch":
-        from bottleneck_search.search.jobs import oneshot
+        from bottleneck_search.training.fit import EpochProgress
 
-        original = oneshot._EpochLines.on_epoch_end
+        original = EpochProgress.on_epoch_end
 
         def on_epoch_end(self, epoch, logs=None):
             original(self, epoch, logs)
-            if counter.reached():
+            if "supernet" in self.label and counter.reached():
                 _die()
 
-        oneshot._EpochLines.on_epoch_end = on_epoch_end
+        EpochProgress.on_epoch_end = on_epoch_end
     else:
         raise SystemExit(f"kill_at.py: unknown point '{point}'")
 

@@ -305,12 +305,12 @@ CASES = [
     (
         "search_train_size_zero",
         lambda t, s, r: search_argv(s, t / "run", "--train-size", "0"),
-        "expected a positive integer, got '0'",
+        "argument --train-size: `train_size` must be an integer of at least 2",
     ),
     (
         "search_confirm_seeds_zero",
         lambda t, s, r: search_argv(s, t / "run", "--confirm", "2", "--confirm-seeds", "0"),
-        "expected a positive integer, got '0'",
+        "argument --confirm-seeds: `confirm_seeds` must be a positive integer. Received: confirm_seeds=0.",
     ),
     (
         "search_train_size_above_the_data",
@@ -395,7 +395,7 @@ CASES = [
     (
         "search_widths_without_model",
         lambda t, s, r: search_argv(s, t / "run", "--widths", "0.5"),
-        "--widths shape the space of a --model search",
+        "argument --widths: widths shape the space of a model search",
     ),
     (
         "compress_segmentation_model",
@@ -413,12 +413,12 @@ CASES = [
     (
         "compress_ratio_one",
         lambda t, s, r: ["compress", _digits_model(t), "--macs-ratio", "1"],
-        "--macs-ratio must be above 1",
+        "argument --macs-ratio: `macs_ratio` must be a finite number above 1",
     ),
     (
         "compress_latency_ratio_one",
         lambda t, s, r: ["compress", _digits_model(t), "--latency-ratio", "1"],
-        "--latency-ratio must be above 1",
+        "`latency_ratio` must be a finite number above 1. 2 halves the latency. Received: latency_ratio=1.0.",
     ),
     (
         "compress_budget_below_cheapest",
@@ -445,27 +445,27 @@ CASES = [
     (
         "search_zero_trials",
         lambda t, s, r: search_argv(s, t / "run", "--max-trials", "0"),
-        "expected a positive integer, got '0'",
+        "argument --max-trials: `max_trials` must be a positive integer. Received: max_trials=0.",
     ),
     (
         "search_population_of_one",
         lambda t, s, r: search_argv(s, t / "run", "--tuner", "evolution", "--population-size", "1"),
-        "population_size must be from 2 to max_trials (2)",
+        "`population_size` must be an integer from 2 to 2",
     ),
     (
         "search_population_above_the_budget",
         lambda t, s, r: search_argv(s, t / "run", "--tuner", "evolution", "--population-size", "3"),
-        "population_size must be from 2 to max_trials (2). Received: 3",
+        "`population_size` must be an integer from 2 to 2. A population is at most max_trials (2). Received: population_size=3.",
     ),
     (
         "search_population_without_evolution",
         lambda t, s, r: search_argv(s, t / "run", "--population-size", "2"),
-        "--population-size is the evolution tuner's",
+        "argument --population-size: `population_size` is the evolution tuner's",
     ),
     (
         "search_oneshot_with_another_tuner",
         lambda t, s, r: search_argv(s, t / "run", "--strategy", "oneshot", "--tuner", "bayesian"),
-        "--tuner bayesian belong to a trial-by-trial search",
+        "tuner belongs to a trial-by-trial search",
     ),
     (
         "search_unknown_strategy",
@@ -475,22 +475,22 @@ CASES = [
     (
         "search_oneshot_evaluate_zero",
         lambda t, s, r: search_argv(s, t / "run", "--strategy", "oneshot", "--evaluate", "0"),
-        "argument --evaluate: expected a positive integer, got '0'",
+        "argument --evaluate: `evaluate` must be a positive integer. Received: evaluate=0.",
     ),
     (
         "search_supernet_epochs_without_oneshot",
         lambda t, s, r: search_argv(s, t / "run", "--supernet-epochs", "3"),
-        "--supernet-epochs belongs to --strategy oneshot",
+        "`supernet_epochs` belongs to strategy='oneshot'",
     ),
     (
         "search_trial_timeout_zero",
         lambda t, s, r: search_argv(s, t / "run", "--trial-timeout", "0"),
-        "expected a positive number, got '0'",
+        "`trial_timeout` must be a positive number of seconds. Received: trial_timeout=0.0.",
     ),
     (
         "search_negative_trials_per_process",
         lambda t, s, r: search_argv(s, t / "run", "--trials-per-process", "-1"),
-        "expected 0 or a positive integer, got '-1'",
+        "`trials_per_process` must be 0 or a positive integer",
     ),
     (
         "search_timeout_without_trainers",
@@ -577,7 +577,7 @@ CASES = [
     (
         "search_tls_ca_on_the_chief",
         lambda t, s, r: _chief(s, t, "--tls-ca", tls_files(t)["ca"]),
-        "--tls-ca is for --worker",
+        "argument --tls-ca: `tls_ca` is for a worker; this process is the chief",
     ),
     (
         "search_max_latency_below_fastest",
@@ -587,7 +587,7 @@ CASES = [
     (
         "search_target_latency_with_macs_cost",
         lambda t, s, r: search_argv(s, t / "run", "--target-latency", "2"),
-        "--target-latency is the latency penalty's target",
+        "`target_latency` is the latency penalty's target",
     ),
     (
         "search_unknown_cost",
@@ -598,12 +598,12 @@ CASES = [
     (
         "latency_batch_size_zero",
         lambda t, s, r: ["latency", "--space", s, "--batch-size", "0"],
-        "argument --batch-size: expected a positive integer, got '0'",
+        "argument --batch-size: `batch_size` must be an integer from 1 to 65536. Received: batch_size=0.",
     ),
     (
         "latency_negative_threads",
         lambda t, s, r: ["latency", "--space", s, "--threads", "-2"],
-        "argument --threads: expected a positive integer, got '-2'",
+        "argument --threads: `threads` must be an integer from 1 to 1024",
     ),
     (
         "latency_unknown_runtime",
@@ -654,7 +654,7 @@ CASES = [
     (
         "export_top_zero",
         lambda t, s, r: ["export", str(r), "--top", "0", "--out", str(t / "x")],
-        "expected a positive integer, got '0'",
+        "argument --top: `top` must be a positive integer. Received: top=0.",
     ),
     (
         "export_existing_output",

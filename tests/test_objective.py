@@ -31,9 +31,12 @@ def test_floor_is_below_every_trained_score():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"mode": "cubic"}, "Unknown penalty mode 'cubic'"),
-        ({"target_macs": 0}, "target_macs must be a positive number"),
-        ({"weight": float("nan")}, "weight must be a finite number"),
+        (
+            {"mode": "cubic"},
+            "`mode` must be one of 'soft', 'hard', 'linear'. Received: mode='cubic'",
+        ),
+        ({"target_macs": 0}, "`target_macs` must be a positive number. Received: target_macs=0."),
+        ({"weight": float("nan")}, "`weight` must be a finite number. Received: weight=nan."),
     ],
 )
 def test_bad_penalties(kwargs, message):

@@ -45,7 +45,7 @@ def test_every_architecture_is_scored_by_the_supernet_and_the_best_retrained(
     )
     result = _cli(argv)
     assert result.returncode == 0, result.stderr
-    assert "supernet epoch 3/3" in result.stdout
+    assert "supernet  epoch 3/3" in result.stdout
     assert "evaluating all 9 architectures" in result.stdout
     run = load_run(tmp_path / "run")
     records = run.records
@@ -80,20 +80,20 @@ def test_kill_during_training_then_during_evaluation_resumes_after_the_last_step
     argv = _oneshot_argv(wide_space, tmp_path / "run", supernet_epochs=3)
     killed = _cli(argv, kill_at=("supernet-epoch", 2))
     assert killed.returncode == -signal.SIGKILL
-    assert "supernet epoch 2/3" in killed.stdout
+    assert "supernet  epoch 2/3" in killed.stdout
     assert not (tmp_path / "run" / "supernet.weights.h5").exists()
 
     # Resumed: trains the last epoch only, then is killed halfway through the 5th evaluation's line.
     killed = _cli([*argv, "--resume"], kill_at=("trials-jsonl", 5))
     assert killed.returncode == -signal.SIGKILL
-    epochs = [line.split()[2] for line in killed.stdout.splitlines() if "supernet epoch" in line]
+    epochs = [line.split()[2] for line in killed.stdout.splitlines() if "supernet  epoch" in line]
     assert epochs == ["3/3"]  # the two finished epochs were not trained again
     log = TrialLog(tmp_path / "run" / "trials.jsonl")
     assert len(log.read()) == 4
 
     resumed = _cli([*argv, "--resume"])
     assert resumed.returncode == 0, resumed.stderr
-    assert "trained weights loaded" in resumed.stdout and "supernet epoch" not in resumed.stdout
+    assert "trained weights loaded" in resumed.stdout and "supernet  epoch" not in resumed.stdout
     records = log.read()
     assert len(records) == 49 and len(set(_architectures(records))) == 49
     assert sorted(int(r.trial_id) for r in records) == list(range(49))

@@ -42,10 +42,23 @@ def test_final_accuracy_is_the_mean_of_the_last_epochs():
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        ({"schedule": "step"}, "Unknown schedule 'step'; expected one of cosine, constant"),
-        ({"learning_rate": 0}, "learning_rate must be a positive number"),
-        ({"score_epochs": 0}, "score_epochs must be a positive integer"),
-        ({"warmup_fraction": 1.0}, r"warmup_fraction must be in \[0, 1\)"),
+        (
+            {"schedule": "step"},
+            "`schedule` must be one of 'cosine', 'constant'. Received: schedule='step'.",
+        ),
+        (
+            {"learning_rate": 0},
+            "`learning_rate` must be a positive number. Received: learning_rate=0.",
+        ),
+        (
+            {"score_epochs": 0},
+            "`score_epochs` must be a positive integer. Received: score_epochs=0.",
+        ),
+        (
+            {"warmup_fraction": 1.0},
+            "`warmup_fraction` must be a finite number at least 0 and below 1. "
+            "Received: warmup_fraction=1.0.",
+        ),
     ],
 )
 def test_bad_recipes(arguments, message):

@@ -21,6 +21,7 @@ __all__ = ["build_parser", "main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `bottleneck-search` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     if args.backend is not None:  # before anything imports Keras, which reads it once
         os.environ["KERAS_BACKEND"] = args.backend
@@ -31,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BottleneckSearchError as error:
         if args.debug:
             raise
-        print(f"bottleneck-search {args.command}: error: {error}", file=sys.stderr)
+        flag = _flag_given(error.argument, argv)
+        where = f"argument {flag}: " if flag else ""
+        print(f"bottleneck-search {args.command}: error: {where}{error}", file=sys.stderr)
         return error.exit_code
     except OSError as error:
         # A file system failure outside the checks the commands make (a disk filling up mid-export).
@@ -46,3 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"bottleneck-search {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _flag_given(argument: str | None, argv: Sequence[str]) -> str | None:
+    """The flag of the refused Python `argument` (`max_trials` -> `--max-trials`) when the user
+    gave it on the command line, so the message names what they typed; None otherwise."""
+    if argument is None:
+        return None
+    flag = "--" + argument.replace("_", "-")
+    return flag if any(word == flag or word.startswith(flag + "=") for word in argv) else None

@@ -11,17 +11,21 @@ from bottleneck_search.cli.latency_arguments import add_latency_cost_arguments, 
 from bottleneck_search.cli.values import (
     add_data_arguments,
     add_task_arguments,
+    integer,
     macs_count,
-    non_negative_int,
+    number,
     parse_shape,
     parse_widths,
-    positive_float,
-    positive_int,
 )
-from bottleneck_search.policy import ONESHOT_EVALUATIONS, STRATEGIES, TRIALS_PER_TRAINER, TUNERS
+from bottleneck_search.policy import (
+    MODES,
+    ONESHOT_EVALUATIONS,
+    STRATEGIES,
+    TRIALS_PER_TRAINER,
+    TUNERS,
+)
 from bottleneck_search.recipe import SCHEDULES
 from bottleneck_search.rundir.config import SearchConfig
-from bottleneck_search.search.engine.objective import MODES
 
 _DEFAULTS = SearchConfig()
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -74,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     flops.add_argument(
         "--example", action="store_true", help="the GoogLeNet 5x5 seed example of the README"
     )
-    flops.add_argument("--batch-size", type=positive_int, default=1)
+    flops.add_argument("--batch-size", type=integer, default=1)
     flops.add_argument("--json", action="store_true", help="print the report as JSON")
     flops.add_argument(
         "--lenient",
@@ -133,35 +137,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--min-kernel-size",
-        type=positive_int,
+        type=integer,
         default=_DEFAULTS.min_kernel_size,
         help="--model: the smallest conv kernel that is a site (default 3)",
     )
     search.add_argument(
         "--round-to",
-        type=positive_int,
+        type=integer,
         metavar="N",
         help="--model: round fractional widths to a multiple of N (default 8; hardware runs "
         "multiples of 8 or 16 channels faster)",
     )
     search.add_argument("--tuner", default=_DEFAULTS.tuner, choices=list(TUNERS))
-    search.add_argument("--max-trials", type=positive_int, default=_DEFAULTS.max_trials)
+    search.add_argument("--max-trials", type=integer, default=_DEFAULTS.max_trials)
     search.add_argument(
         "--population-size",
-        type=positive_int,
+        type=integer,
         metavar="N",
         help="--tuner evolution: trials in the initial and the living population (default 8, or "
         "half of --max-trials when smaller; from 2 to --max-trials)",
     )
     search.add_argument(
         "--epochs",
-        type=positive_int,
+        type=integer,
         default=_DEFAULTS.epochs,
         help="epochs per trial (Hyperband: the maximum)",
     )
     search.add_argument(
         "--learning-rate",
-        type=positive_float,
+        type=number,
         default=_DEFAULTS.learning_rate,
         help=f"Adam's peak learning rate (default {_DEFAULTS.learning_rate:g})",
     )
@@ -173,20 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--score-epochs",
-        type=positive_int,
+        type=integer,
         default=_DEFAULTS.score_epochs,
         help="score each trial on the mean validation accuracy of its last N epochs (default 1)",
     )
     search.add_argument(
         "--confirm",
-        type=non_negative_int,
+        type=integer,
         metavar="K",
         help="after the search, retrain the K best Pareto-front architectures, no bottleneck and "
         "the reference from scratch with several seeds; 0: no confirmation (default 3, 2 on digits)",
     )
     search.add_argument(
         "--confirm-seeds",
-        type=positive_int,
+        type=integer,
         metavar="S",
         help="seeds per confirmed architecture (default 3, 2 on digits)",
     )
@@ -204,13 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     search.add_argument(
         "--max-consecutive-failures",
-        type=positive_int,
+        type=integer,
         default=_DEFAULTS.max_consecutive_failures,
         help=f"stop once this many trials in a row have failed (default {_DEFAULTS.max_consecutive_failures})",
     )
     search.add_argument(
         "--trials-per-process",
-        type=non_negative_int,
+        type=integer,
         metavar="N",
         help="run the trials in trainer processes, a fresh one every N trials; 0: in this process "
         f"(default {TRIALS_PER_TRAINER} for searches of more than {TRIALS_PER_TRAINER} trials or "
@@ -218,13 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--trial-timeout",
-        type=positive_float,
+        type=number,
         metavar="SECONDS",
         help="stop a trial (build and training) that takes longer, record it as failed and go on",
     )
     search.add_argument(
         "--trainer-memory",
-        type=positive_int,
+        type=integer,
         metavar="MIB",
         help="replace a trainer process once its peak resident memory has passed MIB",
     )
@@ -272,12 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument(
         "--supernet-epochs",
-        type=positive_int,
+        type=integer,
         help="--strategy oneshot: epochs the supernet trains (default twice --epochs)",
     )
     search.add_argument(
         "--evaluate",
-        type=positive_int,
+        type=integer,
         metavar="N",
         help=f"--strategy oneshot: evaluate every architecture of a space of at most N, else N "
         f"chosen by evolution (default {ONESHOT_EVALUATIONS})",
@@ -290,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs_argument(export)
     chosen = export.add_mutually_exclusive_group()
     chosen.add_argument(
-        "--top", type=positive_int, default=1, help="export the K best trials by score (default 1)"
+        "--top", type=integer, default=1, help="export the K best trials by score (default 1)"
     )
     chosen.add_argument(
         "--pareto", action="store_true", help="export every trial on the Pareto front"
@@ -319,10 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     confirm.add_argument("run", metavar="RUN", help="the run directory")
     confirm.add_argument(
-        "--top", type=positive_int, default=3, help="front architectures to confirm (default 3)"
+        "--top", type=integer, default=3, help="front architectures to confirm (default 3)"
     )
     confirm.add_argument(
-        "--seeds", type=positive_int, default=3, help="seeds per architecture (default 3)"
+        "--seeds", type=integer, default=3, help="seeds per architecture (default 3)"
     )
     confirm.set_defaults(handler=commands.confirm_command)
 

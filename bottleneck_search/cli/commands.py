@@ -73,13 +73,14 @@ def space_command(args: argparse.Namespace) -> int:
 
 
 def latency_command(args: argparse.Namespace) -> int:
-    from bottleneck_search.latency.measure import set_threads
+    from bottleneck_search.latency.measure import check_settings, set_threads
     from bottleneck_search.latency.report import latency_of_architecture, latency_of_model
 
-    set_threads(args.threads, args.runtime)  # before TensorFlow runs anything
     settings = dict(
         batch_size=args.batch_size, runtime=args.runtime, threads=args.threads, repeats=args.repeats
     )
+    check_settings(**settings)
+    set_threads(args.threads, args.runtime)  # before TensorFlow runs anything
     if args.model:
         if args.architecture or args.table:
             raise BottleneckSearchError(

@@ -7,11 +7,10 @@ from bottleneck_search.cli.latency_arguments import add_latency_settings
 from bottleneck_search.cli.values import (
     add_data_arguments,
     add_task_arguments,
+    integer,
     macs_count,
-    non_negative_int,
+    number,
     parse_widths,
-    positive_float,
-    positive_int,
 )
 from bottleneck_search.compress.config import CompressConfig
 
@@ -30,27 +29,27 @@ def add_compress_parser(subcommands) -> None:
     budget.add_argument("--max-macs", type=macs_count, help="the budget: MACs per image")
     budget.add_argument(
         "--macs-ratio",
-        type=positive_float,
+        type=number,
         metavar="R",
         help="the budget: R times fewer MACs than the model (R > 1)",
     )
     budget.add_argument(
         "--max-latency",
-        type=positive_float,
+        type=number,
         metavar="MS",
         help="the budget: milliseconds per call, as the model's latency table predicts them "
         "(measured here once, then cached)",
     )
     budget.add_argument(
         "--latency-ratio",
-        type=positive_float,
+        type=number,
         metavar="R",
         help="the budget: R times faster than the model, predicted (R > 1)",
     )
     add_latency_settings(compress, defaults)
     compress.add_argument(
         "--finetune-epochs",
-        type=non_negative_int,
+        type=integer,
         default=defaults.finetune_epochs,
         metavar="E",
         help=f"epochs each candidate is fine-tuned; 0: the warm start as is "
@@ -58,7 +57,7 @@ def add_compress_parser(subcommands) -> None:
     )
     compress.add_argument(
         "--candidates",
-        type=positive_int,
+        type=integer,
         default=defaults.candidates,
         metavar="K",
         help=f"candidates fine-tuned; the best by validation wins (default {defaults.candidates})",
@@ -72,7 +71,7 @@ def add_compress_parser(subcommands) -> None:
     )
     compress.add_argument(
         "--learning-rate",
-        type=positive_float,
+        type=number,
         default=defaults.learning_rate,
         help=f"fine-tuning's peak learning rate (default {defaults.learning_rate:g})",
     )

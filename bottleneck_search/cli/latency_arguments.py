@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bottleneck_search.cli import commands
-from bottleneck_search.cli.values import non_negative_int, positive_float, positive_int
+from bottleneck_search.cli.values import integer, number
 from bottleneck_search.policy import COSTS, LATENCY_REPEATS, RUNTIMES
 
 
@@ -25,14 +25,14 @@ def add_latency_parser(subcommands) -> None:
         metavar="JSON",
         help="--space: the architecture file to time (default: no reduction)",
     )
-    latency.add_argument("--batch-size", type=positive_int, default=1, help="examples per call")
+    latency.add_argument("--batch-size", type=integer, default=1, help="examples per call")
     latency.add_argument("--runtime", choices=RUNTIMES, default="keras")
     latency.add_argument(
-        "--threads", type=positive_int, help="the runtime's threads (default: its own choice)"
+        "--threads", type=integer, help="the runtime's threads (default: its own choice)"
     )
     latency.add_argument(
         "--repeats",
-        type=positive_int,
+        type=integer,
         default=LATENCY_REPEATS,
         help=f"calls timed after 3 warm-up calls (default {LATENCY_REPEATS})",
     )
@@ -44,7 +44,7 @@ def add_latency_parser(subcommands) -> None:
     )
     latency.add_argument(
         "--validate",
-        type=non_negative_int,
+        type=integer,
         default=10,
         metavar="N",
         help="--table: random architectures the new table is validated on (default 10)",
@@ -70,14 +70,14 @@ def add_latency_cost_arguments(search, defaults) -> None:
     )
     search.add_argument(
         "--target-latency",
-        type=positive_float,
+        type=number,
         metavar="MS",
         help="--cost latency: the penalty's target, milliseconds per call (default: the "
         "reference architecture's predicted latency)",
     )
     search.add_argument(
         "--max-latency",
-        type=positive_float,
+        type=number,
         metavar="MS",
         help="hard budget: architectures predicted slower (milliseconds per call) are never trained",
     )
@@ -90,14 +90,14 @@ def add_latency_settings(parser, defaults) -> None:
     (`search` and `compress`)."""
     parser.add_argument(
         "--latency-batch-size",
-        type=positive_int,
+        type=integer,
         default=defaults.latency_batch_size,
         metavar="B",
         help="the latency table's batch size per call (default 1)",
     )
     parser.add_argument(
         "--latency-threads",
-        type=positive_int,
+        type=integer,
         metavar="T",
         help="the latency table's threads (default: the runtime's own choice)",
     )

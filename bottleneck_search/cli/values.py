@@ -1,9 +1,15 @@
 """Argument types of the `bottleneck-search` parser (each turns text into a value or refuses it
-with what was expected), and the data flags `search` and `compress` share."""
+with what was expected), and the data flags `search` and `compress` share.
+
+The types parse; they do not check ranges. A value is checked once, by the object it goes to
+(`SearchConfig`, `CompressConfig`, ...; see `argument_validation`), and `main` names the flag
+when that check refuses it. Choices (`--tuner`, `--cost`, ...) are argparse `choices` drawn from
+the library's own tables, so `--help` lists them."""
 
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -18,24 +24,22 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def number_parser(convert, accepts, expected: str):
-    """An argparse `type`: `convert(text)`, refused unless `accepts(value)`, as "expected ..."."""
+def number_parser(convert, expected: str):
+    """An argparse `type` that turns text into a number, `convert(text)`, or refuses it as
+    "expected ..."; the value's range is checked once, by the object it goes to (see
+    `argument_validation`), and the CLI names the flag when that refuses it."""
 
     def parse(text: str):
         try:
-            value = convert(text)
+            return convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'") from None
-        if not accepts(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'")
-        return value
 
     return parse
 
 
-positive_int = number_parser(int, lambda value: value >= 1, "a positive integer")
-non_negative_int = number_parser(int, lambda value: value >= 0, "0 or a positive integer")
-positive_float = number_parser(float, lambda value: 0 < value < float("inf"), "a positive number")
+integer = number_parser(int, "an integer")
+number = number_parser(float, "a number")
 
 
 def macs_count(text: str) -> int:
@@ -48,9 +52,7 @@ def macs_count(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"expected a MAC count like 5000000, 5e6, 5M or 1.5G, got '{text}'"
         ) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive MAC count, got '{text}'")
-    return int(value)
+    return int(value) if math.isfinite(value) else value
 
 
 def parse_widths(text: str) -> tuple:
@@ -61,8 +63,6 @@ def parse_widths(text: str) -> tuple:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated fractions or channel counts like 0.25,0.5,16, got '{text}'"
         ) from None
-    if not widths or any(w <= 0 for w in widths):
-        raise argparse.ArgumentTypeError(f"widths must be positive, got '{text}'")
     return widths
 
 
@@ -77,12 +77,12 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults) -> None:
     )
     parser.add_argument(
         "--train-size",
-        type=positive_int,
+        type=integer,
         metavar="N",
         help="train and validate on a stratified, seeded subsample of N training images",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    parser.add_argument("--batch-size", type=integer, default=defaults.batch_size)
     parser.add_argument(
         "--data-dir",
         help="where to look first for fashion_mnist, mnist, cifar10, cifar100; TFDS' data directory",

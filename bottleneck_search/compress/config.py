@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bottleneck_search.argument_validation import check_count, check_flag, check_number
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.limits import is_count
-from bottleneck_search.rundir.config_checks import check_latency_settings
+from bottleneck_search.limits import check_latency_settings
 
 # Reduction widths offered at every site, as fractions of its input channels: finer than a
 # search's default, since a compression budget is met by trimming many sites a little.
@@ -84,49 +84,36 @@ class CompressConfig:
         Raises:
             SearchConfigError: naming the argument, what it was and what is expected.
         """
-        budgets = (self.max_macs, self.macs_ratio, self.max_latency, self.latency_ratio)
-        if sum(budget is not None for budget in budgets) != 1:
+        budgets = ("max_macs", "macs_ratio", "max_latency", "latency_ratio")
+        given = [name for name in budgets if getattr(self, name) is not None]
+        if len(given) != 1:
+            received = ", ".join(f"{name}={getattr(self, name)!r}" for name in given) or "none"
             raise SearchConfigError(
-                "compress needs one budget: --max-macs X (MACs per image), --macs-ratio R (R "
-                "times fewer MACs than the model), --max-latency MS (predicted milliseconds per "
-                "call) or --latency-ratio R (R times faster than the model, predicted)."
+                "compress needs exactly one budget: max_macs (MACs per image), macs_ratio (that "
+                "many times fewer MACs than the model), max_latency (predicted milliseconds per "
+                f"call) or latency_ratio (that many times faster, predicted). Received: {received}.",
+                argument=given[1] if len(given) > 1 else "max_macs",
             )
-        for name, value in (
-            ("--max-latency", self.max_latency),
-            ("--latency-ratio", self.latency_ratio),
-        ):
-            if value is not None and not (
-                isinstance(value, int | float) and value > (1 if "ratio" in name else 0)
-            ):
-                raise SearchConfigError(
-                    f"{name} must be {'above 1' if 'ratio' in name else 'a positive number'}. "
-                    f"Received: {value!r}."
-                )
-        check_latency_settings(self)
-        if self.max_macs is not None and not is_count(self.max_macs):
-            raise SearchConfigError(
-                f"--max-macs must be a positive integer. Received: {self.max_macs!r}."
-            )
-        if self.macs_ratio is not None and not (
-            isinstance(self.macs_ratio, int | float) and self.macs_ratio > 1
-        ):
-            raise SearchConfigError(
-                f"--macs-ratio must be above 1 (2 halves the MACs). Received: {self.macs_ratio!r}."
-            )
-        if not is_count(self.finetune_epochs, least=0):
-            raise SearchConfigError(
-                f"--finetune-epochs must be 0 or a positive integer. Received: "
-                f"{self.finetune_epochs!r}."
-            )
-        for name in ("candidates", "batch_size"):
-            if not is_count(getattr(self, name)):
-                raise SearchConfigError(
-                    f"{name} must be a positive integer. Received: {getattr(self, name)!r}."
-                )
-        if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
-            raise SearchConfigError(
-                f"learning_rate must be a positive number. Received: {self.learning_rate!r}."
-            )
+        if self.max_macs is not None:
+            check_count("max_macs", self.max_macs)
+        if self.macs_ratio is not None:
+            check_number("macs_ratio", self.macs_ratio, above=1, hint="2 halves the MACs.")
+        if self.max_latency is not None:
+            check_number("max_latency", self.max_latency, unit="milliseconds")
+        if self.latency_ratio is not None:
+            check_number("latency_ratio", self.latency_ratio, above=1, hint="2 halves the latency.")
+        check_latency_settings(
+            self.latency_batch_size,
+            self.latency_threads,
+            names=("latency_batch_size", "latency_threads", "repeats"),
+        )
+        check_count(
+            "finetune_epochs", self.finetune_epochs, least=0, hint="0 keeps the warm start."
+        )
+        check_count("candidates", self.candidates)
+        check_count("batch_size", self.batch_size)
+        check_number("learning_rate", self.learning_rate)
+        check_flag("download", self.download)
 
     @property
     def latency_budgeted(self) -> bool:

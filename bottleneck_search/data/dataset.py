@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from bottleneck_search.argument_validation import check_count, check_number
 from bottleneck_search.errors import DatasetError
-from bottleneck_search.limits import is_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,13 +60,14 @@ class Split:
 
     def check(self) -> None:
         for name in ("val_fraction", "test_fraction"):
-            value = getattr(self, name)
-            if not 0 < value < 1:
-                raise DatasetError(f"{name} must be in (0, 1). Received: {value}.")
-        if self.train_size is not None and not is_count(self.train_size, least=2):
-            raise DatasetError(
-                f"train_size must be an integer of at least 2 (images to draw from the training "
-                f"split). Received: {self.train_size!r}."
+            check_number(name, getattr(self, name), below=1, error=DatasetError)
+        if self.train_size is not None:
+            check_count(
+                "train_size",
+                self.train_size,
+                least=2,
+                unit="images to draw from the training split",
+                error=DatasetError,
             )
 
 

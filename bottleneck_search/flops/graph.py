@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import keras
 
+from bottleneck_search.argument_validation import check_count
 from bottleneck_search.compat import (
     call_arguments,
     nodes_by_depth,
@@ -23,7 +24,6 @@ from bottleneck_search.flops import operations as _operation_counters  # noqa: F
 from bottleneck_search.flops.registry import CountingFunction, counter_for
 from bottleneck_search.flops.report import FlopReport, LayerRow
 from bottleneck_search.flops.trace import UntraceableLayer, traced_call
-from bottleneck_search.limits import is_count
 
 
 def count_flops(
@@ -77,10 +77,7 @@ def count_flops(
             f"count_flops() takes a keras.Model. Received: {type(model).__name__}. "
             "Wrap a single layer in a model: keras.Model(inputs, layer(inputs))."
         )
-    if not is_count(batch_size):
-        raise FlopCountError(
-            f"batch_size must be a positive integer. Received: batch_size={batch_size!r}."
-        )
+    check_count("batch_size", batch_size, error=FlopCountError)
     if input_shape is not None:
         model = _at_input_shape(model, input_shape)
     walker = _GraphWalker(batch_size=batch_size, strict=strict, counters=counters)

@@ -18,9 +18,9 @@ import re
 
 import keras
 
+from bottleneck_search.argument_validation import check_count
 from bottleneck_search.errors import FlopCountError
 from bottleneck_search.flops.graph import functional_graph, graph_fits_call, nodes_in_order
-from bottleneck_search.limits import is_count
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,10 +66,7 @@ def activation_memory(model: keras.Model, batch_size: int = 1) -> ActivationMemo
         raise FlopCountError(
             f"activation_memory() takes a keras.Model. Received: {type(model).__name__}."
         )
-    if not is_count(batch_size):
-        raise FlopCountError(
-            f"batch_size must be a positive integer. Received: batch_size={batch_size!r}."
-        )
+    check_count("batch_size", batch_size, error=FlopCountError)
     sizes: dict[int, int] = {}
     alias: dict[int, int] = {}
     graph = functional_graph(model)

@@ -28,8 +28,9 @@ from collections.abc import Callable, Sequence
 import keras
 import numpy as np
 
+from bottleneck_search.argument_validation import check_choice
 from bottleneck_search.errors import LatencyError
-from bottleneck_search.limits import latency_settings_problem
+from bottleneck_search.limits import check_latency_settings
 from bottleneck_search.policy import LATENCY_REPEATS, RUNTIMES
 
 DEFAULT_REPEATS = LATENCY_REPEATS
@@ -86,11 +87,8 @@ def check_settings(
         LatencyError: a batch size, thread count or repeat count that is not a positive
             integer in range, or an unknown runtime.
     """
-    problem = latency_settings_problem(batch_size, threads, repeats)
-    if problem is not None:
-        raise LatencyError(problem)
-    if runtime not in RUNTIMES:
-        raise LatencyError(f"Unknown runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}.")
+    check_latency_settings(batch_size, threads, repeats, error=LatencyError)
+    check_choice("runtime", runtime, RUNTIMES, error=LatencyError)
     if runtime == "onnxruntime":
         from bottleneck_search.model_io import onnx_unavailable
 

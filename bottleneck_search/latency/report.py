@@ -8,6 +8,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bottleneck_search.argument_validation import check_count
+from bottleneck_search.errors import LatencyError
 from bottleneck_search.flops import count_flops
 from bottleneck_search.flops.memory import ActivationMemory, activation_memory
 from bottleneck_search.latency.cache import cached_table, table_path
@@ -141,6 +143,7 @@ def latency_of_architecture(
         on_progress: called with a line per site while a table is built.
     """
     check_settings(batch_size, runtime, threads, repeats)
+    check_count("validation", validation, least=0, error=LatencyError)
     table = cached_table(
         space, batch_size, runtime, threads, repeats, validation, build_table, on_progress
     )

@@ -12,9 +12,9 @@ import tempfile
 
 import keras
 
+from bottleneck_search.argument_validation import check_count
 from bottleneck_search.errors import ResultsError
 from bottleneck_search.flops import count_flops
-from bottleneck_search.limits import is_count
 from bottleneck_search.model_io import onnx_unavailable
 from bottleneck_search.recipe import steps_per_epoch
 from bottleneck_search.results.confirmed import ConfirmedArchitecture, summarise
@@ -85,12 +85,9 @@ def export_architectures(
     ```
     """
     run = run if isinstance(run, Run) else load_run(run)
-    if not is_count(top):
-        raise ResultsError(f"--top must be a positive integer. Received: {top!r}.")
-    if retrain_epochs is not None and (not isinstance(retrain_epochs, int) or retrain_epochs < 1):
-        raise ResultsError(
-            f"--retrain-epochs must be a positive integer. Received: {retrain_epochs!r}."
-        )
+    check_count("top", top, error=ResultsError)
+    if retrain_epochs is not None:
+        check_count("retrain_epochs", retrain_epochs, error=ResultsError)
     require_completed(run)
     if onnx and (reason := onnx_unavailable()) is not None:
         raise ResultsError(reason)

@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bottleneck_search.argument_validation import check_choice, check_count, check_flag
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.limits import is_count
 from bottleneck_search.policy import (
     DEFAULT_SPACE,
+    MODES,
     ONESHOT_EVALUATIONS,
     STRATEGIES,
     TRIALS_PER_TRAINER,
@@ -256,42 +257,46 @@ class SearchConfig:
         Raises:
             SearchConfigError: naming the argument, what it was and what is expected.
         """
-        if self.tuner not in TUNERS:
-            raise SearchConfigError(
-                f"Unknown tuner '{self.tuner}'; expected one of {', '.join(TUNERS)}."
-            )
+        check_choice("tuner", self.tuner, TUNERS)
         if self.chief is not None and self.worker is not None:
             raise SearchConfigError(
-                "A process is either the chief (--chief) or a worker (--worker), not both."
+                "A process is either the chief or a worker, not both. Received: "
+                f"chief={self.chief!r}, worker={self.worker!r}.",
+                argument="worker",
             )
-        if self.strategy not in (None, *STRATEGIES):
-            raise SearchConfigError(
-                f"Unknown strategy '{self.strategy}'; expected one of {', '.join(STRATEGIES)}."
+        if self.strategy is not None:
+            check_choice(
+                "strategy", self.strategy, STRATEGIES, hint="None trains each trial alone."
             )
         if self.strategy == "mirrored":
             import keras
 
             if keras.backend.backend() != "tensorflow":
                 raise SearchConfigError(
-                    f"--strategy {self.strategy} is TensorFlow's tf.distribute; this process uses "
-                    f"the {keras.backend.backend()} backend. Use --backend tensorflow with it."
+                    "strategy='mirrored' is TensorFlow's tf.distribute; this process uses the "
+                    f"{keras.backend.backend()} backend. Run it on the TensorFlow backend "
+                    "(KERAS_BACKEND=tensorflow). Received: strategy='mirrored'.",
+                    argument="strategy",
                 )
         check_oneshot(self)
         model_only = [
-            flag
-            for flag, used in (
-                ("--warm-start", self.warm_start),
-                ("--include-frozen", self.include_frozen),
-                ("--widths", self.widths is not None),
-                ("--min-kernel-size", self.min_kernel_size != 3),
-                ("--round-to", self.round_to is not None),
+            name
+            for name, used in (
+                ("warm_start", self.warm_start),
+                ("include_frozen", self.include_frozen),
+                ("widths", self.widths is not None),
+                ("min_kernel_size", self.min_kernel_size != 3),
+                ("round_to", self.round_to is not None),
             )
             if used
         ]
         if model_only and self.model is None:
+            received = ", ".join(f"{name}={getattr(self, name)!r}" for name in model_only)
             raise SearchConfigError(
-                f"{', '.join(model_only)} shape the space of a --model search; a YAML space "
-                "sets its own widths. Add --model or drop the flags."
+                f"{', '.join(model_only)} shape the space of a model search; a YAML space sets "
+                f"its own widths. Give a model or leave them at their defaults. Received: "
+                f"{received}, model=None.",
+                argument=model_only[0],
             )
         for name in (
             "max_trials",
@@ -300,26 +305,27 @@ class SearchConfig:
             "max_consecutive_failures",
             "min_kernel_size",
         ):
-            value = getattr(self, name)
-            if not is_count(value):
-                raise SearchConfigError(f"{name} must be a positive integer. Received: {value!r}.")
+            check_count(name, getattr(self, name))
+        check_choice("penalty", self.penalty, MODES)
+        for name in ("target_macs", "max_macs"):
+            if getattr(self, name) is not None:
+                check_count(name, getattr(self, name))
+        for name in ("warm_start", "include_frozen", "download", "resume", "verbose"):
+            check_flag(name, getattr(self, name))
         if self.population_size is not None:
             if self.tuner != "evolution":
                 raise SearchConfigError(
-                    f"--population-size is the evolution tuner's; this search uses --tuner "
-                    f"{self.tuner}. Add --tuner evolution or drop --population-size."
+                    "`population_size` is the evolution tuner's; this search's tuner is "
+                    f"{self.tuner!r}. Set tuner='evolution' or leave population_size unset. "
+                    f"Received: population_size={self.population_size!r}.",
+                    argument="population_size",
                 )
             check_population(self.population_size, self.max_trials)
         self.recipe()  # checks its own arguments
-        if self.confirm is not None and not is_count(self.confirm, least=0):
-            raise SearchConfigError(
-                f"confirm must be 0 (no confirmation) or a positive integer. Received: "
-                f"{self.confirm!r}."
-            )
-        if self.confirm_seeds is not None and not is_count(self.confirm_seeds):
-            raise SearchConfigError(
-                f"confirm_seeds must be a positive integer. Received: {self.confirm_seeds!r}."
-            )
+        if self.confirm is not None:
+            check_count("confirm", self.confirm, least=0, hint="0 turns the stage off.")
+        if self.confirm_seeds is not None:
+            check_count("confirm_seeds", self.confirm_seeds)
         check_trainers(self)
         check_security(self)
         check_latency(self)

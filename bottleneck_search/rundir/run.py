@@ -6,9 +6,9 @@ import dataclasses
 import os
 from typing import Any
 
+from bottleneck_search.argument_validation import is_count
 from bottleneck_search.data import Dataset
 from bottleneck_search.errors import BottleneckSearchError, ResultsError, SearchConfigError
-from bottleneck_search.limits import is_count
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.files import (
     CHECKPOINT,

@@ -29,7 +29,9 @@ from collections.abc import Iterable, Mapping
 import keras
 import numpy as np
 
+from bottleneck_search.argument_validation import check_choice
 from bottleneck_search.convolution import channel_axis
+from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.space.from_model import clone_with_inputs_mapped, layers_by_path
 from bottleneck_search.space.site import ReductionOptions
 
@@ -66,8 +68,7 @@ def lowrank_factors(
     assert np.allclose(np.einsum("ck,hwko->hwco", reduce[0, 0], conv), kernel, atol=1e-5)
     ```
     """
-    if method not in METHODS:
-        raise ValueError(f"Unknown low-rank method {method!r}; expected one of {METHODS}.")
+    check_choice("method", method, METHODS, error=SearchSpaceError)
     if method != "svd" and moment is None:
         raise ValueError(f"The {method!r} low-rank method needs the input's second moments.")
     *spatial, channels, filters = kernel.shape

@@ -8,6 +8,7 @@ from typing import Any
 
 import keras
 
+from bottleneck_search.argument_validation import check_choice
 from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.space.site import ReductionOptions
 from bottleneck_search.space.space_config import model_config
@@ -41,8 +42,7 @@ def model_space_arguments(
         raise SearchSpaceError(
             f"from_model() takes a keras.Model. Received: {type(model).__name__}."
         )
-    if init not in INITS:
-        raise SearchSpaceError(f"init must be one of {', '.join(INITS)}. Received: {init!r}.")
+    check_choice("init", init, INITS, error=SearchSpaceError)
     if init == "lowrank" and reduction not in (None, LINEAR_REDUCTION):
         raise SearchSpaceError(
             f"init='lowrank' makes linear reductions (no bias, batch norm or activation); "

@@ -8,6 +8,7 @@ import numbers
 from collections.abc import Sequence
 
 from bottleneck_search import limits
+from bottleneck_search.argument_validation import is_count
 from bottleneck_search.errors import SearchSpaceError
 
 DEFAULT_WIDTHS: tuple[float, ...] = (0.25, 0.5)
@@ -120,9 +121,10 @@ def resolve_widths(
         raise SearchSpaceError(
             f"{where}widths must be a list, e.g. [0.25, 0.5] or [16, 32]. Received: {specs!r}."
         )
-    if not limits.is_count(round_to):
+    if not is_count(round_to):
         raise SearchSpaceError(
-            f"{where}round_to must be a positive integer. Received: {round_to!r}."
+            f"{where}`round_to` must be a positive integer. Received: round_to={round_to!r}.",
+            argument="round_to",
         )
     resolved = set()
     for spec in specs:

@@ -21,6 +21,7 @@ from bottleneck_search.space.from_model import as_functional, layers_by_path
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.supernet.distillation import InPlaceDistillation, PairExamples
 from bottleneck_search.supernet.layer import SAMPLED, SupernetSite
+from bottleneck_search.training.fit import evaluate_model
 
 # Training batches an architecture's batch-norm statistics are recalibrated on. 8 batches of 32
 # give each channel's statistics 256 images x every spatial position (tens of thousands of
@@ -226,7 +227,7 @@ class Supernet:
         statistics = [(n.moving_mean.numpy(), n.moving_variance.numpy()) for n in norms]
         try:
             self.recalibrate(calibration_data, calibration_batches)
-            metrics = self.model.evaluate(validation_data, verbose=0, return_dict=True)
+            metrics = evaluate_model(self.model, validation_data)
         finally:
             for norm, (mean, variance) in zip(norms, statistics, strict=True):
                 norm.moving_mean.assign(mean)
@@ -234,7 +235,7 @@ class Supernet:
             self.sample_architectures()
         return SubnetEvaluation(
             architecture,
-            {key: float(value) for key, value in metrics.items()},
+            metrics,
             time.monotonic() - started,
         )
 

@@ -39,27 +39,56 @@ def compile_model(
 
 def fit_model(
     model: keras.Model,
-    train,
-    *,
-    epochs: int,
+    *data,
+    epochs: int = 1,
     validation_data=None,
     callbacks: Sequence = (),
     on_progress: Callable[[str], None] | None = None,
     label: str = "",
+    progress_after: float = QUIET_SECONDS,
+    shuffle: bool | None = False,
     **fit_kwargs,
 ):
-    """`model.fit` (already compiled) with a line per epoch to `on_progress` once it runs long.
+    """`model.fit` (already compiled) with a line per epoch to `on_progress` once it runs long:
+    the one fit of every training in the package (trials, confirmation, export's retraining,
+    compress' fine-tuning, the supernet).
+
+    Args:
+        model: a compiled model.
+        *data: what `model.fit` takes positionally: `x` (a `tf.data.Dataset`, a `PyDataset`,
+            arrays) and, for arrays, `y`.
+        epochs: epochs to train.
+        validation_data: as for `model.fit`.
+        callbacks: Keras callbacks, run before the progress line's.
+        on_progress: called with one line per epoch (`EpochProgress`); None prints nothing.
+        label: what the line says it belongs to (`trial 3`, `supernet`).
+        progress_after: seconds of training before the first line is printed (0: every epoch).
+        shuffle: `model.fit`'s; our pipelines shuffle themselves, so False; None leaves Keras'
+            own default (a Keras Tuner search passes on what its user gave).
+        **fit_kwargs: the rest of `model.fit`'s arguments (`verbose` defaults to 0).
 
     Returns:
         Keras' `History`.
+
+    Example:
+
+    ```python
+    compile_model(model, task)
+    history = fit_model(model, data.train, epochs=2, validation_data=data.val, on_progress=print)
+    ```
     """
-    progress = [EpochProgress(on_progress, epochs, label)] if on_progress is not None else []
-    build_training_state(model, train)
+    progress = (
+        [EpochProgress(on_progress, epochs, label, progress_after)]
+        if on_progress is not None
+        else []
+    )
+    build_training_state(model, data[0] if data else fit_kwargs.get("x"))
+    if shuffle is not None:
+        fit_kwargs["shuffle"] = shuffle
     return model.fit(
-        train,
+        *data,
         validation_data=validation_data,
         epochs=epochs,
-        shuffle=False,  # our pipelines (and a user's tf.data) shuffle themselves
         verbose=fit_kwargs.pop("verbose", 0),
         callbacks=[*callbacks, *progress],
         **fit_kwargs,
@@ -67,7 +96,15 @@ def fit_model(
 
 
 def evaluate_model(model: keras.Model, data) -> dict[str, float]:
-    """The compiled metrics of `model` on `data`, by name (`loss`, `accuracy`, ...)."""
+    """The compiled metrics of `model` on `data`, by name (`loss`, `accuracy`, ...): the one
+    evaluation of the package (scores, confirmation, the supernet's subnetworks).
+
+    Example:
+
+    ```python
+    evaluate_model(model, data.test)   # -> {"loss": 0.41, "accuracy": 0.88}
+    ```
+    """
     build_training_state(model, data)
     results = model.evaluate(data, verbose=0, return_dict=True)
     return {name: float(value) for name, value in results.items()}
@@ -89,13 +126,24 @@ def prepared(data, task: Task):
 
 
 class EpochProgress(keras.callbacks.Callback):
-    """One line per epoch: `  <label>  epoch k/E  loss ...  <val metrics>  elapsed m:ss  ETA m:ss`, once the
-    training has run `QUIET_SECONDS` (Keras' own bar needs a terminal and `verbose=1`)."""
+    """One line per epoch: `  <label>  epoch k/E  loss ...  <metrics>  elapsed m:ss  ETA m:ss`,
+    once the training has run `quiet_seconds` (Keras' own bar needs a terminal and `verbose=1`).
 
-    def __init__(self, emit: Callable[[str], None], epochs: int, label: str = ""):
+    The metrics shown are the validation ones when there are (any task's: `val_accuracy`,
+    `val_mae`, ...), else the training ones, as Keras logged them: nothing assumes a classifier.
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[str], None],
+        epochs: int,
+        label: str = "",
+        quiet_seconds: float = QUIET_SECONDS,
+    ):
         super().__init__()
         self.emit = emit
         self.epochs = epochs
+        self.quiet_seconds = quiet_seconds
         # Indented under the line of what it belongs to (readers pick trial lines by their start).
         self.label = f"  {label}  " if label else "  "
 
@@ -104,11 +152,13 @@ class EpochProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         elapsed = time.monotonic() - self.started
-        if elapsed < QUIET_SECONDS:
+        if elapsed < self.quiet_seconds:
             return
         logs = logs or {}
         done = epoch + 1
-        shown = [key for key in logs if key == "loss" or key.startswith("val_")][:4]
+        validation = [key for key in logs if key.startswith("val_")]
+        others = validation or [key for key in logs if key not in ("loss", "learning_rate")]
+        shown = [key for key in ("loss", *others) if key in logs][:4]
         values = "  ".join(f"{key} {float(logs[key]):.4f}" for key in shown)
         remaining = elapsed / done * (self.epochs - done)
         self.emit(

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bottleneck_search.argument_validation import check_choice
 from bottleneck_search.calibration import every_layer
-from bottleneck_search.errors import SearchConfigError
 
 if TYPE_CHECKING:
     import keras
@@ -79,10 +79,10 @@ def resolve_input_range(
 ) -> tuple[tuple[float, float], str]:
     """The range for `--input-range`: `unit`, `raw`, or `auto`/None (from `model`; [0, 1] for
     a YAML space, whose networks take [0, 1])."""
+    if choice is not None:
+        check_choice("input_range", choice, ("auto", *RANGES))
     if choice in RANGES:
-        return RANGES[choice], f"--input-range {choice}"
-    if choice not in (None, "auto"):
-        raise SearchConfigError(f"--input-range must be auto, unit or raw. Received: {choice!r}.")
+        return RANGES[choice], f"input_range={choice!r}"
     if model is None:
         return UNIT, "a YAML space's network takes [0, 1]"
     return expected_input_range(model)

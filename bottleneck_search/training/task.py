@@ -22,6 +22,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from bottleneck_search.argument_validation import check_choice
 from bottleneck_search.errors import SearchConfigError
 
 # Metric names Keras logs for accuracies (the string "accuracy" logs as "accuracy").
@@ -95,10 +96,7 @@ class Task:
         set_field(self, "loss", _serialised(self.loss, "loss"))
         set_field(self, "metrics", _serialised_metrics(self.metrics))
         set_field(self, "input_range", tuple(float(v) for v in self.input_range))
-        if self.labels not in LABEL_FORMS:
-            raise SearchConfigError(
-                f"labels must be one of {', '.join(LABEL_FORMS)}. Received: {self.labels!r}."
-            )
+        check_choice("labels", self.labels, LABEL_FORMS)
         if self.score is None:
             if not isinstance(self.metrics, tuple) or any(
                 isinstance(m, tuple) for m in self.metrics
@@ -113,10 +111,7 @@ class Task:
             set_field(self, "score", f"val_{chosen}")
         if self.direction is None:
             set_field(self, "direction", _direction(self.score))
-        if self.direction not in ("max", "min"):
-            raise SearchConfigError(
-                f"direction must be 'max' or 'min'. Received: {self.direction!r}."
-            )
+        check_choice("direction", self.direction, ("max", "min"))
 
     # -- what the rest of the package asks -------------------------------------------------
     @property

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import keras
 import keras_tuner as kt
 
-from bottleneck_search.compat import build_training_state, is_hparams_callback, trial_of
+from bottleneck_search.compat import is_hparams_callback, trial_of
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
 from bottleneck_search.rundir.files import is_storage_error
@@ -41,7 +41,7 @@ from bottleneck_search.search.engine.observer import TrialObserver, observer_fro
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 from bottleneck_search.space.search_space import SearchSpace
-from bottleneck_search.training.fit import EpochProgress, compile_model
+from bottleneck_search.training.fit import compile_model, fit_model
 from bottleneck_search.training.task import Task
 
 # A fixed hyperparameter holding the search's config hash, which distributed workers check.
@@ -241,14 +241,19 @@ class BottleneckHyperModel(kt.HyperModel):
             keras.callbacks.TerminateOnNaN(),
             *with_cost_hparams(callbacks, hp.values, architecture, trial_id),
         ]
-        if not kwargs.get("verbose"):
-            callbacks.append(
-                EpochProgress(self.observer.progress, kwargs.get("epochs", 1), f"trial {trial_id}")
-            )
         self.observer.training_started(trial_id)
         try:
-            build_training_state(model, args[0] if args else kwargs.get("x"))
-            history = model.fit(*args, callbacks=callbacks, **kwargs)
+            # Keras Tuner passes `tuner.search`'s arguments through; Keras' own defaults
+            # (shuffled arrays, one epoch) hold where the user's search did not set them.
+            history = fit_model(
+                model,
+                *args,
+                callbacks=callbacks,
+                on_progress=None if kwargs.get("verbose") else self.observer.progress,
+                label=f"trial {trial_id}",
+                shuffle=kwargs.pop("shuffle", None),
+                **kwargs,
+            )
         except SearchConfigError as error:
             # A configuration mistake, not a bad architecture: stop the whole search.
             raise kt.errors.FatalValueError(str(error)) from error

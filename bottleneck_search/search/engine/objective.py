@@ -21,15 +21,14 @@ the design it starts from. A space without a reference uses its no-bottleneck ar
 from __future__ import annotations
 
 import dataclasses
-import math
 
+from bottleneck_search.argument_validation import check_choice, check_number
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.policy import COSTS
+from bottleneck_search.policy import COSTS, MODES
 from bottleneck_search.training.task import direction_sign
 
 # The tuner's objective: the epoch-log key `CostMetrics` writes the penalised score to.
 OBJECTIVE = "val_score"
-MODES = ("soft", "hard", "linear")
 DEFAULT_WEIGHTS = {"soft": -0.07, "hard": -1.0, "linear": 0.1}
 # The score of a rejected architecture when lower is better: a loss has no upper bound, so a
 # finite value far above any a training reaches (JSON has no infinity).
@@ -64,29 +63,14 @@ class FlopPenalty:
     target_latency_us: float | None = None
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise SearchConfigError(
-                f"Unknown penalty mode '{self.mode}'; expected one of {', '.join(MODES)}."
-            )
-        if self.target_macs is not None and (
-            not isinstance(self.target_macs, int | float) or self.target_macs <= 0
-        ):
-            raise SearchConfigError(
-                f"target_macs must be a positive number. Received: {self.target_macs!r}."
-            )
-        if self.cost not in COSTS:
-            raise SearchConfigError(
-                f"Unknown cost '{self.cost}'; expected one of {', '.join(COSTS)}."
-            )
-        if self.target_latency_us is not None and not (
-            isinstance(self.target_latency_us, int | float)
-            and 0 < self.target_latency_us < math.inf
-        ):
-            raise SearchConfigError(
-                f"target_latency_us must be a positive number. Received: {self.target_latency_us!r}."
-            )
-        if self.weight is not None and not math.isfinite(self.weight):
-            raise SearchConfigError(f"weight must be a finite number. Received: {self.weight!r}.")
+        check_choice("mode", self.mode, MODES)
+        if self.target_macs is not None:
+            check_number("target_macs", self.target_macs)
+        check_choice("cost", self.cost, COSTS)
+        if self.target_latency_us is not None:
+            check_number("target_latency_us", self.target_latency_us, unit="microseconds")
+        if self.weight is not None:
+            check_number("weight", self.weight, above=None)
 
     @property
     def w(self) -> float:

@@ -6,6 +6,7 @@ import os
 
 import keras_tuner as kt
 
+from bottleneck_search.argument_validation import check_choice
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.policy import TUNERS
 from bottleneck_search.rundir.files import LINEAGE, TRIAL_LOG
@@ -60,8 +61,7 @@ def make_tuner(
     best = tuner.get_best_models(1)[0]
     ```
     """
-    if kind not in TUNERS:
-        raise SearchConfigError(f"Unknown tuner '{kind}'; expected one of {', '.join(TUNERS)}.")
+    check_choice("kind", kind, TUNERS)
     if not isinstance(hypermodel, BottleneckHyperModel):
         raise SearchConfigError(
             f"make_tuner() needs a BottleneckHyperModel. Received: {type(hypermodel).__name__}. For your own "

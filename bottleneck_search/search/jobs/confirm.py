@@ -17,8 +17,7 @@ from functools import partial
 
 import keras
 
-from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.limits import is_count
+from bottleneck_search.argument_validation import check_count
 from bottleneck_search.rundir.confirmations import (
     FRONT,
     NO_BOTTLENECK,
@@ -70,11 +69,8 @@ def confirm_run(
     print({(r.labels, r.seed): r.test_accuracy for r in records})
     ```
     """
-    for name, value in (("top", top), ("seeds", seeds)):
-        if not is_count(value):
-            raise SearchConfigError(
-                f"confirmation {name} must be a positive integer. Received: {value!r}."
-            )
+    check_count("top", top)
+    check_count("seeds", seeds)
     run = run if isinstance(run, Run) else load_run(run)
     require_completed(run)
     config = run.search_config()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable
 
 import keras
 import keras_tuner as kt
@@ -89,30 +88,21 @@ def train_supernet(supernet: Supernet, job: JobContext, epochs: int) -> None:
         keras.callbacks.BackupAndRestore(
             os.path.join(config.run_dir, SUPERNET_BACKUP), double_checkpoint=True
         ),
-        _EpochLines(epochs, emit),
     ]
     if job.stop_requested is not None:
         callbacks.append(StopWhenRequested(job.stop_requested))
-    fit_model(supernet.model, data.train, epochs=epochs, callbacks=callbacks)
+    # Its metrics are over architectures sampled per example, which the line's label says.
+    fit_model(
+        supernet.model,
+        data.train,
+        epochs=epochs,
+        callbacks=callbacks,
+        on_progress=emit,
+        label="supernet",
+        progress_after=0,
+    )
     with atomic_output(trained) as temporary:
         supernet.model.save_weights(temporary)
-
-
-class _EpochLines(keras.callbacks.Callback):
-    """One progress line per supernet epoch."""
-
-    def __init__(self, epochs: int, emit: Callable[[str], None]):
-        super().__init__()
-        self.epochs, self.emit = epochs, emit
-        self.started = time.monotonic()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        self.emit(
-            f"supernet epoch {epoch + 1}/{self.epochs}  loss {logs.get('loss', float('nan')):.4f}  "
-            f"acc {logs.get('accuracy', float('nan')):.3f} (random architectures)  "
-            f"elapsed {clock(time.monotonic() - self.started)}"
-        )
 
 
 class _Evaluator:
