@@ -8,6 +8,7 @@ from conftest import SPACES
 
 from bottleneck_search import (
     BottleneckHyperModel,
+    SearchConfigError,
     SearchSpace,
     architecture_from_hp,
     architecture_to_hp,
@@ -42,10 +43,12 @@ def test_architecture_to_hp_round_trip(mini):
 def test_hypermodel_builds_the_chosen_architecture(mini):
     hypermodel = BottleneckHyperModel(mini, optimizer=keras.optimizers.Adam(1e-3))
     model = hypermodel.build(architecture_to_hp(mini, mini.reference))
-    assert model.bottleneck_architecture == mini.reference
-    assert (
-        model.bottleneck_architecture.macs == count_flops(model).macs == mini.macs(mini.reference)
-    )
+    architecture = hypermodel.architecture_of(model)
+    assert architecture == mini.reference
+    assert architecture.macs == count_flops(model).macs == mini.macs(mini.reference)
+    assert not any(name.startswith("bottleneck") for name in vars(model))  # the model untouched
+    with pytest.raises(SearchConfigError, match="was not built by this BottleneckHyperModel"):
+        hypermodel.architecture_of(keras.Sequential([keras.Input((2,))]))
     assert model.get_layer("mix2_3x3_reduce").filters == 48
     assert model.optimizer is not hypermodel.optimizer  # each trial gets its own optimizer
 
@@ -96,17 +99,3 @@ def test_bottleneck_conv_declares_nothing_without_a_fitting_width():
     inputs = keras.Input((8, 8, 3))
     bottleneck_conv(hp, inputs, 4, 3, name="stem")  # 3 channels: the narrowest width is 8
     assert hp.space == []
-
-
-def test_the_old_callable_arguments_still_work_with_a_deprecation_warning(mini):
-    from conftest import make_record
-
-    ended = []
-    with pytest.warns(DeprecationWarning, match="observer=TrialObserver"):
-        hypermodel = BottleneckHyperModel(
-            mini, on_trial_end=ended.append, stop_requested=lambda: True
-        )
-    with pytest.raises(KeyboardInterrupt):  # a stop requested before a build stops the search
-        hypermodel.build(kt.HyperParameters())
-    hypermodel.observer.trial_ended(make_record("3"))
-    assert [record.trial_id for record in ended] == ["3"]

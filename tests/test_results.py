@@ -152,3 +152,20 @@ def test_export_onnx_without_the_extra_says_how_to_install_it(cli, monkeypatch, 
         "here. Install the extra: pip install 'bottleneck-search[onnx]'."
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_the_pareto_plot_labels_its_log_axis_inside_one_decade():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from bottleneck_search.results.plot import _label_log_axis
+
+    figure = Figure()
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.scatter([1.2e6, 2.5e6, 6e6, 8e6], [0.5, 0.7, 0.8, 0.85])
+    axes.set_xscale("log")
+    _label_log_axis(axes.xaxis)
+    figure.canvas.draw()
+    labels = [tick.get_text() for tick in axes.get_xticklabels() if tick.get_text()]
+    assert labels == ["1M", "2M", "5M"]  # matplotlib's own labels only 10^6 and 10^7

@@ -14,7 +14,6 @@ import pytest
 from keras import layers as L
 
 from bottleneck_search import (
-    BottleneckHyperModel,
     CompressConfig,
     FlopCountError,
     SearchConfig,
@@ -604,15 +603,6 @@ def test_a_pydataset_is_read_as_arrays():
 
     data = load_dataset(Batches(), (8, 8, 1))
     assert sum(data.sizes().values()) == 400 and data.num_classes == 10
-
-
-def test_the_old_loss_and_metrics_arguments_still_make_a_task(tiny_space_path):
-    space = SearchSpace.from_yaml(tiny_space_path)
-    with pytest.warns(DeprecationWarning, match="task=Task"):
-        hypermodel = BottleneckHyperModel(
-            space, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        )
-    assert hypermodel.task.from_logits and hypermodel.task.score == "val_accuracy"
 
 
 def test_a_one_shot_search_of_grouped_sites_is_refused_before_the_run_holds_anything(cli, tmp_path):

@@ -18,11 +18,13 @@ def plot_pareto(
     title: str = "",
     confirmed: Sequence[ConfirmedArchitecture] = (),
     cost: str = "macs",
+    recommended: ConfirmedArchitecture | None = None,
 ) -> None:
     """Draws completed trials (log-scale MACs, accuracy), the front as a line, marked trials, and
-    confirmed architectures as their validation mean with ± one standard deviation bars. With
-    `cost="latency"` the x axis is the predicted latency (milliseconds) and confirmed
-    architectures, which carry no prediction, are left out.
+    confirmed architectures as their validation mean with ± one standard deviation bars, and the
+    `recommended` one as a star. With `cost="latency"` the x axis is the predicted latency
+    (milliseconds) and confirmed architectures, which carry no prediction, are left out. The log
+    axis is labelled at 1-2-5 steps, so a front within one decade still reads.
 
     Written through a temporary file and a rename, with matplotlib's Agg backend (no display).
     """
@@ -82,7 +84,18 @@ def plot_pareto(
             label="confirmed: mean ± 1 std over seeds",
             zorder=5,
         )
+    if recommended is not None and cost == "macs":
+        axes.scatter(
+            [recommended.macs],
+            [recommended.val_mean],
+            marker="*",
+            s=260,
+            color="#2e4057",
+            label="recommended",
+            zorder=6,
+        )
     axes.set_xscale("log")
+    _label_log_axis(axes.xaxis)
     axes.set_xlabel(
         "multiply-accumulates per image (MACs, log scale)"
         if cost == "macs"
@@ -97,3 +110,14 @@ def plot_pareto(
     figure.tight_layout()
     with atomic_output(path) as temporary:
         figure.savefig(temporary, format="png")
+
+
+def _label_log_axis(axis) -> None:
+    """Ticks at 1, 2 and 5 of each decade, labelled in engineering notation (`200k`, `1.5M`):
+    matplotlib's default labels only the decades, which a front inside one decade never
+    reaches."""
+    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(EngFormatter(places=0, sep=""))
+    axis.set_minor_formatter(NullFormatter())

@@ -89,6 +89,7 @@ def write_report(run: str | os.PathLike | list | Run) -> Report:
         title=f"{space.name}: validation accuracy vs {_cost_name(run)}",
         cost=run.cost,
         confirmed=confirmation.rows if confirmation else (),
+        recommended=confirmation.recommended if confirmation else None,
     )
     report_md = os.path.join(run.path, REPORT_MD)
     write_atomically(report_md, _markdown(run, space, best, front, counts, confirmation))

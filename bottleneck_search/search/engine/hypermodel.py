@@ -13,7 +13,7 @@ import dataclasses
 import math
 import os
 import time
-import warnings
+import weakref
 from collections.abc import Callable
 
 import keras
@@ -37,7 +37,7 @@ from bottleneck_search.search.engine.objective import (
     most_costly,
     over_budget,
 )
-from bottleneck_search.search.engine.observer import TrialObserver, observer_from_callables
+from bottleneck_search.search.engine.observer import TrialObserver
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 from bottleneck_search.space.search_space import SearchSpace
@@ -55,7 +55,8 @@ class BottleneckHyperModel(kt.HyperModel):
 
     `build(hp)` declares `<site>/reduce` and the conditional `<site>/width` for every site, builds
     the chosen architecture, compiles it, and attaches the architecture (with its closed-form
-    MACs) as `model.bottleneck_architecture`. `fit(...)` trains it with `CostMetrics` (the epoch
+    MACs) to the trial's side record, `architecture_of(model)`; the model itself is not
+    changed. `fit(...)` trains it with `CostMetrics` (the epoch
     logs carry `val_epoch_score`, `macs`, `flops` and `params`) and returns the final metrics,
     `val_score` (the tuner's objective) among them: the penalised accuracy of the end of
     training, as `recipe.final_accuracy` reads it.
@@ -90,9 +91,6 @@ class BottleneckHyperModel(kt.HyperModel):
             distributed workers can check they run the chief's search.
         name: the hypermodel's name.
         tunable: as for `keras_tuner.HyperModel`.
-        loss, metrics, accuracy_metric: deprecated; use `task=Task(loss, metrics, score)`.
-        on_trial_end: deprecated; use `observer` (`TrialObserver.trial_ended`).
-        stop_requested: deprecated; use `observer` (`TrialObserver.stop_requested`).
 
     Example:
 
@@ -121,17 +119,8 @@ class BottleneckHyperModel(kt.HyperModel):
         tunable: bool = True,
         *,
         recipe: TrainingRecipe | None = None,
-        on_trial_end: Callable[[TrialRecord], None] | None = None,
-        stop_requested: Callable[[], bool] | None = None,
-        loss=None,
-        metrics=None,
-        accuracy_metric: str | None = None,
     ):
         super().__init__(name=name or space.name, tunable=tunable)
-        if on_trial_end is not None or stop_requested is not None:
-            observer = observer_from_callables(on_trial_end, stop_requested)
-        if loss is not None or metrics is not None or accuracy_metric is not None:
-            task = _task_from_old_arguments(task, loss, metrics, accuracy_metric)
         self.space = space
         self.optimizer = optimizer
         self.recipe = recipe or TrainingRecipe()
@@ -146,6 +135,9 @@ class BottleneckHyperModel(kt.HyperModel):
         # A per-batch callback only for an observer that can ask to stop: it runs every batch.
         self._can_stop = type(self.observer).stop_requested is not TrialObserver.stop_requested
         self.config_hash = config_hash
+        # What `build` made of each model it returned, read by `fit` (a model is left as Keras
+        # made it; the record goes with the model).
+        self._built: weakref.WeakKeyDictionary[keras.Model, _Built] = weakref.WeakKeyDictionary()
         self._floor = self.penalty.floor(
             self.penalty.cost_of(most_costly(space, self.penalty.cost)), self.task.direction
         )
@@ -197,21 +189,42 @@ class BottleneckHyperModel(kt.HyperModel):
         architecture = architecture_from_hp(self.space, hp)
         if over_budget(architecture, self.max_macs, self.max_latency_us):
             model = _stand_in_model()
-            model.bottleneck_architecture = architecture
-            model.bottleneck_infeasible = True
+            self._built[model] = _Built(architecture, infeasible=True)
             return model
         try:
             model = self.space.build(architecture)
             compile_model(model, self.task, self._new_optimizer())
+            self._built[model] = _Built(architecture)
         except (KeyboardInterrupt, SearchConfigError):
             raise
         except Exception as error:
             stop_if_our_bug(error, "building an architecture")
             # `build` does not know its trial; `fit` records the failure under the trial's id.
             model = _stand_in_model()
-            model.bottleneck_build_error = f"build failed: {type(error).__name__}: {error}"
-        model.bottleneck_architecture = architecture
+            reason = f"build failed: {type(error).__name__}: {error}"
+            self._built[model] = _Built(architecture, build_error=reason)
         return model
+
+    def architecture_of(self, model: keras.Model) -> Architecture:
+        """The architecture `build` made `model` from (with its closed-form MACs).
+
+        Raises:
+            SearchConfigError: `model` was not returned by this hypermodel's `build`.
+
+        Example:
+
+        ```python
+        model = hypermodel.build(keras_tuner.HyperParameters())
+        hypermodel.architecture_of(model).macs == count_flops(model).macs   # True
+        ```
+        """
+        built = self._built.get(model)
+        if built is None:
+            raise SearchConfigError(
+                f"Model '{model.name}' was not built by this BottleneckHyperModel's build(hp); "
+                "pass the model its build returned."
+            )
+        return built.architecture
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args, callbacks=None, **kwargs):
         try:
@@ -223,16 +236,21 @@ class BottleneckHyperModel(kt.HyperModel):
             raise kt.errors.FatalError(f"{error.strerror}: '{error.filename}'") from error
 
     def _run_trial(self, hp, model, callbacks: list, args, kwargs):
-        architecture = model.bottleneck_architecture
+        built = self._built.get(model)
+        if built is None:
+            raise kt.errors.FatalValueError(
+                f"BottleneckHyperModel.fit got model '{model.name}', which its build(hp) did not "
+                "return; a tuner passes fit the model build made."
+            )
+        architecture = built.architecture
         trial = trial_of(callbacks)
         trial_id = trial.trial_id if trial is not None else None
         start = time.monotonic()
-        if getattr(model, "bottleneck_infeasible", False):
+        if built.infeasible:
             return self._reject(model, architecture, callbacks, trial_id, start)
-        build_error = getattr(model, "bottleneck_build_error", None)
-        if build_error is not None:
-            self._failed(trial_id, architecture, build_error, start)
-            raise kt.errors.FailedTrialError(f"Trial {trial_id}: {build_error}")
+        if built.build_error is not None:
+            self._failed(trial_id, architecture, built.build_error, start)
+            raise kt.errors.FailedTrialError(f"Trial {trial_id}: {built.build_error}")
         if self.optimizer is None:
             self._compile_with_recipe(model, args, kwargs)
         callbacks = [
@@ -345,26 +363,14 @@ class BottleneckHyperModel(kt.HyperModel):
         self.observer.trial_ended(record)
 
 
-def _task_from_old_arguments(task, loss, metrics, accuracy_metric) -> Task:
-    """The `Task` the deprecated `loss=` / `metrics=` / `accuracy_metric=` arguments describe."""
-    if task is not None:
-        raise SearchConfigError(
-            "BottleneckHyperModel takes task=... or the deprecated loss=/metrics=/accuracy_metric="
-            ", not both. Put the loss and metrics in the Task."
-        )
-    warnings.warn(
-        "BottleneckHyperModel(loss=..., metrics=..., accuracy_metric=...) is deprecated; pass "
-        "task=Task(loss=..., metrics=[...], score=...) instead.",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    default = Task()
-    return Task(
-        loss=default.loss if loss is None else loss,
-        metrics=default.metrics if metrics is None else tuple(metrics),
-        score=accuracy_metric,
-        source="BottleneckHyperModel arguments",
-    )
+@dataclasses.dataclass(frozen=True)
+class _Built:
+    """What `build` made of one model: its architecture, and why it will not train (over the
+    budget, or its build failed), if so."""
+
+    architecture: Architecture
+    infeasible: bool = False
+    build_error: str | None = None
 
 
 def _stand_in_model() -> keras.Model:

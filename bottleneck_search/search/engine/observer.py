@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 from bottleneck_search.rundir.trial_log import TrialRecord
@@ -47,8 +46,7 @@ class TrialObserver:
 class FunctionObserver(TrialObserver):
     """A `TrialObserver` made of two functions: `on_trial_end(record)` and `stop_requested()`.
 
-    Behind the deprecated `on_trial_end=` / `stop_requested=` arguments, and the search job's own
-    observer.
+    The search job's own observer is one; so can a caller's be.
     """
 
     def __init__(
@@ -65,17 +63,3 @@ class FunctionObserver(TrialObserver):
     def trial_ended(self, record: TrialRecord) -> None:
         if self._on_trial_end is not None:
             self._on_trial_end(record)
-
-
-def observer_from_callables(
-    on_trial_end: Callable[[TrialRecord], None] | None,
-    stop_requested: Callable[[], bool] | None,
-) -> TrialObserver:
-    """A `TrialObserver` for the functions given the old way, with a `DeprecationWarning`."""
-    warnings.warn(
-        "BottleneckHyperModel(on_trial_end=..., stop_requested=...) is deprecated; pass "
-        "observer=TrialObserver subclass instead.",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return FunctionObserver(on_trial_end, stop_requested)

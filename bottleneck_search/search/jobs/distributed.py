@@ -146,27 +146,41 @@ def chief_config_hash(address: str, security: ClientSecurity) -> str | None:
 
 
 def connect_worker(tuner: kt.Tuner, address: str, security: ClientSecurity) -> None:
-    """Sends the calls of a worker's tuner (its `OracleClient`) with `security`, and lets the
-    worker carry on when the chief refuses one of its reports (a trial the chief gave to another
-    worker after a restart, say): the refusal is logged and the worker asks for its next trial."""
-    import grpc
-
-    client = tuner.oracle
-    connect_oracle_client(client, security.channel(address))
+    """Sends the calls of a worker's tuner (its `OracleClient`) with `security`, and gives the
+    tuner a view of its client that lets the worker carry on when the chief refuses one of its
+    reports (a trial the chief gave to another worker after a restart, say): the refusal is
+    logged and the worker asks for its next trial (`RefusalTolerantClient`)."""
+    connect_oracle_client(tuner.oracle, security.channel(address))
     quiet_condition_protos()
-    end_trial = client.end_trial
+    tuner.oracle = RefusalTolerantClient(tuner.oracle)
 
-    def end_trial_or_refused(trial):
+
+class RefusalTolerantClient:
+    """A worker's `OracleClient` whose `end_trial` logs the chief's refusal of a report instead
+    of raising it; every other attribute is the client's own (the client is not changed).
+
+    Args:
+        client: the worker tuner's Keras Tuner `OracleClient`.
+    """
+
+    def __init__(self, client):
+        self.client = client
+
+    def __getattr__(self, name: str):
+        return getattr(self.client, name)
+
+    def end_trial(self, trial):
+        import grpc
+
         try:
-            end_trial(trial)
+            return self.client.end_trial(trial)
         except grpc.RpcError as error:
             if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
                 raise
             logger.warning(
                 "the chief refused the end of trial %s: %s", trial.trial_id, error.details()
             )
-
-    client.end_trial = end_trial_or_refused
+            return None
 
 
 def lost_chief(error: BaseException, config: SearchConfig) -> SearchStoppedError | None:

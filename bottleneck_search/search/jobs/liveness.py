@@ -151,7 +151,7 @@ def _end_lost_trial(oracle, tuner_id: str, trial_id: str) -> str | None:
             return None
         trial.status = kt.engine.trial.TrialStatus.INVALID
         trial.message = f"worker {tuner_id} stopped responding"
-        oracle.end_trial(trial)
+        OracleEvents.of(oracle).end_trial(trial)  # its subscribers see the end
         oracle.tuner_ids.discard(tuner_id)
         oracle.save()
         return (

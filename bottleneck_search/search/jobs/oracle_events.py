@@ -3,9 +3,12 @@
 Keras Tuner's oracle has no hook for a trial given out, reported, polled or ended, and a
 distributed chief's gRPC server calls the oracle object directly. The chief's watchdog (worker
 liveness) and the trainer pool (progress lines, the consecutive-failure stop) both need those
-calls, so one hub wraps the oracle's four methods once and hands each call to its subscribers,
-under the oracle's own lock (`compat.oracle_lock`): a subscriber sees the oracle as the call
-left it, and no other call runs in between.
+calls, so the hub is an object that stands in for the oracle: its four trial calls hand each
+call to the subscribers and then to the oracle, under the oracle's own lock
+(`compat.oracle_lock`), so a subscriber sees the oracle as the call left it and no other call
+runs in between; every other attribute is the oracle's own. The oracle itself is not touched:
+the served oracle's servicer (`oracle_server.CheckedServicer`) is built over the hub, and the
+jobs that end a trial themselves call the hub's `end_trial`.
 
 A subscriber defines any of:
 
@@ -26,7 +29,7 @@ _HUBS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class OracleEvents:
-    """The event hub of one oracle; `OracleEvents.of(oracle)` makes it once.
+    """The event hub of one oracle, standing in for it; `OracleEvents.of(oracle)` makes it once.
 
     Example:
 
@@ -39,56 +42,52 @@ class OracleEvents:
 
     space = SearchSpace.from_yaml(tiny_space)
     tuner = make_tuner("random", BottleneckHyperModel(space), directory=tmp, max_trials=1)
-    counter = OracleEvents.of(tuner.oracle).subscribe(Counter())
-    tuner.oracle.create_trial("tuner0")
-    assert counter.created == 1
+    hub = OracleEvents.of(tuner.oracle)
+    counter = hub.subscribe(Counter())
+    hub.create_trial("tuner0")
+    assert counter.created == 1 and hub.trials is tuner.oracle.trials
     ```
     """
 
     def __init__(self, oracle):
         self.oracle = oracle
         self.subscribers: list = []
-        create, update, get, end = (
-            oracle.create_trial,
-            oracle.update_trial,
-            oracle.get_trial,
-            oracle.end_trial,
-        )
 
-        def create_trial(tuner_id):
-            with oracle_lock(oracle):
-                self._emit("trial_requested", tuner_id)
-                trial = create(tuner_id)
-                self._emit("trial_created", tuner_id, trial)
-                return trial
+    def __getattr__(self, name: str):
+        # Only for what this class does not define: the oracle's state and other methods.
+        return getattr(self.oracle, name)
 
-        def update_trial(trial_id, metrics, step=0):
-            with oracle_lock(oracle):
-                self._emit("trial_updated", trial_id)
-                return update(trial_id, metrics, step=step)
+    def create_trial(self, tuner_id):
+        with oracle_lock(self.oracle):
+            self._emit("trial_requested", tuner_id)
+            trial = self.oracle.create_trial(tuner_id)
+            self._emit("trial_created", tuner_id, trial)
+            return trial
 
-        def get_trial(trial_id):
-            with oracle_lock(oracle):
-                self._emit("trial_polled", trial_id)
-                return get(trial_id)
+    def update_trial(self, trial_id, metrics, step=0):
+        with oracle_lock(self.oracle):
+            self._emit("trial_updated", trial_id)
+            return self.oracle.update_trial(trial_id, metrics, step=step)
 
-        def end_trial(trial):
-            with oracle_lock(oracle):
-                self._emit("trial_ending", trial)
-                try:
-                    result = end(trial)
-                except RuntimeError as error:
-                    self._emit("trial_end_failed", trial, error)
-                    raise
-                self._emit("trial_ended", oracle.trials[trial.trial_id])
-                return result
+    def get_trial(self, trial_id):
+        with oracle_lock(self.oracle):
+            self._emit("trial_polled", trial_id)
+            return self.oracle.get_trial(trial_id)
 
-        oracle.create_trial, oracle.update_trial = create_trial, update_trial
-        oracle.get_trial, oracle.end_trial = get_trial, end_trial
+    def end_trial(self, trial):
+        with oracle_lock(self.oracle):
+            self._emit("trial_ending", trial)
+            try:
+                result = self.oracle.end_trial(trial)
+            except RuntimeError as error:
+                self._emit("trial_end_failed", trial, error)
+                raise
+            self._emit("trial_ended", self.oracle.trials[trial.trial_id])
+            return result
 
     @classmethod
     def of(cls, oracle) -> OracleEvents:
-        """The hub of `oracle`, made (and its methods wrapped) on first use."""
+        """The hub of `oracle`, made on first use (every job that observes `oracle` shares it)."""
         hub = _HUBS.get(oracle)
         if hub is None:
             hub = _HUBS[oracle] = cls(oracle)

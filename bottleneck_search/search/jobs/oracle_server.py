@@ -43,6 +43,7 @@ from bottleneck_search.compat import (
 )
 from bottleneck_search.rundir.files import append_line, complete_lines
 from bottleneck_search.search.jobs.auth import ServerSecurity, TokenCheck, caller_of, peer_host
+from bottleneck_search.search.jobs.oracle_events import OracleEvents
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 from bottleneck_search.space.search_space import SearchSpace
 
@@ -83,7 +84,9 @@ class CheckedServicer:
         self.refusals_path = refusals
         self.issued_path = issued
         self.on_refused = on_refused
-        self.inner, self.add_to_server = keras_tuner_servicer(oracle)
+        # Keras Tuner's servicer calls the oracle through its event hub, so the jobs that
+        # subscribe to it (the watchdog, the trainer pool) see every served call.
+        self.inner, self.add_to_server = keras_tuner_servicer(OracleEvents.of(oracle))
         quiet_condition_protos()
         self.refused: list[dict] = []
         self._refused_pairs: set[tuple[str, str]] = set()  # (trial id, tuner id)

@@ -210,7 +210,7 @@ class TrainerPool:
         with oracle_lock(self.oracle):
             trial.status = kt.engine.trial.TrialStatus.FAILED
             trial.message = reason
-            self.oracle.end_trial(trial)
+            OracleEvents.of(self.oracle).end_trial(trial)
 
     # The trials its trainers ask for and end, as the oracle's server sees them (`OracleEvents`).
     def trial_created(self, tuner_id: str, trial) -> None:
