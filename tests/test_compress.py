@@ -147,7 +147,7 @@ def test_lowrank_init_refuses_other_reductions_and_unknown_inits(trained):
     model, _ = trained
     with pytest.raises(SearchSpaceError, match="linear reductions"):
         SearchSpace.from_model(model, init="lowrank", reduction=ReductionOptions())
-    with pytest.raises(SearchSpaceError, match="init must be"):
+    with pytest.raises(SearchSpaceError, match="`init` must be one of"):
         SearchSpace.from_model(model, init="pca")
     assert SearchSpace.from_model(model, init="lowrank").reduction == LINEAR_REDUCTION
 

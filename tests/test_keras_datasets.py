@@ -175,7 +175,7 @@ def test_a_missing_data_set_names_every_place_and_the_command(tmp_path, keras_ho
 @pytest.mark.parametrize(
     "train_size, message",
     [
-        (0, r"train_size must be an integer of at least 2 .* Received: 0"),
+        (0, r"`train_size` must be an integer of at least 2 .* Received: train_size=0."),
         (500, r"train_size=500 is larger than the 40 training images there are"),
     ],
 )
