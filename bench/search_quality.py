@@ -39,23 +39,27 @@ def main() -> None:
     parser.add_argument("--run-dir")
     args = parser.parse_args()
 
-    from bottleneck_search import SearchConfig, run_search
+    from bottleneck_search import (
+        Confirmation,
+        DataSource,
+        Proposer,
+        SearchConfig,
+        SearchObjective,
+        TrialTraining,
+        run_search,
+    )
     from bottleneck_search.results.confirmed import summarise
 
     run_dir = args.run_dir or os.path.join(tempfile.mkdtemp(prefix="bench-quality-"), "run")
     started = time.monotonic()
     result = run_search(
         SearchConfig(
-            dataset=args.dataset,
-            train_size=args.train_size if args.train_size > 0 else None,
-            max_trials=args.trials,
-            epochs=args.epochs,
+            data=DataSource(args.dataset, train_size=args.train_size or None),
+            proposer=Proposer(max_trials=args.trials),
+            training=TrialTraining(epochs=args.epochs),
+            objective=SearchObjective(args.penalty, args.target_macs, args.max_macs),
+            confirm=Confirmation(args.confirm, args.seeds),
             seed=args.seed,
-            confirm=args.confirm,
-            confirm_seeds=args.seeds,
-            penalty=args.penalty,
-            target_macs=args.target_macs,
-            max_macs=args.max_macs,
             run_dir=run_dir,
         ),
         on_progress=print,

@@ -179,8 +179,15 @@ def tiny_run(tiny_space_path, tmp_path_factory):
 
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
     run_search(
-        SearchConfig(
-            space=tiny_space_path, run_dir=str(run_dir), max_trials=3, epochs=2, seed=2, confirm=0
+        SearchConfig.from_arguments(  # the flat arguments, as the CLI gives them
+            {
+                "space": tiny_space_path,
+                "run_dir": str(run_dir),
+                "max_trials": 3,
+                "epochs": 2,
+                "seed": 2,
+                "confirm": 0,
+            }
         )
     )
     return run_dir

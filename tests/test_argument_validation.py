@@ -6,7 +6,17 @@ import math
 
 import pytest
 
-from bottleneck_search import CompressConfig, FlopPenalty, SearchConfig, TrainingRecipe
+from bottleneck_search import (
+    CompressConfig,
+    Distribution,
+    FlopPenalty,
+    Proposer,
+    SearchConfig,
+    SearchObjective,
+    SpaceSource,
+    TrainerProcesses,
+    TrainingRecipe,
+)
 from bottleneck_search.argument_validation import (
     check_choice,
     check_count,
@@ -80,10 +90,10 @@ def test_choices_flags_and_the_error_type():
     "make, argument",
     [
         # Values the hand-written checks had accepted.
-        (lambda: SearchConfig(max_latency=True), "max_latency"),
-        (lambda: SearchConfig(target_macs=-5), "target_macs"),
-        (lambda: SearchConfig(max_macs=1.5), "max_macs"),
-        (lambda: SearchConfig(warm_start="no", model="m.keras"), "warm_start"),
+        (lambda: SearchObjective(max_latency=True), "max_latency"),
+        (lambda: SearchObjective(target_macs=-5), "target_macs"),
+        (lambda: SearchObjective(max_macs=1.5), "max_macs"),
+        (lambda: SpaceSource(warm_start="no", model="m.keras"), "warm_start"),
         (lambda: CompressConfig(model="m.keras", max_latency=math.inf), "max_latency"),
         (lambda: CompressConfig(model="m.keras", macs_ratio=math.inf), "macs_ratio"),
         (
@@ -91,13 +101,20 @@ def test_choices_flags_and_the_error_type():
             "learning_rate",
         ),
         (lambda: CompressConfig(model="m.keras", macs_ratio=2, max_macs=10), "macs_ratio"),
-        (lambda: SearchConfig(worker_timeout=math.inf), "worker_timeout"),
-        (lambda: SearchConfig(tuner="annealing"), "tuner"),
+        (lambda: Distribution(worker_timeout=math.inf), "worker_timeout"),
+        (lambda: Proposer(tuner="annealing"), "tuner"),
+        (lambda: SearchConfig(space=SpaceSource("x.yaml"), seed=0, resume=1), "resume"),
+        (
+            lambda: SearchConfig(
+                proposer=Proposer(strategy="oneshot"), trainers=TrainerProcesses(4)
+            ),
+            "trials_per_process",
+        ),
     ],
 )
 def test_every_config_refuses_through_the_one_check(make, argument):
     with pytest.raises(SearchConfigError) as caught:
-        make().check()
+        make()
     assert caught.value.argument == argument
     assert "--" not in str(caught.value)  # Python callers are told Python names, not flags
 

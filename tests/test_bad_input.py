@@ -310,7 +310,7 @@ CASES = [
     (
         "search_confirm_seeds_zero",
         lambda t, s, r: search_argv(s, t / "run", "--confirm", "2", "--confirm-seeds", "0"),
-        "argument --confirm-seeds: `confirm_seeds` must be a positive integer. Received: confirm_seeds=0.",
+        "argument --confirm-seeds: `seeds` must be a positive integer. Received: seeds=0.",
     ),
     (
         "search_train_size_above_the_data",

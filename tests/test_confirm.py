@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import ROOT, search_argv
 
-from bottleneck_search import SearchConfig, run_search
+from bottleneck_search import Confirmation, Proposer, SearchConfig, TrialTraining, run_search
 from bottleneck_search.results.confirmed import noise_margin, summarise
 from bottleneck_search.rundir.confirmations import (
     NO_BOTTLENECK,
@@ -170,7 +170,7 @@ def test_killed_mid_confirmation_resumes_without_losing_or_repeating_a_run(
 
 @pytest.mark.slow
 def test_the_search_never_sees_the_test_split(tiny_space_path, tmp_path, monkeypatch):
-    from bottleneck_search.search.jobs import search as job
+    from bottleneck_search.search.jobs import tuning as job
 
     seen = {}
     original = job.make_tuner
@@ -190,7 +190,13 @@ def test_the_search_never_sees_the_test_split(tiny_space_path, tmp_path, monkeyp
     monkeypatch.setattr(job, "make_tuner", spying_make_tuner)
     run_dir = tmp_path / "run"
     run_search(
-        SearchConfig(space=tiny_space_path, run_dir=str(run_dir), max_trials=1, epochs=1, confirm=0)
+        SearchConfig(
+            space=tiny_space_path,
+            proposer=Proposer(max_trials=1),
+            training=TrialTraining(epochs=1),
+            confirm=Confirmation(top=0),
+            run_dir=str(run_dir),
+        )
     )
     recorded = json.loads((run_dir / "config.json").read_text())["dataset"]
     assert (

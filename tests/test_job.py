@@ -37,13 +37,15 @@ def test_search_command_prints_progress_and_writes_the_run(capsys, tiny_space_pa
 def test_seed_makes_the_architecture_sequence_reproducible(tiny_space_path, tiny_run, tmp_path):
     # conftest's `tiny_run` is this search with seed 2: the same seed proposes the same sequence.
     result = run_search(
-        SearchConfig(
-            space=tiny_space_path,
-            run_dir=str(tmp_path / "again"),
-            max_trials=3,
-            epochs=2,
-            seed=2,
-            confirm=0,
+        SearchConfig.from_arguments(
+            {
+                "space": tiny_space_path,
+                "run_dir": str(tmp_path / "again"),
+                "max_trials": 3,
+                "epochs": 2,
+                "seed": 2,
+                "confirm": 0,
+            }
         )
     )
     first = [r.architecture for r in TrialLog(tiny_run / "trials.jsonl").read()]

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 from conftest import SPACES, hand_table, search_argv
 
-from bottleneck_search import CompressConfig, LatencyError, SearchConfig, SearchConfigError
+from bottleneck_search import (
+    CompressConfig,
+    LatencyError,
+    LatencySettings,
+    SearchConfig,
+    SearchConfigError,
+)
 from bottleneck_search.flops.memory import activation_memory
 from bottleneck_search.latency import LatencyTable, build_latency_table, measure_latency
 from bottleneck_search.latency.cache import (
@@ -234,14 +240,12 @@ def test_a_measurement_and_a_run_refuse_the_same_latency_settings(
     with pytest.raises(LatencyError, match=re.escape(problem.format("", ""))):
         measure_latency(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), **settings)
     fields = {f"latency_{name}": value for name, value in settings.items()}
-    for config in (
-        SearchConfig(space=tiny_space_path, **fields),
-        CompressConfig(model="m.keras", max_macs=10, **fields),
-    ):
-        with pytest.raises(
-            SearchConfigError, match=re.escape(problem.format("latency_", "latency_"))
-        ):
-            config.check()
+    for config in (SearchConfig, CompressConfig):  # from the flags, as the CLI makes them
+        with pytest.raises(SearchConfigError, match=re.escape(problem.format("", ""))) as caught:
+            config.from_arguments({"model": "m.keras", "max_macs": 10, **fields})
+        assert caught.value.argument == f"latency_{next(iter(settings))}"  # the flag's name
+    with pytest.raises(SearchConfigError, match=re.escape(problem.format("", ""))):
+        LatencySettings(**settings)  # the part itself, from Python
 
 
 def test_peak_activation_memory_by_hand():

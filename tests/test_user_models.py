@@ -15,10 +15,15 @@ from keras import layers as L
 
 from bottleneck_search import (
     CompressConfig,
+    Confirmation,
+    DataSource,
     FlopCountError,
+    Proposer,
     SearchConfig,
     SearchSpace,
     SearchSpaceError,
+    SpaceSource,
+    TrialTraining,
     apply_bottlenecks,
     compress_model,
     count_flops,
@@ -346,14 +351,12 @@ def regression_run(tmp_path_factory):
     model.compile("adam", "mae", metrics=["mae"])
     run_dir = str(tmp_path_factory.mktemp("regression") / "run")
     config = SearchConfig(
-        model=model,
-        dataset=(x, y),
-        max_trials=2,
-        epochs=3,
-        confirm=1,
-        confirm_seeds=1,
+        space=SpaceSource(spec=None, model=model, widths=[4]),
+        data=(x, y),
+        proposer=Proposer(max_trials=2),
+        training=TrialTraining(epochs=3),
+        confirm=Confirmation(top=1, seeds=1),
         run_dir=run_dir,
-        widths=[4],
     )
     result = run_search(config)
     export_architectures(run_dir, top=1)
@@ -409,14 +412,12 @@ def test_segmentation_and_multi_output_models_search_on_their_own_labels(tmp_pat
         ("two_heads", two_heads, (bright, brightness)),
     ):
         config = SearchConfig(
-            model=model,
-            dataset=(x, labels),
-            max_trials=1,
-            epochs=3,
-            confirm=0,
-            batch_size=8,
+            space=SpaceSource(spec=None, model=model, widths=[4]),
+            data=DataSource((x, labels), batch_size=8),
+            proposer=Proposer(max_trials=1),
+            training=TrialTraining(epochs=3),
+            confirm=Confirmation(top=0),
             run_dir=str(tmp_path / name),
-            widths=[4],
         )
         (trial,) = run_search(config).completed
         task = json.loads((tmp_path / name / "config.json").read_text())["task"]
@@ -438,7 +439,7 @@ def test_compress_of_a_regression_model_scores_its_mae_downwards(tmp_path):
     model.fit(x, brightness, epochs=8, verbose=0)
     config = CompressConfig(
         model=model,
-        dataset=(x, brightness),
+        data=(x, brightness),
         macs_ratio=1.3,
         finetune_epochs=1,
         candidates=1,
@@ -468,15 +469,11 @@ def test_warm_start_fits_compress_low_rank_on_the_data_and_starts_near_the_train
     trained = model.evaluate(digits.val, verbose=0, return_dict=True)["accuracy"]
     run_dir = str(tmp_path / "warm")
     config = SearchConfig(
-        model=model,
-        warm_start=True,
-        max_trials=1,
-        epochs=1,
-        confirm=0,
-        widths=[8],
+        space=SpaceSource(spec=None, model=model, warm_start=True, widths=[8]),
+        proposer=Proposer(max_trials=1),
+        training=TrialTraining(epochs=1, learning_rate=5e-4, schedule="constant"),
+        confirm=Confirmation(top=0),
         run_dir=run_dir,
-        learning_rate=5e-4,
-        schedule="constant",
     )
     run_search(config)
     run = load_run(run_dir)
@@ -575,10 +572,15 @@ def test_a_search_at_chance_says_so_and_recommends_nothing(tmp_path, best, learn
 
 
 def test_run_search_takes_an_in_memory_model_and_keeps_it_in_the_run(tmp_path):
-    from bottleneck_search import SearchConfig, run_search
+    from bottleneck_search import Confirmation, Proposer, SearchConfig, TrialTraining, run_search
 
     run_dir = tmp_path / "run"
-    config = SearchConfig(model=classifier("softmax"), max_trials=1, epochs=1, confirm=0)
+    config = SearchConfig(
+        space=classifier("softmax"),  # a keras.Model: SpaceSource(spec=None, model=...)
+        proposer=Proposer(max_trials=1),
+        training=TrialTraining(epochs=1),
+        confirm=Confirmation(top=0),
+    )
     result = run_search(dataclasses.replace(config, run_dir=str(run_dir)))
     record = json.loads((run_dir / "config.json").read_text())
     assert record["arguments"]["model"] == str(run_dir / "original.keras")

@@ -4,6 +4,7 @@ choices from the tuner, penalty and strategy tables, so the flags never drift fr
 from __future__ import annotations
 
 import argparse
+from types import SimpleNamespace
 
 from bottleneck_search.cli import commands
 from bottleneck_search.cli.compress_arguments import add_compress_parser
@@ -27,7 +28,7 @@ from bottleneck_search.policy import (
 from bottleneck_search.recipe import SCHEDULES
 from bottleneck_search.rundir.config import SearchConfig
 
-_DEFAULTS = SearchConfig()
+_DEFAULTS = SimpleNamespace(**SearchConfig().arguments())  # the flat arguments' defaults
 BACKENDS = ("tensorflow", "jax", "torch")
 
 

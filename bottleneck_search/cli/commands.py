@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import os
 import sys
@@ -117,15 +116,14 @@ def search_command(args: argparse.Namespace) -> int:
     from bottleneck_search.rundir.files import CONFIG
     from bottleneck_search.search.jobs.search import run_search
 
-    fields = dataclasses.fields(SearchConfig)
-    config = SearchConfig(**{field.name: getattr(args, field.name) for field in fields})
+    config = SearchConfig.from_arguments(vars(args))
     config = config.with_default_run_dir()
     # Progress goes to the real stdout; without --verbose, what Keras Tuner prints itself ("Reloading
     # Tuner", a chief's stray line per decoded gRPC condition) does not.
     stdout = sys.stdout
     try:
         with (
-            deferred_interrupt(enabled=config.chief is None) as interrupted,
+            deferred_interrupt(enabled=config.distribution.chief is None) as interrupted,
             # Keras Tuner prints the traceback of every failed trial unless told otherwise; the
             # progress line already gives the reason, and --debug or --verbose bring them back.
             keras_tuner_debug(args.debug or args.verbose),
@@ -148,7 +146,7 @@ def search_command(args: argparse.Namespace) -> int:
         )
         return 130
     print(search_summary(result.run_dir, result.records, confirmations=result.confirmations))
-    if result.completed and not config.distributed:
+    if result.completed and not config.distribution.active:
         from bottleneck_search.results.report import write_report
 
         report = write_report(result.run_dir)
@@ -170,8 +168,7 @@ def compress_command(args: argparse.Namespace) -> int:
     from bottleneck_search.compress.config import CompressConfig
     from bottleneck_search.compress.job import compress_model
 
-    fields = dataclasses.fields(CompressConfig)
-    config = CompressConfig(**{field.name: getattr(args, field.name) for field in fields})
+    config = CompressConfig.from_arguments(vars(args))
     result = compress_model(config, on_progress=lambda line: print(line, flush=True))
     print(result.describe())
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from bottleneck_search.cli import commands
 from bottleneck_search.cli.latency_arguments import add_latency_settings
 from bottleneck_search.cli.values import (
@@ -17,7 +19,7 @@ from bottleneck_search.compress.config import CompressConfig
 
 def add_compress_parser(subcommands) -> None:
     """Adds `compress` to the sub-command parsers."""
-    defaults = CompressConfig(model="")
+    defaults = SimpleNamespace(**CompressConfig.default_arguments())
     compress = subcommands.add_parser(
         "compress",
         help="compress a trained .keras model to a MAC budget: warm-started reductions, fine-tuning",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-from bottleneck_search.argument_validation import check_count, check_flag, check_number
-from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.limits import check_latency_settings
+from bottleneck_search.argument_validation import check_count, check_number
+from bottleneck_search.errors import BottleneckSearchError, SearchConfigError
+from bottleneck_search.parts import DataSource, LatencySettings, TaskOverrides
+from bottleneck_search.rundir.files import default_run_dir
 
 # Reduction widths offered at every site, as fractions of its input channels: finer than a
 # search's default, since a compression budget is met by trimming many sites a little.
@@ -22,25 +22,36 @@ COMPRESS_WIDTHS = (0.25, 0.375, 0.5, 0.625, 0.75)
 FINETUNE_LEARNING_RATE = 5e-4
 
 
+# The flat arguments (the CLI's flags, `config.json`'s `arguments`) that a part holds:
+# flat name -> (part, argument); the rest are the config's own fields.
+FLAT = {
+    **{name: ("data", name) for name in ("dataset", "train_size", "batch_size")},
+    **{name: ("data", name) for name in ("data_dir", "download")},
+    **{name: ("task", name) for name in ("loss", "metric", "input_range")},
+    "latency_batch_size": ("latency", "batch_size"),
+    "latency_threads": ("latency", "threads"),
+}
+PARTS = {"data": DataSource, "task": TaskOverrides, "latency": LatencySettings}
+
+
 @dataclasses.dataclass(frozen=True)
 class CompressConfig:
-    """What to compress, to which budget, and how.
+    """What to compress, to which budget, and how; the data, task and latency settings are the
+    same parts a search has (`bottleneck_search.parts`). Checked when made.
 
-    Attributes:
+    Args:
         model: the trained `.keras` model (loaded in safe mode), or from Python the
             `keras.Model` itself (saved into the run directory as `original.keras`).
-        dataset, train_size, data_dir, download, batch_size: its data (see `load_dataset`: a
-            name, or from Python `(x, y)` arrays or an unbatched `tf.data.Dataset`); validation
-            and test splits score the model before and after.
-        loss, metric, input_range: override the task read from the model (see `Task`,
-            `training.inputs`; `--loss`, `--metric`, `--input-range`).
+        data: its data (`DataSource`, or any data set spec: a name, `(x, y)` arrays, an
+            unbatched `tf.data.Dataset`); validation and test splits score the model before and
+            after.
+        task: overrides of the task read from the model (`TaskOverrides`).
+        latency: how the latency table measures, for a latency budget (`LatencySettings`).
         max_macs: the budget, MACs per image; or
         macs_ratio: the budget as a fraction of the model's MACs: `MACs / macs_ratio` (> 1); or
         max_latency: the budget as predicted latency, milliseconds per call (the model's latency
             table, `bottleneck_search.latency`: measured on this machine once, cached); or
         latency_ratio: the budget as the model's measured latency over `latency_ratio` (> 1).
-        latency_batch_size, latency_threads: how the latency table measures (batch size per
-            call; threads, None: the runtime's default).
         finetune_epochs: epochs each candidate is fine-tuned (0: the warm start as it is).
         candidates: how many candidates are fine-tuned; the best by validation accuracy wins.
         widths: reduction widths offered (fractions of a site's input channels, or counts).
@@ -48,42 +59,41 @@ class CompressConfig:
         seed: seeds sampling, fine-tuning and the data split.
         run_dir: the output directory; `runs/compress-<model>-<time>` by default.
 
+    Raises:
+        SearchConfigError: not exactly one budget, or an argument out of range.
+
     Example:
 
     ```python
     config = CompressConfig(model=model_path, macs_ratio=2.0, finetune_epochs=1)
-    config.check()
     ```
     """
 
     model: Any
-    dataset: Any = "digits"
+    data: DataSource = DataSource()
+    task: TaskOverrides = TaskOverrides()
+    latency: LatencySettings = LatencySettings()
     max_macs: int | None = None
     macs_ratio: float | None = None
     max_latency: float | None = None
     latency_ratio: float | None = None
-    latency_batch_size: int = 1
-    latency_threads: int | None = None
     finetune_epochs: int = 1
     candidates: int = 2
     widths: tuple = COMPRESS_WIDTHS
     learning_rate: float = FINETUNE_LEARNING_RATE
     seed: int = 0
-    batch_size: int = 32
-    train_size: int | None = None
-    data_dir: str | None = None
-    download: bool = False
     run_dir: str | None = None
-    loss: str | None = None
-    metric: str | None = None
-    input_range: str = "auto"
 
-    def check(self) -> None:
-        """Checks the arguments that need no file or data.
-
-        Raises:
-            SearchConfigError: naming the argument, what it was and what is expected.
-        """
+    def __post_init__(self):
+        if not isinstance(self.data, DataSource):
+            object.__setattr__(self, "data", DataSource(self.data))
+        for name, part in PARTS.items():
+            if not isinstance(getattr(self, name), part):
+                raise SearchConfigError(
+                    f"`{name}` must be a {part.__name__}. Received: {name}="
+                    f"{getattr(self, name)!r}.",
+                    argument=name,
+                )
         budgets = ("max_macs", "macs_ratio", "max_latency", "latency_ratio")
         given = [name for name in budgets if getattr(self, name) is not None]
         if len(given) != 1:
@@ -102,18 +112,61 @@ class CompressConfig:
             check_number("max_latency", self.max_latency, unit="milliseconds")
         if self.latency_ratio is not None:
             check_number("latency_ratio", self.latency_ratio, above=1, hint="2 halves the latency.")
-        check_latency_settings(
-            self.latency_batch_size,
-            self.latency_threads,
-            names=("latency_batch_size", "latency_threads", "repeats"),
-        )
         check_count(
             "finetune_epochs", self.finetune_epochs, least=0, hint="0 keeps the warm start."
         )
         check_count("candidates", self.candidates)
-        check_count("batch_size", self.batch_size)
         check_number("learning_rate", self.learning_rate)
-        check_flag("download", self.download)
+
+    @classmethod
+    def from_arguments(cls, arguments: dict[str, Any]) -> CompressConfig:
+        """A config from flat arguments (the CLI's flags by their Python names, `config.json`'s
+        `arguments`); unknown keys are ignored.
+
+        Raises:
+            SearchConfigError: as the parts and the config do; the error names the flat argument.
+        """
+        grouped: dict[str, dict[str, Any]] = {name: {} for name in PARTS}
+        own = {}
+        fields = {field.name for field in dataclasses.fields(cls)} - set(PARTS)
+        for key, value in arguments.items():
+            if key in FLAT:
+                part, name = FLAT[key]
+                grouped[part][name] = value
+            elif key in fields:
+                own[key] = value
+        parts = {}
+        for part, values in grouped.items():
+            try:
+                parts[part] = PARTS[part](**values)
+            except BottleneckSearchError as error:
+                error.argument = next(
+                    (key for key, place in FLAT.items() if place == (part, error.argument)),
+                    error.argument,
+                )
+                raise
+        return cls(**parts, **own)
+
+    def arguments(self) -> dict[str, Any]:
+        """The flat arguments of this config, as `config.json` records them."""
+        own = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name not in PARTS
+        }
+        parts = {key: getattr(getattr(self, part), name) for key, (part, name) in FLAT.items()}
+        return {**own, **parts}
+
+    @classmethod
+    def default_arguments(cls) -> dict[str, Any]:
+        """The flat arguments' defaults (the CLI's), `model` and the budgets aside."""
+        own = {
+            field.name: field.default
+            for field in dataclasses.fields(cls)
+            if field.name not in PARTS and field.default is not dataclasses.MISSING
+        }
+        parts = {key: getattr(PARTS[part](), name) for key, (part, name) in FLAT.items()}
+        return {**own, **parts}
 
     @property
     def latency_budgeted(self) -> bool:
@@ -132,11 +185,10 @@ class CompressConfig:
         return model_cost / self.latency_ratio
 
     def with_default_run_dir(self) -> CompressConfig:
-        """This config with `run_dir` set: as given, or `runs/compress-<model>-<YYYYmmdd-HHMMSS>`."""
+        """This config with `run_dir` set: as given, or `runs/compress-<model>-<time>`."""
         if self.run_dir:
             return self
         stem = (
             Path(self.model).stem if isinstance(self.model, str | os.PathLike) else self.model.name
         )
-        name = f"compress-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-        return dataclasses.replace(self, run_dir=os.path.join("runs", name))
+        return dataclasses.replace(self, run_dir=default_run_dir(f"compress-{stem}"))

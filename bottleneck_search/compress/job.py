@@ -113,7 +113,6 @@ def compress_model(
     from bottleneck_search.results.report import write_report
 
     config = config.with_default_run_dir()
-    config.check()
     emit = on_progress or (lambda line: None)
     check_run_dir(config.run_dir, resume=False)
     model = config.model if isinstance(config.model, keras.Model) else load_run_model(config.model)
@@ -124,7 +123,7 @@ def compress_model(
     cost = "latency" if config.latency_budgeted else "macs"
     if cost == "latency":
         latency = cached_table(
-            space, config.latency_batch_size, "keras", config.latency_threads, on_progress=emit
+            space, config.latency.batch_size, "keras", config.latency.threads, on_progress=emit
         )
         space = space.with_latency(latency)
     budget = config.budget(space.no_bottleneck().macs if cost == "macs" else latency.base_us)
@@ -138,10 +137,9 @@ def compress_model(
     create_run_dir(config.run_dir)
     if isinstance(config.model, keras.Model):  # report and export rebuild the space from a file
         config = dataclasses.replace(config, model=keep_original_model(model, config.run_dir))
-    if not isinstance(config.dataset, str):  # and export retrains on the same data
-        config = dataclasses.replace(
-            config, dataset=keep_in_memory_data(config.dataset, config.run_dir)
-        )
+    if not isinstance(config.data.dataset, str):  # and export retrains on the same data
+        kept = keep_in_memory_data(config.data.dataset, config.run_dir)
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, dataset=kept))
     if cost == "latency":
         save_table(latency, os.path.join(config.run_dir, RUN_TABLE))
     record = _config_record(config, space, data, budget, task)
@@ -233,18 +231,20 @@ def _at_chance(model: keras.Model, task: Task, data: Dataset, accuracy: float) -
 def _task(config: CompressConfig, model: keras.Model) -> Task:
     """The model's task (its compiled loss and metrics, else its output), and its input range."""
     saved = compile_config(config.model) if not isinstance(config.model, keras.Model) else None
-    return task_from_model(model, saved, config.loss, config.metric, config.input_range)
+    return task_from_model(
+        model, saved, config.task.loss, config.task.metric, config.task.input_range
+    )
 
 
 def _load_data(config: CompressConfig, model: keras.Model, task: Task) -> Dataset:
     data = load_dataset(
-        config.dataset,
+        config.data.dataset,
         tuple(model.inputs[0].shape[1:]),
-        config.batch_size,
+        config.data.batch_size,
         seed=config.seed,
-        data_dir=config.data_dir,
-        download=config.download,
-        train_size=config.train_size,
+        data_dir=config.data.data_dir,
+        download=config.data.download,
+        train_size=config.data.train_size,
         value_range=task.input_range,
     )
     return checked_data(task, model.name, list(model.outputs[0].shape[1:]), data)
@@ -273,7 +273,7 @@ def _config_record(
     config: CompressConfig, space: SearchSpace, data: Dataset, budget: float, task: Task
 ) -> dict:
     """`config.json`: a compress run's own record (see `rundir.record`)."""
-    arguments = {**dataclasses.asdict(config), "model": os.path.abspath(config.model)}
+    arguments = {**config.arguments(), "model": os.path.abspath(config.model)}
     arguments["widths"] = list(config.widths)
     return run_record(
         COMPRESS,

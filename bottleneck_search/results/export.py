@@ -249,7 +249,9 @@ def _trained_model(
     keras.utils.set_random_seed(config.seed)
     train = data.train.concatenate(data.val)
     compile_model(
-        model, task, config.recipe().optimizer(steps_per_epoch((train,), {}), retrain_epochs)
+        model,
+        task,
+        config.training.recipe().optimizer(steps_per_epoch((train,), {}), retrain_epochs),
     )
     fit_model(model, train, epochs=retrain_epochs)
     return model

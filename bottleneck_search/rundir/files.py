@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,6 +60,11 @@ _TEMPORARY = re.compile(r"^\.(tmp|probe)-.+")
 STORAGE_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 )
+
+
+def default_run_dir(stem: str) -> str:
+    """`runs/<stem>-<YYYYmmdd-HHMMSS>`: where a job writes when it is given no run directory."""
+    return os.path.join("runs", f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
 def trial_folder(trial_id: str) -> str:

@@ -17,6 +17,7 @@ import keras
 
 from bottleneck_search.data import Dataset
 from bottleneck_search.model_io import model_record
+from bottleneck_search.parts import DataSource, TrialTraining
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.environment import library_versions
 from bottleneck_search.space.search_space import SearchSpace
@@ -82,15 +83,18 @@ def recorded_search_config(record: dict[str, Any]) -> SearchConfig:
     arguments = record.get("arguments", {})
     if record.get("kind") != COMPRESS:
         return SearchConfig.from_arguments(arguments)
-    return SearchConfig(
-        model=arguments["model"],
-        dataset=arguments["dataset"],
-        train_size=arguments.get("train_size"),
-        epochs=max(arguments.get("finetune_epochs", 1), 1),
-        max_macs=record.get("budget"),
-        run_dir=arguments.get("run_dir"),
-        seed=arguments.get("seed", 0),
-        batch_size=arguments.get("batch_size", 32),
-        learning_rate=arguments.get("learning_rate", SearchConfig.learning_rate),
-        data_dir=arguments.get("data_dir"),
+    return SearchConfig.from_arguments(
+        {
+            "model": arguments["model"],
+            "space": None,
+            "dataset": arguments["dataset"],
+            "train_size": arguments.get("train_size"),
+            "epochs": max(arguments.get("finetune_epochs", 1), 1),
+            "max_macs": record.get("budget"),
+            "run_dir": arguments.get("run_dir"),
+            "seed": arguments.get("seed", 0),
+            "batch_size": arguments.get("batch_size", DataSource.batch_size),
+            "learning_rate": arguments.get("learning_rate", TrialTraining.learning_rate),
+            "data_dir": arguments.get("data_dir"),
+        }
     )

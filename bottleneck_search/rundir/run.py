@@ -124,7 +124,7 @@ class Run:
         classes = self.config.get("dataset", {}).get("classes")
         space = self._rebuilt(
             lambda: load_search_space(
-                config.space, config.model, classes=classes, **self._space_options()
+                config.space.spec, config.space.model, classes=classes, **self._space_options()
             )
         )
         recorded = self.config.get("space", {}).get("sha256")
@@ -153,7 +153,9 @@ class Run:
         """`SearchSpace.from_model` options the run's space was made with."""
         config = self.search_config()
         options = search_space_options(config)
-        if config.model is not None:  # the widths and reductions the run's space was made with
+        if (
+            config.space.model is not None
+        ):  # the widths and reductions the run's space was made with
             recorded = self.config.get("space", {})
             if "widths" in recorded:
                 options["widths"] = recorded["widths"]

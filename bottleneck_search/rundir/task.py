@@ -21,15 +21,15 @@ def search_task(config: SearchConfig, space: SearchSpace) -> Task:
     if space.base_model is not None:
         return task_from_model(
             space.base_model,
-            compile_config(config.model),
-            config.loss,
-            config.metric,
-            config.input_range,
+            compile_config(config.space.model),
+            config.task.loss,
+            config.task.metric,
+            config.task.input_range,
         )
     task = Task(classes=space.source.get("classes"), source="the YAML space's softmax head")
-    if config.loss is not None or config.metric is not None:
-        task = override(task, config.loss, config.metric)
-    return with_input_range(task, config.input_range, None)
+    if config.task.loss is not None or config.task.metric is not None:
+        task = override(task, config.task.loss, config.task.metric)
+    return with_input_range(task, config.task.input_range, None)
 
 
 def task_data(config: SearchConfig, space: SearchSpace, task: Task, download=None) -> Dataset:
@@ -87,20 +87,20 @@ def warm_started(config: SearchConfig, space: SearchSpace, data: Dataset, **opti
     first training batches (compress' data-aware factorisation, `space.lowrank`), the same in
     every process of the run (the batches are seeded); `space` itself otherwise. `options`
     replace `search_space_options(config)`'s."""
-    if not config.warm_start:
+    if not config.space.warm_start:
         return space
     chosen = {**search_space_options(config), **options}
-    return load_search_space(None, config.model, init_data=data.train, **chosen)
+    return load_search_space(None, config.space.model, init_data=data.train, **chosen)
 
 
 def search_space_options(config: SearchConfig) -> dict:
     """`SearchSpace.from_model` options of a `--model` search (none for a YAML space)."""
-    if config.model is None:
+    if config.space.model is None:
         return {}
     return {
-        "init": "lowrank" if config.warm_start else "scratch",
-        "include_frozen": config.include_frozen,
-        "min_kernel_size": config.min_kernel_size,
-        **({"round_to": config.round_to} if config.round_to is not None else {}),
-        **({"widths": list(config.widths)} if config.widths is not None else {}),
+        "init": "lowrank" if config.space.warm_start else "scratch",
+        "include_frozen": config.space.include_frozen,
+        "min_kernel_size": config.space.min_kernel_size,
+        **({"round_to": config.space.round_to} if config.space.round_to is not None else {}),
+        **({"widths": list(config.space.widths)} if config.space.widths is not None else {}),
     }

@@ -19,28 +19,35 @@ TRIAL_REPEATS = 10
 
 def search_penalty(config: SearchConfig, space: SearchSpace) -> FlopPenalty:
     """The config's penalty on its cost, its target resolved for `space`."""
-    target_us = config.target_latency * 1000 if config.target_latency is not None else None
+    target_us = (
+        config.objective.target_latency * 1000
+        if config.objective.target_latency is not None
+        else None
+    )
     return FlopPenalty(
-        config.penalty, config.target_macs, cost=config.cost, target_latency_us=target_us
+        config.objective.penalty,
+        config.objective.target_macs,
+        cost=config.objective.cost,
+        target_latency_us=target_us,
     ).resolve(space)
 
 
 def max_latency_us(config: SearchConfig) -> float | None:
     """The hard latency budget in microseconds (the config says milliseconds)."""
-    return config.max_latency * 1000 if config.max_latency is not None else None
+    return config.objective.max_latency * 1000 if config.objective.max_latency is not None else None
 
 
 def timed_space(config: SearchConfig, space: SearchSpace, emit=None) -> SearchSpace:
     """`space` with the run's latency table attached when the search needs one (measured
     now, or read from the cache or the run directory; see `latency.cache`)."""
-    if not config.uses_latency:
+    if not config.objective.uses_latency:
         return space
     table = run_latency_table(
         config.run_dir,
         space,
-        config.latency_batch_size,
-        config.latency_runtime,
-        config.latency_threads,
+        config.latency.batch_size,
+        config.latency.runtime,
+        config.latency.threads,
         emit,
     )
     return space.with_latency(table)
@@ -48,7 +55,7 @@ def timed_space(config: SearchConfig, space: SearchSpace, emit=None) -> SearchSp
 
 def latency_check(config: SearchConfig) -> Callable[[keras.Model], float] | None:
     """With `cost="latency"`, what measures a trained model with the table's settings."""
-    if config.cost != "latency":
+    if config.objective.cost != "latency":
         return None
-    settings = (config.latency_batch_size, config.latency_runtime, config.latency_threads)
+    settings = (config.latency.batch_size, config.latency.runtime, config.latency.threads)
     return lambda model: measure_latency(model, *settings, repeats=TRIAL_REPEATS).median_us

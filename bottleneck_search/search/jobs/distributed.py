@@ -65,10 +65,10 @@ def distribution_environment(config: SearchConfig) -> Iterator[None]:
     duration of the block; then the variables as they were."""
     previous = {name: os.environ.get(name) for name in _ENVIRONMENT}
     try:
-        if config.chief is not None:
-            set_environment("chief", config.chief)
-        elif config.worker is not None:
-            set_environment("worker", config.worker, config.worker_id)
+        if config.distribution.chief is not None:
+            set_environment("chief", config.distribution.chief)
+        elif config.distribution.worker is not None:
+            set_environment("worker", config.distribution.worker, config.distribution.worker_id)
         yield
     finally:
         for name, value in previous.items():
@@ -105,10 +105,10 @@ def worker_security(config: SearchConfig) -> ClientSecurity:
         SearchConfigError: no token found, or a token or CA file that cannot be used.
     """
     return ClientSecurity(
-        token=worker_token(config.auth_token_file, config.run_dir),
-        tuner_id=worker_tuner_id(config.worker_id),
-        ca=read_pem(config.tls_ca, "--tls-ca") if config.tls_ca else None,
-        timeout=config.connect_timeout,
+        token=worker_token(config.distribution.auth_token_file, config.run_dir),
+        tuner_id=worker_tuner_id(config.distribution.worker_id),
+        ca=read_pem(config.distribution.tls_ca, "--tls-ca") if config.distribution.tls_ca else None,
+        timeout=config.distribution.connect_timeout,
     )
 
 
@@ -194,12 +194,12 @@ def lost_chief(error: BaseException, config: SearchConfig) -> SearchStoppedError
     code = error.code()
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return SearchStoppedError(
-            f"Lost the chief at {config.worker}: no answer within --connect-timeout "
-            f"{config.connect_timeout:g} s ({code.name}). Restart the chief with --resume (its "
+            f"Lost the chief at {config.distribution.worker}: no answer within --connect-timeout "
+            f"{config.distribution.connect_timeout:g} s ({code.name}). Restart the chief with --resume (its "
             "trials are kept), then this worker."
         )
     return SearchStoppedError(
-        f"The chief at {config.worker} answered {code.name}: {error.details()}. See the chief's "
+        f"The chief at {config.distribution.worker} answered {code.name}: {error.details()}. See the chief's "
         "log; restart this worker once it is fixed."
     )
 
@@ -210,13 +210,13 @@ def check_chief(config: SearchConfig) -> None:
     Raises:
         SearchConfigError: naming the file and what is wrong with it.
     """
-    if config.auth_token_file is not None:
-        read_token_file(config.auth_token_file)
-    server_security("unchecked", config.tls_cert, config.tls_key)
+    if config.distribution.auth_token_file is not None:
+        read_token_file(config.distribution.auth_token_file)
+    server_security("unchecked", config.distribution.tls_cert, config.distribution.tls_key)
 
 
 def serve_chief(job: JobContext, tuner: kt.Tuner, news) -> None:
-    """Serves the search's oracle to its workers on `config.chief` until the search is over:
+    """Serves the search's oracle to its workers on `config.distribution.chief` until the search is over:
     only calls with the run's token, over TLS when the chief has a key pair, every report
     checked (`oracle_server`), the state saved at most once a second.
 
@@ -225,8 +225,8 @@ def serve_chief(job: JobContext, tuner: kt.Tuner, news) -> None:
             be served.
     """
     config, emit = job.config, job.emit
-    token, created = chief_token(config.auth_token_file, config.run_dir)
-    security = server_security(token, config.tls_cert, config.tls_key)
+    token, created = chief_token(config.distribution.auth_token_file, config.run_dir)
+    security = server_security(token, config.distribution.tls_cert, config.distribution.tls_key)
     oracle = tuner.oracle
     oracle.verbose = 1 if config.verbose else 0  # Keras Tuner's own lines, and their cost
     # The tuner's own file is what tells Keras Tuner, on --resume, to reload the oracle's state
@@ -248,10 +248,12 @@ def serve_chief(job: JobContext, tuner: kt.Tuner, news) -> None:
     tls = "TLS" if security.certificate else "plain gRPC: use --tls-cert off a trusted network"
     with contextlib.ExitStack() as stack:
         try:
-            address = stack.enter_context(serve_oracle(servicer, security, config.chief))
+            address = stack.enter_context(
+                serve_oracle(servicer, security, config.distribution.chief)
+            )
         except OSError as error:
             raise SearchConfigError(
-                f"Cannot serve --chief {config.chief}: {error}. Is the port in use, or the host "
+                f"Cannot serve --chief {config.distribution.chief}: {error}. Is the port in use, or the host "
                 "not this machine's?"
             ) from None
         emit(f"chief: serving the search on {address} ({tls}); workers need {where}")
@@ -266,7 +268,7 @@ def check_worker(config: SearchConfig) -> dict | None:
 
     Raises:
         SearchConfigError: the run directory or the chief holds another search, or no chief
-            answers within `config.connect_timeout` seconds.
+            answers within `config.distribution.connect_timeout` seconds.
     """
     digest = config.digest()
     saved = read_run_config(config.run_dir)
@@ -276,10 +278,10 @@ def check_worker(config: SearchConfig) -> dict | None:
             f"{saved.get('config_hash')}, this worker's is {digest}); give this worker the chief's "
             "arguments or another --run-dir."
         )
-    remote = chief_config_hash(config.worker, worker_security(config))
+    remote = chief_config_hash(config.distribution.worker, worker_security(config))
     if remote != digest:
         raise SearchConfigError(
-            f"This worker's search arguments differ from the chief's at {config.worker} (config hash "
+            f"This worker's search arguments differ from the chief's at {config.distribution.worker} (config hash "
             f"{digest} here, {remote or 'none'} there). Start every worker with the chief's arguments: "
             "--space/--model, --dataset, --tuner, --max-trials, --epochs, --penalty, --target-macs, "
             "--max-macs, --seed, --batch-size."

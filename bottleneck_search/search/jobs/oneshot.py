@@ -62,7 +62,7 @@ def run_oneshot(job: JobContext, penalty: FlopPenalty) -> None:
     train_supernet(supernet, job, epochs)
     evaluate = _Evaluator(supernet, job, penalty)
     if space.size <= budget:
-        max_macs = config.max_macs
+        max_macs = config.objective.max_macs
         evaluate.every([a for a in space.architectures() if max_macs is None or a.macs <= max_macs])
     else:
         evaluate.evolving(budget)
@@ -74,7 +74,9 @@ def train_supernet(supernet: Supernet, job: JobContext, epochs: int) -> None:
     config, task, data, emit = job.config, job.task, job.data, job.emit
     trained = os.path.join(config.run_dir, SUPERNET_WEIGHTS)
     compile_model(
-        supernet.model, task, config.recipe().optimizer(steps_per_epoch((data.train,), {}), epochs)
+        supernet.model,
+        task,
+        config.training.recipe().optimizer(steps_per_epoch((data.train,), {}), epochs),
     )
     if os.path.isfile(trained):
         supernet.model.load_weights(trained)
@@ -143,7 +145,7 @@ class _Evaluator:
             population_size=population,
             tournament_size=max(3, population // 4),
             space=self.supernet.space,
-            max_macs=config.max_macs,
+            max_macs=config.objective.max_macs,
             lineage_log=os.path.join(config.run_dir, LINEAGE),
             seed=config.seed,
         )

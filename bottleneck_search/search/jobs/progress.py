@@ -35,9 +35,9 @@ class Progress:
         task: Task | None = None,
     ):
         self.task = task
-        self.from_scratch = config.model is not None and not config.warm_start
+        self.from_scratch = config.space.model is not None and not config.space.warm_start
         self.total = config.fixed_trials
-        self.recipe = config.recipe()
+        self.recipe = config.training.recipe()
         self.val_size = val_size
         self.log = log
         self.emit = emit

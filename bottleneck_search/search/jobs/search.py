@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 import keras
-import keras_tuner as kt
 
 from bottleneck_search.data import Dataset
 from bottleneck_search.rundir.config import SearchConfig
@@ -47,10 +46,8 @@ from bottleneck_search.rundir.task import (
     warm_started,
 )
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, completed, ranked
-from bottleneck_search.search.engine.hypermodel import BottleneckHyperModel
 from bottleneck_search.search.engine.objective import FlopPenalty, check_budgets
-from bottleneck_search.search.engine.observer import FunctionObserver, TrialObserver
-from bottleneck_search.search.engine.tuners import make_tuner
+from bottleneck_search.search.engine.observer import FunctionObserver
 from bottleneck_search.search.jobs import costs
 from bottleneck_search.search.jobs.confirm import confirm_run
 from bottleneck_search.search.jobs.context import JobContext
@@ -67,12 +64,18 @@ from bottleneck_search.search.jobs.liveness import Heartbeat, Watchdog
 from bottleneck_search.search.jobs.oneshot import run_oneshot
 from bottleneck_search.search.jobs.oracle_server import restore_ongoing
 from bottleneck_search.search.jobs.progress import ChiefNews, Progress
-from bottleneck_search.search.jobs.stopping import record_failures_from_oracle, stop_reason
+from bottleneck_search.search.jobs.stopping import record_failures_from_oracle
 from bottleneck_search.search.jobs.trainer_pool import TrainerPool
 from bottleneck_search.search.jobs.tuner_state import (
     atomic_tuner_state,
     check_tuner_state,
     requeue_orphaned_trials,
+)
+from bottleneck_search.search.jobs.tuning import (
+    run_tuner,
+    search_hypermodel,
+    search_in_process,
+    search_tuner,
 )
 from bottleneck_search.space.catalog import load_search_space, space_input_shape
 from bottleneck_search.space.search_space import SearchSpace
@@ -110,7 +113,7 @@ def run_search(
 
     Checks everything it can before training: the arguments, the run directory, the space, the
     data, the budget and the disk. Writes `<run>/config.json`, Keras Tuner's state under `<run>/`,
-    and `<run>/trials.jsonl`; then, unless distributed or `config.confirm` is 0, the confirmation
+    and `<run>/trials.jsonl`; then, unless distributed or `config.confirm.top` is 0, the confirmation
     stage (`confirm_run`) retrains the best front points and the baselines with several seeds.
     Trials train in this process, or in trainer processes (`config.trials_per_trainer`, see
     `search.jobs.trainer_pool`) that keep memory bounded and survive a crashed or hung trial.
@@ -128,22 +131,28 @@ def run_search(
     Example:
 
     ```python
-    result = run_search(SearchConfig(space=tiny_space, max_trials=2, epochs=1, confirm=0, run_dir=f"{tmp}/run"))
+    config = SearchConfig(
+        space=tiny_space,
+        proposer=Proposer(max_trials=2),
+        training=TrialTraining(epochs=1),
+        confirm=Confirmation(top=0),
+        run_dir=f"{tmp}/run",
+    )
+    result = run_search(config)
     print(result.best(1)[0].architecture)
     ```
     """
     config = config.with_default_run_dir()
-    if config.model is not None:  # a --model run has no YAML space; it must not record one
-        config = dataclasses.replace(config, space=None)
-    config.check()
+    if config.space.model is not None:  # a --model run has no YAML space; it must not record one
+        config = config.replace(space=None)
     # A model or data given in memory are saved into the run: trainers, resume, confirmation
     # and export load them as files.
-    in_memory = config.model if isinstance(config.model, keras.Model) else None
+    in_memory = config.space.model if isinstance(config.space.model, keras.Model) else None
     if in_memory is not None:
-        config = dataclasses.replace(config, model=os.path.join(config.run_dir, ORIGINAL_MODEL))
-    given_data = None if isinstance(config.dataset, str) else config.dataset
+        config = config.replace(model=os.path.join(config.run_dir, ORIGINAL_MODEL))
+    given_data = None if isinstance(config.data.dataset, str) else config.data.dataset
     if given_data is not None:
-        config = dataclasses.replace(config, dataset=kept_data_spec(config.run_dir))
+        config = config.replace(dataset=kept_data_spec(config.run_dir))
     saved = _check_run_dir(config)
     if in_memory is not None or given_data is not None:
         create_run_dir(config.run_dir)
@@ -152,12 +161,12 @@ def run_search(
     if given_data is not None:
         keep_in_memory_data(given_data, config.run_dir)
     space, task, data = space_and_data(config)
-    if config.strategy == "oneshot":
+    if config.proposer.strategy == "oneshot":
         Supernet.check_space(space)  # before the run directory holds anything
     create_run_dir(config.run_dir)
     space = costs.timed_space(config, space, on_progress or logger.info)
     penalty = costs.search_penalty(config, space)
-    check_budgets(space, config.max_macs, costs.max_latency_us(config))
+    check_budgets(space, config.objective.max_macs, costs.max_latency_us(config))
     check_free_space(
         config.run_dir, estimated_bytes(config.trial_budget, space.most_expensive().params)
     )
@@ -168,7 +177,7 @@ def run_search(
     log = TrialLog(os.path.join(config.run_dir, TRIAL_LOG))
     emit = on_progress or logger.info
     job = JobContext(config, space, task, data, log, emit, stop_requested)
-    if config.strategy == "oneshot":
+    if config.proposer.strategy == "oneshot":
         emit(task.describe())
         with atomic_tuner_state():
             run_oneshot(job, penalty)
@@ -177,7 +186,7 @@ def run_search(
     records = tuple(log.read())
     confirmations: list[ConfirmationRecord] = []
     top, seeds = config.confirmation
-    if top and not config.distributed and completed(records):
+    if top and not config.distribution.active and completed(records):
         confirmations = confirm_run(
             config.run_dir, top, seeds, on_progress=emit, stop_requested=stop_requested
         )
@@ -199,20 +208,20 @@ def _run_trials(job: JobContext, resumed: bool) -> None:
     news = ChiefNews(config, log, emit)
     with distribution_environment(config), atomic_tuner_state():
         tuner = search_tuner(config, hypermodel)
-        if resumed and config.chief is not None:
+        if resumed and config.distribution.chief is not None:
             restored = restore_ongoing(tuner.oracle, os.path.join(config.run_dir, ISSUED))
             if restored:
                 emit(
                     f"chief: trials {', '.join(restored)} were ongoing when the chief stopped; their "
-                    f"workers have --worker-timeout {config.worker_timeout:g} s to report them"
+                    f"workers have --worker-timeout {config.distribution.worker_timeout:g} s to report them"
                 )
-        if resumed and config.worker is None:
+        if resumed and config.distribution.worker is None:
             requeue_orphaned_trials(tuner.oracle)
-        if config.worker is not None:
-            connect_worker(tuner, config.worker, worker_security(config))
+        if config.distribution.worker is not None:
+            connect_worker(tuner, config.distribution.worker, worker_security(config))
         with _liveness(config, tuner.oracle, observer, news):
             progress.start()
-            if config.chief is not None:
+            if config.distribution.chief is not None:
                 search = partial(serve_chief, job, tuner, news)
             elif config.trials_per_trainer:
                 search = TrainerPool(job, tuner, progress).run
@@ -221,65 +230,12 @@ def _run_trials(job: JobContext, resumed: bool) -> None:
             try:
                 run_tuner(search, config, tuner.oracle, log)
             except Exception as error:
-                lost = lost_chief(error, config) if config.worker is not None else None
+                lost = lost_chief(error, config) if config.distribution.worker is not None else None
                 if lost is None:
                     raise
                 raise lost from error
-        if config.worker is None:
+        if config.distribution.worker is None:
             record_failures_from_oracle(tuner.oracle, log)
-
-
-def search_hypermodel(
-    config: SearchConfig, space: SearchSpace, task: Task, observer: TrialObserver | None = None
-) -> BottleneckHyperModel:
-    """The hypermodel a search trains: `task` (`space_and_data`'s), the config's penalty
-    (resolved for `space`) and recipe."""
-    return BottleneckHyperModel(
-        space,
-        task=task,
-        penalty=costs.search_penalty(config, space),
-        max_latency_us=costs.max_latency_us(config),
-        measure_latency=costs.latency_check(config),
-        recipe=config.recipe(),
-        observer=observer,
-        config_hash=config.digest() if config.distributed else None,
-    )
-
-
-def search_tuner(config: SearchConfig, hypermodel: BottleneckHyperModel) -> kt.Tuner:
-    """The config's Keras Tuner tuner over `hypermodel`, keeping its state in the run directory
-    (reloaded from there when it holds some)."""
-    directory, project = os.path.split(os.path.abspath(config.run_dir))
-    return make_tuner(
-        config.tuner,
-        hypermodel,
-        max_macs=config.max_macs,
-        directory=directory,
-        project_name=project,
-        **_tuner_arguments(config),
-    )
-
-
-def search_in_process(tuner: kt.Tuner, data: Dataset, config: SearchConfig) -> None:
-    """Runs Keras Tuner's search loop in this process: trials until the oracle has no more."""
-    tuner.search(
-        data.train,
-        validation_data=data.val,
-        epochs=config.epochs,
-        shuffle=False,
-        verbose=1 if config.verbose else 0,
-    )
-
-
-def run_tuner(search: Callable[[], None], config: SearchConfig, oracle, log: TrialLog) -> None:
-    """Calls `search()`, turning what stops it early into our errors (see `stop_reason`)."""
-    try:
-        search()
-    except (kt.errors.FatalError, OSError, RuntimeError) as error:
-        reason = stop_reason(error, config, oracle, log)
-        if reason is None:
-            raise
-        raise reason from error
 
 
 def space_and_data(config: SearchConfig) -> tuple[SearchSpace, Task, Dataset]:
@@ -289,11 +245,11 @@ def space_and_data(config: SearchConfig) -> tuple[SearchSpace, Task, Dataset]:
     Raises:
         SearchConfigError: a model whose output cannot be trained on the data's labels.
     """
-    space = load_search_space(config.space, config.model, **search_space_options(config))
-    if config.model is None:
+    space = load_search_space(config.space.spec, config.space.model, **search_space_options(config))
+    if config.space.model is None:
         data = config.load_data(space_input_shape(space))
         if space.source.get("classes") != data.num_classes:
-            space = load_search_space(config.space, None, classes=data.num_classes)
+            space = load_search_space(config.space.spec, None, classes=data.num_classes)
         task = search_task(config, space)
         return space, task, checked_data(task, space.name, space.source.get("output_shape"), data)
     task = search_task(config, space)
@@ -303,9 +259,9 @@ def space_and_data(config: SearchConfig) -> tuple[SearchSpace, Task, Dataset]:
 
 def _check_run_dir(config: SearchConfig) -> dict | None:
     """Checks that the run directory may hold this search; returns its saved config, if any."""
-    if config.worker is not None:
+    if config.distribution.worker is not None:
         return check_worker(config)
-    if config.chief is not None:
+    if config.distribution.chief is not None:
         check_chief(config)
     saved = check_run_dir(config.run_dir, config.resume)
     if saved is not None:
@@ -316,39 +272,20 @@ def _check_run_dir(config: SearchConfig) -> dict | None:
     return saved
 
 
-def _tuner_arguments(config: SearchConfig) -> dict:
-    """The Keras Tuner arguments the config decides, beyond the tuner's kind."""
-    arguments = {
-        "seed": config.seed,
-        "overwrite": False,
-        "max_consecutive_failed_trials": config.max_consecutive_failures,
-    }
-    if config.tuner == "hyperband":
-        arguments["max_epochs"] = config.epochs
-    else:
-        arguments["max_trials"] = config.max_trials
-    if config.tuner == "evolution":
-        arguments["population_size"] = config.population_size
-    if config.distributed:
-        arguments["max_retries_per_trial"] = 1  # a trial lost with its worker is re-issued once
-    if config.strategy == "mirrored":
-        import tensorflow as tf
-
-        arguments["distribution_strategy"] = tf.distribute.MirroredStrategy()
-    return arguments
-
-
 @contextlib.contextmanager
 def _liveness(
     config: SearchConfig, oracle, observer: _JobObserver, news: ChiefNews
 ) -> Iterator[None]:
     """A chief's watchdog over its workers, or a worker's heartbeat, for the block's duration."""
     helper = None
-    if config.chief is not None:
+    if config.distribution.chief is not None:
         helper = Watchdog(
-            oracle, config.worker_timeout, on_lost=news.worker_lost, on_end=news.trial_ended
+            oracle,
+            config.distribution.worker_timeout,
+            on_lost=news.worker_lost,
+            on_end=news.trial_ended,
         )
-    elif config.worker is not None:
+    elif config.distribution.worker is not None:
         helper = observer.heartbeat = Heartbeat(oracle)
     try:
         yield
@@ -388,11 +325,11 @@ def _config_record(
 ) -> dict:
     return run_record(
         SEARCH,
-        dataclasses.asdict(config),
+        config.arguments(),
         space,
         data,
         task,
-        {**dataclasses.asdict(config.recipe()), "optimizer": "adam"},
+        {**dataclasses.asdict(config.training.recipe()), "optimizer": "adam"},
         penalty=dataclasses.asdict(penalty),
         config_hash=config.digest(),
     )

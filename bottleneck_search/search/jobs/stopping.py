@@ -40,8 +40,8 @@ def stop_reason(
         failed = [r for r in log.read() if r.status is TrialStatus.FAILED]
         last = f" The last (trial {failed[-1].trial_id}): {failed[-1].reason}." if failed else ""
         return SearchStoppedError(
-            f"Stopped: {config.max_consecutive_failures} trials in a row failed "
-            f"(--max-consecutive-failures {config.max_consecutive_failures}).{last} Fix the cause "
+            f"Stopped: {config.proposer.max_consecutive_failures} trials in a row failed "
+            f"(--max-consecutive-failures {config.proposer.max_consecutive_failures}).{last} Fix the cause "
             "(often the learning rate, the data or the space), then rerun with --resume; finished "
             "trials are kept."
         )

@@ -7,9 +7,9 @@ search, handed to each trainer in its job on stdin; every report checked). One t
 (`python -m bottleneck_search.search.jobs.trainer_main`, see `search.jobs.trainer_process`) asks it for trials,
 trains them and writes their trial-log lines, like a distributed worker. A trainer retires after
 `config.trials_per_trainer` trials, after a failed trial, or once its peak memory has passed
-`config.trainer_memory`; the next trial then runs in a fresh process, so whatever TensorFlow kept
+`config.trainers.trainer_memory`; the next trial then runs in a fresh process, so whatever TensorFlow kept
 of earlier models is given back. The pool watches its trainer: when one dies (SIGKILL, a
-segfault, the kernel's out-of-memory killer) or overruns `config.trial_timeout`, the pool records
+segfault, the kernel's out-of-memory killer) or overruns `config.trainers.trial_timeout`, the pool records
 its trial as FAILED with that reason and starts the next trainer. Progress lines are printed
 here, as trials end, exactly as in a search that trains in its own process.
 """
@@ -126,11 +126,11 @@ class TrainerPool:
             idle = 0
             for index in range(sys.maxsize):
                 job = TrainerJob(
-                    config=dataclasses.asdict(self.config),
+                    config=self.config.arguments(),
                     address=address,
                     index=index,
                     trials=self.config.trials_per_trainer,
-                    memory_mib=self.config.trainer_memory,
+                    memory_mib=self.config.trainers.trainer_memory,
                     report=os.path.join(scratch, f"trainer-{index}.json"),
                     token=token,
                 )
@@ -161,7 +161,7 @@ class TrainerPool:
                 process.stdin.write(job.to_json().encode("utf-8"))
                 process.stdin.close()
             interrupted = False
-            timeout = self.config.trial_timeout
+            timeout = self.config.trainers.trial_timeout
             while process.poll() is None:
                 if not interrupted and self.stop_requested():
                     process.send_signal(signal.SIGINT)
@@ -192,7 +192,7 @@ class TrainerPool:
         if held is not None:
             if held.trial_id == timed_out:
                 reason = (
-                    f"exceeded --trial-timeout {self.config.trial_timeout:g} s; its trainer "
+                    f"exceeded --trial-timeout {self.config.trainers.trial_timeout:g} s; its trainer "
                     "process was stopped"
                 )
             else:

@@ -20,15 +20,15 @@ from bottleneck_search.search.engine.observer import TrialObserver
 from bottleneck_search.search.jobs.auth import ClientSecurity
 from bottleneck_search.search.jobs.costs import timed_space
 from bottleneck_search.search.jobs.distributed import connect_worker, set_environment
-from bottleneck_search.search.jobs.search import (
+from bottleneck_search.search.jobs.search import space_and_data
+from bottleneck_search.search.jobs.trainer_pool import RETIRED, TRAINER_ID, TrainerJob
+from bottleneck_search.search.jobs.tuner_state import atomic_tuner_state
+from bottleneck_search.search.jobs.tuning import (
     run_tuner,
     search_hypermodel,
     search_in_process,
     search_tuner,
-    space_and_data,
 )
-from bottleneck_search.search.jobs.trainer_pool import RETIRED, TRAINER_ID, TrainerJob
-from bottleneck_search.search.jobs.tuner_state import atomic_tuner_state
 
 
 class TrainerRetired(Exception):
@@ -59,7 +59,9 @@ def run_trainer(
     log = TrialLog(os.path.join(config.run_dir, TRIAL_LOG))
     with atomic_tuner_state():
         tuner = search_tuner(config, hypermodel)
-        security = ClientSecurity(job.token, TRAINER_ID, timeout=config.connect_timeout)
+        security = ClientSecurity(
+            job.token, TRAINER_ID, timeout=config.distribution.connect_timeout
+        )
         connect_worker(tuner, job.address, security)
         # Keras Tuner calls this public hook before it asks the oracle for each next trial: the
         # one point where leaving holds no trial.

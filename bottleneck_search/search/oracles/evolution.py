@@ -27,8 +27,8 @@ import random
 
 import keras_tuner as kt
 
+from bottleneck_search.parts.proposer import check_population
 from bottleneck_search.ranking import pareto_order
-from bottleneck_search.rundir.config_checks import check_population
 from bottleneck_search.rundir.files import append_line
 from bottleneck_search.search.engine.objective import over_budget
 from bottleneck_search.space.hyperparameters import architecture_from_hp, architecture_to_hp
