@@ -40,8 +40,8 @@ def original_model(args, seed, data):
     import keras
 
     from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
+    from bottleneck_search.space.backbones.yaml_spec import load_backbone
     from bottleneck_search.space.catalog import find_space_file
-    from bottleneck_search.space.yaml_spec import load_backbone
 
     backbone = dataclasses.replace(
         load_backbone(find_space_file(args.space)), input_shape=args.input_shape

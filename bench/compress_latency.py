@@ -47,9 +47,9 @@ def main() -> None:
     import numpy as np
 
     from bottleneck_search.compress.config import COMPRESS_WIDTHS
+    from bottleneck_search.space.backbones.yaml_spec import load_backbone
     from bottleneck_search.space.catalog import find_space_file
     from bottleneck_search.space.search_space import SearchSpace
-    from bottleneck_search.space.yaml_spec import load_backbone
 
     shape = tuple(int(d) for d in args.input_shape.split(","))
     backbone = dataclasses.replace(load_backbone(find_space_file(args.space)), input_shape=shape)

@@ -4,7 +4,7 @@ Usage:
     .venv/bin/python bench/distributed_load.py [--workers 8 32 64] [--trials 2000]
         [--oracle random evolution] [--fit-seconds 0.05] [--keras-tuner-saves]
 
-The chief is the product's own (`search.jobs.oracle_server`: the run's token on every call, every
+The chief is the product's own (`search.served.oracle_server`: the run's token on every call, every
 report checked against the closed form, the oracle's state saved as a chief saves it, the watchdog
 watching the workers) over a 12-site space of 16.8M architectures (see `SPACE_YAML`), run in a
 process of its own so its CPU time is its own. The workers are
@@ -57,16 +57,16 @@ def serve(args) -> None:
     """The chief: serves until every trial has ended, then writes its figures to `args.out`."""
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     from bottleneck_search import BottleneckHyperModel
-    from bottleneck_search.search.engine.tuners import make_tuner
-    from bottleneck_search.search.jobs.auth import ServerSecurity
-    from bottleneck_search.search.jobs.liveness import Watchdog
-    from bottleneck_search.search.jobs.oracle_server import (
+    from bottleneck_search.search.jobs.tuner_state import atomic_tuner_state
+    from bottleneck_search.search.oracles.tuners import make_tuner
+    from bottleneck_search.search.served.auth import ServerSecurity
+    from bottleneck_search.search.served.liveness import Watchdog
+    from bottleneck_search.search.served.oracle_server import (
         CheckedServicer,
         serve_oracle,
         serve_until_done,
         throttled_saves,
     )
-    from bottleneck_search.search.jobs.tuner_state import atomic_tuner_state
 
     space = load_space()
     options = {"population_size": 16} if args.oracle == "evolution" else {}
@@ -137,8 +137,8 @@ def run_workers(address: str, token: str, count: int, fit_seconds: float) -> dic
     import keras_tuner as kt
     from keras_tuner.src.distribute.oracle_client import OracleClient
 
-    from bottleneck_search.search.jobs.auth import ClientSecurity
     from bottleneck_search.search.jobs.distributed import connect_worker
+    from bottleneck_search.search.served.auth import ClientSecurity
     from bottleneck_search.space.hyperparameters import architecture_from_hp
 
     space = load_space()

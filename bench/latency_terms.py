@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     for path in args.tables:
         data = json.loads(Path(path).read_text())
-        table, version = LatencyTable.from_dict(data, source=path), data["version"]
+        table, version = LatencyTable.from_config(data, source=path), data["version"]
         settings = table.settings
         rows = table.validation["rows"]
         measured = [r["measured_us"] for r in rows]

@@ -151,7 +151,7 @@ def memory(args) -> None:
 
 def overhead(args) -> None:
     sys.path.insert(0, str(ROOT))
-    from bottleneck_search import TrialLog
+    from bottleneck_search.rundir.trial_log import TrialLog
 
     work = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
     print(

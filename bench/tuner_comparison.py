@@ -54,7 +54,7 @@ def hypervolume(points: list[tuple[float, float]], reference_macs: float) -> flo
 
 
 def run(tuner: str, seed: int, args, work: Path):
-    from bottleneck_search import TrialLog
+    from bottleneck_search.rundir.trial_log import TrialLog
 
     run_dir = work / f"{tuner}-{seed}"
     argv = [

@@ -1,6 +1,6 @@
 """The checks of a single argument, one small function per kind of value.
 
-Every argument of the package's public objects (`SearchConfig`, `CompressConfig`, `FlopPenalty`,
+Every argument of the package's public objects (`SearchConfig`, `CompressConfig`, `CostPenalty`,
 `TrainingRecipe`, `Task`, ...) is checked by one of these functions, once, where the value
 enters: in the constructor or the function that receives it. Messages follow Keras'
 `argument_validation`: what was expected, then `Received: name=value`. The error raised carries

@@ -225,7 +225,7 @@ def keras_tuner_servicer(oracle):
     unchecked), and the function that adds a servicer of its protocol to a `grpc.Server`.
 
     Keras Tuner builds and starts this servicer only inside its chief's `Tuner.search`, on a
-    plain port that cannot be stopped early or checked; `search.jobs.oracle_server` serves it
+    plain port that cannot be stopped early or checked; `search.served.oracle_server` serves it
     behind its own checks instead.
     """
     from keras_tuner.src import protos
@@ -239,7 +239,7 @@ def connect_oracle_client(client, channel) -> None:
 
     Keras Tuner's client opens its own plain channel from `KERASTUNER_ORACLE_IP`/`_PORT` and takes
     no credentials; its calls go through its `stub` attribute, replaced here with one over
-    `channel` (which adds the run's token, TLS and a bounded wait; see `search.jobs.auth`).
+    `channel` (which adds the run's token, TLS and a bounded wait; see `search.served.auth`).
     """
     from keras_tuner.src import protos
 

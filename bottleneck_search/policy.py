@@ -24,7 +24,7 @@ ONESHOT_EVALUATIONS = 1000
 # trials add at most about 0.7 GiB to a trainer; a new one starts in about 5 s, 2% of 20 default
 # trials (bench/long_search.py). Searches of at most this many trials train in their own process.
 TRIALS_PER_TRAINER = 20
-# `--penalty`: how a cost penalises accuracy (`FlopPenalty`).
+# `--penalty`: how a cost penalises accuracy (`CostPenalty`).
 MODES = ("soft", "hard", "linear")
 # `--cost`: what a search weighs accuracy against: MACs (closed form), or the latency the
 # space's latency table predicts (`bottleneck_search.latency`).

@@ -8,8 +8,8 @@ import pytest
 
 from bottleneck_search import (
     CompressConfig,
+    CostPenalty,
     Distribution,
-    FlopPenalty,
     Proposer,
     SearchConfig,
     SearchObjective,
@@ -124,7 +124,7 @@ def test_public_objects_check_their_own_arguments_when_made():
         TrainingRecipe(learning_rate=math.inf)
     assert caught.value.argument == "learning_rate"
     with pytest.raises(SearchConfigError) as caught:
-        FlopPenalty(target_latency_us=True, cost="latency")
+        CostPenalty(target_latency_us=True, cost="latency")
     assert caught.value.argument == "target_latency_us"
 
 

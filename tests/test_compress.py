@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from test_from_model import nested_model
 
-from bottleneck_search import SearchSpace, TrialLog, count_flops
+from bottleneck_search import SearchSpace, count_flops
 from bottleneck_search.cli import main
 from bottleneck_search.compress.allocation import allocate
 from bottleneck_search.errors import SearchSpaceError
 from bottleneck_search.rundir.sensitivity import SensitivityRow, SensitivityTable
+from bottleneck_search.rundir.trial_log import TrialLog
 from bottleneck_search.space import ReductionOptions
 from bottleneck_search.space.from_model import layers_by_path
 from bottleneck_search.space.lowrank import LINEAR_REDUCTION, channel_moments, lowrank_factors

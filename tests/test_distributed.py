@@ -12,9 +12,10 @@ import time
 import keras_tuner as kt
 import pytest
 
-from bottleneck_search import TrialLog, load_run, pareto_front
+from bottleneck_search import load_run, pareto_front
 from bottleneck_search.cli import main
-from bottleneck_search.search.jobs.liveness import Watchdog
+from bottleneck_search.rundir.trial_log import TrialLog
+from bottleneck_search.search.served.liveness import Watchdog
 
 pytestmark = pytest.mark.slow
 

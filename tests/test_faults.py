@@ -21,10 +21,10 @@ from conftest import search_argv
 from bottleneck_search import (
     BottleneckHyperModel,
     SearchSpace,
-    TrialLog,
     make_tuner,
 )
 from bottleneck_search.cli import main
+from bottleneck_search.rundir.trial_log import TrialLog
 
 pytestmark = pytest.mark.slow
 

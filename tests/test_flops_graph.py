@@ -258,7 +258,7 @@ def test_report_renderings():
     report = count_flops(small_cnn())
     table = report.table()
     assert "6.92K" in table and "MACs 6,920" in table
-    data = json.loads(json.dumps(report.to_dict()))
+    data = json.loads(report.to_json())
     assert data["macs"] == 6_920
     assert data["layers"][0]["output_shape"] == [1, 8, 8, 4]
     by_class = report.by_class()

@@ -6,8 +6,9 @@ import shutil
 import pytest
 from conftest import search_argv
 
-from bottleneck_search import SearchConfig, TrialLog, run_search
+from bottleneck_search import SearchConfig, run_search
 from bottleneck_search.cli import main
+from bottleneck_search.rundir.trial_log import TrialLog
 
 
 # Not slow: the integration core (the CLI's search, its trials, the run record and the report)

@@ -56,7 +56,7 @@ def test_the_closed_form_is_the_base_plus_the_sum_of_the_entries(tiny_space_path
     )
     assert timed.fastest() == fastest
     assert space.no_bottleneck().latency_us is None  # the space itself is unchanged
-    again = LatencyTable.from_dict(json.loads(json.dumps(table.to_dict())))
+    again = LatencyTable.from_config(json.loads(json.dumps(table.get_config())))
     assert again == table
 
 
@@ -91,11 +91,11 @@ def test_a_table_of_an_earlier_version_is_refused_and_a_run_holding_one_says_wha
     tiny_space_path, tmp_path
 ):
     space = SearchSpace.from_yaml(tiny_space_path)
-    data = hand_table(space).to_dict()
+    data = hand_table(space).get_config()
     # Version 5 had no cost per reduction: it reads as a table whose fit held it at zero.
     version_5 = {**data, "version": 5}
     del version_5["per_reduction_us"]
-    assert LatencyTable.from_dict(version_5) == hand_table(space)
+    assert LatencyTable.from_config(version_5) == hand_table(space)
     for version in (3, 4):  # whole-network entries; entries timed in pairs with the conv alone
         data["version"] = version
         with pytest.raises(
@@ -103,7 +103,7 @@ def test_a_table_of_an_earlier_version_is_refused_and_a_run_holding_one_says_wha
             match=rf"^old.json is a latency table of version {version}, measured another way; "
             r"this bottleneck-search reads versions 5 and 6 only.$",
         ):
-            LatencyTable.from_dict(data, source="old.json")
+            LatencyTable.from_config(data, source="old.json")
     # A run's own copy is not measured again behind its finished trials' backs.
     (tmp_path / RUN_TABLE).write_text(json.dumps(data))
     with pytest.raises(

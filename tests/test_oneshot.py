@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import search_argv
 
-from bottleneck_search import TrialLog, load_run
+from bottleneck_search import load_run
 from bottleneck_search.rundir.confirmations import ConfirmationLog
+from bottleneck_search.rundir.trial_log import TrialLog
 
 pytestmark = pytest.mark.slow
 KILL_AT = str(Path(__file__).resolve().parent / "kill_at.py")

@@ -12,10 +12,10 @@ from bottleneck_search import (
     SearchConfigError,
     SearchSpace,
     TrainingRecipe,
-    TrialLog,
     make_tuner,
     train_architecture,
 )
+from bottleneck_search.rundir.trial_log import TrialLog
 
 
 def test_cosine_schedule_warms_up_peaks_and_decays_to_zero():

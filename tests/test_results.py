@@ -13,7 +13,6 @@ from PIL import Image
 from bottleneck_search import (
     BottleneckHyperModel,
     SearchSpace,
-    TrialLog,
     apply_bottlenecks,
     count_flops,
     make_tuner,
@@ -22,6 +21,7 @@ from bottleneck_search import (
 from bottleneck_search.cli import main
 from bottleneck_search.results.export import export_architectures
 from bottleneck_search.results.report import write_report
+from bottleneck_search.rundir.trial_log import TrialLog
 
 pytestmark = pytest.mark.slow
 

@@ -16,16 +16,16 @@ from conftest import tls_files
 
 from bottleneck_search import BottleneckHyperModel, SearchSpace, load_run
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.search.engine.tuners import make_tuner
-from bottleneck_search.search.jobs.auth import (
+from bottleneck_search.search.jobs.distributed import connect_worker
+from bottleneck_search.search.oracles.tuners import make_tuner
+from bottleneck_search.search.served.auth import (
     ClientSecurity,
     chief_token,
     new_token,
     read_token_file,
     server_security,
 )
-from bottleneck_search.search.jobs.distributed import connect_worker
-from bottleneck_search.search.jobs.oracle_server import CheckedServicer, serve_oracle
+from bottleneck_search.search.served.oracle_server import CheckedServicer, serve_oracle
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 
 _ENVIRONMENT = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
@@ -109,7 +109,7 @@ def test_without_the_runs_token_nothing_gets_in_and_nothing_changes(served, capl
         served.worker("wrong", token="not-the-token"),
         served.worker("other-run", token=new_token()),  # another run's token
     ]
-    with caplog.at_level(logging.WARNING, logger="bottleneck_search.search.jobs.auth"):
+    with caplog.at_level(logging.WARNING, logger="bottleneck_search.search.served.auth"):
         for client, tuner_id in zip(outsiders, ("plain", "wrong", "other-run"), strict=True):
             for method, args in (
                 ("create_trial", (tuner_id,)),
@@ -204,7 +204,7 @@ def test_a_refused_workers_trial_line_is_not_the_trials_result(tiny_run, tmp_pat
 
     from conftest import make_record
 
-    from bottleneck_search import TrialLog
+    from bottleneck_search.rundir.trial_log import TrialLog
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)

@@ -6,7 +6,7 @@ import time
 import keras
 import pytest
 
-from bottleneck_search import FlopPenalty
+from bottleneck_search import CostPenalty
 from bottleneck_search.training import Task
 from bottleneck_search.training.fit import EpochProgress
 
@@ -17,7 +17,7 @@ def test_a_task_survives_json_with_fresh_metric_objects():
         metrics=[keras.metrics.SparseCategoricalAccuracy(), "mae"],
         input_range=(0, 255),
     )
-    again = Task.from_json(task.to_json())
+    again = Task.from_config(task.get_config())
     assert again == task and again.from_logits
     assert again.score == "val_sparse_categorical_accuracy" and again.direction == "max"
     first, second = task.new_metrics()[0], task.new_metrics()[0]
@@ -25,11 +25,11 @@ def test_a_task_survives_json_with_fresh_metric_objects():
 
 
 def test_the_penalty_makes_more_macs_worse_in_both_directions():
-    penalty = FlopPenalty("soft", target_macs=100)
+    penalty = CostPenalty("soft", target_macs=100)
     # accuracy: 0.9 * 2 ** -0.07; MAE: 0.2 * 2 ** 0.07 (higher is worse)
     assert penalty.score(0.9, 200) == pytest.approx(0.9 * 2**-0.07)
     assert penalty.score(0.2, 200, "min") == pytest.approx(0.2 * 2**0.07)
-    linear = FlopPenalty("linear", target_macs=100)
+    linear = CostPenalty("linear", target_macs=100)
     assert linear.score(0.2, 200, "min") == pytest.approx(0.2 + 0.1 * 2)
     assert penalty.floor(300, "min") > 1e20  # a rejected architecture scores worst either way
 

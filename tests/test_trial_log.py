@@ -2,7 +2,7 @@
 
 from conftest import make_record
 
-from bottleneck_search import TrialLog
+from bottleneck_search.rundir.trial_log import TrialLog
 
 
 def record(trial_id, status="COMPLETED", score=0.5):

@@ -6,14 +6,14 @@ import pytest
 
 from bottleneck_search import (
     BottleneckHyperModel,
-    FlopPenalty,
+    CostPenalty,
     SearchConfigError,
     SearchSpace,
-    TrialLog,
     count_flops,
     load_dataset,
     make_tuner,
 )
+from bottleneck_search.rundir.trial_log import TrialLog
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def test_each_tuner_searches_under_a_hard_budget_and_never_trains_over_it(kind, 
     digits = load_dataset("digits", (8, 8, 1), batch_size=64)
     keras.utils.set_random_seed(3)
     budget = space.validate({"body1": 4}).macs  # over it: every architecture without body1 at 4
-    penalty = FlopPenalty("soft")
+    penalty = CostPenalty("soft")
     extra = {"max_epochs": 3, "factor": 3} if kind == "hyperband" else {"max_trials": 6}
     tuner = make_tuner(
         kind,
@@ -57,7 +57,7 @@ def test_each_tuner_searches_under_a_hard_budget_and_never_trains_over_it(kind, 
         model = tuner.load_model(trial)
         assert count_flops(model).macs == record.macs
         assert record.score == pytest.approx(
-            FlopPenalty("soft", target).score(record.val_accuracy, record.macs)
+            CostPenalty("soft", target).score(record.val_accuracy, record.macs)
         )
         assert trial.score == pytest.approx(record.score)  # the tuner ranked by the same number
     for record in records:

@@ -560,7 +560,7 @@ def test_a_search_at_chance_says_so_and_recommends_nothing(tmp_path, best, learn
 
     task = Task(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), classes=10)
     (tmp_path / "config.json").write_text(
-        json.dumps({"dataset": {"classes": 10, "val": 305}, "task": task.to_json()})
+        json.dumps({"dataset": {"classes": 10, "val": 305}, "task": task.get_config()})
     )
     records = [make_record("0", accuracy=0.1), make_record("1", accuracy=best)]
     summary = search_summary(str(tmp_path), records)

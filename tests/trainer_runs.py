@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bottleneck_search import TrialLog
+from bottleneck_search.rundir.trial_log import TrialLog
 
 FAULTS = Path(__file__).resolve().parent / "trainer_faults"
 

@@ -44,9 +44,9 @@ def flops_command(args: argparse.Namespace) -> int:
     ]
     if args.json:
         payload = (
-            reports[0][1].to_dict()
+            json.loads(reports[0][1].to_json())
             if len(reports) == 1
-            else {name: r.to_dict() for name, r in reports}
+            else {name: json.loads(r.to_json()) for name, r in reports}
         )
         print(json.dumps(payload, indent=2))
     else:
@@ -106,7 +106,7 @@ def latency_command(args: argparse.Namespace) -> int:
             validation=args.validate,
             on_progress=progress,
         )
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.describe())
+    print(report.to_json() if args.json else report.describe())
     return 0
 
 

@@ -61,7 +61,21 @@ RESCORED = 4
 
 @dataclasses.dataclass(frozen=True)
 class CompressionResult:
-    """What `compress_model` leaves: the run directory and its figures (`compression.json`)."""
+    """What `compress_model` leaves: the run directory and its figures (`compression.json`).
+
+    Attributes:
+        run_dir: the compress run's directory (report, export, `compression.json`).
+        summary: the figures of `compression.json`: the model's and the compressed
+            architecture's MACs and scores before and after, the budget and every candidate.
+
+    Example:
+
+    ```python
+    result = compress_model(CompressConfig(model="model.keras", macs_ratio=2))
+    print(result.describe())
+    print(result.summary["after"]["macs"])
+    ```
+    """
 
     run_dir: str
     summary: dict
@@ -151,7 +165,7 @@ def compress_model(
     calibration = list(data.train.take(CALIBRATION_BATCHES))
     table = measure_sensitivity(supernet, task, data.val, calibration, emit)
     write_atomically(
-        os.path.join(config.run_dir, SENSITIVITY_JSON), json.dumps(table.to_json(), indent=1)
+        os.path.join(config.run_dir, SENSITIVITY_JSON), json.dumps(table.get_config(), indent=1)
     )
     write_atomically(os.path.join(config.run_dir, SENSITIVITY_CSV), table.to_csv())
 

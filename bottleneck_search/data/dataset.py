@@ -31,6 +31,14 @@ class Dataset:
             outputs' targets), which are passed to the loss as they are.
         name: the spec it came from.
         train_size, val_size, test_size: example counts, when known.
+
+    Example:
+
+    ```python
+    data = load_dataset("digits", input_shape=(8, 8, 1), batch_size=32)
+    print(data.num_classes, data.sizes())     # -> 10 {'train': ..., 'val': ..., 'test': ...}
+    model.fit(data.train, validation_data=data.val, epochs=1)
+    ```
     """
 
     train: tf.data.Dataset

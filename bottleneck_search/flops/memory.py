@@ -13,6 +13,7 @@ reuses buffers needs no more than this, and it is what a 1x1 reduction changes: 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 
@@ -32,6 +33,13 @@ class ActivationMemory:
         peak_layer: the layer call running at the peak (nested calls as `outer/inner`).
         input_bytes: the model's inputs, held until their last reader ran.
         batch_size: the batch size the shapes were taken at.
+
+    Example:
+
+    ```python
+    memory = activation_memory(model, batch_size=8)
+    print(memory.peak_bytes, memory.peak_layer)
+    ```
     """
 
     peak_bytes: int
@@ -39,8 +47,9 @@ class ActivationMemory:
     input_bytes: int
     batch_size: int
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    def to_json(self) -> str:
+        """The figures as JSON text."""
+        return json.dumps(dataclasses.asdict(self))
 
 
 def activation_memory(model: keras.Model, batch_size: int = 1) -> ActivationMemory:

@@ -27,6 +27,14 @@ class Cost:
     Attributes:
         macs: multiply-accumulates of convolutions and matrix products.
         flops: all floating-point operations: `2 * macs` plus elementwise work.
+
+    Example:
+
+    ```python
+    @register_counter("my_package>Scale")
+    def scale(layer, input_shapes, output_shape):
+        return Cost(macs=0, flops=math.prod(output_shape[1:]))
+    ```
     """
 
     macs: int = 0
@@ -113,6 +121,12 @@ def unregister_counter(*layer_classes: type | str) -> None:
 def per_output_element(flops: int) -> CountingFunction:
     """A counting function of `flops` FLOPs per output element and no MACs (activations,
     normalisations, scales): the rule of most elementwise layers.
+
+    Args:
+        flops: FLOPs per element of the layer's first output.
+
+    Returns:
+        A counting function for `register_counter` or `count_flops(counters=...)`.
 
     Example:
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import defaultdict
 from typing import Any, NamedTuple
 
@@ -22,6 +23,21 @@ class LayerRow(NamedTuple):
 
     A named tuple rather than a frozen dataclass: one is made per layer call and construction
     speed is most of the counter's own time on large models.
+
+    Attributes:
+        name: the layer call (`outer/inner` inside nested models).
+        class_name: the layer's class.
+        output_shape: the call's output shape, batch included.
+        macs, flops: its multiply-accumulates and floating-point operations.
+        params, trainable_params: the layer's parameters (on its first call only).
+        counted: False for a layer with no counting function, counted as zero (`strict=False`).
+
+    Example:
+
+    ```python
+    biggest = max(count_flops(model).rows, key=lambda row: row.macs)
+    print(biggest.name, biggest.class_name, biggest.macs)
+    ```
     """
 
     name: str
@@ -44,6 +60,14 @@ class FlopReport:
         batch_size: the batch size the costs are computed for.
         skipped: names of layer calls with no counting function, counted as zero
             (only with `strict=False`).
+
+    Example:
+
+    ```python
+    report = count_flops(model)
+    print(report.macs, report.params)
+    print(report.table())                     # one row per layer call, with totals
+    ```
     """
 
     rows: tuple[LayerRow, ...]
@@ -106,8 +130,11 @@ class FlopReport:
             entry["params"] += row.params
         return totals
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict with the totals, the rows and the skipped layers."""
+    def to_json(self, indent: int | None = 2) -> str:
+        """JSON text with the totals, the rows and the skipped layers."""
+        return json.dumps(self._record(), indent=indent)
+
+    def _record(self) -> dict[str, Any]:
         return {
             "batch_size": self.batch_size,
             "macs": self.macs,

@@ -108,6 +108,13 @@ def cached_table(
     """`space`'s table for these settings on this machine: the cached one, else (with `build`)
     one measured now, validated on `validation` architectures and cached.
 
+    Args:
+        space: the space (its name and sites key the cache, with the settings and the machine).
+        batch_size, runtime, threads, repeats: as for `build_latency_table`.
+        validation: unseen architectures a new table is validated on (0: none).
+        build: measure a table when none is cached; False only reads the cache.
+        on_progress: called with a line per step of a build.
+
     Returns:
         The table, or None when none is cached and `build` is False.
 
@@ -143,7 +150,7 @@ def cached_table(
 def save_table(table: LatencyTable, path: str | os.PathLike) -> None:
     """Writes `table` as JSON (atomically), creating the folder."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, json.dumps(table.to_dict(), indent=1))
+    write_atomically(path, json.dumps(table.get_config(), indent=1))
 
 
 def run_latency_table(
@@ -186,4 +193,4 @@ def read_table(path: str | os.PathLike) -> LatencyTable:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
         raise LatencyError(f"Latency table {path} cannot be read: {error}.") from error
-    return LatencyTable.from_dict(data, source=str(path))
+    return LatencyTable.from_config(data, source=str(path))

@@ -5,10 +5,9 @@ the base, say how much of those changes the network keeps (`scale`) and what eac
 costs it beyond that (`per_reduction`, in microseconds: the launches of the reduction's layers,
 where a call is bound by launches rather than arithmetic). See `latency.table`.
 
-The second term is kept only where the fitted architectures show it is needed: fitted always,
-it made this 2-core CPU's tables worse (it fitted their noise), while on an H200 under JAX each
-reduction cost 83-85 us at batch 1 and saved 43 us at batch 32 on VGG16, which no conv timed
-alone showed (docs/latency.md).
+The second term is kept only where the fitted architectures show it is needed (leaving each
+out predicts it better): fitted always, it fits a noisy machine's noise; where launches bind a
+call (a GPU at batch 1), it is the whole effect. docs/latency.md has the measurements.
 """
 
 from __future__ import annotations

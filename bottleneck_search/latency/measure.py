@@ -18,6 +18,7 @@ The model is not changed by a measurement.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import statistics
@@ -50,6 +51,13 @@ class Latency:
         runtime: `keras` or `onnxruntime`; backend: the Keras backend that built the model.
         device: what ran it (a CPU model and its logical cores, or a GPU's name).
         threads: the thread count asked for (None: the runtime's default).
+
+    Example:
+
+    ```python
+    latency = measure_latency(model, batch_size=1, repeats=20)
+    print(f"{latency.median_us:.0f} us on {latency.device}")
+    ```
     """
 
     median_us: float
@@ -74,8 +82,9 @@ class Latency:
             f"{self.repeats} calls)"
         )
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    def to_json(self) -> str:
+        """The figures as JSON text."""
+        return json.dumps(dataclasses.asdict(self))
 
 
 def check_settings(

@@ -5,6 +5,7 @@ its peak activation memory and, for a space with a latency table, the closed-for
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -72,15 +73,19 @@ class LatencyReport:
             lines += ["", self.table.describe()]
         return "\n".join(lines)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self, indent: int | None = 2) -> str:
+        """The figures (the table's without its validation rows) as JSON text."""
+        return json.dumps(self._record(), indent=indent)
+
+    def _record(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "architecture": self.architecture,
-            "latency": self.latency.to_dict(),
+            "latency": dataclasses.asdict(self.latency),
             "macs": self.macs,
             "flops": self.flops,
             "params": self.params,
-            "activation_memory": self.memory.to_dict(),
+            "activation_memory": dataclasses.asdict(self.memory),
             "predicted_us": self.predicted_us,
             "table": _table_summary(self.table),
         }
@@ -89,7 +94,7 @@ class LatencyReport:
 def _table_summary(table: LatencyTable | None) -> dict | None:
     if table is None:
         return None
-    summary = table.to_dict()
+    summary = table.get_config()
     if summary.get("validation"):
         summary["validation"] = {k: v for k, v in summary["validation"].items() if k != "rows"}
     return summary

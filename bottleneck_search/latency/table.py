@@ -12,21 +12,17 @@ hold other layers' weights and tensors there; the call's fixed cost is shared); 
 is what each reduction costs the network beyond that. Both are fitted on `fit` whole
 architectures with two reductions or more, timed in turn with the base (`latency.fit`, which
 says when the second term is kept); with no fit, `scale` is 1 and `per_reduction` 0 (the plain
-sum). On an H200 under JAX the second term was the whole effect (docs/latency.md, "On a GPU").
+sum).
 
-Why the conv alone and not the whole network (tables of version 3 and before timed every entry
-as the whole network with one site reduced): a conv alone takes a tenth of a network call or
-less (VGG16 and googlenet at batch 1), so an entry costs about what two network calls do, and
-its noise is that fraction of the network's; timed in the whole network, single-site changes
-drowned in the base's own spread (docs/latency.md has the figures of every version).
+Why the conv alone and not the whole network: a conv alone takes a small fraction of a network
+call, so an entry costs about what two network calls do and its noise is that fraction of the
+network's; timed in the whole network, single-site changes drown in the base's own spread
+(docs/latency.md has the measurements behind this and every other choice here).
 
 Building: a site's conv alone and its reduced versions at every width are timed in turn, in
 blocks of calls (`measure.time_round_robin`), and each entry is the difference of the fastest
-call at its width and the fastest alone. Other processes only ever add time to a call, and on a
-conv of a few milliseconds one burst of them moves a median of 9 calls by more than the entry:
-on VGG16's `block3_conv2` at width 64 (a 12 ms saving), entries over 8 rounds of 9 calls each
-spread +-3.7 ms as differences of medians and +-0.6 ms as differences of minimums; of 27 calls,
-+-1.4 and +-0.2 ms (`bench/results/latency_block_estimators_vgg16_cpu.txt`). The whole network's
+call at its width and the fastest alone: other processes only ever add time to a call, and one
+burst of them moves a median of a few calls by more than a small conv's entry. The whole network's
 timings (the base, the fitted and validated architectures) stay medians: that is what a user's
 call takes, and `scale` carries the entries from one to the other. The fitted architectures are
 built at once and timed in turn with the base (each model is held in memory meanwhile). The base
@@ -70,12 +66,9 @@ if TYPE_CHECKING:
     from bottleneck_search.space.search_space import SearchSpace
 
 FORMAT = "bottleneck-search/latency-table"
-# Version 6 adds `per_reduction_us` to version 5's model (entries timed on the site's conv
-# alone, in turn with the site's other widths; the sum scaled; base timings single calls): a
-# version 5 table reads as one whose fit held that term at zero, which is how it predicts.
-# Version 4 timed each width in a pair with the conv alone, and kept medians as base timings;
-# versions 1-3 timed every entry in the whole network and fitted a MAC-and-layer trend. Those are
-# refused (`from_dict`), and the cache key holds the version, so a cached table is measured again.
+# Version 6 adds `per_reduction_us` to version 5's model: a version 5 table reads as one whose
+# fit held that term at zero, which is how it predicts. Older versions measured otherwise
+# (docs/latency.md) and are refused (`from_config`); the cache key holds the version.
 VERSION = 6
 READABLE_VERSIONS = (5, 6)
 
@@ -160,12 +153,12 @@ class LatencyTable:
         widths = getattr(architecture, "widths", architecture)
         return self.base_us + sum(self.change_us(site, w) for site, w in widths.items())
 
-    def to_dict(self) -> dict[str, Any]:
+    def get_config(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, **dataclasses.asdict(self)}
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "latency table") -> LatencyTable:
-        """A table from `to_dict()`'s form.
+    def from_config(cls, data: Any, source: str = "latency table") -> LatencyTable:
+        """A table from `get_config()`'s form.
 
         Raises:
             LatencyError: not a latency table, one of an earlier version, or a value of the
@@ -249,7 +242,10 @@ def build_latency_table(
     seed: int = 0,
     on_progress: Callable[[str], None] | None = None,
 ) -> LatencyTable:
-    """Measures the base and every `(site, width)` of `space` (see the module docstring).
+    """Measures the base and every `(site, width)` of `space`: each entry timed on the site's
+    conv alone, with and without the reduction, then `scale` (and, where leaving each fitted
+    architecture out shows it is needed, `per_reduction_us`) fitted on whole architectures.
+    docs/latency.md has how well tables predict on the machines measured.
 
     Args:
         space: the space.
@@ -266,6 +262,14 @@ def build_latency_table(
 
     Raises:
         LatencyError: bad settings, or a site whose conv cannot be rebuilt on its own.
+
+    Example:
+
+    ```python
+    table = build_latency_table(space, batch_size=1, repeats=10)
+    space = space.with_latency(table)
+    print(space.reference.latency_us, table.describe())
+    ```
     """
     check_settings(batch_size, runtime, threads, repeats)
     set_threads(threads, runtime)

@@ -32,14 +32,14 @@ def validate_table(
     with the prediction scaled by how much slower or faster the base measured beside it ran
     than the table's base (so the machine's own drift since the table was built, which no table
     can know, is left out). The drift is taken as a factor, not an offset: a busy host slows
-    every layer of a call alike (on VGG16 at batch 1 on this VM, 40 rows: 85% within +-10% that
-    way, 82% with the difference of the bases added instead).
+    every layer of a call alike (docs/latency.md compares it with an offset).
 
     Args:
         table: a table of `space`.
         architectures: how many random architectures to draw (with two reductions or more, so
             none is a table entry), or the architectures themselves.
         seed: the draw's seed (the build's fit uses 0).
+        on_progress: called with a line per architecture timed.
 
     Returns:
         A copy of `table` whose `validation` holds `architectures`, `rmspe` and `within` (the
@@ -48,6 +48,13 @@ def validate_table(
         `TOLERANCE` of the table's base: how far this machine's own spread lets any prediction
         go), `tolerance` and one row per architecture (`architecture`, `macs`, `predicted_us`,
         `measured_us`, `base_us`: the base timed beside it).
+
+    Example:
+
+    ```python
+    table = validate_table(build_latency_table(space), space, architectures=10)
+    print(table.validation["within"], table.validation["within_paired"])
+    ```
     """
     settings = table.settings
     used = [tuple(widths.items()) for widths in table.fitted]

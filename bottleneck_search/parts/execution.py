@@ -85,7 +85,7 @@ class Distribution(Part):
         connect_timeout: seconds a worker waits for its chief, at start and on every call.
         auth_token_file: chief and workers: a file (mode 0600) holding the run's token; None:
             `BOTTLENECK_SEARCH_TOKEN`, else the chief's run directory's `auth-token` (see
-            `search.jobs.auth`).
+            `search.served.auth`).
         tls_cert, tls_key: chief: serve over TLS with this PEM certificate (chain) and key.
         tls_ca: worker: connect over TLS and verify the chief's certificate against this CA.
 

@@ -12,7 +12,7 @@ from bottleneck_search.policy import COSTS, MODES
 
 @dataclasses.dataclass(frozen=True)
 class SearchObjective(Part):
-    """What accuracy is weighed against (see `FlopPenalty`), and what is never trained.
+    """What accuracy is weighed against (see `CostPenalty`), and what is never trained.
 
     Args:
         penalty: `soft`, `hard` or `linear`.

@@ -23,7 +23,7 @@ def compression_section(run_dir: str) -> list[str]:
     with open(summary_path, encoding="utf-8") as handle:
         summary = json.load(handle)
     with open(table_path, encoding="utf-8") as handle:
-        table = SensitivityTable.from_json(json.load(handle))
+        table = SensitivityTable.from_config(json.load(handle))
     plot_sensitivity(table, os.path.join(run_dir, SENSITIVITY_PNG))
     before, after = summary["before"], summary["after"]
     metric = summary.get("metric")  # None: accuracy

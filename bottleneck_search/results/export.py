@@ -293,7 +293,7 @@ def _write_trial(
     if "path" in source:
         source["file"] = os.path.basename(source.pop("path"))
     description = {
-        **architecture.to_dict(),
+        **architecture.get_config(),
         "trial_id": record.trial_id,
         "val_accuracy": record.val_accuracy,
         **({"metric": record.metric} if record.metric is not None else {}),

@@ -32,7 +32,23 @@ from bottleneck_search.stats import interval_legend, metric_text, wilson_interva
 
 @dataclasses.dataclass(frozen=True)
 class Report:
-    """Where the report went and what it found."""
+    """Where the report went and what it found.
+
+    Attributes:
+        run_dir: the run directory the report was written into.
+        trials_csv, pareto_png, report_md: the three files' paths.
+        best: the trial with the best score.
+        front: the accuracy-vs-cost Pareto front, cheapest first.
+        counts: trials by how they ended.
+        val_size: validation images (for the accuracies' intervals), when known.
+
+    Example:
+
+    ```python
+    report = write_report("runs/demo")
+    print(report.best.architecture, len(report.front))
+    ```
+    """
 
     run_dir: str
     trials_csv: str
@@ -58,6 +74,12 @@ class Report:
 
 def write_report(run: str | os.PathLike | list | Run) -> Report:
     """Writes `trials.csv`, `pareto.png` and `report.md` into the run directory (the first, given several).
+
+    Args:
+        run: a run directory, several (a distributed run's), or a `Run` from `load_run`.
+
+    Returns:
+        A `Report`: the files' paths, the best trial and the Pareto front.
 
     Raises:
         ResultsError: not a run directory, no trials file, or no completed trial.

@@ -46,7 +46,7 @@ COMPRESSION_JSON = "compression.json"
 # A model or data given in memory from Python (`keep_original_model`, `keep_in_memory_data`).
 ORIGINAL_MODEL = "original.keras"
 DATA_NPZ = "data.npz"
-AUTH_TOKEN = "auth-token"  # a distributed chief's token, mode 0600 (see search.jobs.auth)
+AUTH_TOKEN = "auth-token"  # a distributed chief's token, mode 0600 (see search.served.auth)
 REFUSED = "refused.jsonl"  # the reports a chief refused: which worker, which trial, why
 ISSUED = "issued.jsonl"  # which worker a chief issued each trial to (for the chief's restart)
 SENSITIVITY_JSON = "sensitivity.json"

@@ -60,7 +60,7 @@ def run_record(
             "size": space.size,
             "config": config,
         },
-        "task": task.to_json(),
+        "task": task.get_config(),
         **(
             {"model": model_record(config["model"], space.base_model)}
             if config.get("model")

@@ -49,6 +49,13 @@ class Run:
         config: the content of `config.json` (of the first directory that has one).
         records: the trials of every directory's `trials.jsonl`, one per trial id.
         paths: every directory read.
+
+    Example:
+
+    ```python
+    run = load_run("runs/demo")
+    print(len(run.completed), run.ranked()[0].score)
+    ```
     """
 
     path: str
@@ -169,7 +176,7 @@ def recorded_task(config: dict[str, Any]) -> Task:
     """The `Task` a run's `config.json` records (a softmax classifier's for runs recorded before
     tasks were)."""
     recorded = config.get("task")
-    return Task.from_json(recorded) if isinstance(recorded, dict) else Task()
+    return Task.from_config(recorded) if isinstance(recorded, dict) else Task()
 
 
 def load_run(paths) -> Run:

@@ -52,7 +52,7 @@ class SensitivityTable:
             return 0.0
         return next(r.accuracy_drop for r in self.rows if r.site == site and r.width == width)
 
-    def to_json(self) -> dict:
+    def get_config(self) -> dict:
         return {
             "base_accuracy": self.base_accuracy,
             "base_loss": self.base_loss,
@@ -62,7 +62,7 @@ class SensitivityTable:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> SensitivityTable:
+    def from_config(cls, data: dict) -> SensitivityTable:
         return cls(
             data["base_accuracy"],
             data["base_loss"],

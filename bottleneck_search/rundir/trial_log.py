@@ -26,7 +26,14 @@ COMPRESS_SOURCE = "compress"
 
 
 class TrialStatus(enum.StrEnum):
-    """How a trial ended. A `str`, so `record.status == "COMPLETED"` holds and JSON stays plain."""
+    """How a trial ended. A `str`, so `record.status == "COMPLETED"` holds and JSON stays plain.
+
+    Example:
+
+    ```python
+    completed = [r for r in load_run("runs/demo").records if r.status == TrialStatus.COMPLETED]
+    ```
+    """
 
     COMPLETED = "COMPLETED"
     INFEASIBLE = "INFEASIBLE"  # over the MAC budget, never trained
@@ -67,6 +74,13 @@ class TrialRecord:
         worker: Keras Tuner's id of the process that trained it, in a distributed search or a
             trainer process (None otherwise); a report the chief refused from that worker
             (`refused.jsonl`) drops its line when the run is read.
+
+    Example:
+
+    ```python
+    best = load_run("runs/demo").ranked()[0]
+    print(best.trial_id, best.architecture, best.macs, best.val_accuracy)
+    ```
     """
 
     trial_id: str | None
@@ -153,7 +167,7 @@ class TrialRecord:
         return json.dumps(dataclasses.asdict(self), sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
+    def from_config(cls, data: dict[str, Any]) -> TrialRecord:
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in fields})
 
@@ -161,7 +175,7 @@ class TrialRecord:
 def refused_reports(run_dirs: Iterable[str]) -> set[tuple[str, str]]:
     """`(trial id, worker)` of every report a distributed chief refused, read from the
     `refused.jsonl` of each of `run_dirs`: the line that worker wrote for that trial is not the
-    trial's result (see `search.jobs.oracle_server`)."""
+    trial's result (see `search.served.oracle_server`)."""
     pairs = set()
     for run_dir in run_dirs:
         for line in complete_lines(os.path.join(run_dir, REFUSED)):
@@ -278,7 +292,7 @@ def _parse(line: str) -> TrialRecord | None:
         return None
     try:
         data = json.loads(line)
-        record = TrialRecord.from_dict(data)
+        record = TrialRecord.from_config(data)
     except (json.JSONDecodeError, TypeError, ValueError):  # ValueError: an unknown status
         return None
     # Trial ids become folder names (`trial_<id>`) in the run and in exports: never a path.

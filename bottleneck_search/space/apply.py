@@ -29,7 +29,7 @@ def apply_bottlenecks(
             the architecture's site names (the plug-in path; its weights carry over wherever
             shapes are unchanged).
         architecture: an `Architecture`; a mapping or the path of a JSON file in any form
-            `Architecture.from_dict` accepts (an export's `architecture.json`, a `trials.jsonl`
+            `Architecture.from_config` accepts (an export's `architecture.json`, a `trials.jsonl`
             line, or the bare `{site: width or None}`).
         reduction: how reductions are made on a model; by default the JSON's `reduction` entry
             if it has one, else `ReductionOptions()`.
@@ -52,7 +52,7 @@ def apply_bottlenecks(
     if isinstance(architecture, str | os.PathLike):
         architecture, reduction, keys = read_architecture_file(os.fspath(architecture), reduction)
     elif isinstance(architecture, Mapping):
-        architecture = Architecture.from_dict(architecture)
+        architecture = Architecture.from_config(architecture)
     if isinstance(model_or_space, SearchSpace):
         return model_or_space.build(architecture)
     if not isinstance(model_or_space, keras.Model):

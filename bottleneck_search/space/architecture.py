@@ -70,7 +70,7 @@ class Architecture:
         """A compact one-line form: `3a_3x3:96 3a_5x5:- ...` (`-` is no reduction)."""
         return short_form(self.widths)
 
-    def to_dict(self) -> dict[str, Any]:
+    def get_config(self) -> dict[str, Any]:
         data: dict[str, Any] = {"format": FORMAT, "version": 1, "sites": self.widths}
         for key in COSTS:
             value = getattr(self, key)
@@ -80,13 +80,13 @@ class Architecture:
 
     def to_json(self, indent: int | None = 2) -> str:
         """JSON text: `{"sites": {"3a_3x3": 96, "3a_5x5": null}, "macs": ..., ...}`."""
-        return json.dumps(self.to_dict(), indent=indent)
+        return json.dumps(self.get_config(), indent=indent)
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "architecture") -> Architecture:
+    def from_config(cls, data: Any, source: str = "architecture") -> Architecture:
         """An architecture from any of the forms a user may paste.
 
-        Accepted: the exported form `{"sites": {site: width or null}, ...}` (`to_dict`, an
+        Accepted: the exported form `{"sites": {site: width or null}, ...}` (`get_config`, an
         export's `architecture.json`), a line of `trials.jsonl` (`{"architecture": {...}, ...}`),
         or the bare mapping `{site: width or null}`. Costs (`macs`, `flops`, `params`) are kept
         when present.
@@ -128,12 +128,12 @@ class Architecture:
 
     @classmethod
     def from_json(cls, text: str, source: str = "architecture JSON") -> Architecture:
-        """Parses JSON text in any form `from_dict` accepts (extra keys such as metrics are ignored)."""
+        """Parses JSON text in any form `from_config` accepts (extra keys such as metrics are ignored)."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise SearchSpaceError(f"{source} is not valid JSON: {error}.") from error
-        return cls.from_dict(data, source=source)
+        return cls.from_config(data, source=source)
 
 
 def _sites_of(data: Any) -> Mapping | None:

@@ -47,6 +47,14 @@ def declare_site(
 def architecture_from_hp(space: SearchSpace, hp: kt.HyperParameters) -> Architecture:
     """Declares every site's hyperparameters in `hp` and returns the architecture they select.
 
+    Args:
+        space: the `SearchSpace` whose sites are declared (`<site>/reduce`, and the conditional
+            `<site>/width`).
+        hp: Keras Tuner's `HyperParameters` of the trial (a new one selects the defaults).
+
+    Returns:
+        The `Architecture` `hp`'s values select, with its closed-form costs.
+
     Example:
 
     ```python
@@ -62,6 +70,16 @@ def architecture_from_hp(space: SearchSpace, hp: kt.HyperParameters) -> Architec
 
 def architecture_to_hp(space: SearchSpace, architecture: Architecture) -> kt.HyperParameters:
     """The `HyperParameters` that select `architecture` (the reverse of `architecture_from_hp`).
+
+    Args:
+        space: the `SearchSpace` the architecture belongs to.
+        architecture: an `Architecture` of `space`, or a `{site: width or None}` mapping.
+
+    Returns:
+        Keras Tuner's `HyperParameters`, every site declared and set.
+
+    Raises:
+        SearchSpaceError: `architecture` is not one of `space`'s.
 
     Example:
 

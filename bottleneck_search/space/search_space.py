@@ -36,6 +36,13 @@ class SearchSpace:
 
     Build one with `SearchSpace.from_yaml(path)` or `SearchSpace.from_model(model, ...)`.
 
+    Args:
+        name, sites, reduction, source: its name, its `Site`s in network order, how reductions
+            are made, and where it came from (as a run records it).
+        build_function: builds the Keras model of `{site: width or None}`.
+        base_model, warm_start, block_names, config: a model space's model and low-rank
+            initialisation, a YAML space's block names, what `get_config` returns.
+
     Example:
 
     ```python
@@ -85,7 +92,7 @@ class SearchSpace:
             path: the YAML file.
             classes: overrides the spec's `classes` (the width of the softmax head).
         """
-        from bottleneck_search.space.yaml_spec import load_backbone
+        from bottleneck_search.space.backbones.yaml_spec import load_backbone
 
         backbone = load_backbone(path)
         if classes is not None:
@@ -263,14 +270,14 @@ class SearchSpace:
     def validate(self, architecture: Architecture | Mapping[str, int | None]) -> Architecture:
         """Checks an architecture against the space and returns it complete, in site order, with costs.
 
-        Takes an `Architecture` or a mapping in any form `Architecture.from_dict` accepts. Sites the
+        Takes an `Architecture` or a mapping in any form `Architecture.from_config` accepts. Sites the
         architecture does not mention get no reduction.
 
         Raises:
             SearchSpaceError: a site the space lacks, or a width the site does not offer.
         """
         if not isinstance(architecture, Architecture):
-            architecture = Architecture.from_dict(architecture, source=f"space '{self.name}'")
+            architecture = Architecture.from_config(architecture, source=f"space '{self.name}'")
         widths = architecture.widths
         for name, width in widths.items():
             site = self._by_name.get(name)

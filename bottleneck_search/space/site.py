@@ -33,6 +33,12 @@ class ReductionOptions:
         activation: activation after the reduction (a Keras activation name).
         batch_norm: put a BatchNormalization between the 1x1 conv and its activation.
         use_bias: give the 1x1 conv a bias.
+
+    Example:
+
+    ```python
+    space = SearchSpace.from_model(model, reduction=ReductionOptions(batch_norm=True))
+    ```
     """
 
     activation: str = "relu"
@@ -63,6 +69,13 @@ class Site:
             its depthwise step); None for a plain conv.
         transposed: whether the conv is a transposed one (its kernel runs over its input: the
             reduction saves at the input's size).
+
+    Example:
+
+    ```python
+    site = SearchSpace.from_yaml("search_spaces/googlenet.yaml").sites[0]
+    print(site.name, site.in_channels, site.widths)
+    ```
     """
 
     name: str

@@ -40,6 +40,13 @@ class SubnetEvaluation:
         architecture: the architecture, with its exact costs (`macs` is `space.macs(...)`).
         metrics: what the supernet's compiled `evaluate` returned (`loss`, `accuracy`, ...).
         seconds: wall time of the recalibration and the evaluation.
+
+    Example:
+
+    ```python
+    result = supernet.evaluate(space.cheapest(), data.val, data.train)
+    print(result.architecture.macs, result.accuracy)
+    ```
     """
 
     architecture: Architecture

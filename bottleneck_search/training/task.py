@@ -168,7 +168,7 @@ class Task:
             f"{self.score} ({self.direction}); inputs in [{low:g}, {high:g}] ({self.input_reason})"
         )
 
-    def to_json(self) -> dict:
+    def get_config(self) -> dict:
         metrics = self.metrics
         if not isinstance(metrics, dict):
             metrics = [list(m) if isinstance(m, tuple) else m for m in metrics]
@@ -178,7 +178,7 @@ class Task:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> Task:
+    def from_config(cls, data: dict) -> Task:
         fields = {field.name for field in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in fields})
 

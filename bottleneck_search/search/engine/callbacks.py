@@ -8,7 +8,7 @@ import keras
 
 from bottleneck_search.compat import is_hparams_callback
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.search.engine.objective import OBJECTIVE, FlopPenalty
+from bottleneck_search.search.engine.objective import OBJECTIVE, CostPenalty
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.training.task import Task
 
@@ -22,7 +22,7 @@ class CostMetrics(keras.callbacks.Callback):
 
     Args:
         architecture: the trained architecture, with its costs.
-        penalty: a resolved `FlopPenalty` (its `target_macs` set).
+        penalty: a resolved `CostPenalty` (its `target_macs` set).
         task: the `Task` whose scoring metric (`task.score`, e.g. `val_accuracy`) is penalised,
             in its direction.
         score_key: the epoch-log key the score goes to.
@@ -33,7 +33,7 @@ class CostMetrics(keras.callbacks.Callback):
     arch = space.no_bottleneck()
     model = space.build(arch)
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    penalty = FlopPenalty("soft").resolve(space)
+    penalty = CostPenalty("soft").resolve(space)
     history = model.fit(data.train, validation_data=data.val, epochs=1, verbose=0,
                         callbacks=[CostMetrics(arch, penalty, Task())])
     print(history.history["val_score"], history.history["macs"])
@@ -43,7 +43,7 @@ class CostMetrics(keras.callbacks.Callback):
     def __init__(
         self,
         architecture: Architecture,
-        penalty: FlopPenalty,
+        penalty: CostPenalty,
         task: Task,
         score_key: str = OBJECTIVE,
     ):

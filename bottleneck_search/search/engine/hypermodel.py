@@ -33,7 +33,7 @@ from bottleneck_search.search.engine.callbacks import (
 from bottleneck_search.search.engine.failures import stop_if_our_bug
 from bottleneck_search.search.engine.objective import (
     OBJECTIVE,
-    FlopPenalty,
+    CostPenalty,
     check_budgets,
     most_costly,
     over_budget,
@@ -80,7 +80,7 @@ class BottleneckHyperModel(kt.HyperModel):
         recipe: the `TrainingRecipe`; its defaults when None.
         task: the `Task`: loss, metrics, and the metric (`task.score`, e.g. `val_accuracy` or
             `val_mae`) that, penalised by MACs, scores a trial in `task.direction`.
-        penalty: the `FlopPenalty`; its target defaults to the space's reference MACs.
+        penalty: the `CostPenalty`; its target defaults to the space's reference MACs.
         max_macs: hard budget; architectures above it are recorded as infeasible, never trained.
         max_latency_us: hard budget on the predicted latency (microseconds per call; needs a
             space with a latency table, `SearchSpace.with_latency`), applied the same way.
@@ -97,7 +97,7 @@ class BottleneckHyperModel(kt.HyperModel):
 
     ```python
     space = SearchSpace.from_yaml("search_spaces/inception_mini.yaml")
-    hypermodel = BottleneckHyperModel(space, penalty=FlopPenalty("soft"))
+    hypermodel = BottleneckHyperModel(space, penalty=CostPenalty("soft"))
     tuner = keras_tuner.RandomSearch(hypermodel, objective=keras_tuner.Objective("val_score", "max"),
                                      max_trials=1, directory=tmp, project_name="example")
     tuner.search(data.train, validation_data=data.val, epochs=1, verbose=0)
@@ -109,7 +109,7 @@ class BottleneckHyperModel(kt.HyperModel):
         space: SearchSpace,
         optimizer: str | keras.optimizers.Optimizer | None = None,
         task: Task | None = None,
-        penalty: FlopPenalty | None = None,
+        penalty: CostPenalty | None = None,
         max_macs: int | None = None,
         max_latency_us: float | None = None,
         measure_latency: Callable[[keras.Model], float] | None = None,
@@ -126,7 +126,7 @@ class BottleneckHyperModel(kt.HyperModel):
         self.optimizer = optimizer
         self.recipe = recipe or TrainingRecipe()
         self.task = task or Task()
-        self.penalty = (penalty or FlopPenalty()).resolve(space)
+        self.penalty = (penalty or CostPenalty()).resolve(space)
         self.max_macs = max_macs
         self.max_latency_us = max_latency_us
         self.measure_latency = measure_latency

@@ -1,4 +1,4 @@
-"""`FlopPenalty`: validation accuracy and an architecture's MACs combined into one score.
+"""`CostPenalty`: validation accuracy and an architecture's MACs combined into one score.
 
 | mode | score | default weight |
 | --- | --- | --- |
@@ -36,7 +36,7 @@ UNTRAINED_MIN_SCORE = 1e30
 
 
 @dataclasses.dataclass(frozen=True)
-class FlopPenalty:
+class CostPenalty:
     """How an architecture's cost (MACs, or predicted latency) penalises accuracy.
 
     Attributes:
@@ -51,7 +51,7 @@ class FlopPenalty:
     Example:
 
     ```python
-    penalty = FlopPenalty("soft", target_macs=5_000_000)
+    penalty = CostPenalty("soft", target_macs=5_000_000)
     penalty.score(0.9, 10_000_000)   # 0.9 * 2 ** -0.07 = 0.857
     ```
     """
@@ -81,7 +81,7 @@ class FlopPenalty:
         """The target in the cost's unit (MACs, or microseconds)."""
         return self.target_macs if self.cost == "macs" else self.target_latency_us
 
-    def resolve(self, space) -> FlopPenalty:
+    def resolve(self, space) -> CostPenalty:
         """This penalty with its target filled in from `space` when it is None."""
         if self.target is not None:
             return self
@@ -116,7 +116,7 @@ class FlopPenalty:
         better)."""
         if self.target is None:
             raise SearchConfigError(
-                "FlopPenalty.score() needs its target; call resolve(space) first."
+                "CostPenalty.score() needs its target; call resolve(space) first."
             )
         ratio = macs / self.target
         sign = direction_sign(direction)

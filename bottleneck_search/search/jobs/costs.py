@@ -10,21 +10,21 @@ import keras
 from bottleneck_search.latency.cache import run_latency_table
 from bottleneck_search.latency.measure import measure_latency
 from bottleneck_search.rundir.config import SearchConfig
-from bottleneck_search.search.engine.objective import FlopPenalty
+from bottleneck_search.search.engine.objective import CostPenalty
 from bottleneck_search.space.search_space import SearchSpace
 
 # Calls timed when a trained trial's latency is measured (after 3 warm-up calls).
 TRIAL_REPEATS = 10
 
 
-def search_penalty(config: SearchConfig, space: SearchSpace) -> FlopPenalty:
+def search_penalty(config: SearchConfig, space: SearchSpace) -> CostPenalty:
     """The config's penalty on its cost, its target resolved for `space`."""
     target_us = (
         config.objective.target_latency * 1000
         if config.objective.target_latency is not None
         else None
     )
-    return FlopPenalty(
+    return CostPenalty(
         config.objective.penalty,
         config.objective.target_macs,
         cost=config.objective.cost,

@@ -28,7 +28,8 @@ from bottleneck_search.errors import SearchConfigError, SearchStoppedError
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.files import ISSUED, REFUSED, read_run_config
 from bottleneck_search.search.engine.hypermodel import CONFIG_HP
-from bottleneck_search.search.jobs.auth import (
+from bottleneck_search.search.jobs.context import JobContext
+from bottleneck_search.search.served.auth import (
     ClientSecurity,
     chief_token,
     read_pem,
@@ -36,8 +37,7 @@ from bottleneck_search.search.jobs.auth import (
     server_security,
     worker_token,
 )
-from bottleneck_search.search.jobs.context import JobContext
-from bottleneck_search.search.jobs.oracle_server import (
+from bottleneck_search.search.served.oracle_server import (
     CheckedServicer,
     serve_oracle,
     serve_until_done,

@@ -35,7 +35,7 @@ from bottleneck_search.rundir.trial_log import (
     scored_value,
 )
 from bottleneck_search.search.engine.callbacks import StopWhenRequested
-from bottleneck_search.search.engine.objective import OBJECTIVE, FlopPenalty
+from bottleneck_search.search.engine.objective import OBJECTIVE, CostPenalty
 from bottleneck_search.search.jobs.context import JobContext
 from bottleneck_search.search.jobs.tuner_state import requeue_orphaned_trials
 from bottleneck_search.search.oracles.evolution import EvolutionOracle
@@ -53,7 +53,7 @@ SUPERNET_BACKUP = "supernet_backup"
 PROGRESS_LINES = 20
 
 
-def run_oneshot(job: JobContext, penalty: FlopPenalty) -> None:
+def run_oneshot(job: JobContext, penalty: CostPenalty) -> None:
     """Trains (or reloads) the supernet and appends its evaluations to the job's trial log."""
     config, space = job.config, job.space
     epochs, budget = config.oneshot_budget
@@ -110,7 +110,7 @@ def train_supernet(supernet: Supernet, job: JobContext, epochs: int) -> None:
 class _Evaluator:
     """Scores architectures with the supernet and records each as a trial of `source: supernet`."""
 
-    def __init__(self, supernet: Supernet, job: JobContext, penalty: FlopPenalty):
+    def __init__(self, supernet: Supernet, job: JobContext, penalty: CostPenalty):
         self.supernet, self.penalty, self.config = supernet, penalty, job.config
         self.data, self.task, self.log = job.data, job.task, job.log
         self.emit, self.stop_requested = job.emit, job.stop_requested or (lambda: False)

@@ -1,7 +1,7 @@
 """`run_search`: the whole search job behind `bottleneck-search search`, told as a story.
 
 Each step is done by the module that owns it: the run directory (`rundir`), finding the space
-(`space.catalog`), the data (`data`), the tuner (`search.engine.tuners`), the distributed roles
+(`space.catalog`), the data (`data`), the tuner (`search.oracles.tuners`), the distributed roles
 (`search.jobs.distributed`), the progress lines (`search.jobs.progress`) and the reasons a search stops
 early (`search.jobs.stopping`).
 """
@@ -46,7 +46,7 @@ from bottleneck_search.rundir.task import (
     warm_started,
 )
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, completed, ranked
-from bottleneck_search.search.engine.objective import FlopPenalty, check_budgets
+from bottleneck_search.search.engine.objective import CostPenalty, check_budgets
 from bottleneck_search.search.engine.observer import FunctionObserver
 from bottleneck_search.search.jobs import costs
 from bottleneck_search.search.jobs.confirm import confirm_run
@@ -60,9 +60,7 @@ from bottleneck_search.search.jobs.distributed import (
     serve_chief,
     worker_security,
 )
-from bottleneck_search.search.jobs.liveness import Heartbeat, Watchdog
 from bottleneck_search.search.jobs.oneshot import run_oneshot
-from bottleneck_search.search.jobs.oracle_server import restore_ongoing
 from bottleneck_search.search.jobs.progress import ChiefNews, Progress
 from bottleneck_search.search.jobs.stopping import record_failures_from_oracle
 from bottleneck_search.search.jobs.trainer_pool import TrainerPool
@@ -77,6 +75,8 @@ from bottleneck_search.search.jobs.tuning import (
     search_in_process,
     search_tuner,
 )
+from bottleneck_search.search.served.liveness import Heartbeat, Watchdog
+from bottleneck_search.search.served.oracle_server import restore_ongoing
 from bottleneck_search.space.catalog import load_search_space, space_input_shape
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.supernet import Supernet
@@ -87,7 +87,21 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class SearchResult:
-    """What a finished search leaves: the run directory, its trials and its confirmation runs."""
+    """What a finished search leaves: the run directory, its trials and its confirmation runs.
+
+    Attributes:
+        run_dir: the run directory.
+        space: the space searched.
+        records: every trial of the run, in trial id order.
+        confirmations: the confirmation stage's runs (empty when it was off).
+
+    Example:
+
+    ```python
+    result = run_search(SearchConfig(space="inception_mini", run_dir="runs/demo"))
+    print(result.best(1)[0].architecture)
+    ```
+    """
 
     run_dir: str
     space: SearchSpace
@@ -321,7 +335,7 @@ class _JobObserver(FunctionObserver):
 
 
 def _config_record(
-    config: SearchConfig, space: SearchSpace, penalty: FlopPenalty, data: Dataset, task: Task
+    config: SearchConfig, space: SearchSpace, penalty: CostPenalty, data: Dataset, task: Task
 ) -> dict:
     return run_record(
         SEARCH,

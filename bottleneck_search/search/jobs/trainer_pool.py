@@ -31,11 +31,11 @@ import keras_tuner as kt
 from bottleneck_search import errors
 from bottleneck_search.compat import is_consecutive_failure_stop, oracle_lock
 from bottleneck_search.rundir.trial_log import TrialRecord, TrialStatus
-from bottleneck_search.search.jobs.auth import ServerSecurity, new_token
 from bottleneck_search.search.jobs.context import JobContext
-from bottleneck_search.search.jobs.oracle_events import OracleEvents
-from bottleneck_search.search.jobs.oracle_server import CheckedServicer, serve_oracle
 from bottleneck_search.search.jobs.progress import Progress
+from bottleneck_search.search.served.auth import ServerSecurity, new_token
+from bottleneck_search.search.served.oracle_events import OracleEvents
+from bottleneck_search.search.served.oracle_server import CheckedServicer, serve_oracle
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 
 RETIRED = 75  # a trainer's exit code once it has run its share of trials (EX_TEMPFAIL)

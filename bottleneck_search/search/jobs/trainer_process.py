@@ -17,7 +17,6 @@ from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.files import TRIAL_LOG
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
 from bottleneck_search.search.engine.observer import TrialObserver
-from bottleneck_search.search.jobs.auth import ClientSecurity
 from bottleneck_search.search.jobs.costs import timed_space
 from bottleneck_search.search.jobs.distributed import connect_worker, set_environment
 from bottleneck_search.search.jobs.search import space_and_data
@@ -29,6 +28,7 @@ from bottleneck_search.search.jobs.tuning import (
     search_in_process,
     search_tuner,
 )
+from bottleneck_search.search.served.auth import ClientSecurity
 
 
 class TrainerRetired(Exception):

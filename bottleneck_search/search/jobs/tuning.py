@@ -15,9 +15,9 @@ from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.trial_log import TrialLog
 from bottleneck_search.search.engine.hypermodel import BottleneckHyperModel
 from bottleneck_search.search.engine.observer import TrialObserver
-from bottleneck_search.search.engine.tuners import make_tuner
 from bottleneck_search.search.jobs import costs
 from bottleneck_search.search.jobs.stopping import stop_reason
+from bottleneck_search.search.oracles.tuners import make_tuner
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.training.task import Task
 

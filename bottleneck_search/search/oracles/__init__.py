@@ -1,2 +1,2 @@
-"""Who proposes trials beyond Keras Tuner's own oracles: `EvolutionOracle` (aging evolution with
-the package's one Pareto ranking, `ranking`)."""
+"""Who proposes trials: Keras Tuner's stock tuners by name (`make_tuner`), and `EvolutionOracle`
+(aging evolution with the package's one Pareto ranking, `ranking`) in a stock tuner."""

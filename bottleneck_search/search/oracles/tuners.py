@@ -11,14 +11,14 @@ from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.policy import TUNERS
 from bottleneck_search.rundir.files import LINEAGE, TRIAL_LOG
 from bottleneck_search.search.engine.hypermodel import BottleneckHyperModel
-from bottleneck_search.search.engine.objective import OBJECTIVE, FlopPenalty
+from bottleneck_search.search.engine.objective import OBJECTIVE, CostPenalty
 from bottleneck_search.search.oracles.evolution import EvolutionOracle
 
 
 def make_tuner(
     kind: str,
     hypermodel: BottleneckHyperModel,
-    penalty: FlopPenalty | None = None,
+    penalty: CostPenalty | None = None,
     max_macs: int | None = None,
     max_latency_us: float | None = None,
     directory: str | os.PathLike | None = None,
@@ -38,7 +38,7 @@ def make_tuner(
         kind: `"random"`, `"bayesian"`, `"hyperband"`, `"grid"`, or `"evolution"` (our
             `EvolutionOracle` in a stock `keras_tuner.Tuner`).
         hypermodel: a `BottleneckHyperModel`.
-        penalty: overrides the hypermodel's `FlopPenalty`.
+        penalty: overrides the hypermodel's `CostPenalty`.
         max_macs: overrides the hypermodel's hard MAC budget.
         max_latency_us: overrides its hard latency budget (microseconds per call).
         directory, project_name: where Keras Tuner keeps its state (the run directory is their join).

@@ -8,7 +8,7 @@ import dataclasses
 import keras
 
 from bottleneck_search import limits
-from bottleneck_search.space.blocks import (
+from bottleneck_search.space.backbones.blocks import (
     Block,
     BlockParams,
     ConvSpec,

@@ -17,7 +17,7 @@ class Backbone:
         name: the spec's name; the built model's name.
         input_shape: `(height, width, channels)`.
         classes: units of the softmax classifier appended after the last block.
-        blocks: the blocks in order (see `bottleneck_search.space.blocks`).
+        blocks: the blocks in order (see `bottleneck_search.space.backbones.blocks`).
         reduction: how inserted reductions are made.
         source: the file it came from.
         sha256: hash of the file's content.

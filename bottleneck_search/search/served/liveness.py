@@ -16,7 +16,7 @@ import time
 import keras_tuner as kt
 
 from bottleneck_search.compat import oracle_lock
-from bottleneck_search.search.jobs.oracle_events import OracleEvents
+from bottleneck_search.search.served.oracle_events import OracleEvents
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Keras Tuner's `OracleServicer` stays the one that answers (`compat.keras_tuner_s
 `CheckedServicer` here sits in front of it and refuses a report unless
 
 - the trial is ongoing and was issued to the caller's tuner id (sent with every call, see
-  `search.jobs.auth`);
+  `search.served.auth`);
 - `EndTrial` carries the hyperparameter values the oracle issued, and a status a worker may
   report (`COMPLETED`, `INVALID`, `FAILED`);
 - `UpdateTrial` carries finite metrics, every `*accuracy` in [0, 1], and `macs` equal to the
@@ -42,8 +42,8 @@ from bottleneck_search.compat import (
     retry_queue,
 )
 from bottleneck_search.rundir.files import append_line, complete_lines
-from bottleneck_search.search.jobs.auth import ServerSecurity, TokenCheck, caller_of, peer_host
-from bottleneck_search.search.jobs.oracle_events import OracleEvents
+from bottleneck_search.search.served.auth import ServerSecurity, TokenCheck, caller_of, peer_host
+from bottleneck_search.search.served.oracle_events import OracleEvents
 from bottleneck_search.space.hyperparameters import architecture_from_hp
 from bottleneck_search.space.search_space import SearchSpace
 

@@ -27,7 +27,7 @@ BLOCK_KINDS: dict[str, type] = {}
 
 
 class BlockParams(Protocol):
-    """What a block kind's `parse` reads its YAML mapping through (`space.yaml_spec` makes
+    """What a block kind's `parse` reads its YAML mapping through (`space.backbones.yaml_spec` makes
     one per block): typed readers that report an error at the block's file and line.
 
     Attributes:

@@ -19,9 +19,9 @@ from bottleneck_search import limits
 from bottleneck_search.errors import SearchSpaceError
 
 # Importing the module registers the multi-layer block kinds.
-from bottleneck_search.space import composite_blocks as _composite_blocks  # noqa: F401
-from bottleneck_search.space.backbone import Backbone
-from bottleneck_search.space.blocks import BLOCK_KINDS, SiteOptions
+from bottleneck_search.space.backbones import composite_blocks as _composite_blocks  # noqa: F401
+from bottleneck_search.space.backbones.backbone import Backbone
+from bottleneck_search.space.backbones.blocks import BLOCK_KINDS, SiteOptions
 from bottleneck_search.space.site import DEFAULT_ROUND_TO, ReductionOptions, is_activation_name
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
