@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import keras
+import pytest
 from conftest import SPACES
 
 L = keras.layers
@@ -45,6 +46,7 @@ def test_flops_of_an_application(cli):
     assert json.loads(out)["macs"] == 300_774_272
 
 
+@pytest.mark.slow  # over 10 s: CI runs it, the edit loop (make test-fast) does not
 def test_console_script_has_no_traceback_and_no_tensorflow_chatter(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "bottleneck_search.cli", "flops", str(tmp_path / "nope.keras")],

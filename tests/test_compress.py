@@ -175,6 +175,7 @@ def test_allocation_is_the_knapsack_optimum_of_the_additive_estimate(trained):
     assert all(a.macs <= budget for a in chosen)
 
 
+@pytest.mark.slow  # over 10 s: CI runs it, the edit loop (make test-fast) does not
 def test_compress_meets_its_budget_and_exports_what_it_reports(trained, tmp_path, capsys):
     model, path = trained
     run = tmp_path / "run"
@@ -233,6 +234,7 @@ def test_warm_starts_work_in_nested_and_sequential_models(kind):
     assert np.abs(narrow - np.asarray(model(x))).max() > 0  # an approximation below full width
 
 
+@pytest.mark.slow  # over 10 s: CI runs it, the edit loop (make test-fast) does not
 def test_compress_to_a_latency_budget_keeps_its_prediction_within_it(trained, tmp_path, capsys):
     """`--max-latency` halfway between the fastest architecture and the model, as the model's
     latency table (measured here, batch 1) predicts them: the chosen one is predicted within."""

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.slow  # over 10 s: CI runs it, the edit loop (make test-fast) does not
 def test_import_is_silent_and_lazy():
     code = (
         "import sys, bottleneck_search; "

@@ -243,6 +243,7 @@ def test_the_chiefs_token_file_is_private_and_others_are_refused(tmp_path, monke
     assert read_token_file(str(shared)) == token
 
 
+@pytest.mark.slow  # over 10 s: CI runs it, the edit loop (make test-fast) does not
 def test_tls_serves_workers_that_verify_the_chief_and_refuses_a_key_of_another_pair(
     tmp_path, space
 ):

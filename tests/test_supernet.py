@@ -152,6 +152,7 @@ def test_evaluate_needs_a_compiled_supernet(tmp_path, digits):
         supernet.evaluate({}, digits.val, digits.train)
 
 
+@pytest.mark.slow  # over 10 s: CI runs it, the edit loop (make test-fast) does not
 @pytest.mark.parametrize("distill", [False, True])
 def test_a_trained_supernet_scores_its_architectures_above_chance(tmp_path, distill):
     # Its own pipeline: the session's `digits` reshuffles on every pass, so its order here would
