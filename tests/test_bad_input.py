@@ -516,7 +516,7 @@ CASES = [
     (
         "search_existing_run",
         lambda t, s, r: search_argv(s, r),
-        "already holds a run. Pass --resume",
+        "already holds a run. Resume it (resume=True; --resume)",
     ),
     (
         "search_nothing_to_resume",
@@ -540,7 +540,7 @@ CASES = [
     (
         "search_token_file_missing",
         lambda t, s, r: _chief(s, t, "--auth-token-file", str(t / "none")),
-        "--auth-token-file '",
+        "argument --auth-token-file: The token file '",
     ),
     (
         "search_token_file_empty",
@@ -560,19 +560,19 @@ CASES = [
     (
         "search_tls_cert_missing",
         lambda t, s, r: _chief(s, t, "--tls-cert", str(t / "c.pem"), "--tls-key", str(t / "k.pem")),
-        "Cannot read --tls-cert",
+        "argument --tls-cert: Cannot read `tls_cert`",
     ),
     (
         "search_tls_key_of_another_certificate",
         lambda t, s, r: _chief(
             s, t, "--tls-cert", tls_files(t)["cert"], "--tls-key", tls_files(t)["other_key"]
         ),
-        "does not belong to --tls-cert",
+        "argument --tls-key: `tls_key`",
     ),
     (
         "search_tls_key_alone",
         lambda t, s, r: _chief(s, t, "--tls-key", tls_files(t)["key"]),
-        "TLS needs both --tls-cert and --tls-key",
+        "argument --tls-key: TLS needs both tls_cert and tls_key",
     ),
     (
         "search_tls_ca_on_the_chief",

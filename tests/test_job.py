@@ -59,7 +59,7 @@ def test_an_existing_run_is_not_overwritten(capsys, tiny_space_path, tmp_path):
     (tmp_path / "run" / "keep.txt").write_text("precious")
     code = main(search_argv(tiny_space_path, tmp_path / "run"))
     _, err = capsys.readouterr()
-    assert code == 2 and "already holds a run. Pass --resume" in err
+    assert code == 2 and "already holds a run. Resume it (resume=True; --resume)" in err
     assert (tmp_path / "run" / "keep.txt").read_text() == "precious"
 
 

@@ -271,5 +271,5 @@ def test_tls_serves_workers_that_verify_the_chief_and_refuses_a_key_of_another_p
         assert set(chief.oracle.ongoing_trials) <= {"w1"}
     finally:
         chief.close()
-    with pytest.raises(SearchConfigError, match="does not belong to --tls-cert"):
+    with pytest.raises(SearchConfigError, match="`tls_key` .* does not belong to `tls_cert`"):
         server_security(token, files["cert"], files["other_key"])

@@ -271,7 +271,8 @@ def check_free_space(run_dir: str, needed: int) -> None:
         raise SearchConfigError(
             f"Run directory '{run_dir}' has {free / 2**20:,.1f} MiB free, but this search writes about "
             f"{needed / 2**20:,.1f} MiB (checkpoints and tuner state). Free some space or choose another "
-            "--run-dir."
+            f"run_dir. Received: run_dir={run_dir!r}.",
+            argument="run_dir",
         )
 
 
@@ -305,14 +306,17 @@ def check_run_dir(run_dir: str, resume: bool) -> dict[str, Any] | None:
     exists = os.path.isdir(run_dir) and any(os.scandir(run_dir))
     if exists and not resume:
         raise SearchConfigError(
-            f"Run directory '{run_dir}' already holds a run. Pass --resume to continue it, or choose "
-            "another --run-dir; nothing is overwritten."
+            f"Run directory '{run_dir}' already holds a run. Resume it (resume=True; --resume), or "
+            f"choose another run_dir; nothing is overwritten. Received: run_dir={run_dir!r}.",
+            argument="run_dir",
         )
     if not resume:
         return None
     saved = read_run_config(run_dir)
     if saved is None:
         raise SearchConfigError(
-            f"Nothing to resume in '{run_dir}': it has no {CONFIG}. Start a new search without --resume."
+            f"Nothing to resume in '{run_dir}': it has no {CONFIG}. Start a new search (resume=False). "
+            f"Received: run_dir={run_dir!r}, resume=True.",
+            argument="resume",
         )
     return saved

@@ -107,7 +107,7 @@ def worker_security(config: SearchConfig) -> ClientSecurity:
     return ClientSecurity(
         token=worker_token(config.distribution.auth_token_file, config.run_dir),
         tuner_id=worker_tuner_id(config.distribution.worker_id),
-        ca=read_pem(config.distribution.tls_ca, "--tls-ca") if config.distribution.tls_ca else None,
+        ca=read_pem(config.distribution.tls_ca, "tls_ca") if config.distribution.tls_ca else None,
         timeout=config.distribution.connect_timeout,
     )
 

@@ -113,9 +113,15 @@ def read_token_file(path: str) -> str:
         with open(path, encoding="utf-8") as handle:
             token = handle.read().strip()
     except FileNotFoundError:
-        raise SearchConfigError(f"--auth-token-file '{path}' does not exist.") from None
+        raise SearchConfigError(
+            f"The token file '{path}' does not exist. Received: auth_token_file={path!r}.",
+            argument="auth_token_file",
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
-        raise SearchConfigError(f"Cannot read --auth-token-file '{path}': {error}.") from None
+        raise SearchConfigError(
+            f"Cannot read the token file '{path}': {error}. Received: auth_token_file={path!r}.",
+            argument="auth_token_file",
+        ) from None
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise SearchConfigError(
             f"Token file '{path}' can be read by other users (mode {stat.S_IMODE(mode):04o}); "
@@ -167,14 +173,15 @@ def worker_token(token_file: str | None, run_dir: str | None) -> str:
     if token is None:
         raise SearchConfigError(
             "This worker has no token for its chief. Copy the file the chief printed (its run "
-            f"directory's {AUTH_TOKEN}) to this machine, `chmod 600` it and pass "
-            f"--auth-token-file, or set {TOKEN_ENVIRONMENT}."
+            f"directory's {AUTH_TOKEN}) to this machine, `chmod 600` it and give it as "
+            f"auth_token_file (--auth-token-file), or set {TOKEN_ENVIRONMENT}.",
+            argument="auth_token_file",
         )
     return token
 
 
-def read_pem(path: str, flag: str) -> bytes:
-    """The PEM file `path` given as `flag`.
+def read_pem(path: str, argument: str) -> bytes:
+    """The PEM file `path` given as `argument` (`tls_cert`, `tls_key`, `tls_ca`).
 
     Raises:
         SearchConfigError: missing, unreadable, or not PEM.
@@ -183,9 +190,16 @@ def read_pem(path: str, flag: str) -> bytes:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as error:
-        raise SearchConfigError(f"Cannot read {flag} '{path}': {error.strerror}.") from None
+        raise SearchConfigError(
+            f"Cannot read `{argument}` '{path}': {error.strerror}. Received: {argument}={path!r}.",
+            argument=argument,
+        ) from None
     if b"-----BEGIN " not in data:
-        raise SearchConfigError(f"{flag} '{path}' is not a PEM file (no '-----BEGIN' line).")
+        raise SearchConfigError(
+            f"`{argument}` '{path}' is not a PEM file (no '-----BEGIN' line). Received: "
+            f"{argument}={path!r}.",
+            argument=argument,
+        )
     return data
 
 
@@ -200,12 +214,14 @@ def server_security(
     """
     if (certificate is None) != (private_key is None):
         raise SearchConfigError(
-            "TLS needs both --tls-cert and --tls-key (the chief's certificate and its private key)."
+            "TLS needs both tls_cert and tls_key (the chief's certificate and its private key). "
+            f"Received: tls_cert={certificate!r}, tls_key={private_key!r}.",
+            argument="tls_key" if certificate is None else "tls_cert",  # the one given
         )
     if certificate is None:
         return ServerSecurity(token)
     security = ServerSecurity(
-        token, read_pem(certificate, "--tls-cert"), read_pem(private_key, "--tls-key")
+        token, read_pem(certificate, "tls_cert"), read_pem(private_key, "tls_key")
     )
     check_key_pair(security, certificate, private_key)
     return security
@@ -223,8 +239,9 @@ def check_key_pair(security: ServerSecurity, certificate: str, private_key: str)
         server.add_secure_port("127.0.0.1:0", security.credentials())
     except RuntimeError:
         raise SearchConfigError(
-            f"--tls-key '{private_key}' does not belong to --tls-cert '{certificate}' (gRPC cannot "
-            "serve the pair); give the key the certificate was made for."
+            f"`tls_key` '{private_key}' does not belong to `tls_cert` '{certificate}' (gRPC "
+            "cannot serve the pair); give the key the certificate was made for.",
+            argument="tls_key",
         ) from None
     finally:
         server.stop(grace=None)
