@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from bottleneck_search.argument_validation import check_count, check_number
-from bottleneck_search.errors import BottleneckSearchError, SearchConfigError
+from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.parts import DataSource, LatencySettings, TaskOverrides
+from bottleneck_search.parts.base import check_parts, flat_arguments, parts_from_arguments
 from bottleneck_search.rundir.files import default_run_dir
 
 # Reduction widths offered at every site, as fractions of its input channels: finer than a
@@ -87,13 +88,7 @@ class CompressConfig:
     def __post_init__(self):
         if not isinstance(self.data, DataSource):
             object.__setattr__(self, "data", DataSource(self.data))
-        for name, part in PARTS.items():
-            if not isinstance(getattr(self, name), part):
-                raise SearchConfigError(
-                    f"`{name}` must be a {part.__name__}. Received: {name}="
-                    f"{getattr(self, name)!r}.",
-                    argument=name,
-                )
+        check_parts(self, PARTS)
         budgets = ("max_macs", "macs_ratio", "max_latency", "latency_ratio")
         given = [name for name in budgets if getattr(self, name) is not None]
         if len(given) != 1:
@@ -126,26 +121,9 @@ class CompressConfig:
         Raises:
             SearchConfigError: as the parts and the config do; the error names the flat argument.
         """
-        grouped: dict[str, dict[str, Any]] = {name: {} for name in PARTS}
-        own = {}
         fields = {field.name for field in dataclasses.fields(cls)} - set(PARTS)
-        for key, value in arguments.items():
-            if key in FLAT:
-                part, name = FLAT[key]
-                grouped[part][name] = value
-            elif key in fields:
-                own[key] = value
-        parts = {}
-        for part, values in grouped.items():
-            try:
-                parts[part] = PARTS[part](**values)
-            except BottleneckSearchError as error:
-                error.argument = next(
-                    (key for key, place in FLAT.items() if place == (part, error.argument)),
-                    error.argument,
-                )
-                raise
-        return cls(**parts, **own)
+        own = {key: value for key, value in arguments.items() if key in fields}
+        return cls(**parts_from_arguments(arguments, FLAT, PARTS), **own)
 
     def arguments(self) -> dict[str, Any]:
         """The flat arguments of this config, as `config.json` records them."""
@@ -154,8 +132,7 @@ class CompressConfig:
             for field in dataclasses.fields(self)
             if field.name not in PARTS
         }
-        parts = {key: getattr(getattr(self, part), name) for key, (part, name) in FLAT.items()}
-        return {**own, **parts}
+        return {**own, **flat_arguments(self, FLAT)}
 
     @classmethod
     def default_arguments(cls) -> dict[str, Any]:

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from bottleneck_search.argument_validation import check_count, check_number
+from bottleneck_search.argument_validation import check_number
 from bottleneck_search.errors import DatasetError
+from bottleneck_search.parts.data_source import check_train_size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,14 +70,7 @@ class Split:
     def check(self) -> None:
         for name in ("val_fraction", "test_fraction"):
             check_number(name, getattr(self, name), below=1, error=DatasetError)
-        if self.train_size is not None:
-            check_count(
-                "train_size",
-                self.train_size,
-                least=2,
-                unit="images to draw from the training split",
-                error=DatasetError,
-            )
+        check_train_size(self.train_size)
 
 
 def adapter(

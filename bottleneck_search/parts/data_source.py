@@ -43,14 +43,7 @@ class DataSource(Part):
     download: bool = False
 
     def __post_init__(self):
-        if self.train_size is not None:
-            check_count(
-                "train_size",
-                self.train_size,
-                least=2,
-                unit="images to draw from the training split",
-                error=DatasetError,
-            )
+        check_train_size(self.train_size)
         check_count("batch_size", self.batch_size)
         check_flag("download", self.download)
 
@@ -59,3 +52,15 @@ class DataSource(Part):
         """Whether this is the offline demo data (`digits`), on which a job keeps its defaults
         light."""
         return isinstance(self.dataset, str) and self.dataset == "digits"
+
+
+def check_train_size(train_size: object) -> None:
+    """The one check of a training subsample's size (None: the whole split), for a
+    `DataSource` and for `load_dataset` given one directly.
+
+    Raises:
+        DatasetError: not an integer of at least 2.
+    """
+    if train_size is not None:
+        unit = "images to draw from the training split"
+        check_count("train_size", train_size, least=2, unit=unit, error=DatasetError)

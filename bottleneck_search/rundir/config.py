@@ -9,7 +9,7 @@ import json
 import os
 from typing import Any
 
-from bottleneck_search.errors import BottleneckSearchError, SearchConfigError
+from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.parts import (
     Confirmation,
     DataSource,
@@ -22,6 +22,7 @@ from bottleneck_search.parts import (
     TrainerProcesses,
     TrialTraining,
 )
+from bottleneck_search.parts.base import check_parts, flat_arguments, parts_from_arguments
 from bottleneck_search.policy import ONESHOT_EVALUATIONS, TRIALS_PER_TRAINER
 from bottleneck_search.rundir.files import default_run_dir
 
@@ -75,6 +76,8 @@ FLAT = {
     "confirm": ("confirm", "top"),
     "confirm_seeds": ("confirm", "seeds"),
 }
+# The flat arguments that are the config's own fields.
+OWN = ("run_dir", "seed", "resume", "verbose")
 
 # Arguments that define a search: resuming with different ones would mix two searches, and
 # distributed workers must agree with their chief on them.
@@ -182,13 +185,7 @@ class SearchConfig:
             object.__setattr__(self, "space", source)
         if not isinstance(self.data, DataSource):
             object.__setattr__(self, "data", DataSource(self.data))
-        for name, part in PARTS.items():
-            if not isinstance(getattr(self, name), part):
-                raise SearchConfigError(
-                    f"`{name}` must be a {part.__name__}. Received: {name}="
-                    f"{getattr(self, name)!r}.",
-                    argument=name,
-                )
+        check_parts(self, PARTS)
         from bottleneck_search.argument_validation import check_flag
 
         check_flag("resume", self.resume)
@@ -204,34 +201,13 @@ class SearchConfig:
             SearchConfigError: as the parts do; the error names the flat argument
                 (`latency_batch_size`, not `batch_size`).
         """
-        grouped: dict[str, dict[str, Any]] = {name: {} for name in PARTS}
-        own = {}
-        for key, value in arguments.items():
-            if key in FLAT:
-                part, name = FLAT[key]
-                grouped[part][name] = value
-            elif key in ("run_dir", "seed", "resume", "verbose"):
-                own[key] = value
-        parts = {}
-        for part, values in grouped.items():
-            try:
-                parts[part] = PARTS[part](**values)
-            except BottleneckSearchError as error:
-                error.argument = _flat_name(part, error.argument)
-                raise
-        return cls(**parts, **own)
+        own = {key: arguments[key] for key in OWN if key in arguments}
+        return cls(**parts_from_arguments(arguments, FLAT, PARTS), **own)
 
     def arguments(self) -> dict[str, Any]:
         """The flat arguments of this config, as `config.json` records them and
         `from_arguments` reads them."""
-        flat = {key: getattr(getattr(self, part), name) for key, (part, name) in FLAT.items()}
-        return {
-            **flat,
-            "run_dir": self.run_dir,
-            "seed": self.seed,
-            "resume": self.resume,
-            "verbose": self.verbose,
-        }
+        return {**flat_arguments(self, FLAT), **{key: getattr(self, key) for key in OWN}}
 
     def replace(self, **arguments) -> SearchConfig:
         """This config with some flat arguments changed (`config.replace(epochs=2)`)."""
@@ -369,14 +345,6 @@ class SearchConfig:
                 f"Cannot resume '{self.run_dir}' with different search arguments ({changes}). Resume "
                 "with the original arguments, or start a new run directory."
             )
-
-
-def _flat_name(part: str, argument: str | None) -> str | None:
-    """The flat name of a part's argument (`latency`, `batch_size` -> `latency_batch_size`)."""
-    return next(
-        (key for key, place in FLAT.items() if place == (part, argument)),
-        argument,
-    )
 
 
 def _received(config: SearchConfig, flat_names) -> str:
