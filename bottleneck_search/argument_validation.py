@@ -11,8 +11,11 @@ Example:
 
 ```python
 from bottleneck_search.argument_validation import check_count
-check_count("epochs", 3)                   # -> 3
-check_count("epochs", 0)                   # SearchConfigError: ... Received: epochs=0
+assert check_count("epochs", 3) == 3
+try:
+    check_count("epochs", 0)
+except SearchConfigError as error:         # `epochs` must be a positive integer. Received: epochs=0.
+    assert error.argument == "epochs"
 ```
 """
 

@@ -71,9 +71,9 @@ class CompressionResult:
     Example:
 
     ```python
-    result = compress_model(CompressConfig(model="model.keras", macs_ratio=2))
-    print(result.describe())
-    print(result.summary["after"]["macs"])
+    config = CompressConfig(model_path, macs_ratio=1.5, finetune_epochs=0, candidates=1, run_dir=f"{tmp}/c")
+    result = compress_model(config)
+    assert result.summary["after"]["macs"] <= result.summary["before"]["macs"] / 1.5
     ```
     """
 

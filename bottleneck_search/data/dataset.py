@@ -36,9 +36,8 @@ class Dataset:
     Example:
 
     ```python
-    data = load_dataset("digits", input_shape=(8, 8, 1), batch_size=32)
-    print(data.num_classes, data.sizes())     # -> 10 {'train': ..., 'val': ..., 'test': ...}
-    model.fit(data.train, validation_data=data.val, epochs=1)
+    digits = load_dataset("digits", input_shape=(8, 8, 1), batch_size=32)
+    assert digits.num_classes == 10 and set(digits.sizes()) == {"train", "val", "test"}
     ```
     """
 

@@ -37,7 +37,7 @@ class ActivationMemory:
     Example:
 
     ```python
-    memory = activation_memory(model, batch_size=8)
+    memory = activation_memory(my_model, batch_size=8)
     print(memory.peak_bytes, memory.peak_layer)
     ```
     """

@@ -31,9 +31,10 @@ class Cost:
     Example:
 
     ```python
-    @register_counter("my_package>Scale")
-    def scale(layer, input_shapes, output_shape):
-        return Cost(macs=0, flops=math.prod(output_shape[1:]))
+    def count_scale(layer, input_shapes, output_shapes):   # a counting function returns one
+        return Cost(flops=math.prod(output_shapes[0]))
+
+    assert count_scale(None, [(1, 4)], [(1, 4)]) == Cost(macs=0, flops=4)
     ```
     """
 

@@ -35,7 +35,7 @@ class LayerRow(NamedTuple):
     Example:
 
     ```python
-    biggest = max(count_flops(model).rows, key=lambda row: row.macs)
+    biggest = max(count_flops(my_model).rows, key=lambda row: row.macs)
     print(biggest.name, biggest.class_name, biggest.macs)
     ```
     """
@@ -64,7 +64,7 @@ class FlopReport:
     Example:
 
     ```python
-    report = count_flops(model)
+    report = count_flops(my_model)
     print(report.macs, report.params)
     print(report.table())                     # one row per layer call, with totals
     ```

@@ -55,7 +55,7 @@ class Latency:
     Example:
 
     ```python
-    latency = measure_latency(model, batch_size=1, repeats=20)
+    latency = measure_latency(my_model, batch_size=1, repeats=3)
     print(f"{latency.median_us:.0f} us on {latency.device}")
     ```
     """

@@ -266,9 +266,9 @@ def build_latency_table(
     Example:
 
     ```python
-    table = build_latency_table(space, batch_size=1, repeats=10)
-    space = space.with_latency(table)
-    print(space.reference.latency_us, table.describe())
+    tiny = SearchSpace.from_yaml(tiny_space)
+    table = build_latency_table(tiny, repeats=3, fit=2)
+    assert tiny.with_latency(table).cheapest().latency_us > 0
     ```
     """
     check_settings(batch_size, runtime, threads, repeats)

@@ -52,8 +52,9 @@ def validate_table(
     Example:
 
     ```python
-    table = validate_table(build_latency_table(space), space, architectures=10)
-    print(table.validation["within"], table.validation["within_paired"])
+    tiny = SearchSpace.from_yaml(tiny_space)
+    table = validate_table(build_latency_table(tiny, repeats=3, fit=0), tiny, architectures=2)
+    assert len(table.validation["rows"]) == 2 and 0 <= table.validation["within"] <= 1
     ```
     """
     settings = table.settings

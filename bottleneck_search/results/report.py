@@ -45,8 +45,8 @@ class Report:
     Example:
 
     ```python
-    report = write_report("runs/demo")
-    print(report.best.architecture, len(report.front))
+    report = write_report(run_dir)
+    assert report.best in report.front and report.pareto_png.endswith("pareto.png")
     ```
     """
 

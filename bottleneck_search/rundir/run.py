@@ -53,7 +53,7 @@ class Run:
     Example:
 
     ```python
-    run = load_run("runs/demo")
+    run = load_run(run_dir)
     print(len(run.completed), run.ranked()[0].score)
     ```
     """

@@ -31,7 +31,7 @@ class TrialStatus(enum.StrEnum):
     Example:
 
     ```python
-    completed = [r for r in load_run("runs/demo").records if r.status == TrialStatus.COMPLETED]
+    completed = [r for r in load_run(run_dir).records if r.status == TrialStatus.COMPLETED]
     ```
     """
 
@@ -78,7 +78,7 @@ class TrialRecord:
     Example:
 
     ```python
-    best = load_run("runs/demo").ranked()[0]
+    best = load_run(run_dir).ranked()[0]
     print(best.trial_id, best.architecture, best.macs, best.val_accuracy)
     ```
     """

@@ -37,7 +37,7 @@ class ReductionOptions:
     Example:
 
     ```python
-    space = SearchSpace.from_model(model, reduction=ReductionOptions(batch_norm=True))
+    rewritten = SearchSpace.from_model(my_model, reduction=ReductionOptions(batch_norm=True))
     ```
     """
 

@@ -215,8 +215,9 @@ class BottleneckHyperModel(kt.HyperModel):
         Example:
 
         ```python
+        hypermodel = BottleneckHyperModel(space)
         model = hypermodel.build(keras_tuner.HyperParameters())
-        hypermodel.architecture_of(model).macs == count_flops(model).macs   # True
+        assert hypermodel.architecture_of(model).macs == count_flops(model).macs
         ```
         """
         built = self._built.get(model)

@@ -98,8 +98,9 @@ class SearchResult:
     Example:
 
     ```python
-    result = run_search(SearchConfig(space="inception_mini", run_dir="runs/demo"))
-    print(result.best(1)[0].architecture)
+    parts = dict(proposer=Proposer(max_trials=1), training=TrialTraining(epochs=1))
+    result = run_search(SearchConfig(tiny_space, **parts, confirm=Confirmation(0), run_dir=f"{tmp}/r"))
+    assert len(result.records) == 1 and result.space.name == "tiny"
     ```
     """
 
