@@ -265,9 +265,9 @@ def test_too_little_free_disk_is_refused_before_training(
     code, _, err = cli(*search_argv(tiny_space_path, run_dir, trials=TRIALS, epochs=2))
     assert code == 2
     assert err.strip().splitlines() == [
-        f"bottleneck-search search: error: Run directory '{run_dir}' has 0.1 MiB free, but this "
-        "search writes about 0.2 MiB (checkpoints and tuner state). Free some space or choose "
-        "another --run-dir."
+        f"bottleneck-search search: error: argument --run-dir: Run directory '{run_dir}' has "
+        "0.1 MiB free, but this search writes about 0.2 MiB (checkpoints and tuner state). Free "
+        f"some space or choose another run_dir. Received: run_dir='{run_dir}'."
     ]
     assert not (run_dir / "trials.jsonl").exists()
 

@@ -120,7 +120,7 @@ def test_export_replaces_an_existing_folder_only_with_overwrite(capsys, tiny_run
 def test_export_from_python_refuses_a_top_below_one(tiny_run, tmp_path):
     from bottleneck_search import ResultsError
 
-    with pytest.raises(ResultsError, match="must be a positive integer. Received: 0"):
+    with pytest.raises(ResultsError, match="`top` must be a positive integer. Received: top=0."):
         export_architectures(tiny_run, out=tmp_path / "x", top=0)
     assert not (tmp_path / "x").exists()
 

@@ -495,7 +495,7 @@ def test_warm_start_fits_compress_low_rank_on_the_data_and_starts_near_the_train
         atol=1e-5,
     )
     # One epoch of the reduced architecture from the warm start, against from scratch.
-    recipe = config.recipe()
+    recipe = config.training.recipe()
     warm, _ = train_architecture(space, reduced, data, 1, 0, recipe)
     scratch, _ = train_architecture(
         SearchSpace.from_model(model, widths=[8]), reduced, data, 1, 0, recipe

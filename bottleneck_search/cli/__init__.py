@@ -25,9 +25,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.backend is not None:  # before anything imports Keras, which reads it once
         os.environ["KERAS_BACKEND"] = args.backend
-    if not args.debug:
-        import_tensorflow_quietly()
     try:
+        # A job's arguments are checked before TensorFlow loads (tens of seconds on a small
+        # machine): a mistyped flag is refused at once.
+        config_from = getattr(args, "config_from", None)
+        args.config = config_from(vars(args)) if config_from is not None else None
+        if not args.debug:
+            import_tensorflow_quietly()
         return args.handler(args)
     except BottleneckSearchError as error:
         if args.debug:

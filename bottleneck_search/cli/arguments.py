@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"--strategy oneshot: evaluate every architecture of a space of at most N, else N "
         f"chosen by evolution (default {ONESHOT_EVALUATIONS})",
     )
-    search.set_defaults(handler=commands.search_command)
+    search.set_defaults(handler=commands.search_command, config_from=SearchConfig.from_arguments)
 
     export = subcommands.add_parser(
         "export", help="export the best trials of a run: .keras, SavedModel, architecture JSON"

@@ -12,7 +12,6 @@ import sys
 
 from bottleneck_search.errors import BottleneckSearchError
 from bottleneck_search.process import deferred_interrupt, frozen_garbage
-from bottleneck_search.rundir.config import SearchConfig
 
 
 def flops_command(args: argparse.Namespace) -> int:
@@ -116,7 +115,7 @@ def search_command(args: argparse.Namespace) -> int:
     from bottleneck_search.rundir.files import CONFIG
     from bottleneck_search.search.jobs.search import run_search
 
-    config = SearchConfig.from_arguments(vars(args))
+    config = args.config
     config = config.with_default_run_dir()
     # Progress goes to the real stdout; without --verbose, what Keras Tuner prints itself ("Reloading
     # Tuner", a chief's stray line per decoded gRPC condition) does not.
@@ -165,10 +164,9 @@ def _resume_command(run_dir: str) -> str:
 
 
 def compress_command(args: argparse.Namespace) -> int:
-    from bottleneck_search.compress.config import CompressConfig
     from bottleneck_search.compress.job import compress_model
 
-    config = CompressConfig.from_arguments(vars(args))
+    config = args.config
     result = compress_model(config, on_progress=lambda line: print(line, flush=True))
     print(result.describe())
     return 0

@@ -78,4 +78,6 @@ def add_compress_parser(subcommands) -> None:
         help=f"fine-tuning's peak learning rate (default {defaults.learning_rate:g})",
     )
     compress.add_argument("--run-dir", help="run directory (default runs/compress-<model>-<time>)")
-    compress.set_defaults(handler=commands.compress_command)
+    compress.set_defaults(
+        handler=commands.compress_command, config_from=CompressConfig.from_arguments
+    )
