@@ -154,7 +154,7 @@ def _dishonest(served, trial, kind):
         forged = kt.engine.trial.Trial(changed, trial_id=trial.trial_id, status="COMPLETED")
         # Keras Tuner's own client under `connect_worker`'s view (`RefusalTolerantClient`, which
         # hides a refused end from an honest worker): here the refusal itself is checked.
-        return lambda: client.client.end_trial(forged)
+        return lambda: client.oracle.end_trial(forged)
     raise AssertionError(kind)
 
 

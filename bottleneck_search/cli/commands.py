@@ -41,13 +41,10 @@ def flops_command(args: argparse.Namespace) -> int:
         )
         for model in models
     ]
-    if args.json:
-        payload = (
-            json.loads(reports[0][1].to_json())
-            if len(reports) == 1
-            else {name: json.loads(r.to_json()) for name, r in reports}
-        )
-        print(json.dumps(payload, indent=2))
+    if args.json and len(reports) == 1:
+        print(reports[0][1].to_json())
+    elif args.json:
+        print(json.dumps({name: json.loads(r.to_json()) for name, r in reports}, indent=2))
     else:
         for name, report in reports:
             print(f"== {name}")

@@ -30,6 +30,7 @@ FLAT = {
     **{name: ("data", name) for name in ("data_dir", "download")},
     **{name: ("task", name) for name in ("loss", "metric", "input_range")},
     "latency_batch_size": ("latency", "batch_size"),
+    "latency_runtime": ("latency", "runtime"),
     "latency_threads": ("latency", "threads"),
 }
 PARTS = {"data": DataSource, "task": TaskOverrides, "latency": LatencySettings}

@@ -137,7 +137,11 @@ def compress_model(
     cost = "latency" if config.latency_budgeted else "macs"
     if cost == "latency":
         latency = cached_table(
-            space, config.latency.batch_size, "keras", config.latency.threads, on_progress=emit
+            space,
+            config.latency.batch_size,
+            config.latency.runtime,
+            config.latency.threads,
+            on_progress=emit,
         )
         space = space.with_latency(latency)
     budget = config.budget(space.no_bottleneck().macs if cost == "macs" else latency.base_us)

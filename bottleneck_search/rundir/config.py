@@ -9,6 +9,7 @@ import json
 import os
 from typing import Any
 
+from bottleneck_search.argument_validation import check_flag
 from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.parts import (
     Confirmation,
@@ -40,36 +41,39 @@ PARTS = {
     "confirm": Confirmation,
 }
 # The flat arguments (the CLI's flags, the keys of `config.json`'s `arguments`) -> (part,
-# argument); the rest of the flat names are the config's own fields.
+# argument): those a part holds under the same name, then those it names otherwise; the rest of
+# the flat names are the config's own fields (`OWN`).
+_SAME_NAMES = {
+    "space": ("model", "warm_start", "include_frozen", "widths", "min_kernel_size", "round_to"),
+    "data": ("dataset", "train_size", "batch_size", "data_dir", "download"),
+    "task": ("loss", "metric", "input_range"),
+    "training": ("epochs", "learning_rate", "schedule", "score_epochs"),
+    "objective": ("penalty", "target_macs", "max_macs", "cost", "target_latency", "max_latency"),
+    "proposer": (
+        "tuner",
+        "max_trials",
+        "population_size",
+        "max_consecutive_failures",
+        "strategy",
+        "supernet_epochs",
+        "evaluate",
+    ),
+    "trainers": ("trials_per_process", "trial_timeout", "trainer_memory"),
+    "distribution": (
+        "chief",
+        "worker",
+        "worker_id",
+        "worker_timeout",
+        "connect_timeout",
+        "auth_token_file",
+        "tls_cert",
+        "tls_key",
+        "tls_ca",
+    ),
+}
 FLAT = {
+    **{name: (part, name) for part, names in _SAME_NAMES.items() for name in names},
     "space": ("space", "spec"),
-    "model": ("space", "model"),
-    **{name: ("space", name) for name in ("warm_start", "include_frozen", "widths")},
-    **{name: ("space", name) for name in ("min_kernel_size", "round_to")},
-    **{name: ("data", name) for name in ("train_size", "batch_size", "data_dir", "download")},
-    "dataset": ("data", "dataset"),
-    **{name: ("task", name) for name in ("loss", "metric", "input_range")},
-    **{name: ("training", name) for name in ("epochs", "learning_rate", "schedule")},
-    "score_epochs": ("training", "score_epochs"),
-    **{name: ("objective", name) for name in ("penalty", "target_macs", "max_macs", "cost")},
-    **{name: ("objective", name) for name in ("target_latency", "max_latency")},
-    **{name: ("proposer", name) for name in ("tuner", "max_trials", "population_size")},
-    **{
-        name: ("proposer", name)
-        for name in ("max_consecutive_failures", "strategy", "supernet_epochs", "evaluate")
-    },
-    **{
-        name: ("trainers", name)
-        for name in ("trials_per_process", "trial_timeout", "trainer_memory")
-    },
-    **{
-        name: ("distribution", name)
-        for name in ("chief", "worker", "worker_id", "worker_timeout", "connect_timeout")
-    },
-    **{
-        name: ("distribution", name)
-        for name in ("auth_token_file", "tls_cert", "tls_key", "tls_ca")
-    },
     "latency_batch_size": ("latency", "batch_size"),
     "latency_runtime": ("latency", "runtime"),
     "latency_threads": ("latency", "threads"),
@@ -186,8 +190,6 @@ class SearchConfig:
         if not isinstance(self.data, DataSource):
             object.__setattr__(self, "data", DataSource(self.data))
         check_parts(self, PARTS)
-        from bottleneck_search.argument_validation import check_flag
-
         check_flag("resume", self.resume)
         check_flag("verbose", self.verbose)
         self._check_parts_fit()

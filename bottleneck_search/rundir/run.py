@@ -160,9 +160,8 @@ class Run:
         """`SearchSpace.from_model` options the run's space was made with."""
         config = self.search_config()
         options = search_space_options(config)
-        if (
-            config.space.model is not None
-        ):  # the widths and reductions the run's space was made with
+        # A model's space: the widths and reductions the run's space was made with.
+        if config.space.model is not None:
             recorded = self.config.get("space", {})
             if "widths" in recorded:
                 options["widths"] = recorded["widths"]

@@ -37,6 +37,7 @@ from bottleneck_search.search.served.auth import (
     server_security,
     worker_token,
 )
+from bottleneck_search.search.served.oracle_events import OracleStandIn
 from bottleneck_search.search.served.oracle_server import (
     CheckedServicer,
     serve_oracle,
@@ -155,25 +156,16 @@ def connect_worker(tuner: kt.Tuner, address: str, security: ClientSecurity) -> N
     tuner.oracle = RefusalTolerantClient(tuner.oracle)
 
 
-class RefusalTolerantClient:
-    """A worker's `OracleClient` whose `end_trial` logs the chief's refusal of a report instead
-    of raising it; every other attribute is the client's own (the client is not changed).
-
-    Args:
-        client: the worker tuner's Keras Tuner `OracleClient`.
-    """
-
-    def __init__(self, client):
-        self.client = client
-
-    def __getattr__(self, name: str):
-        return getattr(self.client, name)
+class RefusalTolerantClient(OracleStandIn):
+    """A worker's `OracleClient` (`oracle`) whose `end_trial` logs the chief's refusal of a
+    report instead of raising it; every other attribute is the client's own (the client is not
+    changed)."""
 
     def end_trial(self, trial):
         import grpc
 
         try:
-            return self.client.end_trial(trial)
+            return self.oracle.end_trial(trial)
         except grpc.RpcError as error:
             if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
                 raise

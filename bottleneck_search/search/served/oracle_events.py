@@ -28,7 +28,35 @@ from bottleneck_search.compat import oracle_lock
 _HUBS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-class OracleEvents:
+class OracleStandIn:
+    """An object that stands in for an oracle (or a worker's `OracleClient`): a subclass
+    defines the calls it changes, and every other attribute is the oracle's own, so Keras
+    Tuner's tuner or servicer can be given it instead of the oracle, which is never changed.
+
+    Args:
+        oracle: the oracle stood in for.
+
+    Example:
+
+    ```python
+    class Quiet(OracleStandIn):
+        def get_trial(self, trial_id):
+            return self.oracle.get_trial(trial_id)
+
+    tuner = make_tuner("random", BottleneckHyperModel(space), directory=tmp, max_trials=1)
+    assert Quiet(tuner.oracle).objective is tuner.oracle.objective
+    ```
+    """
+
+    def __init__(self, oracle):
+        self.oracle = oracle
+
+    def __getattr__(self, name: str):
+        # Only for what the stand-in does not define: the oracle's state and other methods.
+        return getattr(self.oracle, name)
+
+
+class OracleEvents(OracleStandIn):
     """The event hub of one oracle, standing in for it; `OracleEvents.of(oracle)` makes it once.
 
     Example:
@@ -50,12 +78,8 @@ class OracleEvents:
     """
 
     def __init__(self, oracle):
-        self.oracle = oracle
+        super().__init__(oracle)
         self.subscribers: list = []
-
-    def __getattr__(self, name: str):
-        # Only for what this class does not define: the oracle's state and other methods.
-        return getattr(self.oracle, name)
 
     def create_trial(self, tuner_id):
         with oracle_lock(self.oracle):
