@@ -172,6 +172,52 @@ def test_a_float_with_a_step_is_run_once_per_value_then_the_oracle_stops(tmp_pat
     assert len(values) == len(set(values)) <= 11
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_a_finite_space_is_exhausted_then_the_oracle_stops(seed, tmp_path):
+    # 155 points with a conditional hyperparameter: random draws alone left 1-2 of them
+    # unproposed (both seeds), and the search stopped short.
+    oracle = EvolutionOracle(kt.Objective("val_score", "max"), max_trials=200, seed=seed)
+    hp = kt.HyperParameters()
+    hp.Choice("units", [8, 16, 32, 64, 128, 256])
+    hp.Float("rate", 0.1, 0.5, step=0.1)
+    with hp.conditional_scope("units", [8, 16, 32, 64, 128]):
+        hp.Int("depth", 1, 6)
+    oracle.update_space(hp)
+    trials = _run_by_hand(oracle, lambda values: values["rate"], tmp_path, limit=200)
+    points = {json.dumps(t.hyperparameters.values, sort_keys=True) for t in trials}
+    assert len(trials) == len(points) == 5 * 5 * 6 + 5  # every point once
+    assert oracle.create_trial("tuner0").status == "STOPPED"
+
+
+def test_float_proposals_are_never_equal_to_twelve_digits(tmp_path):
+    oracle = EvolutionOracle(kt.Objective("val_score", "max"), max_trials=40, seed=3)
+    hp = kt.HyperParameters()
+    hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
+    hp.Float("dropout", 0.0, 0.5, step=0.05)
+    oracle.update_space(hp)
+    trials = _run_by_hand(oracle, lambda values: -abs(values["dropout"] - 0.2), tmp_path)
+    assert len(trials) == 40
+    proposals = [t.hyperparameters.values for t in trials]
+    for values in proposals:  # stored as proposed: 12 significant digits at most
+        assert all(value == float(f"{value:.12g}") for value in values.values())
+    keys = {(f"{v['learning_rate']:.12g}", f"{v['dropout']:.12g}") for v in proposals}
+    assert len(keys) == len(proposals)
+
+
+def test_end_trial_takes_keras_tuners_older_two_argument_form(tmp_path):
+    oracle = EvolutionOracle(kt.Objective("val_score", "max"), max_trials=3, seed=0)
+    hp = kt.HyperParameters()
+    hp.Choice("units", [8, 16, 32])
+    oracle.update_space(hp)
+    kt.Tuner(oracle=oracle, hypermodel=lambda hp: None, directory=tmp_path, project_name="old")
+    trial = oracle.create_trial("tuner0")
+    oracle.update_trial(trial.trial_id, {"val_score": 0.5})
+    oracle.end_trial(trial.trial_id, "COMPLETED")
+    assert oracle.trials[trial.trial_id].status == "COMPLETED"
+    assert oracle.trials[trial.trial_id].score == 0.5
+    assert oracle.create_trial("tuner0").hyperparameters.values != trial.hyperparameters.values
+
+
 def test_a_minimised_objective_breeds_from_its_lowest_scores(tmp_path):
     # Seeded: in 16 of 400 seeds the best of the three is units=1 with 2 already tried, so no
     # mutation of it is new and the oracle rightly explores at random (no parent). Unseeded, this

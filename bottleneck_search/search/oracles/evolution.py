@@ -7,8 +7,10 @@ tournament among the most recent `population_size` completed trials (older ones 
 won by the lowest non-dominated front of (validation accuracy up, MACs down), then the largest
 crowding distance (`ranking`). A mutation changes one decision: a site's reduction on or
 off, a width to its neighbour, or one of the user's own hyperparameters to a neighbouring value.
-Nothing already proposed is proposed again, and with a known space nothing over `max_macs` is
-proposed (the closed-form cost takes milliseconds). Keras Tuner's reported objective stays the
+Nothing already proposed is proposed again (floats compared to 12 significant digits, and
+proposed as such), and with a known space nothing over `max_macs` is proposed (the closed-form
+cost takes milliseconds). When random draws keep finding proposed points, a finite space is
+walked in order, so it is exhausted before the oracle stops, as Keras Tuner's `GridSearch` is. Keras Tuner's reported objective stays the
 scalar `val_score`.
 
 The population is the oracle's own trials, and the lineage and the proposals made are saved in
@@ -126,6 +128,7 @@ class EvolutionOracle(kt.Oracle):
             append_line(self.lineage_log, json.dumps({"trial_id": trial_id, **origin}))
         return {"status": RUNNING, "values": values}
 
+    @kt.synchronized  # also turns Keras Tuner's older `end_trial(trial_id, status)` into a Trial
     def end_trial(self, trial):
         # Duplicates are judged on what trials ran with: a hyperparameter first registered in
         # `fit` is part of it, and of every later proposal.
@@ -174,6 +177,11 @@ class EvolutionOracle(kt.Oracle):
             values = self._complete({}, rng)
             if self._admissible(values):
                 return values, {"parent_trial_id": None, "mutation": "random"}
+        # Random draws keep finding proposed points: a finite space is walked in order, so it
+        # is exhausted before the search stops, as Keras Tuner's GridSearch is.
+        for values in _grid_points(self.hyperparameters.space):
+            if self._admissible(values):
+                return values, {"parent_trial_id": None, "mutation": "unexplored"}
         return None
 
     def _initial(self, rng: random.Random):
@@ -214,7 +222,7 @@ class EvolutionOracle(kt.Oracle):
                 if hp.name in values:
                     hps.values[hp.name] = values[hp.name]
                 elif rng is not None:
-                    hps.values[hp.name] = hp.random_sample(rng.randrange(2**31))
+                    hps.values[hp.name] = _snapped(hp.random_sample(rng.randrange(2**31)))
         return dict(hps.values)
 
     def _admissible(self, values: dict) -> bool:
@@ -262,6 +270,39 @@ def _neighbours(hp, value) -> list:
         moved = {hp.prob_to_value(min(max(position + d, 0.0), 1.0 - 1e-9)) for d in (-0.1, 0.1)}
         return sorted(_snapped(v) for v in moved if _snapped(v) != _snapped(value))
     return []  # Fixed
+
+
+def _grid_points(space: list, values: dict | None = None, start: int = 0):
+    """Every set of active values of `space` (Keras Tuner hyperparameters, parents before
+    the ones they condition), in order, leaving out those where a hyperparameter without a
+    finite grid (a float without `step`) is active. Lazy: a walk stops at the first point the
+    caller takes."""
+    values = values or {}
+    for index in range(start, len(space)):
+        hp = space[index]
+        if all(condition.is_active(values) for condition in hp.conditions):
+            options = _finite_values(hp)
+            if options is None:
+                return
+            for option in options:
+                yield from _grid_points(space, {**values, hp.name: option}, index + 1)
+            return
+    yield values
+
+
+def _finite_values(hp) -> list | None:
+    """Every value `hp` takes (snapped), or None when it has infinitely many."""
+    if isinstance(hp, HP.Boolean):
+        return [False, True]
+    if isinstance(hp, HP.Choice):
+        return list(hp.values)
+    if isinstance(hp, HP.Fixed):
+        return [hp.value]
+    if isinstance(hp, HP.Int) and hp.step is None and hp.sampling == "linear":
+        return list(range(hp.min_value, hp.max_value + 1))
+    if isinstance(hp, HP.Int | HP.Float) and hp.step is not None:
+        return sorted({round(v) if isinstance(hp, HP.Int) else _snapped(v) for v in hp.values})
+    return None
 
 
 def _snapped(value):
