@@ -136,3 +136,34 @@ def test_top_level_sequential_model():
     np.testing.assert_array_equal(
         rebuilt.get_layer("first").get_weights()[0], model.get_layer("first").get_weights()[0]
     )
+
+
+def test_reductions_take_the_precision_of_the_conv_they_feed():
+    """A model made under mixed_float16 (how most GPU users train) keeps it when reductions are
+    inserted later under the default policy, and a `bottleneck_conv` given `dtype` passes it to
+    its reduction: no float32 island with casts in a half-precision network."""
+    from keras_tuner import HyperParameters
+
+    from bottleneck_search import bottleneck_conv
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = nested_model()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    space = SearchSpace.from_model(model, widths=[4, 8])
+    rebuilt = space.build(space.validate({"outer_conv": 4, "inner_conv": 8}))
+    reduced = [rebuilt.get_layer("outer_conv_reduce")]
+    reduced.append(rebuilt.get_layer("inner").get_layer("inner_conv_reduce"))
+    assert [layer.dtype_policy.name for layer in reduced] == ["mixed_float16"] * 2
+    assert rebuilt.get_layer("outer_conv").dtype_policy.name == "mixed_float16"
+    assert count_flops(rebuilt).macs == space.macs(space.validate({"outer_conv": 4, "inner_conv": 8}))
+
+    hp = HyperParameters()
+    hp.Fixed("conv/reduce", True)
+    hp.Fixed("conv/width", 4)
+    inputs = keras.Input((8, 8, 16))
+    outputs = bottleneck_conv(hp, inputs, 8, 3, name="conv", widths=[4], dtype="mixed_bfloat16")
+    built = keras.Model(inputs, outputs)
+    assert built.get_layer("conv_reduce").filters == 4
+    assert built.get_layer("conv_reduce").dtype_policy.name == "mixed_bfloat16"

@@ -249,7 +249,9 @@ def rewrite_model(
     def reduce(layer, x):
         if layer.name not in chosen or not isinstance(layer, SITE_CONVS):
             return x
-        return apply_reduction(x, layer.name, chosen[layer.name], reduction, layer.data_format)
+        return apply_reduction(
+            x, layer.name, chosen[layer.name], reduction, layer.data_format, layer.dtype_policy
+        )
 
     return clone_with_inputs_mapped(model, reduce, carry_weights, reinitialised=set(chosen))
 

@@ -150,5 +150,12 @@ def bottleneck_conv(
     if offered:
         width = declare_site(hp, name, offered)
         if width is not None:
-            x = apply_reduction(x, name, width, reduction or ReductionOptions(), data_format)
+            x = apply_reduction(
+                x,
+                name,
+                width,
+                reduction or ReductionOptions(),
+                data_format,
+                conv_kwargs.get("dtype"),  # the conv's own precision, else the global policy
+            )
     return CONV_BY_RANK[rank](filters, kernel_size, name=name, **conv_kwargs)(x)

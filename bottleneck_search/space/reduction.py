@@ -21,11 +21,17 @@ def _is_linear(activation) -> bool:
 
 
 def reduction_layers(
-    site_name: str, rank: int, width: int, options: ReductionOptions, data_format="channels_last"
+    site_name: str,
+    rank: int,
+    width: int,
+    options: ReductionOptions,
+    data_format="channels_last",
+    dtype=None,
 ) -> list[keras.layers.Layer]:
     """The layers of `<site>_reduce`: a 1x1 conv to `width` channels, then an optional batch
     norm and activation (`options`); `apply_reduction` applies them, `reduction_delta` counts
-    them."""
+    them. `dtype` is their dtype policy (None: Keras' global policy when they are made), so a
+    reduction runs in the precision of the conv it feeds."""
     conv = CONV_BY_RANK[rank]
     if not options.batch_norm:
         return [
@@ -35,29 +41,44 @@ def reduction_layers(
                 activation=options.activation,
                 use_bias=options.use_bias,
                 data_format=data_format,
+                dtype=dtype,
                 name=f"{site_name}_reduce",
             )
         ]
     layers = [
         conv(
-            width, 1, use_bias=options.use_bias, data_format=data_format, name=f"{site_name}_reduce"
+            width,
+            1,
+            use_bias=options.use_bias,
+            data_format=data_format,
+            dtype=dtype,
+            name=f"{site_name}_reduce",
         ),
         keras.layers.BatchNormalization(
             axis=channel_axis(data_format),
             momentum=BATCH_NORM_MOMENTUM,
+            dtype=dtype,
             name=f"{site_name}_reduce_bn",
         ),
     ]
     if not _is_linear(options.activation):
-        layers.append(keras.layers.Activation(options.activation, name=f"{site_name}_reduce_act"))
+        layers.append(
+            keras.layers.Activation(options.activation, dtype=dtype, name=f"{site_name}_reduce_act")
+        )
     return layers
 
 
 def apply_reduction(
-    x, site_name: str, width: int, options: ReductionOptions, data_format: str = "channels_last"
+    x,
+    site_name: str,
+    width: int,
+    options: ReductionOptions,
+    data_format: str = "channels_last",
+    dtype=None,
 ):
-    """Applies `<site>_reduce` (1x1 conv), optional `<site>_reduce_bn` and `<site>_reduce_act` to `x`."""
-    for layer in reduction_layers(site_name, len(x.shape) - 2, width, options, data_format):
+    """Applies `<site>_reduce` (1x1 conv), optional `<site>_reduce_bn` and `<site>_reduce_act` to
+    `x`, in the dtype policy `dtype` (that of the conv they feed; None: the global policy)."""
+    for layer in reduction_layers(site_name, len(x.shape) - 2, width, options, data_format, dtype):
         x = layer(x)
     return x
 
