@@ -25,6 +25,19 @@ def width_hp_name(site: str) -> str:
     return f"{site}/width"
 
 
+def site_widths(hp: kt.HyperParameters) -> dict[str, int | None]:
+    """`{site: width or None}` of the sites declared in `hp` (by `bottleneck_conv` or a space),
+    in the order they were declared."""
+    suffix = reduce_hp_name("")
+    return {
+        name[: -len(suffix)]: (
+            hp.values.get(width_hp_name(name[: -len(suffix)])) if hp.values.get(name) else None
+        )
+        for name in hp.values
+        if name.endswith(suffix)
+    }
+
+
 def declare_site(
     hp: kt.HyperParameters, site: str, widths: Sequence[int], default: int | None = None
 ) -> int | None:

@@ -8,50 +8,89 @@ import keras
 
 from bottleneck_search.compat import is_hparams_callback
 from bottleneck_search.errors import SearchConfigError
+from bottleneck_search.flops.graph import count_flops
 from bottleneck_search.search.engine.objective import OBJECTIVE, CostPenalty
 from bottleneck_search.space.architecture import Architecture
+from bottleneck_search.training.inference import task_from_model
 from bottleneck_search.training.task import Task
 
 
 class CostMetrics(keras.callbacks.Callback):
     """Adds the penalised score (`val_score` unless `score_key` says otherwise), `macs`, `flops`
-    and `params` to every epoch's logs.
+    and `params` to every epoch's logs, for any Keras model.
+
+    Attached to your own model (no `architecture`), it counts the model with `count_flops` once,
+    when training begins (exact, from shapes; a layer the counter cannot count stops training
+    there with an error naming it), and reads the metric to penalise from the model's compiled
+    loss and metrics (`task_from_model`: `val_accuracy` for a classifier compiled with
+    `metrics=["accuracy"]`). A search passes the `architecture` it built instead, with its
+    closed-form costs.
 
     Keras passes one `logs` dict to every callback in order, so callbacks after this one (Keras
-    Tuner's reporting and checkpointing, History, TensorBoard) see the added metrics.
+    Tuner's reporting and checkpointing, History, TensorBoard) see the added metrics: a stock
+    tuner with `objective=keras_tuner.Objective("val_score", "max")` optimises the penalised
+    score, and `EvolutionOracle` ranks on `macs`.
 
     Args:
-        architecture: the trained architecture, with its costs.
-        penalty: a resolved `CostPenalty` (its `target_macs` set).
+        architecture: the trained architecture, with its costs; None to count the model.
+        penalty: a `CostPenalty` whose target is set (`CostPenalty("soft", target_macs=N)`,
+            or `resolve(space)`); with no `architecture` its cost must be `"macs"`.
         task: the `Task` whose scoring metric (`task.score`, e.g. `val_accuracy`) is penalised,
-            in its direction.
+            in its direction; None reads it from the model's compiled loss and metrics.
         score_key: the epoch-log key the score goes to.
+
+    Raises:
+        SearchConfigError: (when made) a penalty without a target, or a latency cost with no
+            architecture; (in training) epoch logs without the scoring metric.
+        FlopCountError: (when training begins) a model the counter cannot count.
 
     Example:
 
     ```python
-    arch = space.no_bottleneck()
-    model = space.build(arch)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(8, 3),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(10, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    penalty = CostPenalty("soft").resolve(space)
+    costs = CostMetrics(penalty=CostPenalty("soft", target_macs=2_000))
     history = model.fit(data.train, validation_data=data.val, epochs=1, verbose=0,
-                        callbacks=[CostMetrics(arch, penalty, Task())])
-    print(history.history["val_score"], history.history["macs"])
+                        callbacks=[costs])
+    print(history.history["macs"])   # -> [2672.0]  (6*6*8 * 9 + 8*10)
     ```
     """
 
     def __init__(
         self,
-        architecture: Architecture,
-        penalty: CostPenalty,
-        task: Task,
+        architecture: Architecture | None = None,
+        penalty: CostPenalty | None = None,
+        task: Task | None = None,
         score_key: str = OBJECTIVE,
     ):
         super().__init__()
+        penalty = penalty or CostPenalty()
+        if penalty.target is None:
+            raise SearchConfigError(
+                f"CostMetrics needs the penalty's target. Received: penalty={penalty}. Pass "
+                "CostPenalty('soft', target_macs=N), with N the MACs at which the penalty is "
+                "neutral (e.g. count_flops(model).macs of your design without reductions), or "
+                "penalty.resolve(space) for a SearchSpace's architectures."
+            )
+        if architecture is None and penalty.cost != "macs":
+            raise SearchConfigError(
+                f"CostMetrics counts a model's MACs; cost='{penalty.cost}' needs the "
+                "architecture of a space with a latency table (architecture=...). Use "
+                "CostPenalty(cost='macs') for your own model."
+            )
         self.architecture = architecture
         self.penalty = penalty
         self.task = task
         self.score_key = score_key
+        self._counted = architecture  # what the model being trained costs
+
+    def on_train_begin(self, logs=None):
+        if self.architecture is None:
+            self._counted = architecture_of_model(self.model)
+        if self.task is None:
+            self.task = task_from_model(self.model, input_range="unit")  # the range is unused
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
@@ -64,9 +103,18 @@ class CostMetrics(keras.callbacks.Callback):
                 "Task whose metrics log it or whose score names one they do."
             )
         logs[self.score_key] = self.penalty.score_of(
-            float(logs[score]), self.architecture, self.task.direction
+            float(logs[score]), self._counted, self.task.direction
         )
-        logs.update(cost_logs(self.architecture))
+        logs.update(cost_logs(self._counted))
+
+
+def architecture_of_model(model: keras.Model, widths: dict | None = None) -> Architecture:
+    """`model`'s costs (`count_flops`, exact, at batch 1) as an `Architecture` of the site
+    decisions `widths` (none by default)."""
+    report = count_flops(model)
+    return Architecture.from_widths(
+        widths or {}, macs=report.macs, flops=report.flops, params=report.params
+    )
 
 
 def cost_logs(architecture) -> dict[str, float]:

@@ -19,9 +19,9 @@ from collections.abc import Callable
 import keras
 import keras_tuner as kt
 
-from bottleneck_search.compat import is_hparams_callback, trial_of
+from bottleneck_search.compat import trial_of
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.recipe import TrainingRecipe, steps_per_epoch
+from bottleneck_search.recipe import TrainingRecipe
 from bottleneck_search.rundir.files import is_storage_error
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus, scored_value
 from bottleneck_search.search.engine.callbacks import (
@@ -39,10 +39,18 @@ from bottleneck_search.search.engine.objective import (
     over_budget,
 )
 from bottleneck_search.search.engine.observer import TrialObserver
+from bottleneck_search.search.engine.stand_ins import (
+    BuiltModel,
+    report_without_training,
+    stand_in_model,
+)
+from bottleneck_search.search.engine.training import compile_with_recipe, trial_optimizer
+from bottleneck_search.search.engine.user_build import UserBuild, check_user_build_options
 from bottleneck_search.space.architecture import Architecture
-from bottleneck_search.space.hyperparameters import architecture_from_hp
+from bottleneck_search.space.hyperparameters import architecture_from_hp, site_widths
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.training.fit import compile_model, fit_model
+from bottleneck_search.training.inference import task_from_model
 from bottleneck_search.training.task import Task
 
 # A fixed hyperparameter holding the search's config hash, which distributed workers check.
@@ -52,38 +60,48 @@ EPOCH_SCORE = "val_epoch_score"
 
 
 class BottleneckHyperModel(kt.HyperModel):
-    """A `keras_tuner.HyperModel` whose search space is a `SearchSpace`.
+    """A `keras_tuner.HyperModel` whose trials are scored by accuracy against counted MACs.
 
-    `build(hp)` declares `<site>/reduce` and the conditional `<site>/width` for every site, builds
-    the chosen architecture, compiles it, and attaches the architecture (with its closed-form
-    MACs) to the trial's side record, `architecture_of(model)`; the model itself is not
-    changed. `fit(...)` trains it with `CostMetrics` (the epoch
-    logs carry `val_epoch_score`, `macs`, `flops` and `params`) and returns the final metrics,
-    `val_score` (the tuner's objective) among them: the penalised accuracy of the end of
-    training, as `recipe.final_accuracy` reads it.
+    Its models come from a `SearchSpace` (`build(hp)` declares `<site>/reduce` and the
+    conditional `<site>/width` per site and builds and compiles the chosen architecture, costed
+    in closed form) or from your own `build(hp)` (a function or a `keras_tuner.HyperModel`, with
+    `bottleneck_conv` sites and any hyperparameters of yours): then each model is built and
+    compiled by your code as you wrote it and counted with `count_flops`; your build runs once
+    with its default hyperparameters when the hypermodel is made, so a mistake in it stops here.
+    `architecture_of(model)` gives a built model's sites and costs; the model is not changed.
 
-    What is learned comes from `task` (a `Task`: loss, metrics, the scoring metric and its
-    direction); the default is a softmax classifier on class indices scored on `val_accuracy`.
-    Use `task_from_model(my_model)` for the task a user's model was built for.
+    `fit(...)` trains with `CostMetrics` (the epoch logs carry `val_epoch_score`, `macs`, `flops`
+    and `params`) and returns the final metrics, `val_score` (the tuner's objective) among them:
+    the penalised metric of the end of training, as `recipe.final_accuracy` reads it.
 
-    The optimizer is the recipe's (Adam, warm-up and cosine decay over the trial's steps) unless
-    you pass your own `optimizer`, which is then used as it is (copied for every trial); the
-    recipe still decides which epochs score the trial.
+    What is learned comes from `task` (loss, metrics, the scoring metric and its direction): a
+    softmax classifier on class indices scored on `val_accuracy` for a space, your compile's
+    loss and metrics for your build (`task_from_model`). A space's models train with the
+    recipe's optimizer (Adam, warm-up and cosine decay over the trial's steps) unless you pass
+    `optimizer` (copied for every trial); yours keep your compile's.
 
-    An architecture over `max_macs` or `max_latency_us` is never trained: `build` returns a weightless stand-in and
-    `fit` reports it at once with a score below any trained trial, so no tuner stalls or aborts.
+    A model over `max_macs` or `max_latency_us` is never trained: `build` returns a weightless
+    stand-in and `fit` reports it at once with a score below any trained trial.
 
     Args:
-        space: the `SearchSpace`.
-        optimizer: None for the recipe's optimizer, or your own optimizer name or instance (an
-            instance is copied for every trial).
+        source: a `SearchSpace`, or your own `build(hp)` function or `keras_tuner.HyperModel`
+            (returning a compiled model; a HyperModel's own `fit` trains when it has one and
+            must return the `History`).
+        optimizer: for a space, None for the recipe's optimizer, or your own optimizer name or
+            instance (an instance is copied for every trial).
         recipe: the `TrainingRecipe`; its defaults when None.
         task: the `Task`: loss, metrics, and the metric (`task.score`, e.g. `val_accuracy` or
             `val_mae`) that, penalised by MACs, scores a trial in `task.direction`.
-        penalty: the `CostPenalty`; its target defaults to the space's reference MACs.
+        penalty: the `CostPenalty`; its target defaults to the space's reference MACs, or to
+            those of your build's model with its default hyperparameters.
         max_macs: hard budget; architectures above it are recorded as infeasible, never trained.
         max_latency_us: hard budget on the predicted latency (microseconds per call; needs a
             space with a latency table, `SearchSpace.with_latency`), applied the same way.
+
+    Raises:
+        SearchConfigError: your build is not callable, fails with its defaults, returns no
+            compiled model, or comes with options that need a space (`optimizer`, a latency
+            cost or budget); budgets no architecture of a space meets.
         measure_latency: measures a trained model's latency in microseconds (the search
             passes one with its latency table's settings); the trial records it.
         trial_log: path of a `trials.jsonl` to append every finished trial to, or None.
@@ -106,7 +124,7 @@ class BottleneckHyperModel(kt.HyperModel):
 
     def __init__(
         self,
-        space: SearchSpace,
+        source: SearchSpace | Callable[[kt.HyperParameters], keras.Model] | kt.HyperModel,
         optimizer: str | keras.optimizers.Optimizer | None = None,
         task: Task | None = None,
         penalty: CostPenalty | None = None,
@@ -121,16 +139,28 @@ class BottleneckHyperModel(kt.HyperModel):
         *,
         recipe: TrainingRecipe | None = None,
     ):
-        super().__init__(name=name or space.name, tunable=tunable)
-        self.space = space
+        penalty = penalty or CostPenalty()
+        if isinstance(source, SearchSpace):
+            self.space, self.user_build = source, None
+            self.task = task or Task()
+            self.penalty = penalty.resolve(source)
+            check_budgets(source, max_macs, max_latency_us)
+        else:
+            self.space = None
+            self.user_build = source if isinstance(source, UserBuild) else UserBuild(source)
+            check_user_build_options(optimizer, penalty.cost, max_latency_us)
+            self.task = task or task_from_model(self.user_build.task_model)
+            self.penalty = penalty
+            if penalty.target is None:  # neutral at the design the search starts from
+                self.penalty = dataclasses.replace(
+                    penalty, target_macs=self.user_build.default.macs
+                )
+        super().__init__(name=name or self._source_name(), tunable=tunable)
         self.optimizer = optimizer
         self.recipe = recipe or TrainingRecipe()
-        self.task = task or Task()
-        self.penalty = (penalty or CostPenalty()).resolve(space)
         self.max_macs = max_macs
         self.max_latency_us = max_latency_us
         self.measure_latency = measure_latency
-        check_budgets(space, max_macs, max_latency_us)
         self.trial_log = TrialLog(trial_log) if trial_log is not None else None
         self.observer = observer or TrialObserver()
         # A per-batch callback only for an observer that can ask to stop: it runs every batch.
@@ -138,72 +168,75 @@ class BottleneckHyperModel(kt.HyperModel):
         self.config_hash = config_hash
         # What `build` made of each model it returned, read by `fit` (a model is left as Keras
         # made it; the record goes with the model).
-        self._built: weakref.WeakKeyDictionary[keras.Model, _Built] = weakref.WeakKeyDictionary()
-        self._floor = self.penalty.floor(
-            self.penalty.cost_of(most_costly(space, self.penalty.cost)), self.task.direction
+        self._built: weakref.WeakKeyDictionary[keras.Model, BuiltModel] = (
+            weakref.WeakKeyDictionary()
         )
+        # The score of an over-budget trial: below that of any trained one, whose cost is at
+        # most the budget (a user's build) or the space's most costly architecture.
+        most = (
+            self.penalty.cost_of(most_costly(self.space, self.penalty.cost))
+            if self.space is not None
+            else max_macs
+        )
+        self._floor = self.penalty.floor(most, self.task.direction) if most else None
+
+    def _source_name(self) -> str:
+        return self.space.name if self.space is not None else self.user_build.name
 
     def replace(self, **changes) -> BottleneckHyperModel:
         """A copy with some constructor arguments changed, validated like a new one."""
-        arguments = dict(
-            space=self.space,
-            optimizer=self.optimizer,
-            task=self.task,
-            penalty=self.penalty,
-            max_macs=self.max_macs,
-            max_latency_us=self.max_latency_us,
-            measure_latency=self.measure_latency,
-            trial_log=self.trial_log.path if self.trial_log is not None else None,
-            observer=self.observer,
-            config_hash=self.config_hash,
-            name=self.name,
-            tunable=self.tunable,
-            recipe=self.recipe,
-        )
-        arguments.update(changes)
-        return BottleneckHyperModel(**arguments)
-
-    def _new_optimizer(self):
-        if self.optimizer is None:  # replaced by the recipe's once `fit` knows the trial's steps
-            return keras.optimizers.Adam(self.recipe.learning_rate)
-        if isinstance(self.optimizer, keras.optimizers.Optimizer):
-            return self.optimizer.__class__.from_config(self.optimizer.get_config())
-        return keras.optimizers.get(self.optimizer)
-
-    def _compile_with_recipe(self, model: keras.Model, args, kwargs) -> None:
-        """Recompiles `model` with the recipe's optimizer, scheduled over this fit's steps."""
-        epochs = kwargs.get("epochs", 1)
-        steps = steps_per_epoch(args, kwargs)
-        # `--strategy mirrored` builds the model in its strategy; `fit` runs outside it.
-        compile_model(
-            model,
-            self.task,
-            lambda: self.recipe.optimizer(steps, epochs, kwargs.get("initial_epoch", 0)),
-            in_model_strategy=True,
-        )
+        kept = ("optimizer", "task", "penalty", "max_macs", "max_latency_us", "measure_latency")
+        kept += ("observer", "config_hash", "name", "tunable", "recipe")
+        arguments = {name: getattr(self, name) for name in kept}
+        arguments["source"] = self.space if self.space is not None else self.user_build
+        arguments["trial_log"] = self.trial_log.path if self.trial_log is not None else None
+        return BottleneckHyperModel(**{**arguments, **changes})
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         if self.observer.stop_requested():
             raise KeyboardInterrupt
         if self.config_hash is not None:
             hp.Fixed(CONFIG_HP, self.config_hash)
+        if self.user_build is not None:
+            return self._build_users(hp)
         architecture = architecture_from_hp(self.space, hp)
         if over_budget(architecture, self.max_macs, self.max_latency_us):
-            model = _stand_in_model()
-            self._built[model] = _Built(architecture, infeasible=True)
+            model = stand_in_model()
+            self._built[model] = BuiltModel(architecture, infeasible=True)
             return model
         try:
             model = self.space.build(architecture)
-            compile_model(model, self.task, self._new_optimizer())
-            self._built[model] = _Built(architecture)
+            compile_model(model, self.task, trial_optimizer(self.optimizer, self.recipe))
+            self._built[model] = BuiltModel(architecture)
         except (KeyboardInterrupt, SearchConfigError):
             raise
         except Exception as error:
             stop_if_our_bug(error, "building an architecture")
             # `build` does not know its trial; `fit` records the failure under the trial's id.
-            model = _stand_in_model()
+            model = stand_in_model()
             reason = f"build failed: {type(error).__name__}: {error}"
-            self._built[model] = _Built(architecture, build_error=reason)
+            self._built[model] = BuiltModel(architecture, build_error=reason)
+        return model
+
+    def _build_users(self, hp: kt.HyperParameters) -> keras.Model:
+        """The user's model for `hp`, counted; a weightless stand-in when over the budget."""
+        try:
+            model = self.user_build.build(hp)
+        except (KeyboardInterrupt, SearchConfigError):
+            raise
+        except Exception as error:  # their code, not ours: the trial fails, the search goes on
+            model = stand_in_model()
+            reason = f"build failed: {type(error).__name__}: {error}"
+            self._built[model] = BuiltModel(
+                Architecture.from_widths(site_widths(hp)), build_error=reason
+            )
+            return model
+        architecture = self.user_build.architecture(model, hp)
+        if over_budget(architecture, self.max_macs, None):
+            model = stand_in_model()
+            self._built[model] = BuiltModel(architecture, infeasible=True)
+            return model
+        self._built[model] = BuiltModel(architecture)
         return model
 
     def architecture_of(self, model: keras.Model) -> Architecture:
@@ -253,8 +286,8 @@ class BottleneckHyperModel(kt.HyperModel):
         if built.build_error is not None:
             self._failed(trial_id, architecture, built.build_error, start)
             raise kt.errors.FailedTrialError(f"Trial {trial_id}: {built.build_error}")
-        if self.optimizer is None:
-            self._compile_with_recipe(model, args, kwargs)
+        if self.optimizer is None and self.space is not None:  # a user's build compiled its own
+            compile_with_recipe(model, self.task, self.recipe, args, kwargs)
         callbacks = [
             CostMetrics(architecture, self.penalty, self.task, score_key=EPOCH_SCORE),
             *([StopWhenRequested(self.observer.stop_requested)] if self._can_stop else []),
@@ -265,15 +298,7 @@ class BottleneckHyperModel(kt.HyperModel):
         try:
             # Keras Tuner passes `tuner.search`'s arguments through; Keras' own defaults
             # (shuffled arrays, one epoch) hold where the user's search did not set them.
-            history = fit_model(
-                model,
-                *args,
-                callbacks=callbacks,
-                on_progress=None if kwargs.get("verbose") else self.observer.progress,
-                label=f"trial {trial_id}",
-                shuffle=kwargs.pop("shuffle", None),
-                **kwargs,
-            )
+            history = self._train(hp, model, callbacks, trial_id, args, kwargs)
         except SearchConfigError as error:
             # A configuration mistake, not a bad architecture: stop the whole search.
             raise kt.errors.FatalValueError(str(error)) from error
@@ -285,6 +310,27 @@ class BottleneckHyperModel(kt.HyperModel):
         finally:
             self.observer.training_ended(trial_id)
         return self._completed(model, history, trial_id, architecture, start)
+
+    def _train(self, hp, model, callbacks: list, trial_id, args, kwargs):
+        if self.user_build is not None and self.user_build.fits_itself:
+            history = self.user_build.hypermodel.fit(
+                hp, model, *args, callbacks=callbacks, **kwargs
+            )
+            if not isinstance(history, keras.callbacks.History):
+                raise SearchConfigError(
+                    f"{self.user_build.name}.fit must return the History of model.fit, which "
+                    f"the search scores. Received: {type(history).__name__}."
+                )
+            return history
+        return fit_model(
+            model,
+            *args,
+            callbacks=callbacks,
+            on_progress=None if kwargs.get("verbose") else self.observer.progress,
+            label=f"trial {trial_id}",
+            shuffle=kwargs.pop("shuffle", None),
+            **kwargs,
+        )
 
     def _completed(self, model, history, trial_id, architecture: Architecture, start: float):
         logs = history.history
@@ -318,23 +364,9 @@ class BottleneckHyperModel(kt.HyperModel):
     def _reject(
         self, model, architecture: Architecture, callbacks: list, trial_id, start: float
     ) -> dict:
-        """Reports an over-budget architecture at once, through the tuner's own callbacks.
-
-        Running the callback protocol for one pseudo-epoch lets the tuner record the metrics and
-        its best-epoch checkpoint (of the weightless stand-in, which Hyperband may reload) exactly
-        as for a trained model.
-        """
+        """Reports an over-budget architecture at once, through the tuner's own callbacks."""
         logs = {OBJECTIVE: self._floor, **cost_logs(architecture)}
-        reporting = [
-            c
-            for c in callbacks
-            if not isinstance(c, keras.callbacks.TensorBoard) and not is_hparams_callback(c)
-        ]
-        callback_list = keras.callbacks.CallbackList(reporting, model=model)
-        callback_list.on_train_begin()
-        callback_list.on_epoch_begin(0)
-        callback_list.on_epoch_end(0, dict(logs))
-        callback_list.on_train_end(dict(logs))
+        report_without_training(model, callbacks, logs)
         reason = over_budget(architecture, self.max_macs, self.max_latency_us)
         self._record(
             TrialRecord.of(trial_id, TrialStatus.INFEASIBLE, architecture, start, reason=reason)
@@ -363,18 +395,3 @@ class BottleneckHyperModel(kt.HyperModel):
         if self.trial_log is not None:
             self.trial_log.append(record)
         self.observer.trial_ended(record)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Built:
-    """What `build` made of one model: its architecture, and why it will not train (over the
-    budget, or its build failed), if so."""
-
-    architecture: Architecture
-    infeasible: bool = False
-    build_error: str | None = None
-
-
-def _stand_in_model() -> keras.Model:
-    inputs = keras.Input((1,), name="infeasible")
-    return keras.Model(inputs, inputs, name="infeasible")

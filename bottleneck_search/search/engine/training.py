@@ -98,3 +98,27 @@ def train_architecture(
         seconds=time.monotonic() - start,
     )
     return run, model
+
+
+def trial_optimizer(optimizer, recipe: TrainingRecipe) -> keras.optimizers.Optimizer:
+    """A new optimizer for one trial: a copy of `optimizer` (an instance or a name), or for None
+    Adam at the recipe's rate (`compile_with_recipe` schedules it once the steps are known)."""
+    if optimizer is None:
+        return keras.optimizers.Adam(recipe.learning_rate)
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        return optimizer.__class__.from_config(optimizer.get_config())
+    return keras.optimizers.get(optimizer)
+
+
+def compile_with_recipe(model: keras.Model, task: Task, recipe: TrainingRecipe, args, kwargs):
+    """Recompiles `model` with the recipe's optimizer, scheduled over the steps of the `fit`
+    that `args` and `kwargs` (its arguments) describe."""
+    epochs = kwargs.get("epochs", 1)
+    steps = steps_per_epoch(args, kwargs)
+    # `--strategy mirrored` builds the model in its strategy; `fit` runs outside it.
+    compile_model(
+        model,
+        task,
+        lambda: recipe.optimizer(steps, epochs, kwargs.get("initial_epoch", 0)),
+        in_model_strategy=True,
+    )

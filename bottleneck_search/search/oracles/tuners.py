@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
+import keras
 import keras_tuner as kt
 
 from bottleneck_search.argument_validation import check_choice
-from bottleneck_search.errors import SearchConfigError
 from bottleneck_search.policy import TUNERS
 from bottleneck_search.rundir.files import LINEAGE, TRIAL_LOG
 from bottleneck_search.search.engine.hypermodel import BottleneckHyperModel
@@ -17,7 +18,7 @@ from bottleneck_search.search.oracles.evolution import EvolutionOracle
 
 def make_tuner(
     kind: str,
-    hypermodel: BottleneckHyperModel,
+    hypermodel: BottleneckHyperModel | Callable[[kt.HyperParameters], keras.Model] | kt.HyperModel,
     penalty: CostPenalty | None = None,
     max_macs: int | None = None,
     max_latency_us: float | None = None,
@@ -37,7 +38,8 @@ def make_tuner(
     Args:
         kind: `"random"`, `"bayesian"`, `"hyperband"`, `"grid"`, or `"evolution"` (our
             `EvolutionOracle` in a stock `keras_tuner.Tuner`).
-        hypermodel: a `BottleneckHyperModel`.
+        hypermodel: a `BottleneckHyperModel`, or your own `build(hp)` function or
+            `keras_tuner.HyperModel` (made into `BottleneckHyperModel(build)`).
         penalty: overrides the hypermodel's `CostPenalty`.
         max_macs: overrides the hypermodel's hard MAC budget.
         max_latency_us: overrides its hard latency budget (microseconds per call).
@@ -62,11 +64,8 @@ def make_tuner(
     ```
     """
     check_choice("kind", kind, TUNERS)
-    if not isinstance(hypermodel, BottleneckHyperModel):
-        raise SearchConfigError(
-            f"make_tuner() needs a BottleneckHyperModel. Received: {type(hypermodel).__name__}. For your own "
-            "build(hp) with bottleneck_conv, use a Keras Tuner tuner directly."
-        )
+    if not isinstance(hypermodel, BottleneckHyperModel):  # your own build(hp) or HyperModel
+        hypermodel = BottleneckHyperModel(hypermodel)
     changes = {}
     if penalty is not None:
         changes["penalty"] = penalty

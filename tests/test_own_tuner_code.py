@@ -1,0 +1,208 @@
+"""A Keras Tuner user's own code, served by the product: a keras.io-style `build(hp)` with two
+`bottleneck_conv` sites and its own hyperparameters and compile, searched by stock tuners with
+`CostMetrics` (no SearchSpace anywhere)."""
+
+import keras
+import keras_tuner as kt
+import pytest
+
+from bottleneck_search import (
+    CostMetrics,
+    CostPenalty,
+    EvolutionOracle,
+    FlopCountError,
+    SearchConfigError,
+    bottleneck_conv,
+    count_flops,
+)
+
+TARGET_MACS = 20_000  # below every model of `build`: each is penalised
+
+
+def build(hp):
+    """The shape of keras.io's "Getting started with KerasTuner", on 8x8 digits."""
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(hp.Int("stem", 8, 16, step=8), 3, padding="same", activation="relu")(
+        inputs
+    )
+    x = bottleneck_conv(hp, x, 16, 3, name="mid1", widths=[4], padding="same", activation="relu")
+    x = bottleneck_conv(hp, x, 16, 3, name="mid2", widths=[4], padding="same", activation="relu")
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dropout(hp.Float("dropout", 0.0, 0.3, step=0.1))(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    model.compile(
+        keras.optimizers.Adam(hp.Float("learning_rate", 1e-3, 1e-2, sampling="log")),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+@pytest.mark.parametrize("kind", ["random", "evolution"])
+def test_a_stock_tuner_over_a_users_build_records_counted_macs_and_a_penalised_score(
+    kind, digits, tmp_path
+):
+    objective = kt.Objective("val_score", "max")
+    if kind == "random":
+        tuner = kt.RandomSearch(
+            build, objective=objective, max_trials=3, seed=1, directory=tmp_path, project_name="t"
+        )
+    else:
+        oracle = EvolutionOracle(objective, max_trials=3, population_size=2, seed=1)
+        tuner = kt.Tuner(oracle=oracle, hypermodel=build, directory=tmp_path, project_name="t")
+    penalty = CostPenalty("soft", target_macs=TARGET_MACS)
+    tuner.search(
+        digits.train,
+        validation_data=digits.val,
+        epochs=1,
+        verbose=0,
+        callbacks=[CostMetrics(penalty=penalty)],
+    )
+    trials = tuner.oracle.get_best_trials(3)
+    assert len(trials) == 3
+    for trial in trials:
+        model = build(trial.hyperparameters)  # the same hyperparameters build the same graph
+        metrics = trial.metrics
+        assert metrics.get_last_value("macs") == count_flops(model).macs
+        assert metrics.get_last_value("params") == model.count_params()
+        accuracy = metrics.get_last_value("val_accuracy")
+        assert metrics.get_last_value("val_score") == pytest.approx(
+            penalty.score(accuracy, count_flops(model).macs)
+        )
+        assert metrics.get_last_value("val_score") < accuracy  # over target: penalised
+    assert len({t.metrics.get_last_value("macs") for t in trials}) > 1  # the sites were searched
+
+
+def test_a_model_the_counter_cannot_count_stops_training_naming_the_layer(digits):
+    inputs = keras.Input((None, None, 1))  # free image size: no shape to count at
+    x = keras.layers.Conv2D(4, 3, name="free_conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    with pytest.raises(FlopCountError, match="undefined|free|input_shape"):
+        model.fit(
+            digits.train,
+            validation_data=digits.val,
+            epochs=1,
+            verbose=0,
+            callbacks=[CostMetrics(penalty=CostPenalty("soft", target_macs=TARGET_MACS))],
+        )
+
+
+def test_a_penalty_without_a_target_is_refused_when_the_callback_is_made():
+    with pytest.raises(SearchConfigError, match="needs the penalty's target"):
+        CostMetrics(penalty=CostPenalty("soft"))
+    with pytest.raises(SearchConfigError, match="cost='latency' needs the architecture"):
+        CostMetrics(penalty=CostPenalty("soft", cost="latency", target_latency_us=100.0))
+
+
+def test_make_tuner_searches_a_users_build_keeping_its_compile_and_hyperparameters(
+    digits, tmp_path
+):
+    from bottleneck_search import make_tuner
+    from bottleneck_search.rundir.trial_log import TrialLog
+
+    default = build(kt.HyperParameters())
+    # Between the cheapest and the default: some trials are over budget and never train.
+    cheapest_hp = kt.HyperParameters()
+    for site in ("mid1", "mid2"):
+        cheapest_hp.Fixed(f"{site}/reduce", True)
+        cheapest_hp.Fixed(f"{site}/width", 4)
+    budget = (count_flops(build(cheapest_hp)).macs + count_flops(default).macs) // 2
+    tuner = make_tuner(
+        "random", build, max_macs=budget, max_trials=6, seed=3, directory=tmp_path, project_name="u"
+    )
+    assert tuner.hypermodel.penalty.target_macs == count_flops(default).macs  # the default design
+    assert tuner.hypermodel.task.score == "val_accuracy"  # from build's own compile
+    tuner.search(digits.train, validation_data=digits.val, epochs=1, verbose=0)
+    records = {r.trial_id: r for r in TrialLog(tmp_path / "u" / "trials.jsonl").read()}
+    assert len(records) == 6
+    statuses = {r.status for r in records.values()}
+    assert statuses == {"COMPLETED", "INFEASIBLE"}, statuses
+    for trial in tuner.oracle.trials.values():
+        record = records[trial.trial_id]
+        model = build(trial.hyperparameters)
+        assert record.macs == count_flops(model).macs
+        assert record.architecture == {
+            site: trial.hyperparameters.values.get(f"{site}/width")
+            if trial.hyperparameters.values[f"{site}/reduce"]
+            else None
+            for site in ("mid1", "mid2")
+        }
+        if record.macs > budget:
+            assert record.status == "INFEASIBLE" and record.epochs == 0 and record.seconds < 1
+        else:
+            assert record.status == "COMPLETED" and record.val_accuracy > 0.5  # 10 classes
+    best = tuner.get_best_models(1)[0]
+    best_hp = tuner.get_best_hyperparameters(1)[0]
+    # The user's own optimizer and learning rate, not the recipe's.
+    assert best.optimizer.learning_rate.numpy() == pytest.approx(best_hp.values["learning_rate"])
+
+
+class FitsItself(kt.HyperModel):
+    """A user's HyperModel whose own fit tunes the batch size."""
+
+    def build(self, hp):
+        return build(hp)
+
+    def fit(self, hp, model, x, *args, **kwargs):
+        self.batch_sizes.append(hp.Choice("batch_size", [32, 64]))
+        return model.fit(x.unbatch().batch(self.batch_sizes[-1]), *args, **kwargs)
+
+
+def test_a_users_hypermodel_trains_with_its_own_fit(digits, tmp_path):
+    from bottleneck_search import BottleneckHyperModel, make_tuner
+
+    own = FitsItself(name="fits_itself")
+    own.batch_sizes = []
+    hypermodel = BottleneckHyperModel(own, penalty=CostPenalty("soft", target_macs=TARGET_MACS))
+    assert hypermodel.name == "fits_itself"
+    tuner = make_tuner(
+        "random", hypermodel, max_trials=2, seed=0, directory=tmp_path, project_name="f"
+    )
+    tuner.search(digits.train, validation_data=digits.val, epochs=1, verbose=0)
+    assert len(own.batch_sizes) == 2
+    for trial in tuner.oracle.trials.values():
+        assert "batch_size" in trial.hyperparameters.values
+        assert trial.metrics.get_last_value("val_score") < trial.metrics.get_last_value(
+            "val_accuracy"
+        )
+
+
+def _returns_none(hp):
+    return None
+
+
+def _uncompiled(hp):
+    inputs = keras.Input((8, 8, 1))
+    return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)), name="raw")
+
+
+def _raises(hp):
+    raise ValueError("no such layer size")
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (42, "must be a build\\(hp\\) function or a keras_tuner.HyperModel. Received: int."),
+        (_returns_none, "_returns_none\\(hp\\) must return a keras.Model. Received: NoneType."),
+        (_uncompiled, "_uncompiled\\(hp\\) returned model 'raw' uncompiled. Compile it"),
+        (_raises, "_raises\\(hp\\) raised ValueError with its default hyperparameters: no such"),
+    ],
+    ids=["not_callable", "no_model", "uncompiled", "raises"],
+)
+def test_a_broken_build_is_refused_when_the_hypermodel_is_made(source, message):
+    from bottleneck_search import BottleneckHyperModel
+
+    with pytest.raises(SearchConfigError, match=message):
+        BottleneckHyperModel(source)
+
+
+def test_options_that_need_a_space_are_refused_for_a_users_build():
+    from bottleneck_search import BottleneckHyperModel
+
+    with pytest.raises(SearchConfigError, match="your build\\(hp\\) compiles its own"):
+        BottleneckHyperModel(build, optimizer="sgd")
+    with pytest.raises(SearchConfigError, match="A latency cost or budget needs a SearchSpace"):
+        BottleneckHyperModel(build, max_latency_us=100.0)
