@@ -157,7 +157,9 @@ def test_reductions_take_the_precision_of_the_conv_they_feed():
     reduced.append(rebuilt.get_layer("inner").get_layer("inner_conv_reduce"))
     assert [layer.dtype_policy.name for layer in reduced] == ["mixed_float16"] * 2
     assert rebuilt.get_layer("outer_conv").dtype_policy.name == "mixed_float16"
-    assert count_flops(rebuilt).macs == space.macs(space.validate({"outer_conv": 4, "inner_conv": 8}))
+    assert count_flops(rebuilt).macs == space.macs(
+        space.validate({"outer_conv": 4, "inner_conv": 8})
+    )
 
     hp = HyperParameters()
     hp.Fixed("conv/reduce", True)

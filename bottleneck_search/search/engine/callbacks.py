@@ -47,14 +47,14 @@ class CostMetrics(keras.callbacks.Callback):
     Example:
 
     ```python
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(8, 3),
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(8, 3),
                               keras.layers.GlobalAveragePooling2D(),
                               keras.layers.Dense(10, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     costs = CostMetrics(penalty=CostPenalty("soft", target_macs=2_000))
     history = model.fit(data.train, validation_data=data.val, epochs=1, verbose=0,
                         callbacks=[costs])
-    print(history.history["macs"])   # -> [2672.0]  (6*6*8 * 9 + 8*10)
+    print(history.history["macs"])   # -> [194480.0]  (30*30*8 * 3*3*3 + 8*10)
     ```
     """
 

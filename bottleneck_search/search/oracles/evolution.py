@@ -100,6 +100,8 @@ class EvolutionOracle(kt.Oracle):
         **kwargs,
     ):
         super().__init__(objective=objective, max_trials=max_trials, seed=seed, **kwargs)
+        if seed is not None:  # Keras Tuner reads seed=0 as "no seed" (`seed or random...`)
+            self.seed = seed
         if population_size is not None:
             check_population(population_size, max_trials)
         population_size = population_size or default_population(max_trials)
