@@ -177,7 +177,7 @@ def onnx_unavailable(purpose: str = "export --format onnx") -> str | None:
         return (
             f"{purpose} runs on the tensorflow backend (Keras converts through tf2onnx there); "
             f"this process uses {keras.backend.backend()}. model.keras is the same on every "
-            "backend: run it with --backend tensorflow."
+            "backend: run it under KERAS_BACKEND=tensorflow (the CLI's --backend tensorflow)."
         )
     missing = [name for name in ("onnxruntime", "tf2onnx", "onnx") if not _installed(name)]
     if missing:

@@ -164,5 +164,5 @@ def check_the_core_on(backend, tiny_space_path, tmp_path):
     assert other.stderr.strip().splitlines() == [
         f"bottleneck-search search: error: Run '{tmp_path / 'run'}' was trained with the {backend} "
         f"backend, and this process uses tensorflow; its checkpoints and tuner state belong to "
-        f"{backend}. Resume with --backend {backend} (or KERAS_BACKEND={backend})."
+        f"{backend}. Resume with KERAS_BACKEND={backend} (the CLI's --backend {backend})."
     ]

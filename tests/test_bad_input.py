@@ -375,7 +375,7 @@ CASES = [
         lambda t, s, r: (
             ["search", "--model", _head_model(t, "regression"), "--run-dir", str(t / "run")]
         ),
-        "Pass a classification --loss",
+        "Pass a classification loss (loss=..., --loss;",
     ),
     (
         "search_unknown_loss",
@@ -383,7 +383,7 @@ CASES = [
             ["search", "--model", _digits_model(t), "--loss", "nonsense"]
             + ["--run-dir", str(t / "run")]
         ),
-        "Keras does not know --loss nonsense",
+        "Keras does not know loss='nonsense' (--loss)",
     ),
     (
         "search_only_grouped_convs",

@@ -233,9 +233,9 @@ def test_many_failures_in_a_row_stop_the_search_with_the_reason(
     assert code == 1
     assert err.strip().splitlines() == [
         "bottleneck-search search: error: Stopped: 2 trials in a row failed "
-        "(--max-consecutive-failures 2). The last (trial 1): build failed: MemoryError: "
+        "(max_consecutive_failures=2; --max-consecutive-failures). The last (trial 1): build failed: MemoryError: "
         "injected: out of memory. Fix the cause (often the learning rate, the data or the "
-        "space), then rerun with --resume; finished trials are kept."
+        "space), then resume (resume=True; --resume); finished trials are kept."
     ]
     records = TrialLog(run_dir / "trials.jsonl").read()
     assert [r.status for r in records] == ["FAILED", "FAILED"]
@@ -321,7 +321,7 @@ def test_a_disk_that_fills_up_mid_search_stops_it_with_one_line_and_resume_finis
     assert err.strip().splitlines() == [
         f"bottleneck-search search: error: Cannot write to run directory '{run_dir}': No space "
         f"left on device ('{_failed_path(err)}'). The finished trials are kept; free disk space "
-        "or fix the directory's permissions, then rerun with --resume."
+        "or fix the directory's permissions, then resume it (resume=True; --resume)."
     ]
     kept = TrialLog(run_dir / "trials.jsonl").read()
     assert [r.status for r in kept] == ["COMPLETED"]  # the trial cut off is not recorded at all

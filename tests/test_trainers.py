@@ -32,7 +32,7 @@ def test_killed_out_of_memory_and_hung_trials_fail_and_the_search_goes_on(tmp_pa
     assert sorted(failed) == ["1", "2", "4"], failed  # never 3 in a row: the search goes on
     assert "killed by SIGKILL" in failed["1"]
     assert "MemoryError" in failed["2"]
-    assert "exceeded --trial-timeout 10 s" in failed["4"]
+    assert "exceeded trial_timeout=10 s (--trial-timeout)" in failed["4"]
     assert all(records[i].architecture for i in failed)  # each with the architecture it trained
     trained = [records[i] for i in ("0", "3")]
     assert all(r.status == "COMPLETED" for r in trained)

@@ -137,7 +137,7 @@ def split_indices(
         if split.train_size > len(indices):
             raise DatasetError(
                 f"{name}: train_size={split.train_size:,} is larger than the {len(indices):,} "
-                "training images there are. Pass a smaller --train-size, or leave it out to use "
+                "training images there are. Pass a smaller train_size (--train-size), or leave it out to use "
                 "them all."
             )
         if split.train_size < len(indices):

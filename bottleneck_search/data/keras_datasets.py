@@ -153,7 +153,7 @@ def load_keras_dataset(name: str, data_dir: str | None, download: bool) -> Array
     raise DatasetError(
         f"{spec.title} is not on this machine; looked in {', '.join(looked)}. Get it with "
         f"{spec.install_hint}`bottleneck-search search --dataset {name} --download` (through "
-        f"keras.datasets, needs internet), or put its files in --data-dir."
+        f"keras.datasets, needs internet), or put its files in data_dir (--data-dir)."
     )
 
 

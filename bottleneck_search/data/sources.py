@@ -324,7 +324,7 @@ def _tfds(name, split_name, data_dir, download, shape, split: Split) -> Dataset:
             f"TFDS data set '{name}' is not available offline in {data_dir or builder.data_dir}. "
             f"Prepare it where you have internet: `tfds build {name}"
             + (f" --data_dir {data_dir}`" if data_dir else "`")
-            + ", or pass --download to let TFDS fetch it."
+            + ", or pass download=True (--download) to let TFDS fetch it."
         ) from None
     except (ValueError, KeyError) as error:
         raise DatasetError(

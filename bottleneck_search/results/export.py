@@ -95,7 +95,8 @@ def export_architectures(
     out = os.fspath(out) if out is not None else os.path.join(run.path, EXPORT)
     if os.path.exists(out) and not overwrite:
         raise ResultsError(
-            f"Output folder '{out}' already exists; pass --overwrite to replace it, or choose another --out."
+            f"Output folder '{out}' already exists; pass overwrite=True (--overwrite) to replace it, or "
+            "choose another out (--out)."
         )
     confirmation = summarise(ConfirmationLog(run.path).read())
     confirmed = (
@@ -167,7 +168,8 @@ def saved_model_unavailable() -> str | None:
     return (
         f"no saved_model/ written: Keras exports a TF SavedModel from the "
         f"{' and '.join(SAVED_MODEL_BACKENDS)} backends, not from {backend}. model.keras holds "
-        "the same model for every backend: export again with --backend tensorflow for a SavedModel."
+        "the same model for every backend: export again under KERAS_BACKEND=tensorflow (the "
+        "CLI's --backend tensorflow) for a SavedModel."
     )
 
 
@@ -210,11 +212,12 @@ def _no_weights(record: TrialRecord, checkpoint: str) -> str:
         return (
             f"Trial {record.trial_id} was scored with a one-shot search's supernet and never "
             "trained on its own; confirm it first (bottleneck-search confirm RUN --top K), or "
-            "pass --retrain-epochs to train it."
+            "pass retrain_epochs (--retrain-epochs) to train it."
         )
     return (
         f"Trial {record.trial_id} has no checkpoint at '{checkpoint}'; the run directory is "
-        "incomplete. Export other trials, or pass --retrain-epochs to train the architecture again."
+        "incomplete. Export other trials, or pass retrain_epochs (--retrain-epochs) to train the "
+        "architecture again."
     )
 
 

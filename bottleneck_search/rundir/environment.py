@@ -24,7 +24,7 @@ def check_same_backend(saved: dict[str, Any], run_dir: str) -> None:
         raise SearchConfigError(
             f"Run '{run_dir}' was trained with the {recorded} backend, and this process uses "
             f"{current}; its checkpoints and tuner state belong to {recorded}. Resume with "
-            f"--backend {recorded} (or KERAS_BACKEND={recorded})."
+            f"KERAS_BACKEND={recorded} (the CLI's --backend {recorded})."
         )
 
 

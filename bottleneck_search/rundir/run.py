@@ -250,7 +250,7 @@ def require_completed(run: Run) -> list[TrialRecord]:
         raise ResultsError(
             f"Run '{run.path}' has no completed trials ({len(run.records)} readable trials: "
             f"{describe_counts(counts)}); nothing to report or export. Let the search finish "
-            "(--resume) first."
+            "(resume=True; --resume) first."
         )
     return run.completed
 

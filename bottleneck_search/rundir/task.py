@@ -71,8 +71,8 @@ def checked_data(task: Task, name: str, output_shape, data: Dataset) -> Dataset:
     if task.classes is None:
         raise SearchConfigError(
             f"{where}, trained with {task.describe()}; the labels are {labels}. Pass a "
-            "classification --loss (e.g. sparse_categorical_crossentropy), or use Python with "
-            "your own data and Task."
+            "classification loss (loss=..., --loss; e.g. sparse_categorical_crossentropy), or "
+            "use Python with your own data and Task."
         )
     if task.classes != data.num_classes:
         raise SearchConfigError(

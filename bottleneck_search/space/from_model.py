@@ -83,7 +83,7 @@ def find_sites(
         if max(layer.kernel_size) < min_kernel_size:
             if max(layer.kernel_size) == 1:  # a pointwise conv is no candidate: not counted
                 continue
-            reason = "kernel below --min-kernel-size"
+            reason = "kernel below min_kernel_size"
         elif times_called[id(layer)] > 1:
             reason = "shared"
         elif getattr(layer, "groups", 1) != 1 and plain_only:

@@ -161,7 +161,7 @@ def override(task: Task, loss, metric: str | None) -> Task:
             keras.metrics.get(metric)
     except ValueError as error:
         raise SearchConfigError(
-            f"Keras does not know {'--loss ' + str(loss) if loss is not None else '--metric ' + str(metric)}: "
+            f"Keras does not know {f'loss={loss!r} (--loss)' if loss is not None else f'metric={metric!r} (--metric)'}: "
             f"{str(error).splitlines()[0]} Use a Keras name such as "
             "sparse_categorical_crossentropy, mae, accuracy."
         ) from error

@@ -67,7 +67,10 @@ def expected_input_range(model: keras.Model) -> tuple[tuple[float, float], str]:
             low, high = (keras.ops.convert_to_numpy(step(x)) for x in (low, high))
     except (ValueError, RuntimeError, TypeError) as error:  # e.g. a Normalization never adapted
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return UNIT, f"{names} could not be run on a probe image ({reason}); say --input-range"
+        return (
+            UNIT,
+            f"{names} could not be run on a probe image ({reason}); say input_range= (--input-range)",
+        )
     span = float(np.max(np.abs(high - low)))
     if span <= RAW_SPAN:
         return RAW, f"{names}: 0-255 pixels become a span of {span:.3g}, so fed raw 0-255"

@@ -313,7 +313,7 @@ def at_chance(accuracy: float, classes: int, examples: int, task: Task) -> str |
     expected = "logits" if task.from_logits else "probabilities"
     return (
         f"within chance for {classes} classes (at most {ceiling:.3f} on {examples} images). "
-        f"Check: the input range (fed [{low:g}, {high:g}]: {task.input_reason}; --input-range), "
-        f"the loss ({expected} expected: {task.source}; --loss), and the learning rate "
-        "(--learning-rate)."
+        f"Check: the input range (fed [{low:g}, {high:g}]: {task.input_reason}; input_range=, --input-range), "
+        f"the loss ({expected} expected: {task.source}; loss=, --loss), and the learning rate "
+        "(learning_rate=, --learning-rate)."
     )

@@ -84,7 +84,7 @@ def worker_tuner_id(worker_id: str | None) -> str:
     tuner_id = worker_id or f"worker-{socket.gethostname()}-{os.getpid()}"
     if "chief" in tuner_id:
         raise SearchConfigError(
-            f"--worker-id must not contain 'chief' (Keras Tuner reserves it). Received: '{tuner_id}'."
+            f"`worker_id` (--worker-id) must not contain 'chief' (Keras Tuner reserves it). Received: worker_id='{tuner_id}'."
         )
     return tuner_id
 
@@ -132,7 +132,8 @@ def chief_config_hash(address: str, security: ClientSecurity) -> str | None:
         if error.code() == grpc.StatusCode.UNAUTHENTICATED:
             raise SearchConfigError(
                 f"The chief at {host}:{port} refused this worker's token. Give the worker the "
-                "token of that chief's run (the auth-token file it printed) with --auth-token-file."
+                "token of that chief's run (the auth-token file it printed) as auth_token_file "
+                "(--auth-token-file)."
             ) from None
         tls = " or it serves TLS (give --tls-ca)" if security.ca is None else ""
         raise SearchConfigError(
@@ -186,8 +187,8 @@ def lost_chief(error: BaseException, config: SearchConfig) -> SearchStoppedError
     code = error.code()
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return SearchStoppedError(
-            f"Lost the chief at {config.distribution.worker}: no answer within --connect-timeout "
-            f"{config.distribution.connect_timeout:g} s ({code.name}). Restart the chief with --resume (its "
+            f"Lost the chief at {config.distribution.worker}: no answer within connect_timeout="
+            f"{config.distribution.connect_timeout:g} s ({code.name}). Restart the chief with resume=True (--resume; its "
             "trials are kept), then this worker."
         )
     return SearchStoppedError(
@@ -268,7 +269,7 @@ def check_worker(config: SearchConfig) -> dict | None:
         raise SearchConfigError(
             f"Run directory '{config.run_dir}' holds another search (config hash "
             f"{saved.get('config_hash')}, this worker's is {digest}); give this worker the chief's "
-            "arguments or another --run-dir."
+            "arguments or another run_dir (--run-dir)."
         )
     remote = chief_config_hash(config.distribution.worker, worker_security(config))
     if remote != digest:

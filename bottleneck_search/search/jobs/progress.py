@@ -53,7 +53,8 @@ class Progress:
             self.emit(
                 "every architecture trains from scratch (frozen layers keep their weights): the "
                 "model's trained weights are not used; to shrink a trained model use "
-                "'bottleneck-search compress', or start from its weights with --warm-start"
+                "compress (compress_model), or start from its weights with warm_start=True "
+                "(--warm-start)"
             )
         self.emit(f"each trial: {self.recipe.describe()}")
         if self.val_size and (self.task is None or self.task.scores_accuracy):

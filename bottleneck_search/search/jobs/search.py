@@ -228,7 +228,7 @@ def _run_trials(job: JobContext, resumed: bool) -> None:
             if restored:
                 emit(
                     f"chief: trials {', '.join(restored)} were ongoing when the chief stopped; their "
-                    f"workers have --worker-timeout {config.distribution.worker_timeout:g} s to report them"
+                    f"workers have worker_timeout={config.distribution.worker_timeout:g} s (--worker-timeout) to report them"
                 )
         if resumed and config.distribution.worker is None:
             requeue_orphaned_trials(tuner.oracle)

@@ -31,7 +31,7 @@ def stop_reason(
         return StorageError(
             f"Cannot write to run directory '{config.run_dir}': {error.strerror} ('{error.filename}'). "
             "The finished trials are kept; free disk space or fix the directory's permissions, then "
-            "rerun with --resume."
+            "resume it (resume=True; --resume)."
         )
     if isinstance(error, kt.errors.FatalError):
         return SearchConfigError(str(error))
@@ -41,8 +41,8 @@ def stop_reason(
         last = f" The last (trial {failed[-1].trial_id}): {failed[-1].reason}." if failed else ""
         return SearchStoppedError(
             f"Stopped: {config.proposer.max_consecutive_failures} trials in a row failed "
-            f"(--max-consecutive-failures {config.proposer.max_consecutive_failures}).{last} Fix the cause "
-            "(often the learning rate, the data or the space), then rerun with --resume; finished "
+            f"(max_consecutive_failures={config.proposer.max_consecutive_failures}; --max-consecutive-failures).{last} Fix the cause "
+            "(often the learning rate, the data or the space), then resume (resume=True; --resume); finished "
             "trials are kept."
         )
     return None

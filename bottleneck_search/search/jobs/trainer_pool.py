@@ -113,8 +113,8 @@ class TrainerPool:
         """
         self.progress.emit(
             f"trials run in trainer processes, a fresh one every {self.config.trials_per_trainer} "
-            "trials or after a failure (about 5 s to start each); --trials-per-process 0 trains "
-            "in this process"
+            "trials or after a failure (about 5 s to start each); trials_per_process=0 "
+            "(--trials-per-process 0) trains in this process"
         )
         self.tuner.save()
         token = new_token()
@@ -143,8 +143,8 @@ class TrainerPool:
                     raise errors.SearchStoppedError(
                         f"Trainer processes keep exiting before they finish a trial (the last: "
                         f"{_exit_reason(code, _read_report(job.report))}). Run with "
-                        "--trials-per-process 0 to see the error in this process, fix it, then "
-                        "rerun with --resume."
+                        "trials_per_process=0 (--trials-per-process 0) to see the error in this "
+                        "process, fix it, then resume (resume=True; --resume)."
                     )
 
     def _supervise(self, job: TrainerJob) -> tuple[int, str | None]:
@@ -192,7 +192,7 @@ class TrainerPool:
         if held is not None:
             if held.trial_id == timed_out:
                 reason = (
-                    f"exceeded --trial-timeout {self.config.trainers.trial_timeout:g} s; its trainer "
+                    f"exceeded trial_timeout={self.config.trainers.trial_timeout:g} s (--trial-timeout); its trainer "
                     "process was stopped"
                 )
             else:

@@ -65,7 +65,7 @@ def check_tuner_state(run_dir: str) -> None:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise SearchConfigError(
                 f"Keras Tuner's state file '{path}' is damaged ({error}), so '{run_dir}' cannot be "
-                "resumed. Restore the file from a backup, or start a new --run-dir; trials.jsonl still "
+                "resumed. Restore the file from a backup, or start a new run_dir (--run-dir); trials.jsonl still "
                 "lists the finished trials for `report` and `export`."
             ) from error
 
