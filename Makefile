@@ -20,7 +20,11 @@ $(BIN)/python:
 
 # The main job needs the package and its dependencies only (TensorFlow, Keras, Keras Tuner, ...).
 # --no-compile: pip would byte-compile every module of TensorFlow, PyTorch and JAX (PyTorch alone:
-# 7 s here); Python compiles the few a run imports when it first imports them.
+# 7 s here); Python compiles the few a run imports when it first imports them, and keeps them,
+# unless PYTHONDONTWRITEBYTECODE is set (as in some containers): then every process compiled
+# TensorFlow's Python anew, 22 s of CPU per `import tensorflow` instead of 8 on a 2-core host,
+# and the suite, which starts a hundred processes, took twice as long. So it is not passed on.
+unexport PYTHONDONTWRITEBYTECODE
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --no-compile
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 	$(PIP_INSTALL) -e .
