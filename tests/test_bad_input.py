@@ -659,7 +659,7 @@ CASES = [
     (
         "export_existing_output",
         lambda t, s, r: (t / "x").mkdir() or ["export", str(r), "--out", str(t / "x")],
-        "already exists; pass --overwrite",
+        "already exists; pass overwrite=True (--overwrite)",
     ),
     # report
     ("report_missing_run", lambda t, s, r: ["report", str(t / "nowhere")], "does not exist"),

@@ -206,3 +206,18 @@ def test_options_that_need_a_space_are_refused_for_a_users_build():
         BottleneckHyperModel(build, optimizer="sgd")
     with pytest.raises(SearchConfigError, match="A latency cost or budget needs a SearchSpace"):
         BottleneckHyperModel(build, max_latency_us=100.0)
+
+
+def test_one_callback_counts_each_model_it_is_attached_to(digits):
+    costs = CostMetrics(penalty=CostPenalty("linear", target_macs=TARGET_MACS))
+    for reduce in (False, True):
+        hp = kt.HyperParameters()
+        hp.Fixed("mid1/reduce", reduce)
+        model = build(hp)
+        history = model.fit(
+            digits.train, validation_data=digits.val, epochs=1, verbose=0, callbacks=[costs]
+        )
+        macs = count_flops(model).macs
+        assert history.history["macs"] == [macs]
+        accuracy = history.history["val_accuracy"][0]
+        assert history.history["val_score"][0] == pytest.approx(accuracy - 0.1 * macs / TARGET_MACS)

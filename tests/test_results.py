@@ -108,7 +108,7 @@ def test_export_replaces_an_existing_folder_only_with_overwrite(capsys, tiny_run
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "mine.txt").write_text("keep")
     assert main(["export", str(tiny_run), "--out", str(tmp_path / "taken")]) == 2
-    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert "already exists; pass overwrite=True (--overwrite)" in capsys.readouterr().err
     assert (tmp_path / "taken" / "mine.txt").read_text() == "keep"
     assert main(["export", str(tiny_run), "--out", str(tmp_path / "taken"), "--overwrite"]) == 0
     assert (

@@ -84,18 +84,19 @@ class CostMetrics(keras.callbacks.Callback):
         self.penalty = penalty
         self.task = task
         self.score_key = score_key
-        self._counted = architecture  # what the model being trained costs
+        # What the model being trained costs, and its task (read anew for each model fitted).
+        self._counted, self._task = architecture, task
 
     def on_train_begin(self, logs=None):
         if self.architecture is None:
             self._counted = architecture_of_model(self.model)
         if self.task is None:
-            self.task = task_from_model(self.model, input_range="unit")  # the range is unused
+            self._task = task_from_model(self.model, input_range="unit")  # the range is unused
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        score = self.task.score
+        score = self._task.score
         if score not in logs:
             raise SearchConfigError(
                 f"The epoch logs have no '{score}', the metric that scores a trial (found: "
@@ -103,7 +104,7 @@ class CostMetrics(keras.callbacks.Callback):
                 "Task whose metrics log it or whose score names one they do."
             )
         logs[self.score_key] = self.penalty.score_of(
-            float(logs[score]), self._counted, self.task.direction
+            float(logs[score]), self._counted, self._task.direction
         )
         logs.update(cost_logs(self._counted))
 
