@@ -154,7 +154,7 @@ def main() -> None:
         f"count_flops per model: median {1000 * statistics.median(counting):.1f} ms "
         f"(min {1000 * min(counting):.1f}, max {1000 * max(counting):.1f}); a 1-epoch trial's "
         f"fit: median {trial_seconds:.2f} s; overhead "
-        f"{100 * statistics.median(counting) / trial_seconds:.2f}% of a trial"
+        f"{100 * statistics.median(counting) / trial_seconds:.4f}% of a trial"
     )
 
     macs = sorted(
