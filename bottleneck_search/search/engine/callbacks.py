@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import keras
 
@@ -38,6 +38,8 @@ class CostMetrics(keras.callbacks.Callback):
         task: the `Task` whose scoring metric (`task.score`, e.g. `val_accuracy`) is penalised,
             in its direction; None reads it from the model's compiled loss and metrics.
         score_key: the epoch-log key the score goes to.
+        input_shape: the shape of one example to count a model whose input has free
+            dimensions at (`count_flops`'s `input_shape`), e.g. `(224, 224, 3)`.
 
     Raises:
         SearchConfigError: (when made) a penalty without a target, or a latency cost with no
@@ -64,6 +66,7 @@ class CostMetrics(keras.callbacks.Callback):
         penalty: CostPenalty | None = None,
         task: Task | None = None,
         score_key: str = OBJECTIVE,
+        input_shape: Sequence[int] | None = None,
     ):
         super().__init__()
         penalty = penalty or CostPenalty()
@@ -84,12 +87,13 @@ class CostMetrics(keras.callbacks.Callback):
         self.penalty = penalty
         self.task = task
         self.score_key = score_key
+        self.input_shape = input_shape
         # What the model being trained costs, and its task (read anew for each model fitted).
         self._counted, self._task = architecture, task
 
     def on_train_begin(self, logs=None):
         if self.architecture is None:
-            self._counted = architecture_of_model(self.model)
+            self._counted = architecture_of_model(self.model, input_shape=self.input_shape)
         if self.task is None:
             self._task = task_from_model(self.model, input_range="unit")  # the range is unused
 
@@ -109,10 +113,12 @@ class CostMetrics(keras.callbacks.Callback):
         logs.update(cost_logs(self._counted))
 
 
-def architecture_of_model(model: keras.Model, widths: dict | None = None) -> Architecture:
-    """`model`'s costs (`count_flops`, exact, at batch 1) as an `Architecture` of the site
-    decisions `widths` (none by default)."""
-    report = count_flops(model)
+def architecture_of_model(
+    model: keras.Model, widths: dict | None = None, input_shape: Sequence[int] | None = None
+) -> Architecture:
+    """`model`'s costs (`count_flops`, exact, at batch 1, at `input_shape` when given) as an
+    `Architecture` of the site decisions `widths` (none by default)."""
+    report = count_flops(model, input_shape=input_shape)
     return Architecture.from_widths(
         widths or {}, macs=report.macs, flops=report.flops, params=report.params
     )
