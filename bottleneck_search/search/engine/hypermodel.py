@@ -201,21 +201,16 @@ class BottleneckHyperModel(kt.HyperModel):
             return self._build_users(hp)
         architecture = architecture_from_hp(self.space, hp)
         if over_budget(architecture, self.max_macs, self.max_latency_us):
-            model = stand_in_model()
-            self._built[model] = BuiltModel(architecture, infeasible=True)
-            return model
+            return self._stand_in(architecture, infeasible=True)
         try:
             model = self.space.build(architecture)
             compile_model(model, self.task, trial_optimizer(self.optimizer, self.recipe))
-            self._built[model] = BuiltModel(architecture)
         except (KeyboardInterrupt, SearchConfigError):
             raise
         except Exception as error:
             stop_if_our_bug(error, "building an architecture")
-            # `build` does not know its trial; `fit` records the failure under the trial's id.
-            model = stand_in_model()
-            reason = f"build failed: {type(error).__name__}: {error}"
-            self._built[model] = BuiltModel(architecture, build_error=reason)
+            return self._stand_in(architecture, build_error=_build_failure(error))
+        self._built[model] = BuiltModel(architecture)
         return model
 
     def _build_users(self, hp: kt.HyperParameters) -> keras.Model:
@@ -225,18 +220,19 @@ class BottleneckHyperModel(kt.HyperModel):
         except (KeyboardInterrupt, SearchConfigError):
             raise
         except Exception as error:  # their code, not ours: the trial fails, the search goes on
-            model = stand_in_model()
-            reason = f"build failed: {type(error).__name__}: {error}"
-            self._built[model] = BuiltModel(
-                Architecture.from_widths(site_widths(hp)), build_error=reason
-            )
-            return model
+            sites = Architecture.from_widths(site_widths(hp))
+            return self._stand_in(sites, build_error=_build_failure(error))
         architecture = self.user_build.architecture(model, hp)
-        if over_budget(architecture, self.max_macs, None):
-            model = stand_in_model()
-            self._built[model] = BuiltModel(architecture, infeasible=True)
-            return model
+        if over_budget(architecture, self.max_macs, self.max_latency_us):
+            return self._stand_in(architecture, infeasible=True)
         self._built[model] = BuiltModel(architecture)
+        return model
+
+    def _stand_in(self, architecture: Architecture, **why) -> keras.Model:
+        """A weightless stand-in for `architecture`, which will not train (`why`: infeasible,
+        or the build's error, which `fit` records under the trial's id: `build` knows none)."""
+        model = stand_in_model()
+        self._built[model] = BuiltModel(architecture, **why)
         return model
 
     def architecture_of(self, model: keras.Model) -> Architecture:
@@ -395,3 +391,7 @@ class BottleneckHyperModel(kt.HyperModel):
         if self.trial_log is not None:
             self.trial_log.append(record)
         self.observer.trial_ended(record)
+
+
+def _build_failure(error: Exception) -> str:
+    return f"build failed: {type(error).__name__}: {error}"

@@ -10,8 +10,8 @@ off, a width to its neighbour, or one of the user's own hyperparameters to a nei
 Nothing already proposed is proposed again (floats compared to 12 significant digits, and
 proposed as such), and with a known space nothing over `max_macs` is proposed (the closed-form
 cost takes milliseconds). When random draws keep finding proposed points, a finite space is
-walked in order, so it is exhausted before the oracle stops, as Keras Tuner's `GridSearch` is. Keras Tuner's reported objective stays the
-scalar `val_score`.
+walked in order, so it is exhausted before the oracle stops, as Keras Tuner's `GridSearch` is.
+Keras Tuner's reported objective stays the scalar `val_score`.
 
 The population is the oracle's own trials, and the lineage and the proposals made are saved in
 Keras Tuner's oracle state, so `--resume`, a kill and the distributed chief/worker mode (the chief
@@ -261,8 +261,7 @@ def _neighbours(hp, value) -> list:
         index = hp.values.index(value)
         return [hp.values[i] for i in (index - 1, index + 1) if 0 <= i < len(hp.values)]
     if isinstance(hp, HP.Int | HP.Float) and hp.step is not None:
-        # Keras Tuner's own grid of values honours `sampling` (a log step multiplies).
-        grid = sorted({round(v) if isinstance(hp, HP.Int) else _snapped(v) for v in hp.values})
+        grid = _stepped_grid(hp)
         nearest = min(range(len(grid)), key=lambda i: abs(grid[i] - value))
         return [grid[i] for i in (nearest - 1, nearest + 1) if 0 <= i < len(grid)]
     if isinstance(hp, HP.Int | HP.Float):
@@ -303,8 +302,14 @@ def _finite_values(hp) -> list | None:
     if isinstance(hp, HP.Int) and hp.step is None and hp.sampling == "linear":
         return list(range(hp.min_value, hp.max_value + 1))
     if isinstance(hp, HP.Int | HP.Float) and hp.step is not None:
-        return sorted({round(v) if isinstance(hp, HP.Int) else _snapped(v) for v in hp.values})
+        return _stepped_grid(hp)
     return None
+
+
+def _stepped_grid(hp) -> list:
+    """The sorted values of a numeric hyperparameter with a `step` (Keras Tuner's own grid,
+    which honours `sampling`: a log step multiplies), floats snapped."""
+    return sorted({round(v) if isinstance(hp, HP.Int) else _snapped(v) for v in hp.values})
 
 
 def _snapped(value):
