@@ -83,7 +83,11 @@ def serve(args) -> None:
         )
         oracle = tuner.oracle
         oracle.verbose = 0
-        servicer = CheckedServicer(oracle, space, issued=os.path.join(args.work, "issued.jsonl"))
+        servicer = CheckedServicer(
+            oracle,
+            tuner.hypermodel.architecture_from_hp,
+            issued=os.path.join(args.work, "issued.jsonl"),
+        )
         if args.keras_tuner_saves:
             del oracle._check_consecutive_failures  # the oracle's own check again
         timings = {"CreateTrial": [], "EndTrial": []}

@@ -86,6 +86,7 @@ _EXPORTS = {
     "architecture_from_hp": "bottleneck_search.space",
     "architecture_to_hp": "bottleneck_search.space",
     "bottleneck_conv": "bottleneck_search.space",
+    "build_from_hyperparameters": "bottleneck_search.space.user_build",
 }
 
 __all__ = sorted(_EXPORTS)

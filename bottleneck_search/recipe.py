@@ -94,12 +94,13 @@ class TrainingRecipe:
                 f"Adam, {self.warmup_fraction:.0%} warm-up to {self.learning_rate:g}, "
                 "cosine decay to 0"
             )
-        scored = (
-            "the final epoch"
-            if self.score_epochs == 1
-            else f"the mean of the last {self.score_epochs} epochs"
-        )
-        return f"{rate}; scored on {scored}"
+        return f"{rate}; {self.describe_scoring()}"
+
+    def describe_scoring(self) -> str:
+        """Which epochs score a trial, in words."""
+        if self.score_epochs == 1:
+            return "scored on the final epoch"
+        return f"scored on the mean of the last {self.score_epochs} epochs"
 
 
 def steps_per_epoch(args, kwargs) -> int:

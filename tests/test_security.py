@@ -48,7 +48,9 @@ class Served:
         )
         self.oracle = self.tuner.oracle
         self.refusals = tmp_path / "refused.jsonl"
-        self.servicer = CheckedServicer(self.oracle, space, refusals=str(self.refusals))
+        self.servicer = CheckedServicer(
+            self.oracle, self.tuner.hypermodel.architecture_from_hp, refusals=str(self.refusals)
+        )
         self._serving = serve_oracle(self.servicer, security)
         self.address = self._serving.__enter__()
 

@@ -117,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a YAML backbone, or a shipped one by name (default {_DEFAULTS.space})",
     )
     source.add_argument("--model", help="a .keras model to search instead of a YAML backbone")
+    source.add_argument(
+        "--hypermodel",
+        metavar="FILE.py:FUNCTION",
+        help="your own Keras Tuner build(hp) to search instead (or package.module:FUNCTION): "
+        "its compile and hyperparameters are kept, its bottleneck_conv calls are the sites",
+    )
     add_data_arguments(search, _DEFAULTS)
     add_task_arguments(search, _DEFAULTS)
     search.add_argument(

@@ -1,5 +1,5 @@
-"""`SpaceSource`: what a search searches, a YAML backbone or a model of yours, and how a model's
-sites are found."""
+"""`SpaceSource`: what a search searches, a YAML backbone, a model of yours or your own
+`build(hp)`, and how a model's sites are found."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class SpaceSource(Part):
 
     Args:
         spec: a YAML backbone path, or the name of one shipped in `search_spaces/` (e.g.
-            `googlenet`). Ignored when `model` is given.
+            `googlenet`). Ignored when `model` or `hypermodel` is given.
         model: a `.keras` model to search instead (its convs with kernels of at least
             `min_kernel_size` are the sites), or a `keras.Model` itself.
         warm_start: start every architecture from the model's trained weights (low-rank
@@ -30,9 +30,16 @@ class SpaceSource(Part):
             channels, or counts (None: 0.25 and 0.5).
         min_kernel_size: the smallest kernel that is a site.
         round_to: fractional widths are rounded to a multiple of this (None: 8).
+        hypermodel: your own `build(hp)` instead of a space, as `FILE.py:FUNCTION` or
+            `package.module:FUNCTION` (a function returning a compiled model, with
+            `bottleneck_conv` sites and any hyperparameters of yours, or a
+            `keras_tuner.HyperModel`). Every trial's model is built by it and counted
+            (`count_flops`); its compile (optimizer, learning rate, loss, metrics) is kept.
+            The run records the file's sha256; resuming, confirming and exporting refuse a
+            changed file.
 
-    The last five shape a model's space; a YAML backbone sets its own, so they are refused
-    without `model`.
+    `warm_start` to `round_to` shape a model's space; a YAML backbone sets its own, so they
+    are refused without `model`.
 
     Raises:
         SearchConfigError: an argument out of range, or a model-only one without a model.
@@ -52,6 +59,7 @@ class SpaceSource(Part):
     widths: tuple | list | None = None
     min_kernel_size: int = 3
     round_to: int | None = None
+    hypermodel: str | None = None
 
     def __post_init__(self):
         check_flag("warm_start", self.warm_start)
@@ -70,7 +78,9 @@ class SpaceSource(Part):
             )
             if used
         ]
-        if model_only and self.model is None:
+        if self.hypermodel is not None:
+            self._check_hypermodel(model_only)
+        elif model_only and self.model is None:
             received = ", ".join(f"{name}={getattr(self, name)!r}" for name in model_only)
             raise SearchConfigError(
                 f"{', '.join(model_only)} shape the space of a model search; a YAML space sets "
@@ -79,8 +89,30 @@ class SpaceSource(Part):
                 argument=model_only[0],
             )
 
+    def _check_hypermodel(self, model_only: list[str]) -> None:
+        if not isinstance(self.hypermodel, str):
+            raise SearchConfigError(
+                "hypermodel names your build(hp) as FILE.py:FUNCTION or "
+                "package.module:FUNCTION, so that trainer processes, workers and resume import "
+                "it again. For a function in memory, use BottleneckHyperModel(build) with a "
+                f"Keras Tuner tuner. Received: hypermodel={self.hypermodel!r}.",
+                argument="hypermodel",
+            )
+        given = (["model"] if self.model is not None else []) + model_only
+        if given:
+            received = ", ".join(f"{name}={getattr(self, name)!r}" for name in given)
+            raise SearchConfigError(
+                f"hypermodel= searches your build(hp), whose sites are its bottleneck_conv "
+                f"calls; {', '.join(given)} belong to a search of a model. Received: "
+                f"hypermodel={self.hypermodel!r}, {received}.",
+                argument=given[0],
+            )
+
     @property
     def name(self) -> str:
-        """The model's or the space's name, as a run directory's is made from."""
+        """The model's, the space's or your build function's name, as a run directory's is
+        made from."""
+        if self.hypermodel is not None:
+            return self.hypermodel.rpartition(":")[2]
         named = self.model if self.model is not None else self.spec
         return Path(named).stem if isinstance(named, str | os.PathLike) else named.name

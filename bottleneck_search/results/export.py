@@ -20,12 +20,14 @@ from bottleneck_search.recipe import steps_per_epoch
 from bottleneck_search.results.confirmed import ConfirmedArchitecture, summarise
 from bottleneck_search.results.onnx_export import validation_images, write_onnx
 from bottleneck_search.results.pareto import pareto_front
-from bottleneck_search.rundir.confirmations import ConfirmationLog, architecture_key
+from bottleneck_search.rundir.confirmations import ConfirmationLog
 from bottleneck_search.rundir.environment import library_versions
 from bottleneck_search.rundir.files import EXPORT, default_mode, trial_folder, write_atomically
 from bottleneck_search.rundir.run import Run, load_run, require_completed
 from bottleneck_search.rundir.trial_log import TrialRecord
+from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.space.user_build import HYPERPARAMETERS, UserBuild, user_build_record
 from bottleneck_search.training.fit import compile_model, fit_model
 
 EXPORTS = "exports.json"
@@ -99,16 +101,12 @@ def export_architectures(
             "choose another out (--out)."
         )
     confirmation = summarise(ConfirmationLog(run.path).read())
-    confirmed = (
-        {architecture_key(row.architecture): row for row in confirmation.rows}
-        if confirmation
-        else {}
-    )
+    confirmed = {row.best_run.key: row for row in confirmation.rows} if confirmation else {}
     for record in chosen:
         checkpoint = run.checkpoint(record.trial_id)
         if (
             retrain_epochs is None
-            and architecture_key(record.architecture) not in confirmed
+            and record.key not in confirmed
             and not os.path.isfile(checkpoint)
         ):
             raise ResultsError(_no_weights(record, checkpoint))
@@ -128,7 +126,7 @@ def export_architectures(
         for record in chosen:
             folder = os.path.join(staging, trial_folder(record.trial_id))
             os.makedirs(folder)
-            row = None if retrain_epochs else confirmed.get(architecture_key(record.architecture))
+            row = None if retrain_epochs else confirmed.get(record.key)
             model = _trained_model(run, space, record, data, retrain_epochs, row)
             _write_trial(folder, model, space, record, _weights_note(retrain_epochs, row), row)
             checks.append(write_onnx(model, folder, images) if onnx else None)
@@ -230,9 +228,11 @@ def _trained_model(
     confirmed: ConfirmedArchitecture | None,
 ) -> keras.Model:
     keras.backend.clear_session()
-    architecture = space.validate(record.architecture)
-    model = space.build(architecture)
     task = run.task()
+    if isinstance(space, UserBuild):  # compiled by your build, as its trial was
+        model = space.build_model(record.hyperparameters)
+    else:
+        model = space.build(space.validate(record.architecture))
     if retrain_epochs is None:
         weights = (
             os.path.join(run.path, confirmed.best_run.weights)
@@ -245,17 +245,19 @@ def _trained_model(
             raise ResultsError(
                 f"Trial {record.trial_id}: weights '{weights}' cannot be read ({error})."
             ) from error
-        # Saved compiled with the run's task, so `evaluate` works on the loaded file at once.
-        compile_model(model, task)
+        if not isinstance(space, UserBuild):
+            # Saved compiled with the run's task, so `evaluate` works on the loaded file at once.
+            compile_model(model, task)
         return model
     config = run.search_config()
     keras.utils.set_random_seed(config.seed)
     train = data.train.concatenate(data.val)
-    compile_model(
-        model,
-        task,
-        config.training.recipe().optimizer(steps_per_epoch((train,), {}), retrain_epochs),
-    )
+    if not isinstance(space, UserBuild):
+        compile_model(
+            model,
+            task,
+            config.training.recipe().optimizer(steps_per_epoch((train,), {}), retrain_epochs),
+        )
     fit_model(model, train, epochs=retrain_epochs)
     return model
 
@@ -282,19 +284,18 @@ def _write_trial(
     confirmed: ConfirmedArchitecture | None,
 ) -> None:
     model.save(os.path.join(folder, "model.keras"))
+    if isinstance(space, UserBuild):
+        write_atomically(
+            os.path.join(folder, HYPERPARAMETERS),
+            json.dumps(user_build_record(space, record.hyperparameters), indent=2),
+        )
     if saved_model_unavailable() is None:
         model.export(os.path.join(folder, "saved_model"), verbose=False)
     report = count_flops(model)
     write_atomically(os.path.join(folder, "flops.txt"), report.table() + "\n")
-    architecture = dataclasses.replace(
-        space.validate(record.architecture),
-        macs=report.macs,
-        flops=report.flops,
-        params=report.params,
+    architecture = Architecture.from_widths(
+        record.architecture, macs=report.macs, flops=report.flops, params=report.params
     )
-    source = dict(space.source)
-    if "path" in source:
-        source["file"] = os.path.basename(source.pop("path"))
     description = {
         **architecture.get_config(),
         "trial_id": record.trial_id,
@@ -315,6 +316,25 @@ def _write_trial(
             if confirmed is not None
             else {}
         ),
+        **_source_description(space, record),
+        "versions": library_versions(),
+    }
+    write_atomically(os.path.join(folder, "architecture.json"), json.dumps(description, indent=2))
+
+
+def _source_description(space: SearchSpace | UserBuild, record: TrialRecord) -> dict:
+    """What `architecture.json` says of where the architecture came from: the space (its
+    sites' structural keys and reduction options, which `apply_bottlenecks` reads), or your
+    build with the trial's every hyperparameter (`hyperparameters.json` holds them too)."""
+    if isinstance(space, UserBuild):
+        return {
+            "hypermodel": {"name": space.name, **space.code.to_config()},
+            "hyperparameters": record.hyperparameters,
+        }
+    source = dict(space.source)
+    if "path" in source:
+        source["file"] = os.path.basename(source.pop("path"))
+    return {
         "space": {"name": space.name, **source},
         **(
             {"site_keys": {site.name: site.key for site in space.sites}}
@@ -322,6 +342,4 @@ def _write_trial(
             else {}
         ),
         "reduction": dataclasses.asdict(space.reduction),
-        "versions": library_versions(),
     }
-    write_atomically(os.path.join(folder, "architecture.json"), json.dumps(description, indent=2))

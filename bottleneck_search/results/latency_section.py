@@ -21,8 +21,11 @@ from bottleneck_search.latency.measure import (
 REPORT_REPEATS = 15
 
 
-def latency_section(space, chosen, label: str, settings: dict, baseline: str) -> list[str]:
-    """Markdown lines comparing `chosen` (an `Architecture` of `space`) with no reduction.
+def latency_section(
+    base_model, model, base_macs: int, macs: int, label: str, settings: dict, baseline: str
+) -> list[str]:
+    """Markdown lines comparing `model` (of `macs` MACs) with `base_model`, the run's
+    architecture without reductions (of `base_macs`).
 
     Args:
         label: how the report names `chosen` (`recommended`, `best trial 7`).
@@ -36,8 +39,6 @@ def latency_section(space, chosen, label: str, settings: dict, baseline: str) ->
     lines = ["## Latency on this machine", ""]
     try:
         check_settings(batch_size, runtime, threads)
-        base_model = space.build(space.no_bottleneck())
-        model = space.build(chosen)
         batch = random_batch(base_model, batch_size)
         base, reduced = time_round_robin(
             (
@@ -49,7 +50,6 @@ def latency_section(space, chosen, label: str, settings: dict, baseline: str) ->
         )
     except LatencyError as error:
         return [*lines, f"Not measured: {error}", ""]
-    base_macs, macs = space.no_bottleneck().macs, chosen.macs
     rows = [
         (baseline, base_macs, base, activation_memory(base_model, batch_size)),
         (label, macs, reduced, activation_memory(model, batch_size)),

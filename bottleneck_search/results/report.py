@@ -27,6 +27,7 @@ from bottleneck_search.rundir.trial_log import (
     status_counts,
 )
 from bottleneck_search.space.architecture import short_form
+from bottleneck_search.space.user_build import UserBuild
 from bottleneck_search.stats import interval_legend, metric_text, wilson_interval
 
 
@@ -121,6 +122,10 @@ def write_report(run: str | os.PathLike | list | Run) -> Report:
 
 
 def _marked_trials(run: Run, space) -> dict[str, TrialRecord]:
+    if isinstance(space, UserBuild):
+        defaults = space.default_values
+        found = next((r for r in run.completed if r.hyperparameters == defaults), None)
+        return {"your defaults": found} if found is not None else {}
     named = {"no bottleneck": space.no_bottleneck()}
     if space.reference is not None:
         named["reference"] = space.reference
@@ -132,6 +137,10 @@ def _marked_trials(run: Run, space) -> dict[str, TrialRecord]:
                 marked[label] = record
                 break
     return marked
+
+
+def _baseline_name(space) -> str:
+    return "your defaults" if isinstance(space, UserBuild) else "no bottleneck"
 
 
 def _trials_csv(records, val_size: int | None) -> str:
@@ -158,6 +167,7 @@ def _trials_csv(records, val_size: int | None) -> str:
             "metric_value",
             "latency_us",
             "measured_latency_us",
+            "hyperparameters",
         ]
     )
     for r in records:
@@ -186,6 +196,7 @@ def _trials_csv(records, val_size: int | None) -> str:
                 r.value,
                 r.latency_us if r.latency_us is not None else "",
                 r.measured_latency_us if r.measured_latency_us is not None else "",
+                json.dumps(r.hyperparameters) if r.hyperparameters is not None else "",
             ]
         )
     return buffer.getvalue()
@@ -200,9 +211,25 @@ def _table(records: list[TrialRecord], val_size: int | None) -> list[str]:
     for r in records:
         latency = f" {r.latency_us / 1000:.3f} |" if timed else ""
         lines.append(
-            f"| {r.trial_id} | {r.macs:,} |{latency} {r.params:,} | {metric_text(r.value_name, r.value, val_size).split(' ', 1)[1]} | {r.score:.4f} | `{short_form(r.architecture)}` |"
+            f"| {r.trial_id} | {r.macs:,} |{latency} {r.params:,} | {metric_text(r.value_name, r.value, val_size).split(' ', 1)[1]} | {r.score:.4f} | `{_described(r)}` |"
         )
     return lines
+
+
+def _described(record: TrialRecord) -> str:
+    """A trial's sites in short form, then its build's other hyperparameters (if any)."""
+    text = short_form(record.architecture)
+    own = {
+        name: value
+        for name, value in (record.hyperparameters or {}).items()
+        if name.partition("/")[0] not in record.architecture
+    }
+    if own:
+        text += "; " + ", ".join(
+            f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
+            for name, value in own.items()
+        )
+    return text
 
 
 def _cost_name(run: Run) -> str:
@@ -212,12 +239,37 @@ def _cost_name(run: Run) -> str:
 def _latency(run: Run, space, best: TrialRecord, confirmation: Confirmation | None) -> list[str]:
     """The recommended (else the best) architecture timed beside no reduction."""
     if confirmation is not None:
-        chosen, label = confirmation.recommended.architecture, "recommended"
+        recommended = confirmation.recommended
+        chosen, label = (
+            (recommended.architecture, recommended.best_run.hyperparameters),
+            "recommended",
+        )
     else:
-        chosen, label = best.architecture, f"best trial {best.trial_id}"
-    baseline = "original model" if run.config.get("kind") == COMPRESS else "no bottleneck"
+        chosen, label = (best.architecture, best.hyperparameters), f"best trial {best.trial_id}"
+    if run.config.get("kind") == COMPRESS:
+        baseline = "original model"
+    else:
+        baseline = "your defaults" if isinstance(space, UserBuild) else "no bottleneck"
     arguments = run.config.get("arguments", {})
-    return latency_section(space, space.validate(chosen), label, arguments, baseline)
+    base, base_macs = _baseline(space)
+    model = _built(space, *chosen)
+    macs = count_flops(model).macs
+    return latency_section(base, model, base_macs, macs, label, arguments, baseline)
+
+
+def _built(space, widths: dict, hyperparameters: dict | None):
+    """The model of a trial's `widths` (of your build's model: its `hyperparameters`)."""
+    if isinstance(space, UserBuild):
+        return space.build_model(hyperparameters)
+    return space.build(space.validate(widths))
+
+
+def _baseline(space) -> tuple[object, int]:
+    """The model a run's results are compared with, and its MACs: the space's architecture
+    without reductions, or your build's model with its default hyperparameters."""
+    if isinstance(space, UserBuild):
+        return space.build_model(space.default_values), space.default.macs
+    return space.build(space.no_bottleneck()), space.no_bottleneck().macs
 
 
 def _front_heading(records: list[TrialRecord]) -> str:
@@ -231,15 +283,16 @@ def _value_heading(records: list[TrialRecord]) -> str:
 
 
 def _layer_comparison(space, best: TrialRecord) -> list[str]:
-    """Per-layer MACs of the best architecture next to the no-bottleneck one, joined by layer name."""
+    """Per-layer MACs of the best architecture next to the no-bottleneck one (your build's
+    defaults), joined by layer name."""
     import keras
 
     keras.backend.clear_session()
-    base = {row.name: row for row in count_flops(space.build(space.no_bottleneck())).rows}
+    base = {row.name: row for row in count_flops(_baseline(space)[0]).rows}
     keras.backend.clear_session()
-    ours = count_flops(space.build(best.architecture)).rows
+    ours = count_flops(_built(space, best.architecture, best.hyperparameters)).rows
     lines = [
-        "| layer | MACs, no bottleneck | MACs, best | change |",
+        f"| layer | MACs, {_baseline_name(space)} | MACs, best | change |",
         "| --- | ---: | ---: | ---: |",
     ]
     names = list(base)
@@ -282,7 +335,7 @@ def _confirmed_section(confirmation: Confirmation | None, space) -> list[str]:
         "deviation); the test split was never seen by the search. The recommendation is made on "
         "validation means.",
         "",
-        *table(confirmation, space.no_bottleneck().macs),
+        *table(confirmation, _baseline(space)[1]),
         "",
         *confirmation.sentences(),
         "",
@@ -389,7 +442,7 @@ def _markdown(
         ),
         f"![{_front_heading(front).removeprefix('validation ')} vs {_cost_name(run)}](pareto.png)",
         "",
-        f"## Where the savings come from: trial {best.trial_id} against no bottleneck",
+        f"## Where the savings come from: trial {best.trial_id} against {_baseline_name(space)}",
         "",
         *_layer_comparison(space, best),
         "",

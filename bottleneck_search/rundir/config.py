@@ -44,7 +44,15 @@ PARTS = {
 # argument): those a part holds under the same name, then those it names otherwise; the rest of
 # the flat names are the config's own fields (`OWN`).
 _SAME_NAMES = {
-    "space": ("model", "warm_start", "include_frozen", "widths", "min_kernel_size", "round_to"),
+    "space": (
+        "model",
+        "warm_start",
+        "include_frozen",
+        "widths",
+        "min_kernel_size",
+        "round_to",
+        "hypermodel",
+    ),
     "data": ("dataset", "train_size", "batch_size", "data_dir", "download"),
     "task": ("loss", "metric", "input_range"),
     "training": ("epochs", "learning_rate", "schedule", "score_epochs"),
@@ -88,6 +96,7 @@ OWN = ("run_dir", "seed", "resume", "verbose")
 DEFINING = (
     "space",
     "model",
+    "hypermodel",
     "dataset",
     "train_size",
     "tuner",
@@ -120,6 +129,8 @@ DEFINING = (
     "latency_runtime",
     "latency_threads",
 )
+# DEFINING arguments added after the first runs were recorded (see `SearchConfig.digest`).
+_ADDED_LATER = ("hypermodel",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,6 +306,26 @@ class SearchConfig:
                     f"Leave them unset. Received: {_received(self, unfit)}.",
                     argument=unfit[0],
                 )
+        if self.space.hypermodel is not None:
+            objective = self.objective
+            unfit = [
+                name
+                for name, used in (
+                    ("strategy", proposer.strategy == "oneshot"),
+                    ("cost", objective.cost != "macs"),
+                    ("target_latency", objective.target_latency is not None),
+                    ("max_latency", objective.max_latency is not None),
+                )
+                if used
+            ]
+            if unfit:
+                raise SearchConfigError(
+                    "hypermodel= searches your build(hp) trial by trial, each model costed in "
+                    "MACs as counted (count_flops); a one-shot supernet and latency tables need "
+                    f"a SearchSpace. Leave {', '.join(unfit)} unset. Received: "
+                    f"{_received(self, unfit)}.",
+                    argument=unfit[0],
+                )
         if distribution.active and trainers.asked_for:
             raise SearchConfigError(
                 f"{', '.join(trainers.asked_for)} supervise trainer processes of a search on one "
@@ -330,7 +361,13 @@ class SearchConfig:
     def digest(self) -> str:
         """A short hash of the arguments that define the search; a chief and its workers agree on it."""
         arguments = self.arguments()
-        chosen = {key: arguments[key] for key in DEFINING}
+        # Arguments added since runs were first recorded count only when set, so that older
+        # runs keep their hash.
+        chosen = {
+            key: arguments[key]
+            for key in DEFINING
+            if arguments[key] is not None or key not in _ADDED_LATER
+        }
         return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
     def check_same_search(self, saved: dict[str, Any]) -> None:

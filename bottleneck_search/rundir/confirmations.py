@@ -23,9 +23,13 @@ NO_BOTTLENECK = "no bottleneck"
 REFERENCE = "reference"
 
 
-def architecture_key(widths: dict[str, int | None]) -> str:
-    """A short stable name for an architecture, used as its folder name: 12 hex digits."""
-    text = json.dumps(widths, sort_keys=True)
+def architecture_key(
+    widths: dict[str, int | None], hyperparameters: dict[str, Any] | None = None
+) -> str:
+    """A short stable name for an architecture, used as its folder name: 12 hex digits. A
+    model of your build (`--hypermodel`) is named by all its `hyperparameters` (its sites
+    alone do not make it)."""
+    text = json.dumps(hyperparameters if hyperparameters is not None else widths, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
@@ -48,6 +52,8 @@ class ConfirmationRecord:
         metric: the scoring metric's epoch-log key when it is not an accuracy (`val_mae`),
             else None.
         direction: `max` or `min`: which way `metric` is better.
+        hyperparameters: a search of your build's (`--hypermodel`): every value the model was
+            built with; None for a space's architecture.
     """
 
     architecture: dict[str, int | None]
@@ -63,18 +69,20 @@ class ConfirmationRecord:
     trial_id: str | None = None
     metric: str | None = None
     direction: str = "max"
+    hyperparameters: dict[str, Any] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "labels", tuple(self.labels))
 
     @property
     def key(self) -> str:
-        return architecture_key(self.architecture)
+        return architecture_key(self.architecture, self.hyperparameters)
 
     @staticmethod
-    def weights_path(widths: dict[str, int | None], seed: int) -> str:
-        """Where the weights of `widths` retrained with `seed` go, relative to the run directory."""
-        return os.path.join(CONFIRMED, architecture_key(widths), f"seed-{seed}.weights.h5")
+    def weights_path(key: str, seed: int) -> str:
+        """Where the weights of the candidate `key` (`architecture_key`) retrained with `seed`
+        go, relative to the run directory."""
+        return os.path.join(CONFIRMED, key, f"seed-{seed}.weights.h5")
 
 
 class ConfirmationLog:
@@ -129,6 +137,6 @@ def _parse(line: str) -> ConfirmationRecord | None:
     except (json.JSONDecodeError, TypeError, AttributeError):
         return None
     # The weights path is joined to the run directory: it must be the one this module writes.
-    if record.weights != ConfirmationRecord.weights_path(record.architecture, record.seed):
+    if record.weights != ConfirmationRecord.weights_path(record.key, record.seed):
         return None
     return record

@@ -21,6 +21,7 @@ from bottleneck_search.parts import DataSource, TrialTraining
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.environment import library_versions
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.space.user_build import UserBuild
 from bottleneck_search.training.task import Task
 
 SEARCH, COMPRESS = "search", "compress"
@@ -29,7 +30,7 @@ SEARCH, COMPRESS = "search", "compress"
 def run_record(
     kind: str,
     arguments: dict[str, Any],
-    space: SearchSpace,
+    space: SearchSpace | UserBuild,
     data: Dataset,
     task: Task,
     recipe: dict[str, Any],
@@ -41,32 +42,46 @@ def run_record(
     Args:
         kind: which job made the run.
         arguments: the job's own arguments (JSON).
-        space: the space searched or compressed; `model_file` is the `.keras` file it was made
-            from, when the space itself was made from the loaded model.
+        space: the space searched or compressed, or your build searched (recorded as its
+            `UserCode`: reference, path and sha256); `model_file` is the `.keras` file a space
+            was made from, when the space itself was made from the loaded model.
         data, task: the data as the run saw it and what it trained.
         recipe: the training recipe's fields.
         **extra: the job's own keys.
     """
-    config = space.get_config()
-    if model_file is not None:
-        config["model"] = model_file
-    return {
-        "kind": kind,
-        "arguments": arguments,
-        "space": {
+    if isinstance(space, UserBuild):
+        searched = {
+            "kind": "hypermodel",
+            "name": space.name,
+            "sites": len(space.default.widths),
+            "hypermodel": space.code.to_config(),
+        }
+        specific = {}
+    else:
+        config = space.get_config()
+        if model_file is not None:
+            config["model"] = model_file
+        searched = {
             **space.source,
             "name": space.name,
             "sites": len(space.sites),
             "size": space.size,
             "config": config,
-        },
+        }
+        specific = {
+            **(
+                {"model": model_record(config["model"], space.base_model)}
+                if config.get("model")
+                else {}
+            ),
+            "reduction": dataclasses.asdict(space.reduction),
+        }
+    return {
+        "kind": kind,
+        "arguments": arguments,
+        "space": searched,
         "task": task.get_config(),
-        **(
-            {"model": model_record(config["model"], space.base_model)}
-            if config.get("model")
-            else {}
-        ),
-        "reduction": dataclasses.asdict(space.reduction),
+        **specific,
         "recipe": recipe,
         "dataset": {"name": data.name, "classes": data.num_classes, **data.sizes()},
         "backend": keras.backend.backend(),

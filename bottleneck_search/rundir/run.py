@@ -19,7 +19,12 @@ from bottleneck_search.rundir.files import (
     trial_folder,
 )
 from bottleneck_search.rundir.record import recorded_search_config
-from bottleneck_search.rundir.task import search_space_options, task_data, warm_started
+from bottleneck_search.rundir.task import (
+    search_space_options,
+    task_data,
+    user_build_data,
+    warm_started,
+)
 from bottleneck_search.rundir.trial_log import (
     TrialLog,
     TrialRecord,
@@ -34,6 +39,7 @@ from bottleneck_search.rundir.trial_log import (
 from bottleneck_search.space.catalog import load_search_space
 from bottleneck_search.space.search_space import SearchSpace
 from bottleneck_search.space.site import ReductionOptions
+from bottleneck_search.space.user_build import UserBuild
 from bottleneck_search.training.task import Task
 
 
@@ -100,17 +106,21 @@ class Run:
         """The `Task` the run's architectures were trained with (see `recorded_task`)."""
         return recorded_task(self.config)
 
-    def data(self, space: SearchSpace | None = None) -> Dataset:
+    def data(self, space: SearchSpace | UserBuild | None = None) -> Dataset:
         """The run's data set as its trials saw it (input range, label form), adapted to `space`
         (the run's, rebuilt when None); never downloaded: the job that made the run had it."""
         space = space if space is not None else self.space()
+        if isinstance(space, UserBuild):
+            return user_build_data(self.search_config(), space, self.task(), download=False)
         return task_data(self.search_config(), space, self.task(), download=False)
 
-    def trained_space_and_data(self) -> tuple[SearchSpace, Dataset]:
+    def trained_space_and_data(self) -> tuple[SearchSpace | UserBuild, Dataset]:
         """The run's space and data as its trials trained on them: a `--warm-start` run's space
         with its warm starts fitted on the data, as the search fitted them (`warm_started`)."""
         space = self.space()
         data = self.data(space)
+        if isinstance(space, UserBuild):
+            return space, data
         recorded = self.config.get("space", {}).get("config")
         if recorded is not None:
             fitted = recorded.get("fitted_on_data")
@@ -119,11 +129,24 @@ class Run:
             return refitted, data
         return warm_started(self.search_config(), space, data, **self._space_options()), data
 
-    def space(self) -> SearchSpace:
+    @property
+    def user_code(self) -> dict[str, str] | None:
+        """For a search of your `build(hp)` (`--hypermodel`), its recorded `UserCode`
+        (reference, path, sha256); None for a space's run."""
+        return self.config.get("space", {}).get("hypermodel")
+
+    def space(self) -> SearchSpace | UserBuild:
         """Rebuilds the run's search space from the config it recorded (`SearchSpace.get_config`;
         from its arguments for runs recorded before spaces had one); a `--warm-start` run's warm
         starts from the kernels alone (see `trained_space_and_data` for the ones its trials had).
+        A search of your `build(hp)`: your build, imported again from the file it recorded.
+
+        Raises:
+            ResultsError: the space cannot be rebuilt; SearchConfigError: your build's file
+                changed since the search (both hashes named).
         """
+        if self.user_code is not None:
+            return self._user_build()
         recorded = self.config.get("space", {}).get("config")
         if recorded is not None:
             return self._space_from(recorded)
@@ -141,6 +164,9 @@ class Run:
                 "(its sha256 differs from config.json); restore the original file to export or report."
             )
         return space
+
+    def _user_build(self) -> UserBuild:
+        return UserBuild.recorded(self.user_code, f"the one run '{self.path}' recorded")
 
     def _space_from(self, recorded: dict, init_data=None, model=None) -> SearchSpace:
         return self._rebuilt(

@@ -9,6 +9,7 @@ from bottleneck_search.model_io import compile_config
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.space.catalog import load_search_space, space_input_shape
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.space.user_build import UserBuild
 from bottleneck_search.training.fit import prepared
 from bottleneck_search.training.inference import override, task_from_model, with_input_range
 from bottleneck_search.training.task import Task
@@ -30,6 +31,44 @@ def search_task(config: SearchConfig, space: SearchSpace) -> Task:
     if config.task.loss is not None or config.task.metric is not None:
         task = override(task, config.task.loss, config.task.metric)
     return with_input_range(task, config.task.input_range, None)
+
+
+def user_build_task(config: SearchConfig, build: UserBuild) -> Task:
+    """The task of a search of your `build(hp)`: what its default model was compiled with;
+    `--metric` chooses the scoring metric among its metrics, `--input-range` overrides.
+
+    Raises:
+        SearchConfigError: `--loss`, which would differ from the loss your build compiles.
+    """
+    if config.task.loss is not None:
+        raise SearchConfigError(
+            f"{build.name}(hp) compiles its own loss, which every trial trains with; loss= "
+            f"(--loss) cannot replace it. Change the loss in build(hp). Received: "
+            f"loss={config.task.loss!r}.",
+            argument="loss",
+        )
+    return task_from_model(
+        build.task_model, None, None, config.task.metric, config.task.input_range
+    )
+
+
+def user_build_data(config: SearchConfig, build: UserBuild, task: Task, download=None) -> Dataset:
+    """The config's data set adapted to your build's input, as `task_data` for a space.
+
+    Raises:
+        SearchConfigError: the model's input has free dimensions, or its output cannot be
+            trained on the data's labels.
+    """
+    model = build.task_model
+    shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
+    if shape is None or None in shape:
+        raise SearchConfigError(
+            f"{build.name}(hp) builds a model whose input is {model.input_shape}; a search "
+            "feeds it images of one size. Give keras.Input a fixed shape, e.g. "
+            "keras.Input((28, 28, 1))."
+        )
+    data = config.load_data(shape, download, value_range=task.input_range)
+    return checked_data(task, build.name, tuple(model.output_shape[1:]), data)
 
 
 def task_data(config: SearchConfig, space: SearchSpace, task: Task, download=None) -> Dataset:

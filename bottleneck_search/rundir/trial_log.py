@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from bottleneck_search.space.architecture import Architecture
 
 from bottleneck_search.ranking import nondominated_fronts
+from bottleneck_search.rundir.confirmations import architecture_key
 from bottleneck_search.rundir.files import REFUSED, append_line, complete_lines
 
 TRIAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -74,6 +75,9 @@ class TrialRecord:
         worker: Keras Tuner's id of the process that trained it, in a distributed search or a
             trainer process (None otherwise); a report the chief refused from that worker
             (`refused.jsonl`) drops its line when the run is read.
+        hyperparameters: for a search of your own `build(hp)` (`--hypermodel`), every value
+            the trial's model was built with (`architecture` holds its sites alone); None for
+            a space's trial, which `architecture` describes whole.
 
     Example:
 
@@ -101,6 +105,7 @@ class TrialRecord:
     worker: str | None = None
     latency_us: float | None = None
     measured_latency_us: float | None = None
+    hyperparameters: dict[str, Any] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "status", TrialStatus(self.status))
@@ -122,6 +127,12 @@ class TrialRecord:
         if name == "macs":
             return self.macs
         return self.latency_us if self.latency_us is not None else float("inf")
+
+    @property
+    def key(self) -> str:
+        """The record's architecture's name (`architecture_key`): its sites, or for a model of
+        your build all its hyperparameters."""
+        return architecture_key(self.architecture, self.hyperparameters)
 
     @property
     def estimated(self) -> bool:

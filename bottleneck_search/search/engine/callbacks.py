@@ -8,9 +8,9 @@ import keras
 
 from bottleneck_search.compat import is_hparams_callback
 from bottleneck_search.errors import SearchConfigError
-from bottleneck_search.flops.graph import count_flops
 from bottleneck_search.search.engine.objective import OBJECTIVE, CostPenalty
 from bottleneck_search.space.architecture import Architecture
+from bottleneck_search.space.user_build import architecture_of_model
 from bottleneck_search.training.inference import task_from_model
 from bottleneck_search.training.task import Task
 
@@ -111,17 +111,6 @@ class CostMetrics(keras.callbacks.Callback):
             float(logs[score]), self._counted, self._task.direction
         )
         logs.update(cost_logs(self._counted))
-
-
-def architecture_of_model(
-    model: keras.Model, widths: dict | None = None, input_shape: Sequence[int] | None = None
-) -> Architecture:
-    """`model`'s costs (`count_flops`, exact, at batch 1, at `input_shape` when given) as an
-    `Architecture` of the site decisions `widths` (none by default)."""
-    report = count_flops(model, input_shape=input_shape)
-    return Architecture.from_widths(
-        widths or {}, macs=report.macs, flops=report.flops, params=report.params
-    )
 
 
 def cost_logs(architecture) -> dict[str, float]:

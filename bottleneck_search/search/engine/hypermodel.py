@@ -45,16 +45,18 @@ from bottleneck_search.search.engine.stand_ins import (
     stand_in_model,
 )
 from bottleneck_search.search.engine.training import compile_with_recipe, trial_optimizer
-from bottleneck_search.search.engine.user_build import UserBuild, check_user_build_options
 from bottleneck_search.space.architecture import Architecture
 from bottleneck_search.space.hyperparameters import architecture_from_hp, site_widths
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.space.user_build import UserBuild, check_user_build_options
 from bottleneck_search.training.fit import compile_model, fit_model
 from bottleneck_search.training.inference import task_from_model
 from bottleneck_search.training.task import Task
 
 # A fixed hyperparameter holding the search's config hash, which distributed workers check.
 CONFIG_HP = "bottleneck_search/config"
+# With CONFIG_HP, the sha256 of a user's build's file, which distributed workers check.
+CODE_HP = "bottleneck_search/hypermodel_sha256"
 # The per-epoch penalised score in the epoch logs (the objective itself is the trial's, at the end).
 EPOCH_SCORE = "val_epoch_score"
 
@@ -150,11 +152,7 @@ class BottleneckHyperModel(kt.HyperModel):
             self.user_build = source if isinstance(source, UserBuild) else UserBuild(source)
             check_user_build_options(optimizer, penalty.cost, max_latency_us)
             self.task = task or task_from_model(self.user_build.task_model)
-            self.penalty = penalty
-            if penalty.target is None:  # neutral at the design the search starts from
-                self.penalty = dataclasses.replace(
-                    penalty, target_macs=self.user_build.default.macs
-                )
+            self.penalty = penalty.resolve(self.user_build)  # neutral where the search starts
         super().__init__(name=name or self._source_name(), tunable=tunable)
         self.optimizer = optimizer
         self.recipe = recipe or TrainingRecipe()
@@ -197,6 +195,8 @@ class BottleneckHyperModel(kt.HyperModel):
             raise KeyboardInterrupt
         if self.config_hash is not None:
             hp.Fixed(CONFIG_HP, self.config_hash)
+            if self.user_build is not None and self.user_build.code is not None:
+                hp.Fixed(CODE_HP, self.user_build.code.sha256)
         if self.user_build is not None:
             return self._build_users(hp)
         architecture = architecture_from_hp(self.space, hp)
@@ -234,6 +234,20 @@ class BottleneckHyperModel(kt.HyperModel):
         model = stand_in_model()
         self._built[model] = BuiltModel(architecture, **why)
         return model
+
+    def architecture_from_hp(self, hp: kt.HyperParameters) -> Architecture:
+        """The architecture `build` makes for `hp`, with its costs: a space's in closed form,
+        your build's counted on the model it builds (once per set of values)."""
+        if self.user_build is not None:
+            return self.user_build.architecture_from_values(self._recorded_values(hp))
+        return architecture_from_hp(self.space, hp.copy())
+
+    def _recorded_values(self, hp: kt.HyperParameters) -> dict | None:
+        """What a trial records of `hp`: your build's every value (the sites are in its
+        architecture); None for a space, whose architecture is the whole of its values."""
+        if self.user_build is None:
+            return None
+        return {k: v for k, v in hp.values.items() if k not in (CONFIG_HP, CODE_HP)}
 
     def architecture_of(self, model: keras.Model) -> Architecture:
         """The architecture `build` made `model` from (with its closed-form MACs).
@@ -277,10 +291,11 @@ class BottleneckHyperModel(kt.HyperModel):
         trial = trial_of(callbacks)
         trial_id = trial.trial_id if trial is not None else None
         start = time.monotonic()
+        values = self._recorded_values(hp)
         if built.infeasible:
-            return self._reject(model, architecture, callbacks, trial_id, start)
+            return self._reject(model, architecture, callbacks, trial_id, start, values)
         if built.build_error is not None:
-            self._failed(trial_id, architecture, built.build_error, start)
+            self._failed(trial_id, architecture, built.build_error, start, values=values)
             raise kt.errors.FailedTrialError(f"Trial {trial_id}: {built.build_error}")
         if self.optimizer is None and self.space is not None:  # a user's build compiled its own
             compile_with_recipe(model, self.task, self.recipe, args, kwargs)
@@ -301,11 +316,12 @@ class BottleneckHyperModel(kt.HyperModel):
         except Exception as error:
             stop_if_our_bug(error, f"training trial {trial_id}")
             if not is_storage_error(error):  # the trial itself is fine; it runs again on resume
-                self._failed(trial_id, architecture, f"{type(error).__name__}: {error}", start)
+                reason = f"{type(error).__name__}: {error}"
+                self._failed(trial_id, architecture, reason, start, values=values)
             raise
         finally:
             self.observer.training_ended(trial_id)
-        return self._completed(model, history, trial_id, architecture, start)
+        return self._completed(model, history, trial_id, architecture, start, values)
 
     def _train(self, hp, model, callbacks: list, trial_id, args, kwargs):
         if self.user_build is not None and self.user_build.fits_itself:
@@ -328,13 +344,15 @@ class BottleneckHyperModel(kt.HyperModel):
             **kwargs,
         )
 
-    def _completed(self, model, history, trial_id, architecture: Architecture, start: float):
+    def _completed(
+        self, model, history, trial_id, architecture: Architecture, start: float, values
+    ):
         logs = history.history
         losses = logs.get("loss", [])
         bad = next((epoch for epoch, value in enumerate(losses) if not math.isfinite(value)), None)
         if bad is not None:
             reason = f"the loss became NaN or infinite in epoch {bad + 1}"
-            self._failed(trial_id, architecture, reason, start, epochs=len(losses))
+            self._failed(trial_id, architecture, reason, start, len(losses), values)
             raise kt.errors.FailedTrialError(f"Trial {trial_id}: {reason}.")
         value = self.recipe.final_accuracy(logs[self.task.score])
         score = self.penalty.score_of(value, architecture, self.task.direction)
@@ -348,6 +366,7 @@ class BottleneckHyperModel(kt.HyperModel):
                 score=score,
                 epochs=len(losses),
                 measured_latency_us=measured,
+                hyperparameters=values,
                 **scored_value(self.task, value),
             )
         )
@@ -358,23 +377,42 @@ class BottleneckHyperModel(kt.HyperModel):
         return {**final, self.task.score: value, OBJECTIVE: score, **cost_logs(architecture)}
 
     def _reject(
-        self, model, architecture: Architecture, callbacks: list, trial_id, start: float
+        self, model, architecture: Architecture, callbacks: list, trial_id, start: float, values
     ) -> dict:
         """Reports an over-budget architecture at once, through the tuner's own callbacks."""
         logs = {OBJECTIVE: self._floor, **cost_logs(architecture)}
         report_without_training(model, callbacks, logs)
         reason = over_budget(architecture, self.max_macs, self.max_latency_us)
         self._record(
-            TrialRecord.of(trial_id, TrialStatus.INFEASIBLE, architecture, start, reason=reason)
+            TrialRecord.of(
+                trial_id,
+                TrialStatus.INFEASIBLE,
+                architecture,
+                start,
+                reason=reason,
+                hyperparameters=values,
+            )
         )
         return logs
 
     def _failed(
-        self, trial_id, architecture: Architecture, reason: str, start: float, epochs: int = 0
+        self,
+        trial_id,
+        architecture: Architecture,
+        reason: str,
+        start: float,
+        epochs: int = 0,
+        values: dict | None = None,
     ) -> None:
         self._record(
             TrialRecord.of(
-                trial_id, TrialStatus.FAILED, architecture, start, epochs=epochs, reason=reason
+                trial_id,
+                TrialStatus.FAILED,
+                architecture,
+                start,
+                epochs=epochs,
+                reason=reason,
+                hyperparameters=values,
             )
         )
 

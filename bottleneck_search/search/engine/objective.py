@@ -82,7 +82,8 @@ class CostPenalty:
         return self.target_macs if self.cost == "macs" else self.target_latency_us
 
     def resolve(self, space) -> CostPenalty:
-        """This penalty with its target filled in from `space` when it is None."""
+        """This penalty with its target filled in from `space` (a `SearchSpace`, or a
+        `UserBuild`: its default model) when it is None."""
         if self.target is not None:
             return self
         default = space.reference if space.reference is not None else space.no_bottleneck()

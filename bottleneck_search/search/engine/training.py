@@ -76,10 +76,44 @@ def train_architecture(
     """
     recipe = recipe or TrainingRecipe()
     task = task or Task()
+    build = recipe_build(space, architecture, task, recipe, data, epochs)
+    return train_built(build, data, epochs, seed, recipe, callbacks, task, on_progress)
+
+
+def recipe_build(
+    space: SearchSpace,
+    architecture: Architecture,
+    task: Task,
+    recipe: TrainingRecipe,
+    data: Dataset,
+    epochs: int,
+) -> Callable[[], keras.Model]:
+    """What builds `architecture` of `space` compiled for `task` with the recipe's optimizer,
+    scheduled over `epochs` of `data.train`, as a trial trains."""
+
+    def build() -> keras.Model:
+        model = space.build(architecture)
+        compile_model(model, task, recipe.optimizer(steps_per_epoch((data.train,), {}), epochs))
+        return model
+
+    return build
+
+
+def train_built(
+    build: Callable[[], keras.Model],
+    data: Dataset,
+    epochs: int,
+    seed: int,
+    recipe: TrainingRecipe,
+    callbacks: list | None,
+    task: Task,
+    on_progress: Callable[[str], None] | None = None,
+) -> tuple[TrainingRun, keras.Model]:
+    """Trains the compiled model `build()` makes (after seeding with `seed`) as
+    `train_architecture` does: your build's models (`--hypermodel`) keep their own compile."""
     start = time.monotonic()
     keras.utils.set_random_seed(seed)
-    model = space.build(architecture)
-    compile_model(model, task, recipe.optimizer(steps_per_epoch((data.train,), {}), epochs))
+    model = build()
     history = fit_model(
         model,
         data.train,

@@ -3,13 +3,15 @@ retrained from scratch with several seeds each, so that they are compared on mea
 instead of one lucky trial each.
 
 Candidates: the `top` points of the Pareto front with the best scores, the no-bottleneck
-architecture, and the space's reference architecture when it has one. Each is retrained with
+architecture, and the space's reference architecture when it has one; for a search of your
+`build(hp)`, the front's hyperparameter sets and your build's defaults. Each is retrained with
 `seeds` seeds (the search's seed + 1, + 2, ...) under the run's recipe, data and epochs, scored on
 the validation split and, once, on the test split the search never saw.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -30,8 +32,10 @@ from bottleneck_search.rundir.files import atomic_output
 from bottleneck_search.rundir.run import Run, load_run, require_completed
 from bottleneck_search.rundir.trial_log import nondominated, ranked
 from bottleneck_search.search.engine.callbacks import StopWhenRequested
-from bottleneck_search.search.engine.training import train_architecture
+from bottleneck_search.search.engine.training import recipe_build, train_built
 from bottleneck_search.space.architecture import Architecture, short_form
+from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.space.user_build import UserBuild
 from bottleneck_search.stats import metric_text
 from bottleneck_search.training.fit import clock
 
@@ -78,11 +82,11 @@ def confirm_run(
     log = ConfirmationLog(run.path)
     done = log.done()
     plan = [
-        (labels, architecture, trial_id, config.seed + index + 1)
-        for labels, architecture, trial_id in candidates(run, space, top)
+        (candidate, config.seed + index + 1)
+        for candidate in candidates(run, space, top)
         for index in range(seeds)
     ]
-    todo = [item for item in plan if (architecture_key(item[1].widths), item[3]) not in done]
+    todo = [(candidate, seed) for candidate, seed in plan if (candidate.key, seed) not in done]
     emit = on_progress or (lambda line: None)
     if not todo:
         return log.read()
@@ -94,20 +98,25 @@ def confirm_run(
     callbacks = [StopWhenRequested(stop_requested)] if stop_requested is not None else []
     started = time.monotonic()
     shown = "val_accuracy" if task.scores_accuracy else task.score
-    for number, (labels, architecture, trial_id, seed) in enumerate(todo, start=1):
+    for number, (candidate, seed) in enumerate(todo, start=1):
         keras.backend.clear_session()
-        result, model = train_architecture(
-            space,
-            architecture,
+        architecture = candidate.architecture
+        recipe = config.training.recipe()
+        if isinstance(space, UserBuild):
+            build = partial(space.build_model, candidate.hyperparameters)
+        else:
+            build = recipe_build(space, architecture, task, recipe, data, config.training.epochs)
+        result, model = train_built(
+            build,
             data,
             config.training.epochs,
             seed,
-            config.training.recipe(),
+            recipe,
             callbacks,
             task,
             on_progress=partial(_prefixed, emit, f"confirm {number}/{len(todo)}"),
         )
-        weights = ConfirmationRecord.weights_path(architecture.widths, seed)
+        weights = ConfirmationRecord.weights_path(candidate.key, seed)
         target = os.path.join(run.path, weights)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with atomic_output(target) as temporary:
@@ -115,7 +124,8 @@ def confirm_run(
         log.append(
             ConfirmationRecord(
                 architecture=architecture.widths,
-                labels=labels,
+                hyperparameters=candidate.hyperparameters,
+                labels=candidate.labels,
                 seed=seed,
                 val_accuracy=result.val_accuracy,
                 test_accuracy=result.test_accuracy,
@@ -124,7 +134,7 @@ def confirm_run(
                 epochs=config.training.epochs,
                 seconds=result.seconds,
                 weights=weights,
-                trial_id=trial_id,
+                trial_id=candidate.trial_id,
                 metric=None if task.scores_accuracy else task.score,
                 direction=task.direction,
             )
@@ -142,24 +152,50 @@ def _prefixed(emit: Callable[[str], None], prefix: str, line: str) -> None:
     emit(f"  {prefix}{line}")
 
 
-def candidates(run: Run, space, top: int) -> list[tuple[tuple[str, ...], Architecture, str | None]]:
-    """`(labels, architecture, trial id)` of what a confirmation retrains, each architecture once."""
-    front = ranked(nondominated(run.records))[:top]
-    chosen: dict[str, tuple[list[str], Architecture, str | None]] = {}
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """What a confirmation retrains: an architecture (with every hyperparameter of your build's
+    model, for a `--hypermodel` search), why (`labels`), and the trial it confirms."""
 
-    def add(label: str, architecture: Architecture, trial_id: str | None = None) -> None:
-        key = architecture_key(architecture.widths)
-        if key in chosen:
-            chosen[key][0].append(label)
+    labels: tuple[str, ...]
+    architecture: Architecture
+    hyperparameters: dict | None = None
+    trial_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return architecture_key(self.architecture.widths, self.hyperparameters)
+
+
+def candidates(run: Run, space: SearchSpace | UserBuild, top: int) -> list[Candidate]:
+    """What a confirmation retrains, each architecture once: the front's best `top`, then the
+    space's no-bottleneck and reference architectures (your build's defaults)."""
+    front = ranked(nondominated(run.records))[:top]
+    chosen: dict[str, Candidate] = {}
+
+    def add(candidate: Candidate) -> None:
+        known = chosen.get(candidate.key)
+        if known is None:
+            chosen[candidate.key] = candidate
         else:
-            chosen[key] = ([label], architecture, trial_id)
+            chosen[candidate.key] = dataclasses.replace(
+                known, labels=known.labels + candidate.labels
+            )
 
     for record in front:
-        add(FRONT, space.validate(record.architecture), record.trial_id)
-    add(NO_BOTTLENECK, space.no_bottleneck())
+        if isinstance(space, UserBuild):
+            architecture = Architecture.from_widths(
+                record.architecture, macs=record.macs, flops=record.flops, params=record.params
+            )
+        else:
+            architecture = space.validate(record.architecture)
+        add(Candidate((FRONT,), architecture, record.hyperparameters, record.trial_id))
+    if isinstance(space, UserBuild):
+        default = space.default
+        label = NO_BOTTLENECK if not any(default.widths.values()) else REFERENCE
+        add(Candidate((label,), default, space.default_values))
+        return list(chosen.values())
+    add(Candidate((NO_BOTTLENECK,), space.no_bottleneck()))
     if space.reference is not None:
-        add(REFERENCE, space.reference)
-    return [
-        (tuple(labels), architecture, trial_id)
-        for labels, architecture, trial_id in chosen.values()
-    ]
+        add(Candidate((REFERENCE,), space.reference))
+    return list(chosen.values())

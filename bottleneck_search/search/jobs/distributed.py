@@ -27,7 +27,7 @@ from bottleneck_search.compat import (
 from bottleneck_search.errors import SearchConfigError, SearchStoppedError
 from bottleneck_search.rundir.config import SearchConfig
 from bottleneck_search.rundir.files import ISSUED, REFUSED, read_run_config
-from bottleneck_search.search.engine.hypermodel import CONFIG_HP
+from bottleneck_search.search.engine.hypermodel import CODE_HP, CONFIG_HP
 from bottleneck_search.search.jobs.context import JobContext
 from bottleneck_search.search.served.auth import (
     ClientSecurity,
@@ -44,6 +44,7 @@ from bottleneck_search.search.served.oracle_server import (
     serve_until_done,
     throttled_saves,
 )
+from bottleneck_search.space.user_code import check_unchanged, defining_file
 
 logger = logging.getLogger(__name__)
 
@@ -113,9 +114,10 @@ def worker_security(config: SearchConfig) -> ClientSecurity:
     )
 
 
-def chief_config_hash(address: str, security: ClientSecurity) -> str | None:
-    """Connects to the chief within `security.timeout` seconds and returns the config hash it
-    serves.
+def chief_fixed_values(address: str, security: ClientSecurity) -> dict:
+    """Connects to the chief within `security.timeout` seconds and returns the values its
+    space holds: its config hash (`CONFIG_HP`), and a `--hypermodel` file's sha256
+    (`CODE_HP`).
 
     Raises:
         SearchConfigError: the chief cannot be reached in time, or refuses this worker's token.
@@ -143,8 +145,7 @@ def chief_config_hash(address: str, security: ClientSecurity) -> str | None:
         ) from None
     finally:
         channel.close()
-    space = kt.HyperParameters.from_proto(response.hyperparameters)
-    return space.values.get(CONFIG_HP)
+    return kt.HyperParameters.from_proto(response.hyperparameters).values
 
 
 def connect_worker(tuner: kt.Tuner, address: str, security: ClientSecurity) -> None:
@@ -227,7 +228,7 @@ def serve_chief(job: JobContext, tuner: kt.Tuner, news) -> None:
     tuner.save()
     servicer = CheckedServicer(
         oracle,
-        tuner.hypermodel.space,
+        tuner.hypermodel.architecture_from_hp,
         refusals=os.path.join(config.run_dir, REFUSED),
         issued=os.path.join(config.run_dir, ISSUED),
         on_refused=news.refused,
@@ -271,7 +272,8 @@ def check_worker(config: SearchConfig) -> dict | None:
             f"{saved.get('config_hash')}, this worker's is {digest}); give this worker the chief's "
             "arguments or another run_dir (--run-dir)."
         )
-    remote = chief_config_hash(config.distribution.worker, worker_security(config))
+    served = chief_fixed_values(config.distribution.worker, worker_security(config))
+    remote = served.get(CONFIG_HP)
     if remote != digest:
         raise SearchConfigError(
             f"This worker's search arguments differ from the chief's at {config.distribution.worker} (config hash "
@@ -279,4 +281,7 @@ def check_worker(config: SearchConfig) -> dict | None:
             "--space/--model, --dataset, --tuner, --max-trials, --epochs, --penalty, --target-macs, "
             "--max-macs, --seed, --batch-size."
         )
+    if config.space.hypermodel is not None:
+        where = f"the chief's at {config.distribution.worker}"
+        check_unchanged(defining_file(config.space.hypermodel), served.get(CODE_HP, ""), where)
     return saved

@@ -38,6 +38,7 @@ class Progress:
         self.from_scratch = config.space.model is not None and not config.space.warm_start
         self.total = config.fixed_trials
         self.recipe = config.training.recipe()
+        self.users_build = config.space.hypermodel
         self.val_size = val_size
         self.log = log
         self.emit = emit
@@ -56,7 +57,13 @@ class Progress:
                 "compress (compress_model), or start from its weights with warm_start=True "
                 "(--warm-start)"
             )
-        self.emit(f"each trial: {self.recipe.describe()}")
+        if self.users_build is not None:
+            self.emit(
+                f"each trial: compiled and trained as {self.users_build} compiles it (your "
+                f"optimizer, learning rate, loss and metrics); {self.recipe.describe_scoring()}"
+            )
+        else:
+            self.emit(f"each trial: {self.recipe.describe()}")
         if self.val_size and (self.task is None or self.task.scores_accuracy):
             self.emit(
                 f"val_acc [low, high]: its 95% interval from {self.val_size:,} validation images"

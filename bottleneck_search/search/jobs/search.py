@@ -43,6 +43,8 @@ from bottleneck_search.rundir.task import (
     search_space_options,
     search_task,
     task_data,
+    user_build_data,
+    user_build_task,
     warm_started,
 )
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, completed, ranked
@@ -79,6 +81,8 @@ from bottleneck_search.search.served.liveness import Heartbeat, Watchdog
 from bottleneck_search.search.served.oracle_server import restore_ongoing
 from bottleneck_search.space.catalog import load_search_space, space_input_shape
 from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.space.user_build import UserBuild
+from bottleneck_search.space.user_code import check_unchanged, defining_file
 from bottleneck_search.supernet import Supernet
 from bottleneck_search.training.task import Task
 
@@ -158,7 +162,7 @@ def run_search(
     ```
     """
     config = config.with_default_run_dir()
-    if config.space.model is not None:  # a --model run has no YAML space; it must not record one
+    if config.space.model is not None or config.space.hypermodel is not None:  # no YAML space
         config = config.replace(space=None)
     # A model or data given in memory are saved into the run: trainers, resume, confirmation
     # and export load them as files.
@@ -181,10 +185,12 @@ def run_search(
     create_run_dir(config.run_dir)
     space = costs.timed_space(config, space, on_progress or logger.info)
     penalty = costs.search_penalty(config, space)
-    check_budgets(space, config.objective.max_macs, costs.max_latency_us(config))
-    check_free_space(
-        config.run_dir, estimated_bytes(config.trial_budget, space.most_expensive().params)
-    )
+    if isinstance(space, UserBuild):  # its costs are counted as its models are built
+        largest = space.default.params
+    else:
+        check_budgets(space, config.objective.max_macs, costs.max_latency_us(config))
+        largest = space.most_expensive().params
+    check_free_space(config.run_dir, estimated_bytes(config.trial_budget, largest))
     if saved is None:
         record = _config_record(config, space, penalty, data, task)
         write_atomically(os.path.join(config.run_dir, CONFIG), json.dumps(record, indent=2))
@@ -253,13 +259,18 @@ def _run_trials(job: JobContext, resumed: bool) -> None:
             record_failures_from_oracle(tuner.oracle, log)
 
 
-def space_and_data(config: SearchConfig) -> tuple[SearchSpace, Task, Dataset]:
-    """The space (a YAML space's classifier as wide as the data has classes), its task, and the
-    data in the task's input range and label form.
+def space_and_data(config: SearchConfig) -> tuple[SearchSpace | UserBuild, Task, Dataset]:
+    """The space (a YAML space's classifier as wide as the data has classes) or your build, its
+    task, and the data in the task's input range and label form.
 
     Raises:
-        SearchConfigError: a model whose output cannot be trained on the data's labels.
+        SearchConfigError: a model whose output cannot be trained on the data's labels; a
+            build that cannot be imported or fails with its default hyperparameters.
     """
+    if config.space.hypermodel is not None:
+        build = UserBuild.from_reference(config.space.hypermodel)
+        task = user_build_task(config, build)
+        return build, task, user_build_data(config, build, task)
     space = load_search_space(config.space.spec, config.space.model, **search_space_options(config))
     if config.space.model is None:
         data = config.load_data(space_input_shape(space))
@@ -275,16 +286,31 @@ def space_and_data(config: SearchConfig) -> tuple[SearchSpace, Task, Dataset]:
 def _check_run_dir(config: SearchConfig) -> dict | None:
     """Checks that the run directory may hold this search; returns its saved config, if any."""
     if config.distribution.worker is not None:
-        return check_worker(config)
-    if config.distribution.chief is not None:
-        check_chief(config)
-    saved = check_run_dir(config.run_dir, config.resume)
-    if saved is not None:
-        config.check_same_search(saved.get("arguments", {}))
-        check_same_backend(saved, config.run_dir)
-        remove_stale_temporaries(config.run_dir)
-        check_tuner_state(config.run_dir)
+        saved = check_worker(config)
+    else:
+        if config.distribution.chief is not None:
+            check_chief(config)
+        saved = check_run_dir(config.run_dir, config.resume)
+        if saved is not None:
+            config.check_same_search(saved.get("arguments", {}))
+            check_same_backend(saved, config.run_dir)
+            remove_stale_temporaries(config.run_dir)
+            check_tuner_state(config.run_dir)
+    check_recorded_build(config, saved)
     return saved
+
+
+def check_recorded_build(config: SearchConfig, saved: dict | None) -> None:
+    """Refuses to go on with a `hypermodel` whose file differs from the one the run's
+    `config.json` (`saved`) recorded: a resume, a worker or a trainer process of that run.
+
+    Raises:
+        SearchConfigError: naming the file and both hashes.
+    """
+    recorded = (saved or {}).get("space", {}).get("hypermodel")
+    if recorded is not None:
+        where = f"the one run '{config.run_dir}' recorded"
+        check_unchanged(defining_file(config.space.hypermodel), recorded["sha256"], where)
 
 
 @contextlib.contextmanager
@@ -336,7 +362,11 @@ class _JobObserver(FunctionObserver):
 
 
 def _config_record(
-    config: SearchConfig, space: SearchSpace, penalty: CostPenalty, data: Dataset, task: Task
+    config: SearchConfig,
+    space: SearchSpace | UserBuild,
+    penalty: CostPenalty,
+    data: Dataset,
+    task: Task,
 ) -> dict:
     return run_record(
         SEARCH,
@@ -344,7 +374,11 @@ def _config_record(
         space,
         data,
         task,
-        {**dataclasses.asdict(config.training.recipe()), "optimizer": "adam"},
+        (
+            {"optimizer": "your build's compile"}
+            if isinstance(space, UserBuild)
+            else {**dataclasses.asdict(config.training.recipe()), "optimizer": "adam"}
+        ),
         penalty=dataclasses.asdict(penalty),
         config_hash=config.digest(),
     )

@@ -36,7 +36,6 @@ from bottleneck_search.search.jobs.progress import Progress
 from bottleneck_search.search.served.auth import ServerSecurity, new_token
 from bottleneck_search.search.served.oracle_events import OracleEvents
 from bottleneck_search.search.served.oracle_server import CheckedServicer, serve_oracle
-from bottleneck_search.space.hyperparameters import architecture_from_hp
 
 RETIRED = 75  # a trainer's exit code once it has run its share of trials (EX_TEMPFAIL)
 INTERRUPTED = 130
@@ -92,7 +91,7 @@ class TrainerPool:
         self.config = job.config
         self.tuner = tuner
         self.oracle = tuner.oracle
-        self.space = tuner.hypermodel.space
+        self.architecture_of = tuner.hypermodel.architecture_from_hp
         self.log = job.log
         self.progress = progress
         self.stop_requested = job.stop_requested or (lambda: False)
@@ -118,7 +117,7 @@ class TrainerPool:
         )
         self.tuner.save()
         token = new_token()
-        servicer = CheckedServicer(self.oracle, self.space)
+        servicer = CheckedServicer(self.oracle, self.architecture_of)
         with (
             serve_oracle(servicer, ServerSecurity(token)) as address,
             tempfile.TemporaryDirectory(prefix="bottleneck-trainers-") as scratch,
@@ -203,7 +202,7 @@ class TrainerPool:
     def _fail(self, trial, reason: str) -> None:
         """Records a trial its trainer could not end, then ends it as FAILED in the oracle."""
         started = self._started.pop(trial.trial_id, time.monotonic())
-        architecture = architecture_from_hp(self.space, trial.hyperparameters.copy())
+        architecture = self.architecture_of(trial.hyperparameters)
         self.log.append(
             TrialRecord.of(trial.trial_id, TrialStatus.FAILED, architecture, started, reason=reason)
         )

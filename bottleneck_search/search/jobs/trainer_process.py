@@ -14,12 +14,12 @@ from collections.abc import Callable
 import keras
 
 from bottleneck_search.rundir.config import SearchConfig
-from bottleneck_search.rundir.files import TRIAL_LOG
+from bottleneck_search.rundir.files import TRIAL_LOG, read_run_config
 from bottleneck_search.rundir.trial_log import TrialLog, TrialRecord, TrialStatus
 from bottleneck_search.search.engine.observer import TrialObserver
 from bottleneck_search.search.jobs.costs import timed_space
 from bottleneck_search.search.jobs.distributed import connect_worker, set_environment
-from bottleneck_search.search.jobs.search import space_and_data
+from bottleneck_search.search.jobs.search import check_recorded_build, space_and_data
 from bottleneck_search.search.jobs.trainer_pool import RETIRED, TRAINER_ID, TrainerJob
 from bottleneck_search.search.jobs.tuner_state import atomic_tuner_state
 from bottleneck_search.search.jobs.tuning import (
@@ -50,6 +50,7 @@ def run_trainer(
     """
     _exit_with_parent()
     config = SearchConfig.from_arguments(job.config)
+    check_recorded_build(config, read_run_config(config.run_dir))
     space, task, data = space_and_data(config)
     space = timed_space(config, space)  # the run's latency table, when its search needs one
     keras.utils.set_random_seed(config.seed + job.index)

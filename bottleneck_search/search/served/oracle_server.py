@@ -44,8 +44,7 @@ from bottleneck_search.compat import (
 from bottleneck_search.rundir.files import append_line, complete_lines
 from bottleneck_search.search.served.auth import ServerSecurity, TokenCheck, caller_of, peer_host
 from bottleneck_search.search.served.oracle_events import OracleEvents
-from bottleneck_search.space.hyperparameters import architecture_from_hp
-from bottleneck_search.space.search_space import SearchSpace
+from bottleneck_search.space.architecture import Architecture
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +63,9 @@ class CheckedServicer:
 
     Args:
         oracle: the oracle served.
-        space: the search space its trials come from (for the closed-form MACs).
+        architecture_of: the architecture, with its MACs, of a trial's hyperparameters
+            (`BottleneckHyperModel.architecture_from_hp`: a space's closed form, or your
+            build's model counted).
         refusals: path of the run's `refused.jsonl`, or None to keep refusals in memory only.
         issued: path of a log that gets one line per trial issued (a chief's, for its restart:
             see `restore_ongoing`), or None.
@@ -74,13 +75,13 @@ class CheckedServicer:
     def __init__(
         self,
         oracle,
-        space: SearchSpace,
+        architecture_of: Callable[[kt.HyperParameters], Architecture],
         refusals: str | None = None,
         issued: str | None = None,
         on_refused: Callable[[dict], None] | None = None,
     ):
         self.oracle = oracle
-        self.space = space
+        self.architecture_of = architecture_of
         self.refusals_path = refusals
         self.issued_path = issued
         self.on_refused = on_refused
@@ -191,7 +192,7 @@ class CheckedServicer:
         return ongoing
 
     def _macs(self, trial) -> int:
-        return architecture_from_hp(self.space, trial.hyperparameters.copy()).macs
+        return self.architecture_of(trial.hyperparameters).macs
 
     def _refuse(self, context, trial, call: str, reason: str) -> None:
         """Takes `trial` from its caller, queues it for another worker, records why, aborts."""
