@@ -38,7 +38,7 @@ def record(widths, seed, val, test=0.5, macs=100, labels=("front",)):
         params=10,
         epochs=1,
         seconds=1.0,
-        weights=ConfirmationRecord.weights_path(widths, seed),
+        weights=ConfirmationRecord.weights_path(architecture_key(widths), seed),
     )
 
 
@@ -103,7 +103,8 @@ def test_confirming_a_run_retrains_each_candidate_per_seed_and_never_twice(confi
     group = [
         r
         for r in records
-        if r.key == ConfirmationRecord.weights_path(row.architecture, 0).split("/")[1]
+        if r.key
+        == ConfirmationRecord.weights_path(architecture_key(row.architecture), 0).split("/")[1]
     ]
     assert (row.val_mean, row.val_std) == pytest.approx(
         mean_and_std([r.val_accuracy for r in group])

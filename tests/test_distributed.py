@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import keras_tuner as kt
 import pytest
@@ -18,14 +19,16 @@ from bottleneck_search.rundir.trial_log import TrialLog
 from bottleneck_search.search.served.liveness import Watchdog
 
 pytestmark = pytest.mark.slow
+# A user's build(hp) with two bottleneck_conv sites and hyperparameters of its own.
+MODELS = (Path(__file__).resolve().parent.parent / "docs" / "examples" / "own_build.py").read_text()
 
 
 def cli(*args):
     return [sys.executable, "-m", "bottleneck_search.cli", "search", *args]
 
 
-def start(*args, log):
-    return subprocess.Popen(cli(*args), stdout=log, stderr=subprocess.STDOUT)
+def start(*args, log, cwd=None):
+    return subprocess.Popen(cli(*args), stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
 
 
 def _free_port():
@@ -42,7 +45,7 @@ def _listening(port):
     return True
 
 
-def start_chief(*args, log, tries=3):
+def start_chief(*args, log, tries=3, cwd=None):
     """Starts a chief on a free port and returns it once it accepts connections, with its address.
 
     A port found free can be taken before the chief binds it; then the chief exits and another
@@ -50,7 +53,7 @@ def start_chief(*args, log, tries=3):
     """
     for _ in range(tries):
         port = _free_port()
-        chief = start(*args, "--chief", f"127.0.0.1:{port}", log=log)
+        chief = start(*args, "--chief", f"127.0.0.1:{port}", log=log, cwd=cwd)
         deadline = time.monotonic() + 120
         while chief.poll() is None and time.monotonic() < deadline and not _listening(port):
             time.sleep(0.1)
@@ -172,20 +175,50 @@ def test_a_killed_worker_does_not_stall_the_search(tiny_space_path, tmp_path):
     assert "worker doomed stopped responding during trial" in (tmp_path / "log").read_text()
 
 
-def test_an_evolution_search_with_two_workers_finishes_its_budget(tiny_space_path, tmp_path):
+def test_an_evolution_search_of_a_users_build_with_two_workers_finishes_its_budget(tmp_path):
+    # A user's build(hp) named relative to each process' folder: the chief's and the workers' is
+    # the same file; a worker whose folder holds an edited copy is refused, naming both hashes.
+    (tmp_path / "models.py").write_text(MODELS)
+    (tmp_path / "edited").mkdir()
+    (tmp_path / "edited" / "models.py").write_text(MODELS + "# edited\n")
     run_dir = tmp_path / "shared"
-    common = ["--space", tiny_space_path, "--tuner", "evolution", "--population-size", "2"]
-    common += ["--max-trials", "5", "--epochs", "1", "--run-dir", str(run_dir)]
+    common = ["--hypermodel", "models.py:build_model", "--tuner", "evolution"]
+    common += ["--population-size", "2", "--max-trials", "5", "--epochs", "1"]
+    common += ["--run-dir", str(run_dir)]
     with open(tmp_path / "log", "w") as log:
-        chief, address = start_chief(*common, log=log)
+        chief, address = start_chief(*common, log=log, cwd=tmp_path)
         workers = [
-            start(*common, "--worker", address, "--worker-id", f"w{i}", log=log) for i in (1, 2)
+            start(*common, "--worker", address, "--worker-id", f"w{i}", log=log, cwd=tmp_path)
+            for i in (1, 2)
         ]
+        token = tmp_path / "token"  # the edited worker keeps its own directory and token copy
+        token.write_text((run_dir / "auth-token").read_text())
+        token.chmod(0o600)
+        edited = subprocess.run(
+            cli(
+                *common[:-1],
+                str(tmp_path / "other"),
+                "--worker",
+                address,
+                "--auth-token-file",
+                str(token),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path / "edited",
+        )
         assert [finish(p) for p in workers] == [0, 0], (tmp_path / "log").read_text()
         assert finish(chief, timeout=120) == 0
+    assert edited.returncode == 2
+    refusal = edited.stderr.strip().splitlines()[-1]
+    recorded = json.loads((run_dir / "config.json").read_text())["space"]["hypermodel"]["sha256"]
+    assert "differs from the chief's" in refusal and recorded[:16] in refusal, refusal
     run = load_run(run_dir)
     assert sorted(r.trial_id for r in run.records) == ["0", "1", "2", "3", "4"]
-    assert all(r.status == "COMPLETED" for r in run.records)
+    assert all(
+        r.status == "COMPLETED" and "learning_rate" in r.hyperparameters for r in run.records
+    )
     initial = [r for r in run.records if r.mutation.startswith("initial: ")]
     assert len(initial) == 2  # the chief's oracle made the population once, for both workers
     ids = {r.trial_id for r in run.records}

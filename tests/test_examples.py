@@ -82,6 +82,7 @@ def names(tmp_path, tiny_run, tiny_space_path, inception_mini, digits_32, monkey
     # Examples name files as a user in a clone of the repository would (search_spaces/..., runs/...).
     (tmp_path / "clone").mkdir()
     (tmp_path / "clone" / "search_spaces").symlink_to(ROOT / "search_spaces")
+    (tmp_path / "clone" / "docs").symlink_to(ROOT / "docs")
     monkeypatch.chdir(tmp_path / "clone")
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir)

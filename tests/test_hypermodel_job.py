@@ -16,29 +16,12 @@ from bottleneck_search import build_from_hyperparameters, count_flops
 from bottleneck_search.rundir.trial_log import TrialLog
 from bottleneck_search.space.user_build import UserBuild
 
-KILL_AT = str(Path(__file__).resolve().parent / "kill_at.py")
+ROOT = Path(__file__).resolve().parent.parent
+KILL_AT = str(ROOT / "tests" / "kill_at.py")
 
 # A keras.io-style build(hp): two bottleneck_conv sites, filters, dropout and a learning rate of
-# the user's own, compiled by the user.
-MODELS = """
-import keras
-from bottleneck_search import bottleneck_conv
-
-
-def build_model(hp):
-    inputs = keras.Input((8, 8, 1))
-    x = keras.layers.Conv2D(hp.Int("filters", 8, 16, step=8), 3, padding="same",
-                            activation="relu")(inputs)
-    x = bottleneck_conv(hp, x, 16, 3, name="mid1", widths=[4], padding="same", activation="relu")
-    x = bottleneck_conv(hp, x, 16, 3, name="mid2", widths=[4], padding="same", activation="relu")
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dropout(hp.Float("dropout", 0.0, 0.2, step=0.1))(x)
-    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
-    model.compile(keras.optimizers.Adam(hp.Float("learning_rate", 2e-3, 1e-2, sampling="log")),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
-
-"""
+# the user's own, compiled by the user (the example docs/own-tuner-code.md searches).
+MODELS = (ROOT / "docs" / "examples" / "own_build.py").read_text()
 
 
 def _search(run_dir, reference, *extra, trials=3):

@@ -63,7 +63,7 @@ def test_a_config_of_parts_and_its_flat_arguments_are_the_same_search():
         seed=3,
     )
     flat = config.arguments()
-    assert len(flat) == 53  # the CLI's flags, one to one
+    assert len(flat) == 54  # the CLI's flags, one to one
     assert flat["space"] == "googlenet" and flat["latency_batch_size"] == 8
     assert flat["batch_size"] == 64 and flat["confirm_seeds"] == 2 and flat["seed"] == 3
     again = SearchConfig.from_arguments(json.loads(json.dumps(flat)))

@@ -17,6 +17,7 @@ from bottleneck_search.errors import ResultsError
 from bottleneck_search.flops import count_flops
 from bottleneck_search.model_io import onnx_unavailable
 from bottleneck_search.recipe import steps_per_epoch
+from bottleneck_search.results.baseline import built_model
 from bottleneck_search.results.confirmed import ConfirmedArchitecture, summarise
 from bottleneck_search.results.onnx_export import validation_images, write_onnx
 from bottleneck_search.results.pareto import pareto_front
@@ -229,10 +230,8 @@ def _trained_model(
 ) -> keras.Model:
     keras.backend.clear_session()
     task = run.task()
-    if isinstance(space, UserBuild):  # compiled by your build, as its trial was
-        model = space.build_model(record.hyperparameters)
-    else:
-        model = space.build(space.validate(record.architecture))
+    # Your build's model comes compiled by it, as its trial was; a space's is compiled here.
+    model = built_model(space, record.architecture, record.hyperparameters)
     if retrain_epochs is None:
         weights = (
             os.path.join(run.path, confirmed.best_run.weights)

@@ -10,6 +10,13 @@ import os
 
 from bottleneck_search.flops import count_flops
 from bottleneck_search.flops.report import human
+from bottleneck_search.results.baseline import (
+    baseline,
+    baseline_name,
+    built_model,
+    layer_comparison,
+    marked_trials,
+)
 from bottleneck_search.results.compression import compression_section
 from bottleneck_search.results.confirmed import Confirmation, summarise, table
 from bottleneck_search.results.latency_section import latency_section
@@ -27,7 +34,6 @@ from bottleneck_search.rundir.trial_log import (
     status_counts,
 )
 from bottleneck_search.space.architecture import short_form
-from bottleneck_search.space.user_build import UserBuild
 from bottleneck_search.stats import interval_legend, metric_text, wilson_interval
 
 
@@ -98,7 +104,7 @@ def write_report(run: str | os.PathLike | list | Run) -> Report:
     best = run.ranked()[0]
     counts = status_counts(run.records)
     space = run.space()
-    marked = _marked_trials(run, space)
+    marked = marked_trials(run, space)
     confirmation = summarise(ConfirmationLog(run.path).read())
 
     trials_csv = os.path.join(run.path, TRIALS_CSV)
@@ -119,28 +125,6 @@ def write_report(run: str | os.PathLike | list | Run) -> Report:
     return Report(
         run.path, trials_csv, pareto_png, report_md, best, tuple(front), counts, run.val_size
     )
-
-
-def _marked_trials(run: Run, space) -> dict[str, TrialRecord]:
-    if isinstance(space, UserBuild):
-        defaults = space.default_values
-        found = next((r for r in run.completed if r.hyperparameters == defaults), None)
-        return {"your defaults": found} if found is not None else {}
-    named = {"no bottleneck": space.no_bottleneck()}
-    if space.reference is not None:
-        named["reference"] = space.reference
-    marked = {}
-    for label, architecture in named.items():
-        widths = architecture.widths
-        for record in run.completed:
-            if record.architecture == widths:
-                marked[label] = record
-                break
-    return marked
-
-
-def _baseline_name(space) -> str:
-    return "your defaults" if isinstance(space, UserBuild) else "no bottleneck"
 
 
 def _trials_csv(records, val_size: int | None) -> str:
@@ -246,30 +230,12 @@ def _latency(run: Run, space, best: TrialRecord, confirmation: Confirmation | No
         )
     else:
         chosen, label = (best.architecture, best.hyperparameters), f"best trial {best.trial_id}"
-    if run.config.get("kind") == COMPRESS:
-        baseline = "original model"
-    else:
-        baseline = "your defaults" if isinstance(space, UserBuild) else "no bottleneck"
+    named = "original model" if run.config.get("kind") == COMPRESS else baseline_name(space)
     arguments = run.config.get("arguments", {})
-    base, base_macs = _baseline(space)
-    model = _built(space, *chosen)
+    base, base_macs = baseline(space)
+    model = built_model(space, *chosen)
     macs = count_flops(model).macs
-    return latency_section(base, model, base_macs, macs, label, arguments, baseline)
-
-
-def _built(space, widths: dict, hyperparameters: dict | None):
-    """The model of a trial's `widths` (of your build's model: its `hyperparameters`)."""
-    if isinstance(space, UserBuild):
-        return space.build_model(hyperparameters)
-    return space.build(space.validate(widths))
-
-
-def _baseline(space) -> tuple[object, int]:
-    """The model a run's results are compared with, and its MACs: the space's architecture
-    without reductions, or your build's model with its default hyperparameters."""
-    if isinstance(space, UserBuild):
-        return space.build_model(space.default_values), space.default.macs
-    return space.build(space.no_bottleneck()), space.no_bottleneck().macs
+    return latency_section(base, model, base_macs, macs, label, arguments, named)
 
 
 def _front_heading(records: list[TrialRecord]) -> str:
@@ -280,43 +246,6 @@ def _front_heading(records: list[TrialRecord]) -> str:
 def _value_heading(records: list[TrialRecord]) -> str:
     name = records[0].value_name if records else "val_accuracy"
     return "val acc [95% interval]" if name == "val_accuracy" else name
-
-
-def _layer_comparison(space, best: TrialRecord) -> list[str]:
-    """Per-layer MACs of the best architecture next to the no-bottleneck one (your build's
-    defaults), joined by layer name."""
-    import keras
-
-    keras.backend.clear_session()
-    base = {row.name: row for row in count_flops(_baseline(space)[0]).rows}
-    keras.backend.clear_session()
-    ours = count_flops(_built(space, best.architecture, best.hyperparameters)).rows
-    lines = [
-        f"| layer | MACs, {_baseline_name(space)} | MACs, best | change |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    names = list(base)
-    for row in ours:
-        if row.name not in base:
-            names.insert(
-                names.index(row.name.removesuffix("_reduce"))
-                if row.name.removesuffix("_reduce") in names
-                else len(names),
-                row.name,
-            )
-    by_name = {row.name: row for row in ours}
-    for name in names:
-        before = base[name].macs if name in base else 0
-        after = by_name[name].macs if name in by_name else 0
-        if before == after == 0:
-            continue
-        lines.append(f"| {name} | {before:,} | {after:,} | {after - before:+,} |")
-    total_before = sum(r.macs for r in base.values())
-    total_after = sum(r.macs for r in ours)
-    lines.append(
-        f"| **total** | **{total_before:,}** | **{total_after:,}** | **{total_after - total_before:+,}** |"
-    )
-    return lines
 
 
 def _confirmed_section(confirmation: Confirmation | None, space) -> list[str]:
@@ -335,7 +264,7 @@ def _confirmed_section(confirmation: Confirmation | None, space) -> list[str]:
         "deviation); the test split was never seen by the search. The recommendation is made on "
         "validation means.",
         "",
-        *table(confirmation, _baseline(space)[1]),
+        *table(confirmation, baseline(space)[1]),
         "",
         *confirmation.sentences(),
         "",
@@ -442,9 +371,9 @@ def _markdown(
         ),
         f"![{_front_heading(front).removeprefix('validation ')} vs {_cost_name(run)}](pareto.png)",
         "",
-        f"## Where the savings come from: trial {best.trial_id} against {_baseline_name(space)}",
+        f"## Where the savings come from: trial {best.trial_id} against {baseline_name(space)}",
         "",
-        *_layer_comparison(space, best),
+        *layer_comparison(space, best),
         "",
         *_lineage_section(run, best),
     ]

@@ -151,6 +151,9 @@ def build_from_hyperparameters(path: str | os.PathLike) -> keras.Model:
     The model is built and compiled as your build makes it, with fresh weights: the exported
     `model.keras` beside the JSON holds the trained ones.
 
+    Args:
+        path: an export folder's `hyperparameters.json`.
+
     Raises:
         SearchConfigError: the file is unreadable or not such a record, or your build's file
             changed since (both hashes named).

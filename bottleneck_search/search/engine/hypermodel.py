@@ -9,7 +9,6 @@ of its final epoch: the model that was scored.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
@@ -64,26 +63,18 @@ EPOCH_SCORE = "val_epoch_score"
 class BottleneckHyperModel(kt.HyperModel):
     """A `keras_tuner.HyperModel` whose trials are scored by accuracy against counted MACs.
 
-    Its models come from a `SearchSpace` (`build(hp)` declares `<site>/reduce` and the
-    conditional `<site>/width` per site and builds and compiles the chosen architecture, costed
-    in closed form) or from your own `build(hp)` (a function or a `keras_tuner.HyperModel`, with
-    `bottleneck_conv` sites and any hyperparameters of yours): then each model is built and
-    compiled by your code as you wrote it and counted with `count_flops`; your build runs once
-    with its default hyperparameters when the hypermodel is made, so a mistake in it stops here.
-    `architecture_of(model)` gives a built model's sites and costs; the model is not changed.
+    Its models come from a `SearchSpace` (`<site>/reduce` and `<site>/width` per site, costed
+    in closed form), or from your own `build(hp)` with `bottleneck_conv` sites and any
+    hyperparameters of yours: each model is then built and compiled by your code and counted
+    (`count_flops`), and your build runs once with its defaults when the hypermodel is made, so
+    a mistake in it stops here. `architecture_of(model)` gives a built model's sites and costs.
 
-    `fit(...)` trains with `CostMetrics` (the epoch logs carry `val_epoch_score`, `macs`, `flops`
-    and `params`) and returns the final metrics, `val_score` (the tuner's objective) among them:
-    the penalised metric of the end of training, as `recipe.final_accuracy` reads it.
-
-    What is learned comes from `task` (loss, metrics, the scoring metric and its direction): a
-    softmax classifier on class indices scored on `val_accuracy` for a space, your compile's
-    loss and metrics for your build (`task_from_model`). A space's models train with the
-    recipe's optimizer (Adam, warm-up and cosine decay over the trial's steps) unless you pass
-    `optimizer` (copied for every trial); yours keep your compile's.
-
-    A model over `max_macs` or `max_latency_us` is never trained: `build` returns a weightless
-    stand-in and `fit` reports it at once with a score below any trained trial.
+    `fit(...)` trains with `CostMetrics` (epoch logs: `val_epoch_score`, `macs`, `flops`,
+    `params`) and returns the final metrics with `val_score`, the tuner's objective: the
+    penalised metric at the end of training as `recipe.final_accuracy` reads it. A space's
+    models train with the recipe's optimizer (Adam, warm-up, cosine decay) unless `optimizer`
+    is given; yours keep your compile. A model over `max_macs` or `max_latency_us` is never
+    trained: `build` returns a weightless stand-in, reported at once below any trained trial.
 
     Args:
         source: a `SearchSpace`, or your own `build(hp)` function or `keras_tuner.HyperModel`
@@ -91,27 +82,29 @@ class BottleneckHyperModel(kt.HyperModel):
             must return the `History`).
         optimizer: for a space, None for the recipe's optimizer, or your own optimizer name or
             instance (an instance is copied for every trial).
-        recipe: the `TrainingRecipe`; its defaults when None.
-        task: the `Task`: loss, metrics, and the metric (`task.score`, e.g. `val_accuracy` or
-            `val_mae`) that, penalised by MACs, scores a trial in `task.direction`.
+        task: the `Task` (loss, metrics, and the metric `task.score` that, penalised, scores a
+            trial in `task.direction`); a softmax classifier's for a space, your compile's
+            (`task_from_model`) for your build, when None.
         penalty: the `CostPenalty`; its target defaults to the space's reference MACs, or to
             those of your build's model with its default hyperparameters.
         max_macs: hard budget; architectures above it are recorded as infeasible, never trained.
         max_latency_us: hard budget on the predicted latency (microseconds per call; needs a
             space with a latency table, `SearchSpace.with_latency`), applied the same way.
+        measure_latency: measures a trained model's latency in microseconds (the search
+            passes one with its latency table's settings); the trial records it.
+        trial_log: path of a `trials.jsonl` to append every finished trial to, or None.
+        observer: a `TrialObserver` told of every trial (progress, stop requests, liveness).
+        config_hash: declared as the fixed hyperparameter `bottleneck_search/config` (with your
+            build's file's sha256), so that distributed workers can check they run the
+            chief's search.
+        name: the hypermodel's name.
+        tunable: as for `keras_tuner.HyperModel`.
+        recipe: the `TrainingRecipe`; its defaults when None.
 
     Raises:
         SearchConfigError: your build is not callable, fails with its defaults, returns no
             compiled model, or comes with options that need a space (`optimizer`, a latency
             cost or budget); budgets no architecture of a space meets.
-        measure_latency: measures a trained model's latency in microseconds (the search
-            passes one with its latency table's settings); the trial records it.
-        trial_log: path of a `trials.jsonl` to append every finished trial to, or None.
-        observer: a `TrialObserver` told of every trial (progress, stop requests, liveness).
-        config_hash: declared as the fixed hyperparameter `bottleneck_search/config`, so that
-            distributed workers can check they run the chief's search.
-        name: the hypermodel's name.
-        tunable: as for `keras_tuner.HyperModel`.
 
     Example:
 
@@ -295,7 +288,7 @@ class BottleneckHyperModel(kt.HyperModel):
         if built.infeasible:
             return self._reject(model, architecture, callbacks, trial_id, start, values)
         if built.build_error is not None:
-            self._failed(trial_id, architecture, built.build_error, start, values=values)
+            self._failed(trial_id, architecture, built.build_error, start, values)
             raise kt.errors.FailedTrialError(f"Trial {trial_id}: {built.build_error}")
         if self.optimizer is None and self.space is not None:  # a user's build compiled its own
             compile_with_recipe(model, self.task, self.recipe, args, kwargs)
@@ -317,7 +310,7 @@ class BottleneckHyperModel(kt.HyperModel):
             stop_if_our_bug(error, f"training trial {trial_id}")
             if not is_storage_error(error):  # the trial itself is fine; it runs again on resume
                 reason = f"{type(error).__name__}: {error}"
-                self._failed(trial_id, architecture, reason, start, values=values)
+                self._failed(trial_id, architecture, reason, start, values)
             raise
         finally:
             self.observer.training_ended(trial_id)
@@ -344,88 +337,55 @@ class BottleneckHyperModel(kt.HyperModel):
             **kwargs,
         )
 
-    def _completed(
-        self, model, history, trial_id, architecture: Architecture, start: float, values
-    ):
+    def _completed(self, model, history, trial_id, architecture: Architecture, start, values):
         logs = history.history
         losses = logs.get("loss", [])
         bad = next((epoch for epoch, value in enumerate(losses) if not math.isfinite(value)), None)
         if bad is not None:
             reason = f"the loss became NaN or infinite in epoch {bad + 1}"
-            self._failed(trial_id, architecture, reason, start, len(losses), values)
+            self._failed(trial_id, architecture, reason, start, values, epochs=len(losses))
             raise kt.errors.FailedTrialError(f"Trial {trial_id}: {reason}.")
         value = self.recipe.final_accuracy(logs[self.task.score])
         score = self.penalty.score_of(value, architecture, self.task.direction)
         measured = self.measure_latency(model) if self.measure_latency is not None else None
         self._record(
-            TrialRecord.of(
-                trial_id,
-                TrialStatus.COMPLETED,
-                architecture,
-                start,
-                score=score,
-                epochs=len(losses),
-                measured_latency_us=measured,
-                hyperparameters=values,
-                **scored_value(self.task, value),
-            )
+            TrialStatus.COMPLETED,
+            trial_id,
+            architecture,
+            start,
+            values,
+            score=score,
+            epochs=len(losses),
+            measured_latency_us=measured,
+            **scored_value(self.task, value),
         )
         # What the tuner records: every metric at the final epoch, the scoring metric and the
-        # score as the recipe reads them.
-        final = {key: float(values[-1]) for key, values in logs.items() if values}
-        # `macs` lets a served oracle check the report against the closed form.
+        # score as the recipe reads them; `macs` lets a served oracle check the report.
+        final = {key: float(series[-1]) for key, series in logs.items() if series}
         return {**final, self.task.score: value, OBJECTIVE: score, **cost_logs(architecture)}
 
-    def _reject(
-        self, model, architecture: Architecture, callbacks: list, trial_id, start: float, values
-    ) -> dict:
+    def _reject(self, model, architecture: Architecture, callbacks, trial_id, start, values):
         """Reports an over-budget architecture at once, through the tuner's own callbacks."""
         logs = {OBJECTIVE: self._floor, **cost_logs(architecture)}
         report_without_training(model, callbacks, logs)
         reason = over_budget(architecture, self.max_macs, self.max_latency_us)
-        self._record(
-            TrialRecord.of(
-                trial_id,
-                TrialStatus.INFEASIBLE,
-                architecture,
-                start,
-                reason=reason,
-                hyperparameters=values,
-            )
-        )
+        self._record(TrialStatus.INFEASIBLE, trial_id, architecture, start, values, reason=reason)
         return logs
 
-    def _failed(
-        self,
-        trial_id,
-        architecture: Architecture,
-        reason: str,
-        start: float,
-        epochs: int = 0,
-        values: dict | None = None,
-    ) -> None:
+    def _failed(self, trial_id, architecture: Architecture, reason: str, start, values, epochs=0):
         self._record(
-            TrialRecord.of(
-                trial_id,
-                TrialStatus.FAILED,
-                architecture,
-                start,
-                epochs=epochs,
-                reason=reason,
-                hyperparameters=values,
-            )
+            TrialStatus.FAILED, trial_id, architecture, start, values, epochs=epochs, reason=reason
         )
 
-    def _record(self, record: TrialRecord) -> None:
+    def _record(self, status, trial_id, architecture, start: float, values, **outcome) -> None:
+        """Logs a finished trial (`values`: what `_recorded_values` keeps of its hp)."""
         # Keras Tuner's id of this process in a distributed search or a trainer process: a
         # report its oracle refuses is then told apart from another worker's (`rundir.run`).
-        worker = (
-            os.environ.get("KERASTUNER_TUNER_ID")
-            if os.environ.get("KERASTUNER_ORACLE_IP")
-            else None
+        if os.environ.get("KERASTUNER_ORACLE_IP"):
+            outcome["worker"] = os.environ.get("KERASTUNER_TUNER_ID")
+        record = TrialRecord.of(
+            trial_id, status, architecture, start, hyperparameters=values, **outcome
         )
-        if worker is not None:
-            record = dataclasses.replace(record, worker=worker)
         if self.trial_log is not None:
             self.trial_log.append(record)
         self.observer.trial_ended(record)
