@@ -1,5 +1,7 @@
-"""A Keras Tuner user's own build(hp), searched two ways: a stock RandomSearch with the
-`CostMetrics` callback, and `make_tuner("random", build)` (our hypermodel over the same function).
+"""A Keras Tuner user's own build(hp), searched three ways: a stock RandomSearch with the
+`CostMetrics` callback, `make_tuner("random", build)` (our hypermodel over the same function), and
+the whole search job on it (`run_search` with `SpaceSource(hypermodel="bench/own_hypermodel.py:build")`,
+what `bottleneck-search search --hypermodel bench/own_hypermodel.py:build` runs).
 
 Usage: .venv/bin/python bench/own_hypermodel.py [--trials 10] [--train-size 6000] [--seed 1]
 Data: Fashion-MNIST from Debian's `dataset-fashion-mnist` (apt-get install -y
@@ -9,8 +11,9 @@ Prints, per trial of each way: its hyperparameters' sites, the MACs recorded in 
 callback's count, or the hypermodel's), `count_flops` of the model rebuilt from the same
 hyperparameters, the scores; then the counting overhead (`count_flops` per model) as a share of a
 trial's wall time (goal: under 2%), and what a rejection under a hard `max_macs` costs (build and
-count, in milliseconds). Both ways use the same oracle seed, so they propose the same
-hyperparameters; their accuracies differ by training noise only.
+count, in milliseconds). All ways use the same oracle seed, so they propose the same
+hyperparameters; their accuracies differ by training noise only (the job draws its own
+validation split from the same training images, with the same seed).
 """
 
 from __future__ import annotations
@@ -65,11 +68,19 @@ def main() -> None:
 
     from bottleneck_search import (
         BottleneckHyperModel,
+        Confirmation,
         CostMetrics,
         CostPenalty,
+        DataSource,
+        Proposer,
+        SearchConfig,
+        SpaceSource,
+        TrainerProcesses,
+        TrialTraining,
         count_flops,
         load_dataset,
         make_tuner,
+        run_search,
     )
 
     data = load_dataset("fashion_mnist", (28, 28, 1), batch_size=64, train_size=args.train_size)
@@ -117,6 +128,18 @@ def main() -> None:
     )
     ours.search(data.train, validation_data=data.val, epochs=1, verbose=0)
     ways["make_tuner('random', build)"] = ours
+    job = run_search(
+        SearchConfig(
+            space=SpaceSource(hypermodel=f"{os.path.abspath(__file__)}:build"),
+            data=DataSource("fashion_mnist", train_size=args.train_size, batch_size=64),
+            proposer=Proposer(tuner="random", max_trials=args.trials),
+            training=TrialTraining(epochs=1),
+            confirm=Confirmation(top=0),
+            trainers=TrainerProcesses(trials_per_process=0),
+            seed=args.seed,
+            run_dir=os.path.join(work, "job"),
+        )
+    )
 
     print(
         f"own build(hp), Fashion-MNIST 28x28 ({args.train_size} train images, "
@@ -140,8 +163,20 @@ def main() -> None:
                 f"{metrics.get_last_value('val_accuracy'):>8.3f} "
                 f"{metrics.get_last_value('val_score'):>9.3f}"
             )
-    same = list(proposals.values())[0] == list(proposals.values())[1]
-    print(f"same hyperparameters proposed by both ways: {same}")
+    name = "search --hypermodel (the job)"
+    proposals[name] = []
+    for record in sorted(job.records, key=lambda r: int(r.trial_id)):
+        proposals[name].append(record.hyperparameters)
+        counted = count_flops(build(_hp(record.hyperparameters))).macs
+        print(
+            f"{name:30} {record.trial_id:>5} {sites(record.hyperparameters):18} "
+            f"{record.macs:>14,} {counted:>12,} {record.val_accuracy:>8.3f} {record.score:>9.3f}"
+        )
+    first, *others = proposals.values()
+    print(
+        f"same hyperparameters proposed by all {len(proposals)} ways: "
+        f"{all(other == first for other in others)}"
+    )
 
     counting = []
     for values in proposals["RandomSearch + CostMetrics"]:

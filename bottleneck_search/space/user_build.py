@@ -161,8 +161,13 @@ def build_from_hyperparameters(path: str | os.PathLike) -> keras.Model:
     Example:
 
     ```python
-    model = build_from_hyperparameters("runs/my-run/export/trial_3/hyperparameters.json")
-    model.load_weights("runs/my-run/export/trial_3/model.keras")
+    # What `export` writes beside a trial's model.keras, here by hand:
+    build = UserBuild.from_reference("docs/examples/own_build.py:build_model")
+    values = {"filters": 16, "mid1/reduce": True, "mid1/width": 4, "mid2/reduce": False}
+    with open(f"{tmp}/hyperparameters.json", "w") as handle:
+        json.dump(user_build_record(build, values), handle)
+    model = build_from_hyperparameters(f"{tmp}/hyperparameters.json")
+    assert count_flops(model).macs == build.architecture_from_values(values).macs
     ```
     """
     try:

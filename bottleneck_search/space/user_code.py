@@ -51,7 +51,7 @@ def import_user_build(reference: str) -> tuple[Any, UserCode]:
     Example:
 
     ```python
-    build, code = import_user_build("my_models.py:build_model")
+    build, code = import_user_build("docs/examples/own_build.py:build_model")
     print(code.path, code.sha256[:12])
     ```
     """

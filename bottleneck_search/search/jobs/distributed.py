@@ -278,7 +278,7 @@ def check_worker(config: SearchConfig) -> dict | None:
         raise SearchConfigError(
             f"This worker's search arguments differ from the chief's at {config.distribution.worker} (config hash "
             f"{digest} here, {remote or 'none'} there). Start every worker with the chief's arguments: "
-            "--space/--model, --dataset, --tuner, --max-trials, --epochs, --penalty, --target-macs, "
+            "--space/--model/--hypermodel, --dataset, --tuner, --max-trials, --epochs, --penalty, --target-macs, "
             "--max-macs, --seed, --batch-size."
         )
     if config.space.hypermodel is not None:
