@@ -220,3 +220,44 @@ def test_one_callback_counts_each_model_it_is_attached_to(digits):
         assert history.history["macs"] == [macs]
         accuracy = history.history["val_accuracy"][0]
         assert history.history["val_score"][0] == pytest.approx(accuracy - 0.1 * macs / TARGET_MACS)
+
+
+def test_the_callback_scores_a_regression_head_on_its_error_and_a_logits_head_on_accuracy(digits):
+    # Neither is a softmax classifier: the task comes from each model's own compile.
+    inputs = keras.Input((8, 8, 1))
+    features = keras.layers.Flatten()(keras.layers.Conv2D(8, 3, padding="same")(inputs))
+    penalty = CostPenalty("soft", target_macs=1_000)  # below both models: each is penalised
+
+    regression = keras.Model(inputs, keras.layers.Dense(1)(features))
+    regression.compile("adam", loss="mse", metrics=["mae"])
+    targets = digits.train.map(lambda x, y: (x, keras.ops.cast(y, "float32")))
+    val_targets = digits.val.map(lambda x, y: (x, keras.ops.cast(y, "float32")))
+    logs = regression.fit(
+        targets,
+        validation_data=val_targets,
+        epochs=1,
+        verbose=0,
+        callbacks=[CostMetrics(penalty=penalty)],
+    ).history
+    macs = count_flops(regression).macs
+    # The error is minimised: over the target, the penalty makes the score worse, i.e. higher.
+    assert logs["val_score"][0] == pytest.approx(penalty.score(logs["val_mae"][0], macs, "min"))
+    assert logs["val_score"][0] > logs["val_mae"][0]
+
+    logits = keras.Model(inputs, keras.layers.Dense(10)(features))
+    logits.compile(
+        "adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    logs = logits.fit(
+        digits.train,
+        validation_data=digits.val,
+        epochs=1,
+        verbose=0,
+        callbacks=[CostMetrics(penalty=penalty)],
+    ).history
+    accuracy = logs["val_accuracy"][0]
+    assert accuracy > 0.3  # 10 classes: chance is 0.1
+    assert logs["val_score"][0] == pytest.approx(penalty.score(accuracy, count_flops(logits).macs))
+    assert logs["val_score"][0] < accuracy
