@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from bottleneck_search import build_from_hyperparameters, count_flops
+from bottleneck_search import SearchConfigError, build_from_hyperparameters, count_flops
 from bottleneck_search.rundir.trial_log import TrialLog
 from bottleneck_search.space.user_build import UserBuild
 
@@ -177,3 +177,16 @@ def test_options_a_hypermodel_search_cannot_honour_are_refused_by_name(cli, mode
         assert code == 2, extra
         assert err.count("\n") == 1 and named in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_module_reference_is_imported_from_the_python_path_with_its_files_hash(monkeypatch):
+    from bottleneck_search.space.user_code import file_sha256, import_user_build
+
+    monkeypatch.syspath_prepend(str(ROOT / "docs" / "examples"))
+    build, code = import_user_build("own_build:build_model")
+    assert callable(build) and code.path == str(ROOT / "docs" / "examples" / "own_build.py")
+    assert code.sha256 == file_sha256(code.path)
+    with pytest.raises(
+        SearchConfigError, match="No module not_a_package.models on the Python path"
+    ):
+        import_user_build("not_a_package.models:build")
