@@ -2,6 +2,8 @@
 `bottleneck_conv` sites and its own hyperparameters and compile, searched by stock tuners with
 `CostMetrics` (no SearchSpace anywhere)."""
 
+from pathlib import Path
+
 import keras
 import keras_tuner as kt
 import pytest
@@ -12,30 +14,17 @@ from bottleneck_search import (
     EvolutionOracle,
     FlopCountError,
     SearchConfigError,
-    bottleneck_conv,
     count_flops,
 )
+from bottleneck_search.space.user_code import import_user_build
 
+ROOT = Path(__file__).resolve().parent.parent
 TARGET_MACS = 20_000  # below every model of `build`: each is penalised
 
 
-def build(hp):
-    """The shape of keras.io's "Getting started with KerasTuner", on 8x8 digits."""
-    inputs = keras.Input((8, 8, 1))
-    x = keras.layers.Conv2D(hp.Int("stem", 8, 16, step=8), 3, padding="same", activation="relu")(
-        inputs
-    )
-    x = bottleneck_conv(hp, x, 16, 3, name="mid1", widths=[4], padding="same", activation="relu")
-    x = bottleneck_conv(hp, x, 16, 3, name="mid2", widths=[4], padding="same", activation="relu")
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dropout(hp.Float("dropout", 0.0, 0.3, step=0.1))(x)
-    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
-    model.compile(
-        keras.optimizers.Adam(hp.Float("learning_rate", 1e-3, 1e-2, sampling="log")),
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+# The shape of keras.io's "Getting started with KerasTuner" on 8x8 digits: two bottleneck_conv
+# sites, filters, dropout and a learning rate of its own, compiled by itself.
+build, _ = import_user_build(f"{ROOT}/docs/examples/own_build.py:build_model")
 
 
 @pytest.mark.parametrize("kind", ["random", "evolution"])

@@ -81,11 +81,10 @@ class SpaceSource(Part):
         if self.hypermodel is not None:
             self._check_hypermodel(model_only)
         elif model_only and self.model is None:
-            received = ", ".join(f"{name}={getattr(self, name)!r}" for name in model_only)
             raise SearchConfigError(
                 f"{', '.join(model_only)} shape the space of a model search; a YAML space sets "
                 f"its own widths. Give a model or leave them at their defaults. Received: "
-                f"{received}, model=None.",
+                f"{self._received(model_only)}, model=None.",
                 argument=model_only[0],
             )
 
@@ -100,13 +99,15 @@ class SpaceSource(Part):
             )
         given = (["model"] if self.model is not None else []) + model_only
         if given:
-            received = ", ".join(f"{name}={getattr(self, name)!r}" for name in given)
             raise SearchConfigError(
                 f"hypermodel= searches your build(hp), whose sites are its bottleneck_conv "
                 f"calls; {', '.join(given)} belong to a search of a model. Received: "
-                f"hypermodel={self.hypermodel!r}, {received}.",
+                f"hypermodel={self.hypermodel!r}, {self._received(given)}.",
                 argument=given[0],
             )
+
+    def _received(self, names: list[str]) -> str:
+        return ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
 
     @property
     def name(self) -> str:
