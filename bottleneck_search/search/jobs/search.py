@@ -130,8 +130,9 @@ def run_search(
 ) -> SearchResult:
     """Runs (or resumes) a search job and returns its trials.
 
-    Checks everything it can before training: the arguments, the run directory, the space, the
-    data, the budget and the disk. Writes `<run>/config.json`, Keras Tuner's state under `<run>/`,
+    Checks everything it can before training: the arguments, the run directory, the space (or
+    your `build(hp)`, `SpaceSource(hypermodel=...)`, imported and run once with its defaults),
+    the data, the budget and the disk. Writes `<run>/config.json`, Keras Tuner's state under `<run>/`,
     and `<run>/trials.jsonl`; then, unless distributed or `config.confirm.top` is 0, the confirmation
     stage (`confirm_run`) retrains the best front points and the baselines with several seeds.
     Trials train in this process, or in trainer processes (`config.trials_per_trainer`, see
