@@ -50,7 +50,7 @@ def models(tmp_path):
 def test_a_hypermodel_search_in_trainers_is_confirmed_exported_and_rebuilt(cli, models, tmp_path):
     run_dir = tmp_path / "run"
     argv = _search(run_dir, f"{models}:build_model", "--tuner", "evolution")
-    argv += ["--population-size", "2", "--trials-per-process", "2"]
+    argv += ["--population-size", "2", "--trials-per-process", "3"]  # one trainer, all trials
     code, out, err = cli(*argv, "--confirm", "1", "--confirm-seeds", "2")
     assert code == 0, err
     assert "compiled and trained as" in out  # the user's compile, not our recipe
