@@ -10,7 +10,8 @@ One architecture written twice, as twins: a CIFAR-style ResNet-20 (a 3x3 stem, t
 three basic blocks at 16/32/64 channels, conv-BN-ReLU, 1x1 projection shortcuts where a stage
 changes width or stride, global pooling, a linear head) in Keras and in PyTorch, with the same
 initialisation (He-normal truncated at two standard deviations for convs, Glorot-uniform for the
-head, BatchNorm momentum 0.99 / epsilon 1e-3 in Keras' terms). Each twin is trained with the same
+head, BatchNorm momentum 0.9 / epsilon 1e-3 in Keras' terms: PyTorch's default momentum, since
+Keras' 0.99 leaves the moving statistics half adapted after the few hundred steps run here). Each twin is trained with the same
 recipe on the same Fashion-MNIST images at 32x32 (Debian's `dataset-fashion-mnist`): SGD with
 momentum 0.9, batch 128, learning rate 0.05 with a per-step cosine decay to 0, `--epochs` epochs.
 
@@ -92,7 +93,7 @@ def keras_resnet(stream=STAGES, inner=None, seed=0):
         x = layers.Conv2D(
             filters, kernel, stride, padding="same", use_bias=False, kernel_initializer=conv_init
         )(x)
-        return layers.BatchNormalization(momentum=0.99, epsilon=1e-3)(x)
+        return layers.BatchNormalization(momentum=0.9, epsilon=1e-3)(x)
 
     inputs = keras.Input((32, 32, 1))
     x = layers.ReLU()(conv(inputs, stream[0], 3))
@@ -163,7 +164,7 @@ def torch_resnet(seed=0):
     torch.manual_seed(seed)
 
     def bn(channels):
-        return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)  # Keras' momentum 0.99
+        return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.1)  # Keras' momentum 0.9
 
     class Block(nn.Module):
         def __init__(self, inputs, width, stride):
@@ -174,7 +175,9 @@ def torch_resnet(seed=0):
             self.bn2 = bn(width)
             self.shortcut = nn.Identity()
             if stride != 1 or inputs != width:
-                self.shortcut = nn.Sequential(nn.Conv2d(inputs, width, 1, stride, bias=False), bn(width))
+                self.shortcut = nn.Sequential(
+                    nn.Conv2d(inputs, width, 1, stride, bias=False), bn(width)
+                )
 
         def forward(self, x):
             y = torch.relu(self.bn1(self.conv1(x)))
@@ -297,7 +300,9 @@ def one_seed(args, seed, rows, notes):
     original = keras_resnet(seed=seed)
     base_macs = count_flops(original).macs
     keras_base, seconds = keras_train(original, train, args.epochs, LEARNING_RATE, seed, test)
-    notes.append(f"seed {seed}: Keras original {keras_base:.4f} ({seconds:.0f} s), {base_macs:,} MACs")
+    notes.append(
+        f"seed {seed}: Keras original {keras_base:.4f} ({seconds:.0f} s), {base_macs:,} MACs"
+    )
     twin = torch_resnet(seed)
     torch_base, seconds = torch_train(twin, train, args.epochs, LEARNING_RATE, seed, test)
     notes.append(f"seed {seed}: PyTorch original {torch_base:.4f} ({seconds:.0f} s)")
@@ -308,10 +313,12 @@ def one_seed(args, seed, rows, notes):
         result = compress_model(
             CompressConfig(
                 model=original,
-                data=DataSource((
-                    _joined(train, val)[0],
-                    _joined(train, val)[1],
-                )),
+                data=DataSource(
+                    (
+                        _joined(train, val)[0],
+                        _joined(train, val)[1],
+                    )
+                ),
                 macs_ratio=ratio,
                 finetune_epochs=0,
                 candidates=1,
@@ -325,7 +332,18 @@ def one_seed(args, seed, rows, notes):
             keras.backend.clear_session()
             model = keras.saving.load_model(exported, safe_mode=True)
             accuracy, fit = keras_train(model, train, epochs, FINETUNE_LEARNING_RATE, seed, test)
-            rows.append(("compress", ratio, epochs, seed, accuracy - keras_base, count_flops(model).macs, own, fit))
+            rows.append(
+                (
+                    "compress",
+                    ratio,
+                    epochs,
+                    seed,
+                    accuracy - keras_base,
+                    count_flops(model).macs,
+                    own,
+                    fit,
+                )
+            )
 
         pruned, their_macs, own = torch_pruned(copy.deepcopy(twin), ratio)
         ours = count_flops(keras_twin_of(pruned)).macs
@@ -336,13 +354,28 @@ def one_seed(args, seed, rows, notes):
         for epochs in args.finetune:
             model = copy.deepcopy(pruned)
             accuracy, fit = torch_train(model, train, epochs, FINETUNE_LEARNING_RATE, seed, test)
-            rows.append(("torch-pruning", ratio, epochs, seed, accuracy - torch_base, ours, own, fit))
+            rows.append(
+                ("torch-pruning", ratio, epochs, seed, accuracy - torch_base, ours, own, fit)
+            )
 
         for epochs in args.finetune:
             keras.backend.clear_session()
             model = thinner(base_macs, ratio, seed)
-            accuracy, fit = keras_train(model, train, args.epochs + epochs, LEARNING_RATE, seed, test)
-            rows.append(("thinner", ratio, epochs, seed, accuracy - keras_base, count_flops(model).macs, 0.0, fit))
+            accuracy, fit = keras_train(
+                model, train, args.epochs + epochs, LEARNING_RATE, seed, test
+            )
+            rows.append(
+                (
+                    "thinner",
+                    ratio,
+                    epochs,
+                    seed,
+                    accuracy - keras_base,
+                    count_flops(model).macs,
+                    0.0,
+                    fit,
+                )
+            )
 
 
 def _joined(train, val):
