@@ -47,19 +47,24 @@ def built_model(
     return space.build(space.validate(widths))
 
 
-def baseline(space: SearchSpace | UserBuild) -> tuple[keras.Model, int]:
-    """The model a run's results are compared with, and its MACs: the space's architecture
-    without reductions, or your build's model with its default hyperparameters."""
+def baseline_model(space: SearchSpace | UserBuild) -> keras.Model:
+    """The model a run's results are compared with: the space's architecture without
+    reductions, or your build's model with its default hyperparameters."""
     if isinstance(space, UserBuild):
-        return space.build_model(space.default_values), space.default.macs
-    return space.build(space.no_bottleneck()), space.no_bottleneck().macs
+        return space.build_model(space.default_values)
+    return space.build(space.no_bottleneck())
+
+
+def baseline_macs(space: SearchSpace | UserBuild) -> int:
+    """The MACs of `baseline_model(space)`, known without building it."""
+    return space.default.macs if isinstance(space, UserBuild) else space.no_bottleneck().macs
 
 
 def layer_comparison(space: SearchSpace | UserBuild, best: TrialRecord) -> list[str]:
     """Per-layer MACs of the best architecture next to the no-bottleneck one (your build's
     defaults), joined by layer name."""
     keras.backend.clear_session()
-    base = {row.name: row for row in count_flops(baseline(space)[0]).rows}
+    base = {row.name: row for row in count_flops(baseline_model(space)).rows}
     keras.backend.clear_session()
     ours = count_flops(built_model(space, best.architecture, best.hyperparameters)).rows
     lines = [

@@ -8,10 +8,10 @@ import io
 import json
 import os
 
-from bottleneck_search.flops import count_flops
 from bottleneck_search.flops.report import human
 from bottleneck_search.results.baseline import (
-    baseline,
+    baseline_macs,
+    baseline_model,
     baseline_name,
     built_model,
     layer_comparison,
@@ -224,18 +224,21 @@ def _latency(run: Run, space, best: TrialRecord, confirmation: Confirmation | No
     """The recommended (else the best) architecture timed beside no reduction."""
     if confirmation is not None:
         recommended = confirmation.recommended
-        chosen, label = (
-            (recommended.architecture, recommended.best_run.hyperparameters),
-            "recommended",
-        )
+        chosen, label = recommended.best_run, "recommended"
     else:
-        chosen, label = (best.architecture, best.hyperparameters), f"best trial {best.trial_id}"
+        chosen, label = best, f"best trial {best.trial_id}"
     named = "original model" if run.config.get("kind") == COMPRESS else baseline_name(space)
     arguments = run.config.get("arguments", {})
-    base, base_macs = baseline(space)
-    model = built_model(space, *chosen)
-    macs = count_flops(model).macs
-    return latency_section(base, model, base_macs, macs, label, arguments, named)
+    model = built_model(space, chosen.architecture, chosen.hyperparameters)
+    return latency_section(
+        baseline_model(space),
+        model,
+        baseline_macs(space),
+        chosen.macs,
+        label,
+        arguments,
+        named,
+    )
 
 
 def _front_heading(records: list[TrialRecord]) -> str:
@@ -264,7 +267,7 @@ def _confirmed_section(confirmation: Confirmation | None, space) -> list[str]:
         "deviation); the test split was never seen by the search. The recommendation is made on "
         "validation means.",
         "",
-        *table(confirmation, baseline(space)[1]),
+        *table(confirmation, baseline_macs(space)),
         "",
         *confirmation.sentences(),
         "",

@@ -146,7 +146,7 @@ class Run:
                 changed since the search (both hashes named).
         """
         if self.user_code is not None:
-            return self._user_build()
+            return UserBuild.recorded(self.user_code, f"the one run '{self.path}' recorded")
         recorded = self.config.get("space", {}).get("config")
         if recorded is not None:
             return self._space_from(recorded)
@@ -164,9 +164,6 @@ class Run:
                 "(its sha256 differs from config.json); restore the original file to export or report."
             )
         return space
-
-    def _user_build(self) -> UserBuild:
-        return UserBuild.recorded(self.user_code, f"the one run '{self.path}' recorded")
 
     def _space_from(self, recorded: dict, init_data=None, model=None) -> SearchSpace:
         return self._rebuilt(
